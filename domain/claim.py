@@ -1,0 +1,664 @@
+"""The Claim aggregate: a claim's lifecycle, its refused transitions and its money rules (DOMAIN.md §1, §3)."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from domain import errors
+from domain.carc import denial_category, is_denial
+from domain.values import ZERO, Adjustment, Meta, Remittance, ServiceLine, claim_id, is_money, total
+
+
+class Status:
+    CODED = "coded"
+    SCRUB_FAILED = "scrub_failed"
+    READY = "ready"
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    DENIED = "denied"
+    APPEALED = "appealed"
+    PAID = "paid"
+    PATIENT_BILLED = "patient_billed"
+    REVERSED = "reversed"
+    CLOSED = "closed"
+    WRITTEN_OFF = "written_off"
+    VOIDED = "voided"
+    ALL = (CODED, SCRUB_FAILED, READY, SUBMITTED, ACCEPTED, REJECTED, DENIED, APPEALED, PAID,
+           PATIENT_BILLED, REVERSED, CLOSED, WRITTEN_OFF, VOIDED)
+
+
+S = Status
+PENDING = (S.SUBMITTED, S.ACCEPTED)
+PAYMENT_ON_BOOKS = (S.PAID, S.PATIENT_BILLED, S.CLOSED)
+
+# Which command may run in which status; the refusal message lists the commands a status allows.
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "recode": (S.CODED, S.SCRUB_FAILED, S.READY, S.REJECTED, S.DENIED),
+    "scrub": (S.CODED, S.SCRUB_FAILED, S.READY),
+    "submit": (S.READY, S.REJECTED, S.DENIED, *PAYMENT_ON_BOOKS),
+    "accept": PENDING[:1],
+    "reject": PENDING,
+    "record_payment": (*PENDING, S.DENIED, S.REVERSED),
+    "record_denial": (*PENDING, S.REVERSED),
+    "appeal": (S.DENIED,),
+    "decide_appeal": (S.APPEALED,),
+    "reverse_payment": PAYMENT_ON_BOOKS,
+    "adjust": tuple(s for s in S.ALL if s != S.VOIDED),
+    "bill_patient": (S.READY, S.DENIED, S.PAID, S.PATIENT_BILLED),
+    "record_patient_payment": tuple(s for s in S.ALL if s != S.VOIDED),
+    "write_off": tuple(s for s in S.ALL if s not in (S.VOIDED, S.CLOSED, S.WRITTEN_OFF)),
+    "void": (S.CODED, S.SCRUB_FAILED, S.READY, S.REJECTED, S.DENIED, S.REVERSED),
+}
+
+# (level, name, days to file from the previous decision, minimum amount in controversy) per payer class.
+APPEAL_LEVELS: dict[str, tuple[tuple[int, str, int, Decimal], ...]] = {
+    "medicare": (
+        (1, "redetermination", 120, ZERO),
+        (2, "QIC reconsideration", 180, ZERO),
+        (3, "ALJ hearing", 60, Decimal("190")),
+        (4, "Appeals Council review", 60, ZERO),
+        (5, "federal court review", 60, Decimal("1900")),
+    ),
+    "commercial": ((1, "internal appeal", 180, ZERO), (2, "external review", 120, ZERO)),
+    "medicaid": ((1, "reconsideration", 120, ZERO), (2, "state fair hearing", 120, ZERO)),
+    "self_pay": (),
+}
+WRITE_OFF_REASONS = ("contractual", "denial", "small_balance", "bad_debt", "charity", "timely_filing")
+
+
+def allowed_commands(status: str) -> str:
+    return ", ".join(name for name, statuses in ALLOWED.items() if status in statuses) or "none"
+
+
+class Claim(Aggregate):
+    """One claim from coding to close. Public methods check rules; event classes only assign state."""
+
+    class Event(Aggregate.Event):
+        effective_at: datetime
+        actor: str
+        source: str
+        correlation_id: UUID
+        causation_id: UUID
+
+        def apply(self, claim: Claim) -> None:
+            claim.applied.add(self.causation_id)
+            claim.last_activity_at = self.effective_at
+            self.assign(claim)  # each event class says what it changes
+
+    class Coded(Event, Aggregate.Created):
+        claim_number: str
+        billing_npi: str
+        rendering_npi: str
+        payer_id: str
+        payer_class: str
+        patient_key: str
+        place_of_service: str
+        diagnoses: list[str]
+        lines: list[dict[str, Any]]
+        total_charge: Decimal
+
+        def apply(self, claim: Claim) -> None:
+            claim.start(self)
+            super().apply(claim)
+
+        def assign(self, claim: Claim) -> None:
+            claim.recode_from(self)
+            claim.first_coding = {
+                "payer_class": self.payer_class, "patient_key": self.patient_key,
+                "place_of_service": self.place_of_service, "diagnoses": self.diagnoses, "lines": self.lines,
+                "total_charge": self.total_charge,
+            }
+
+    class Recoded(Event):
+        diagnoses: list[str]
+        lines: list[dict[str, Any]]
+        total_charge: Decimal
+
+        def assign(self, claim: Claim) -> None:
+            claim.recode_from(self)
+            claim.recodes += 1
+
+    class Scrubbed(Event):
+        passed: bool
+        edits: list[dict[str, Any]]
+
+        def assign(self, claim: Claim) -> None:
+            claim.status = S.READY if self.passed else S.SCRUB_FAILED
+            claim.scrub_edits = self.edits
+            claim.scrub_failures += 0 if self.passed else 1
+
+    class Submitted(Event):
+        frequency: str
+        payer_sequence: str
+        payer_id: str
+        interchange_control_number: str
+        group_control_number: str
+        transaction_control_number: str
+
+        def assign(self, claim: Claim) -> None:
+            claim.status = S.SUBMITTED
+            claim.frequency = self.frequency
+            claim.payer_sequence = self.payer_sequence
+            claim.payer_id = self.payer_id
+            claim.submissions += 1
+            claim.first_submitted_at = claim.first_submitted_at or self.effective_at
+            claim.last_submitted_at = self.effective_at
+
+    class Accepted(Event):
+        acknowledgment: str
+
+        def assign(self, claim: Claim) -> None:
+            claim.status = S.ACCEPTED
+
+    class Rejected(Event):
+        stage: str
+        code: str
+        reason: str
+
+        def assign(self, claim: Claim) -> None:
+            claim.status = S.REJECTED
+            claim.rejections += 1
+            claim.last_rejection = f"{self.stage} {self.code}: {self.reason}"
+
+    class Paid(Event):
+        remittance: dict[str, Any]
+        contractual: Decimal
+        denied_amount: Decimal
+
+        def assign(self, claim: Claim) -> None:
+            claim.post_remittance(self, S.PAID)
+            claim.payments.append({
+                "payer_claim_control_number": self.remittance["payer_claim_control_number"],
+                "paid": self.remittance["paid"],
+                "contractual": self.contractual,
+                "patient_responsibility": self.remittance["patient_responsibility"],
+            })
+            claim.payer_paid += self.remittance["paid"]
+            claim.contractual += self.contractual
+            claim.settle()
+
+    class Denied(Event):
+        remittance: dict[str, Any]
+        denied_amount: Decimal
+        category: str
+
+        def assign(self, claim: Claim) -> None:
+            claim.post_remittance(self, S.DENIED)
+            claim.denials += 1
+            claim.denial_category = self.category
+            claim.appeal_deadline = claim.next_appeal_deadline(self.effective_at.date())
+
+    class Appealed(Event):
+        level: int
+        level_name: str
+        reason: str
+
+        def assign(self, claim: Claim) -> None:
+            claim.status = S.APPEALED
+            claim.appeal_level = self.level
+
+    class AppealDecided(Event):
+        level: int
+        overturned: bool
+        reason: str
+
+        def assign(self, claim: Claim) -> None:
+            claim.status = S.ACCEPTED if self.overturned else S.DENIED
+            claim.appeals_overturned += int(self.overturned)
+            claim.appeals_upheld += int(not self.overturned)
+            claim.appeal_deadline = None if self.overturned else claim.next_appeal_deadline(self.effective_at.date())
+
+    class PaymentReversed(Event):
+        payer_claim_control_number: str
+        paid: Decimal
+        contractual: Decimal
+        patient_responsibility: Decimal
+        reason: str
+
+        def assign(self, claim: Claim) -> None:
+            claim.status = S.REVERSED
+            claim.payments = [p for p in claim.payments
+                              if p["payer_claim_control_number"] != self.payer_claim_control_number]
+            claim.payer_paid -= self.paid
+            claim.contractual -= self.contractual
+            claim.patient_responsibility -= self.patient_responsibility
+
+    class Adjusted(Event):
+        group: str
+        carc: str
+        amount: Decimal
+        reason: str
+
+        def assign(self, claim: Claim) -> None:
+            claim.contractual += self.amount
+            claim.settle()
+
+    class PatientBilled(Event):
+        statement: int
+        amount: Decimal
+        transferred: Decimal
+
+        def assign(self, claim: Claim) -> None:
+            claim.status = S.PATIENT_BILLED
+            claim.patient_responsibility += self.transferred
+            claim.statements = self.statement
+            claim.patient_billed_at = claim.patient_billed_at or self.effective_at
+            claim.settle()
+
+    class PatientPaid(Event):
+        amount: Decimal
+        method: str
+        reference: str
+
+        def assign(self, claim: Claim) -> None:
+            claim.patient_paid += self.amount
+            claim.settle()
+
+    class WrittenOff(Event):
+        responsibility: str
+        amount: Decimal
+        reason: str
+
+        def assign(self, claim: Claim) -> None:
+            if self.responsibility == "payer":
+                claim.written_off_payer += self.amount
+            else:
+                claim.written_off_patient += self.amount
+            if claim.balance == ZERO:
+                claim.status = S.CLOSED if claim.payer_paid + claim.patient_paid > ZERO else S.WRITTEN_OFF
+                claim.closed_at = self.effective_at
+
+    class Voided(Event):
+        reason: str
+
+        def assign(self, claim: Claim) -> None:
+            claim.status = S.VOIDED
+            claim.closed_at = self.effective_at
+
+    # ---- state assignment helpers, called only from event classes ----
+
+    def start(self, coded: Claim.Coded) -> None:
+        self.claim_number, self.billing_npi = coded.claim_number, coded.billing_npi
+        self.rendering_npi, self.payer_id, self.payer_class = coded.rendering_npi, coded.payer_id, coded.payer_class
+        self.patient_key, self.place_of_service = coded.patient_key, coded.place_of_service
+        self.coded_at = coded.effective_at
+        self.applied: set[UUID] = set()
+        self.recodes = self.scrub_failures = self.submissions = self.rejections = self.denials = 0
+        self.statements = self.appeal_level = self.appeals_overturned = self.appeals_upheld = 0
+        self.scrub_edits: list[dict[str, Any]] = []
+        self.frequency, self.payer_sequence = "1", "primary"
+        self.first_submitted_at = self.last_submitted_at = self.first_adjudicated_at = None
+        self.last_adjudicated_at = self.patient_billed_at = self.closed_at = None
+        self.payer_claim_control_number = ""
+        self.last_rejection = self.denial_category = ""
+        self.carcs: list[str] = []
+        self.appeal_deadline: date | None = None
+        self.payments: list[dict[str, Any]] = []
+        self.payer_paid = self.contractual = self.patient_responsibility = ZERO
+        self.patient_paid = self.written_off_payer = self.written_off_patient = self.denied_amount = ZERO
+
+    def recode_from(self, event: Claim.Coded | Claim.Recoded) -> None:
+        self.status = S.CODED
+        self.diagnoses = list(event.diagnoses)
+        self.lines = [ServiceLine.from_record(r) for r in event.lines]
+        self.total_charge = event.total_charge
+
+    def post_remittance(self, event: Claim.Paid | Claim.Denied, status: str) -> None:
+        remit = event.remittance
+        self.status = status
+        self.payer_claim_control_number = remit["payer_claim_control_number"]
+        self.carcs = [f"{a['group']}-{a['carc']}" for a in remit["adjustments"]]
+        self.patient_responsibility += remit["patient_responsibility"]
+        self.denied_amount = event.denied_amount
+        self.first_adjudicated_at = self.first_adjudicated_at or event.effective_at
+        self.last_adjudicated_at = event.effective_at
+
+    def settle(self) -> None:
+        if self.status in (S.PAID, S.PATIENT_BILLED) and self.balance == ZERO:
+            self.status, self.closed_at = S.CLOSED, self.last_activity_at
+        elif self.status == S.CLOSED and self.balance != ZERO:
+            self.status, self.closed_at = S.PAID, None
+
+    # ---- derived figures ----
+
+    @property
+    def payer_balance(self) -> Decimal:
+        if self.status == S.VOIDED:
+            return ZERO
+        return (self.total_charge - self.payer_paid - self.contractual - self.patient_responsibility
+                - self.written_off_payer)
+
+    @property
+    def patient_balance(self) -> Decimal:
+        if self.status == S.VOIDED:
+            return ZERO
+        return self.patient_responsibility - self.patient_paid - self.written_off_patient
+
+    @property
+    def balance(self) -> Decimal:
+        return self.payer_balance + self.patient_balance
+
+    @property
+    def credit_balance(self) -> bool:
+        """Flagged, never hidden: a takeback after the patient paid leaves money owed back."""
+        return self.payer_balance < ZERO or self.patient_balance < ZERO
+
+    @property
+    def adjudicated(self) -> bool:
+        return bool(self.payer_claim_control_number)
+
+    def next_appeal_deadline(self, decided_on: date) -> date | None:
+        levels = APPEAL_LEVELS.get(self.payer_class, ())
+        if self.appeal_level >= len(levels):
+            return None
+        return decided_on + timedelta(days=levels[self.appeal_level][2])
+
+    # ---- commands ----
+
+    @classmethod
+    def code(cls, *, claim_number: str, billing_npi: str, rendering_npi: str, payer_id: str, payer_class: str,
+             patient_key: str, place_of_service: str, diagnoses: list[str], lines: list[ServiceLine],
+             total_charge: Decimal | None, meta: Meta) -> Claim:
+        check_coding(claim_number, lines)
+        return cls._create(
+            cls.Coded, id=claim_id(billing_npi, claim_number), claim_number=claim_number, billing_npi=billing_npi,
+            rendering_npi=rendering_npi, payer_id=payer_id, payer_class=payer_class, patient_key=patient_key,
+            place_of_service=place_of_service, diagnoses=list(diagnoses), lines=[ln.as_record() for ln in lines],
+            total_charge=declared_total(total_charge, lines), **meta.fields(),
+        )
+
+    def same_coding(self, *, payer_class: str, patient_key: str, place_of_service: str, diagnoses: list[str],
+                    lines: list[ServiceLine], total_charge: Decimal | None, **_: Any) -> bool:
+        """Whether a repeated code command describes this claim as first coded (then it is not a conflict)."""
+        first = self.first_coding
+        return (first["payer_class"], first["patient_key"], first["place_of_service"], first["diagnoses"],
+                first["lines"], first["total_charge"]) == (
+            payer_class, patient_key, place_of_service, list(diagnoses), [ln.as_record() for ln in lines],
+            declared_total(total_charge, lines))
+
+    def recode(self, *, diagnoses: list[str], lines: list[ServiceLine], total_charge: Decimal | None,
+               meta: Meta) -> None:
+        self.require("recode")
+        check_coding(self.claim_number, lines)
+        self.trigger_event(self.Recoded, diagnoses=list(diagnoses), lines=[ln.as_record() for ln in lines],
+                           total_charge=declared_total(total_charge, lines), **meta.fields())
+
+    def record_scrub(self, *, edits: list[dict[str, Any]], meta: Meta) -> None:
+        self.require("scrub")
+        passed = not any(e["severity"] == "error" for e in edits)
+        self.trigger_event(self.Scrubbed, passed=passed, edits=edits, **meta.fields())
+
+    def submit(self, *, frequency: str, payer_sequence: str, payer_id: str, interchange_control_number: str,
+               group_control_number: str, transaction_control_number: str, meta: Meta) -> None:
+        if self.status in PENDING:
+            raise errors.DuplicateSubmission(
+                self.claim_number, "no second submission while one is pending",
+                f"submission {self.submissions} is still {self.status} at the payer (a duplicate is denied CARC 18)",
+                "wait for the acknowledgment or remittance, then accept, reject, record_payment or record_denial")
+        self.require("submit")
+        if self.payer_class == "self_pay":
+            raise errors.IllegalTransition(self.claim_number, "self-pay claims are not submitted to a payer",
+                                           "the patient is the payer", "bill_patient")
+        if frequency in ("7", "8") and not self.adjudicated:
+            raise errors.NotAdjudicated(
+                self.claim_number, "replacement/void needs the payer's claim control number",
+                f"frequency {frequency} was sent but the payer never adjudicated this claim",
+                "submit as an original (frequency 1)")
+        if payer_sequence == "secondary" and not self.adjudicated:
+            raise errors.PrimaryNotAdjudicated(
+                self.claim_number, "secondary payer after primary adjudication",
+                "the primary payer has not adjudicated this claim yet", "wait for the primary's remittance")
+        if frequency == "1" and payer_sequence == "primary" and self.adjudicated:
+            raise errors.DuplicateSubmission(
+                self.claim_number, "no second original after adjudication",
+                f"the payer adjudicated it as {self.payer_claim_control_number}; an original would be denied CARC 18",
+                "submit a replacement (frequency 7) or a void (frequency 8)")
+        if self.status in (S.DENIED, *PAYMENT_ON_BOOKS) and frequency == "1" and payer_sequence == "primary":
+            raise errors.IllegalTransition(self.claim_number, "resubmission of an adjudicated claim",
+                                           "use frequency 7 or 8", allowed_commands(self.status))
+        self.trigger_event(self.Submitted, frequency=frequency, payer_sequence=payer_sequence, payer_id=payer_id,
+                           interchange_control_number=interchange_control_number,
+                           group_control_number=group_control_number,
+                           transaction_control_number=transaction_control_number, **meta.fields())
+
+    def accept(self, *, acknowledgment: str, meta: Meta) -> None:
+        self.require("accept")
+        self.trigger_event(self.Accepted, acknowledgment=acknowledgment, **meta.fields())
+
+    def reject(self, *, stage: str, code: str, reason: str, meta: Meta) -> None:
+        self.require("reject")
+        self.trigger_event(self.Rejected, stage=stage, code=code, reason=reason, **meta.fields())
+
+    def record_payment(self, remittance: Remittance, meta: Meta) -> None:
+        if self.status in PAYMENT_ON_BOOKS and self.payer_sequence == "primary":
+            raise errors.PaymentNotReversed(
+                self.claim_number, "a correction needs the original payment reversed first",
+                f"payment under {self.payer_claim_control_number} is still on the books",
+                "reverse_payment, then record the corrected payment")
+        self.require("record_payment")
+        self.check_remittance(remittance)
+        if remittance.paid == ZERO and self.denied_dollars(remittance) > ZERO:
+            raise errors.IllegalTransition(self.claim_number, "a $0 remittance for non-cost-share reasons is a denial",
+                                           "paid is 0.00 with denial adjustments", "record_denial")
+        contractual = total(a.amount for a in remittance.adjustments if a.group != "PR")
+        self.trigger_event(self.Paid, remittance=remittance_record(remittance), contractual=contractual,
+                           denied_amount=self.denied_dollars(remittance), **meta.fields())
+
+    def record_denial(self, remittance: Remittance, meta: Meta) -> None:
+        self.require("record_denial")
+        self.check_remittance(remittance)
+        if remittance.paid != ZERO:
+            raise errors.IllegalTransition(self.claim_number, "a denial pays nothing",
+                                           f"paid is {remittance.paid}", "record_payment (partial payment)")
+        denials = sorted((a for a in remittance.adjustments if is_denial(a.group, a.carc)), key=lambda a: -a.amount)
+        category = denial_category(denials[0].carc) if denials else "patient responsibility"
+        self.trigger_event(self.Denied, remittance=remittance_record(remittance),
+                           denied_amount=self.denied_dollars(remittance), category=category, **meta.fields())
+
+    def appeal(self, *, level: int, reason: str, meta: Meta) -> None:
+        if self.status == S.REJECTED:
+            raise errors.AppealOfRejection(
+                self.claim_number, "a rejection cannot be appealed",
+                "the payer rejected it at the front end: it was never adjudicated, so there are no appeal rights",
+                "recode or fix the data, then submit as an original")
+        self.require("appeal")
+        levels = APPEAL_LEVELS[self.payer_class]
+        if self.payer_class == "medicare" and "CO-29" in self.carcs:
+            raise errors.UnappealableDenial(
+                self.claim_number, "Medicare timely-filing denials (CO-29) cannot be appealed",
+                "the claim was filed after the limit", "write_off with reason timely_filing")
+        if level != self.appeal_level + 1:
+            raise errors.AppealLevelSkipped(
+                self.claim_number, "appeal levels are taken in order",
+                f"level {level} requested after level {self.appeal_level}", f"appeal at level {self.appeal_level + 1}")
+        if level > len(levels):
+            raise errors.IllegalTransition(
+                self.claim_number, "no further appeal level",
+                f"{self.payer_class} has {len(levels)} appeal level(s)", "write_off with reason denial")
+        _, name, _, minimum = levels[level - 1]
+        if self.appeal_deadline and meta.effective_at.date() > self.appeal_deadline:
+            raise errors.AppealDeadlinePassed(
+                self.claim_number, f"{name} must be filed by {self.appeal_deadline}",
+                f"filed on {meta.effective_at.date()}", "write_off with reason denial")
+        if self.payer_balance < minimum:
+            raise errors.AmountInControversyTooLow(
+                self.claim_number, f"{name} needs at least {minimum} in controversy",
+                f"{self.payer_balance} is in controversy", "write_off with reason denial")
+        self.trigger_event(self.Appealed, level=level, level_name=name, reason=reason, **meta.fields())
+
+    def decide_appeal(self, *, overturned: bool, reason: str, meta: Meta) -> None:
+        self.require("decide_appeal")
+        self.trigger_event(self.AppealDecided, level=self.appeal_level, overturned=overturned, reason=reason,
+                           **meta.fields())
+
+    def reverse_payment(self, *, payer_claim_control_number: str, reason: str, meta: Meta) -> None:
+        self.require("reverse_payment")
+        posted = [p for p in self.payments if p["payer_claim_control_number"] == payer_claim_control_number]
+        if not posted:
+            raise errors.IllegalTransition(
+                self.claim_number, "only a posted payment can be reversed",
+                f"no payment under payer claim control number {payer_claim_control_number!r}",
+                f"reverse one of {[p['payer_claim_control_number'] for p in self.payments]}")
+        p = posted[-1]
+        self.trigger_event(self.PaymentReversed, payer_claim_control_number=payer_claim_control_number,
+                           paid=p["paid"], contractual=p["contractual"],
+                           patient_responsibility=p["patient_responsibility"], reason=reason, **meta.fields())
+
+    def adjust(self, *, group: str, carc: str, amount: Decimal, reason: str, meta: Meta) -> None:
+        self.require("adjust")
+        if group == "PR":
+            raise errors.ContractualToPatient(
+                self.claim_number, "contractual dollars never move to the patient",
+                "patient responsibility comes only from the payer's remittance (PR adjustments)",
+                "adjust with group CO, OA or PI, or write_off")
+        check_money(self.claim_number, "amount", amount, signed=True)
+        if amount > self.payer_balance:
+            raise errors.BalanceExceeded(
+                self.claim_number, "an adjustment cannot exceed the payer balance",
+                f"{amount} requested, payer balance {self.payer_balance}", f"adjust at most {self.payer_balance}")
+        self.trigger_event(self.Adjusted, group=group, carc=carc, amount=amount, reason=reason, **meta.fields())
+
+    def bill_patient(self, *, meta: Meta) -> None:
+        self.require("bill_patient")
+        transferred = ZERO
+        if self.status == S.READY:
+            if self.payer_class != "self_pay":
+                raise errors.IllegalTransition(
+                    self.claim_number, "the patient is billed after the payer adjudicates",
+                    f"{self.payer_class} claim not adjudicated yet", "submit")
+            transferred = self.payer_balance
+        amount = self.patient_balance + transferred
+        if amount <= ZERO:
+            raise errors.BalanceExceeded(self.claim_number, "a statement needs a patient balance",
+                                         f"patient balance is {self.patient_balance}", "nothing to bill")
+        self.trigger_event(self.PatientBilled, statement=self.statements + 1, amount=amount, transferred=transferred,
+                           **meta.fields())
+
+    def record_patient_payment(self, *, amount: Decimal, method: str, reference: str, meta: Meta) -> None:
+        self.require("record_patient_payment")
+        check_money(self.claim_number, "amount", amount, positive=True)
+        if amount > self.patient_balance:
+            raise errors.BalanceExceeded(
+                self.claim_number, "a patient payment cannot exceed the patient balance",
+                f"{amount} paid, patient balance {self.patient_balance}", "record the excess as a patient credit")
+        self.trigger_event(self.PatientPaid, amount=amount, method=method, reference=reference, **meta.fields())
+
+    def write_off(self, *, responsibility: str, amount: Decimal, reason: str, meta: Meta) -> None:
+        self.require("write_off")
+        check_money(self.claim_number, "amount", amount, positive=True)
+        if reason not in WRITE_OFF_REASONS:
+            raise errors.IllegalTransition(self.claim_number, "write-off reason", f"unknown reason {reason!r}",
+                                           ", ".join(WRITE_OFF_REASONS))
+        balance = self.payer_balance if responsibility == "payer" else self.patient_balance
+        if amount > balance:
+            raise errors.BalanceExceeded(
+                self.claim_number, "a write-off cannot exceed the balance",
+                f"{amount} requested, {responsibility} balance {balance}", f"write off at most {balance}")
+        self.trigger_event(self.WrittenOff, responsibility=responsibility, amount=amount, reason=reason,
+                           **meta.fields())
+
+    def void(self, *, reason: str, meta: Meta) -> None:
+        if self.payer_paid != ZERO or self.patient_paid != ZERO:
+            raise errors.PaymentNotReversed(
+                self.claim_number, "a claim with money on the books cannot be voided",
+                f"payer paid {self.payer_paid}, patient paid {self.patient_paid}",
+                "reverse_payment or refund first, or submit a void (frequency 8)")
+        self.require("void")
+        self.trigger_event(self.Voided, reason=reason, **meta.fields())
+
+    # ---- rule checks ----
+
+    def require(self, command: str) -> None:
+        if self.status not in ALLOWED[command]:
+            raise errors.IllegalTransition(
+                self.claim_number, f"{command} is not allowed in status {self.status}",
+                f"{command} needs one of: {', '.join(ALLOWED[command])}", allowed_commands(self.status))
+
+    def check_remittance(self, remit: Remittance) -> None:
+        number = self.claim_number
+        for name in ("charge", "paid", "patient_responsibility"):
+            check_money(number, name, getattr(remit, name), positive=name == "charge")
+        if remit.charge != self.total_charge:
+            raise errors.UnbalancedRemittance(
+                number, "the remittance charge (CLP03) equals the billed charge",
+                f"remit says {remit.charge}, billed {self.total_charge}", "check the patient control number")
+        line_charges = {ln.number: ln.charge for ln in self.lines}
+        for adj in remit.adjustments:
+            check_money(number, f"adjustment {adj.group}-{adj.carc}", adj.amount, signed=True)
+            if adj.line is not None and adj.line not in line_charges:
+                raise errors.UnbalancedRemittance(number, "line adjustments name a billed line",
+                                                  f"line {adj.line} is not on the claim", f"lines {list(line_charges)}")
+        for line, paid in remit.line_paid:
+            if line not in line_charges:
+                raise errors.UnbalancedRemittance(number, "line payments name a billed line",
+                                                  f"line {line} is not on the claim", f"lines {list(line_charges)}")
+            adjusted = total(a.amount for a in remit.adjustments if a.line == line)
+            if line_charges[line] - adjusted != paid:
+                raise errors.UnbalancedRemittance(
+                    number, "line charge - line adjustments = line paid",
+                    f"line {line}: {line_charges[line]} - {adjusted} != {paid}", "correct the SVC/CAS amounts")
+        adjusted = total(a.amount for a in remit.adjustments)
+        if remit.charge - adjusted != remit.paid:
+            raise errors.UnbalancedRemittance(
+                number, "charge - adjustments = paid",
+                f"{remit.charge} - {adjusted} != {remit.paid}", "correct the CLP/CAS amounts")
+        pr = total(a.amount for a in remit.adjustments if a.group == "PR")
+        if pr != remit.patient_responsibility:
+            raise errors.UnbalancedRemittance(
+                number, "patient responsibility (CLP05) = sum of PR adjustments",
+                f"{remit.patient_responsibility} != {pr}", "correct CLP05 or the PR adjustments")
+
+    @staticmethod
+    def denied_dollars(remit: Remittance) -> Decimal:
+        """Denied dollars counted once per line (a line may carry several denial CARCs)."""
+        by_line: dict[int | None, Decimal] = {}
+        for a in remit.adjustments:
+            if is_denial(a.group, a.carc):
+                by_line[a.line] = by_line.get(a.line, ZERO) + a.amount
+        return total(by_line.values())
+
+
+def remittance_record(remit: Remittance) -> dict[str, Any]:
+    return {
+        "payer_claim_control_number": remit.payer_claim_control_number,
+        "status_code": remit.status_code,
+        "charge": remit.charge,
+        "paid": remit.paid,
+        "patient_responsibility": remit.patient_responsibility,
+        "adjustments": [a.as_record() for a in remit.adjustments],
+        "line_paid": [[line, paid] for line, paid in remit.line_paid],
+        "remark_codes": list(remit.remark_codes),
+        "trace_number": remit.trace_number,
+    }
+
+
+def declared_total(declared: Decimal | None, lines: list[ServiceLine]) -> Decimal:
+    return total(ln.charge for ln in lines) if declared is None else declared
+
+
+def check_money(claim: str, name: str, value: Decimal, *, positive: bool = False, signed: bool = False) -> None:
+    if not is_money(value):
+        raise errors.InvalidAmount(claim, f"{name} is money", f"{value!r} is not a decimal with at most 2 places",
+                                   "write amounts like 125.00", field=name)
+    if not signed and value < ZERO:
+        raise errors.InvalidAmount(claim, f"{name} is never negative", f"{name} is {value}",
+                                   "a positive amount", field=name)
+    if positive and value <= ZERO:
+        raise errors.InvalidAmount(claim, f"{name} is positive", f"{name} is {value}", "an amount above 0.00",
+                                   field=name)
+
+
+def check_coding(claim: str, lines: list[ServiceLine]) -> None:
+    if not lines:
+        raise errors.InvalidCode(claim, "a claim has at least one service line", "no lines", "add a line",
+                                 field="lines")
+    for ln in lines:
+        check_money(claim, f"lines[{ln.number}].charge", ln.charge)
+        if not isinstance(ln.units, Decimal) or ln.units <= 0:
+            raise errors.InvalidAmount(claim, "units are positive", f"line {ln.number} has {ln.units} units",
+                                       "units above 0", field=f"lines[{ln.number}].units")

@@ -1,0 +1,237 @@
+"""Lifecycle commands as pydantic models: the one boundary every writer (CLI, files, simulator) goes through."""
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any, Literal, Union
+from uuid import UUID, uuid5
+
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, field_validator
+
+from domain.codes import CPT_CATEGORY_II_SHAPE, CPT_CATEGORY_III_SHAPE, CPT_SHAPE, HCPCS_SHAPE, ICD9_SHAPE, ICD10_SHAPE
+
+COMMAND_NAMESPACE = UUID("0b7e64c3-2f7d-5a39-8c41-d2a51e8f7b60")
+MONEY_TEXT = re.compile(r"^-?[0-9]{1,9}(\.[0-9]{1,2})?$")
+
+
+def parse_money(value: Any) -> Decimal:
+    """Money is written as a string ("125.00") or a whole number; a JSON float could already have lost cents."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError("money must be a string like \"125.00\" or a whole number, not a float")
+    if isinstance(value, int):
+        return Decimal(value).quantize(Decimal("0.01"))
+    if isinstance(value, Decimal):
+        value = str(value)
+    if isinstance(value, str) and MONEY_TEXT.match(value.strip()):
+        return Decimal(value.strip()).quantize(Decimal("0.01"))
+    raise ValueError(f"{value!r} is not an amount of money (digits with at most 2 decimals, e.g. \"125.00\")")
+
+
+def non_negative(value: Decimal) -> Decimal:
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
+Money = Annotated[Decimal, BeforeValidator(parse_money)]
+NonNegativeMoney = Annotated[Decimal, BeforeValidator(non_negative), BeforeValidator(parse_money)]
+NPI = Annotated[str, Field(pattern=r"^[0-9]{10}$", description="10-digit National Provider Identifier")]
+ClaimNumber = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9\-_.]+$",
+                                   description="patient control number (CLM01), at most 20 characters")]
+Units = Annotated[Decimal, Field(gt=0, max_digits=9, decimal_places=3)]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class ServiceLineIn(Frozen):
+    procedure: str = Field(description="CPT (99213, 0001F, 0042T) or HCPCS Level II (J3490)")
+    modifiers: list[str] = Field(default_factory=list)
+    units: Units = Decimal("1")
+    charge: NonNegativeMoney
+    pointers: list[int] = Field(default_factory=lambda: [1], description="1-based diagnosis pointers")
+    service_date: date
+
+    @field_validator("procedure")
+    @classmethod
+    def procedure_shape(cls, code: str) -> str:
+        if not any(s.match(code) for s in (CPT_SHAPE, CPT_CATEGORY_II_SHAPE, CPT_CATEGORY_III_SHAPE, HCPCS_SHAPE)):
+            raise ValueError(f"{code!r} is neither CPT (5 digits, 4 digits + F/T) nor HCPCS Level II (A-V + 4 digits)")
+        return code
+
+    @field_validator("modifiers")
+    @classmethod
+    def modifier_shape(cls, modifiers: list[str]) -> list[str]:
+        for m in modifiers:
+            if not re.match(r"^[A-Z0-9]{2}$", m):
+                raise ValueError(f"modifier {m!r} must be 2 capital letters or digits")
+        return modifiers
+
+
+class AdjustmentIn(Frozen):
+    group: Literal["CO", "PR", "OA", "PI"]
+    carc: str = Field(pattern=r"^[A-Z]?[0-9]{1,3}$|^[A-Z][0-9]?$", description="claim adjustment reason code")
+    amount: Money
+    line: int | None = Field(default=None, ge=1, description="service line number; none for claim level")
+
+
+class LinePaidIn(Frozen):
+    line: int = Field(ge=1)
+    paid: Money
+
+
+class CommandBase(Frozen):
+    claim_number: ClaimNumber
+    billing_npi: NPI
+    command_id: UUID | None = Field(default=None, description="idempotency key; derived from the content if absent")
+    effective_at: AwareDatetime | None = Field(default=None, description="business time, with a time zone")
+    actor: str | None = None
+    source: str | None = None
+    correlation_id: UUID | None = None
+
+    def key(self) -> UUID:
+        if self.command_id:
+            return self.command_id
+        body = self.model_dump(mode="json", exclude={"command_id", "actor", "source"})
+        return uuid5(COMMAND_NAMESPACE, json.dumps(body, sort_keys=True))
+
+
+class Coding(Frozen):
+    diagnoses: list[str] = Field(min_length=1, max_length=50, description="ICD-10-CM, principal first")
+    lines: list[ServiceLineIn] = Field(min_length=1, max_length=200)
+    total_charge: NonNegativeMoney | None = Field(default=None, description="claim total (CLM02); sum of lines if absent")
+
+    @field_validator("diagnoses")
+    @classmethod
+    def diagnosis_shape(cls, codes: list[str]) -> list[str]:
+        normalized = [c.strip().upper().replace(".", "") for c in codes]
+        for code in normalized:
+            if not (ICD10_SHAPE.match(code) or ICD9_SHAPE.match(code)):
+                raise ValueError(f"{code!r} is not an ICD-10-CM code (letter, digit, then 1-5 letters/digits)")
+        return normalized
+
+
+class CodeClaim(CommandBase, Coding):
+    type: Literal["code_claim"]
+    rendering_npi: NPI | None = None
+    payer_id: str = Field(min_length=1, max_length=80)
+    payer_class: Literal["medicare", "medicaid", "commercial", "self_pay"]
+    patient_key: str = Field(min_length=1, max_length=64, description="pseudonymous patient key, never a name")
+    place_of_service: str = Field(pattern=r"^[0-9]{2}$")
+
+
+class RecodeClaim(CommandBase, Coding):
+    type: Literal["recode_claim"]
+
+
+class ScrubClaim(CommandBase):
+    type: Literal["scrub_claim"]
+    timely_filing_days: int | None = Field(default=None, gt=0, description="payer's own limit, if not the default")
+
+
+class SubmitClaim(CommandBase):
+    type: Literal["submit_claim"]
+    frequency: Literal["1", "7", "8"] = "1"
+    payer_sequence: Literal["primary", "secondary"] = "primary"
+    payer_id: str | None = None
+    interchange_control_number: str = Field(default="", pattern=r"^[0-9]{0,9}$")
+    group_control_number: str = Field(default="", pattern=r"^[0-9]{0,9}$")
+    transaction_control_number: str = Field(default="", pattern=r"^[0-9A-Za-z]{0,9}$")
+
+
+class AcceptClaim(CommandBase):
+    type: Literal["accept_claim"]
+    acknowledgment: str = "277CA A2"
+
+
+class RejectClaim(CommandBase):
+    type: Literal["reject_claim"]
+    stage: Literal["999", "277CA", "clearinghouse"]
+    code: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+
+
+class RemittanceIn(CommandBase):
+    payer_claim_control_number: str = Field(min_length=1, max_length=50)
+    charge: NonNegativeMoney
+    paid: NonNegativeMoney
+    patient_responsibility: NonNegativeMoney = Decimal("0.00")
+    adjustments: list[AdjustmentIn] = Field(default_factory=list)
+    line_paid: list[LinePaidIn] = Field(default_factory=list)
+    remark_codes: list[str] = Field(default_factory=list)
+    trace_number: str = ""
+
+
+class RecordPayment(RemittanceIn):
+    type: Literal["record_payment"]
+    status_code: Literal["1", "2", "3", "19", "20", "21", "23"] = "1"
+
+
+class RecordDenial(RemittanceIn):
+    type: Literal["record_denial"]
+    status_code: Literal["1", "2", "3", "4"] = "4"
+
+
+class AppealDenial(CommandBase):
+    type: Literal["appeal_denial"]
+    level: int = Field(ge=1, le=5)
+    reason: str = Field(min_length=1)
+
+
+class DecideAppeal(CommandBase):
+    type: Literal["decide_appeal"]
+    overturned: bool
+    reason: str = ""
+
+
+class ReversePayment(CommandBase):
+    type: Literal["reverse_payment"]
+    payer_claim_control_number: str = Field(min_length=1)
+    reason: str = "payer takeback (CLP02 22)"
+
+
+class AdjustClaim(CommandBase):
+    type: Literal["adjust_claim"]
+    group: Literal["CO", "OA", "PI", "PR"]
+    carc: str = Field(pattern=r"^[A-Z]?[0-9]{1,3}$|^[A-Z][0-9]?$")
+    amount: Money
+    reason: str = ""
+
+
+class BillPatient(CommandBase):
+    type: Literal["bill_patient"]
+
+
+class RecordPatientPayment(CommandBase):
+    type: Literal["record_patient_payment"]
+    amount: NonNegativeMoney
+    method: Literal["card", "cash", "check", "ach", "portal"] = "card"
+    reference: str = ""
+
+
+class WriteOff(CommandBase):
+    type: Literal["write_off"]
+    responsibility: Literal["payer", "patient"]
+    amount: NonNegativeMoney
+    reason: Literal["contractual", "denial", "small_balance", "bad_debt", "charity", "timely_filing"]
+
+
+class VoidClaim(CommandBase):
+    type: Literal["void_claim"]
+    reason: str = Field(min_length=1)
+
+
+Command = Annotated[
+    Union[CodeClaim, RecodeClaim, ScrubClaim, SubmitClaim, AcceptClaim, RejectClaim, RecordPayment, RecordDenial,
+          AppealDenial, DecideAppeal, ReversePayment, AdjustClaim, BillPatient, RecordPatientPayment, WriteOff,
+          VoidClaim],
+    Field(discriminator="type"),
+]
+COMMAND = TypeAdapter(Command)
+
+
+def command_schema() -> dict[str, Any]:
+    return COMMAND.json_schema()

@@ -1,0 +1,272 @@
+"""The ledger application: runs lifecycle commands against claims and saves many claims per transaction."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+
+from domain import commands as c
+from domain import errors
+from domain.claim import Claim
+from domain.scrub import ClaimForScrub, scrub
+from domain.values import CLAIM_NAMESPACE, Adjustment, Meta, Remittance, ServiceLine, claim_id
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class ClaimNumberIndex(Aggregate):
+    """Finds claims by patient control number alone (billing NPIs may share one)."""
+
+    class Registered(Aggregate.Created):
+        claim_number: str
+
+        def apply(self, index: ClaimNumberIndex) -> None:
+            index.claim_number, index.claims = self.claim_number, {}
+
+    class Linked(Aggregate.Event):
+        billing_npi: str
+        claim_id: UUID
+
+        def apply(self, index: ClaimNumberIndex) -> None:
+            index.claims[self.billing_npi] = self.claim_id
+
+    @staticmethod
+    def index_id(claim_number: str) -> UUID:
+        return uuid5(CLAIM_NAMESPACE, f"claim-number|{claim_number}")
+
+    @classmethod
+    def register(cls, claim_number: str) -> ClaimNumberIndex:
+        return cls._create(cls.Registered, id=cls.index_id(claim_number), claim_number=claim_number)
+
+    def link(self, billing_npi: str, claim: UUID) -> None:
+        self.trigger_event(self.Linked, billing_npi=billing_npi, claim_id=claim)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one command: applied (with its events), already applied, or rejected with the reason."""
+
+    command: c.CodeClaim | Any
+    result: str  # "applied" | "duplicate" | "rejected"
+    events: int = 0
+    error: errors.LedgerError | None = None
+
+
+def lines_of(coding: c.Coding) -> list[ServiceLine]:
+    return [
+        ServiceLine(number=i, procedure=ln.procedure, charge=ln.charge, units=ln.units,
+                    modifiers=tuple(ln.modifiers), pointers=tuple(ln.pointers), service_date=ln.service_date)
+        for i, ln in enumerate(coding.lines, start=1)
+    ]
+
+
+def remittance_of(cmd: c.RemittanceIn) -> Remittance:
+    return Remittance(
+        payer_claim_control_number=cmd.payer_claim_control_number, status_code=cmd.status_code,  # type: ignore[attr-defined]
+        charge=cmd.charge, paid=cmd.paid, patient_responsibility=cmd.patient_responsibility,
+        adjustments=tuple(Adjustment(a.group, a.carc, a.amount, a.line) for a in cmd.adjustments),
+        line_paid=tuple((lp.line, lp.paid) for lp in cmd.line_paid),
+        remark_codes=tuple(cmd.remark_codes), trace_number=cmd.trace_number,
+    )
+
+
+def run_scrub(claim: Claim, cmd: c.ScrubClaim, meta: Meta) -> None:
+    facts = ClaimForScrub(
+        claim_number=claim.claim_number, billing_npi=claim.billing_npi, rendering_npi=claim.rendering_npi,
+        payer_class=claim.payer_class, place_of_service=claim.place_of_service, diagnoses=tuple(claim.diagnoses),
+        lines=tuple(claim.lines), total_charge=claim.total_charge, scrub_date=meta.effective_at.date(),
+        timely_filing_days=cmd.timely_filing_days,
+    )
+    claim.record_scrub(edits=[e.as_record() for e in scrub(facts)], meta=meta)
+
+
+def run_submit(claim: Claim, cmd: c.SubmitClaim, meta: Meta) -> None:
+    stamp = f"{claim.submissions + 1:09d}"
+    claim.submit(frequency=cmd.frequency, payer_sequence=cmd.payer_sequence, payer_id=cmd.payer_id or claim.payer_id,
+                 interchange_control_number=cmd.interchange_control_number or stamp,
+                 group_control_number=cmd.group_control_number or stamp,
+                 transaction_control_number=cmd.transaction_control_number or stamp[-4:], meta=meta)
+
+
+HANDLERS: dict[str, Callable[[Claim, Any, Meta], None]] = {
+    "recode_claim": lambda cl, cmd, m: cl.recode(diagnoses=cmd.diagnoses, lines=lines_of(cmd),
+                                                 total_charge=cmd.total_charge, meta=m),
+    "scrub_claim": run_scrub,
+    "submit_claim": run_submit,
+    "accept_claim": lambda cl, cmd, m: cl.accept(acknowledgment=cmd.acknowledgment, meta=m),
+    "reject_claim": lambda cl, cmd, m: cl.reject(stage=cmd.stage, code=cmd.code, reason=cmd.reason, meta=m),
+    "record_payment": lambda cl, cmd, m: cl.record_payment(remittance_of(cmd), m),
+    "record_denial": lambda cl, cmd, m: cl.record_denial(remittance_of(cmd), m),
+    "appeal_denial": lambda cl, cmd, m: cl.appeal(level=cmd.level, reason=cmd.reason, meta=m),
+    "decide_appeal": lambda cl, cmd, m: cl.decide_appeal(overturned=cmd.overturned, reason=cmd.reason, meta=m),
+    "reverse_payment": lambda cl, cmd, m: cl.reverse_payment(
+        payer_claim_control_number=cmd.payer_claim_control_number, reason=cmd.reason, meta=m),
+    "adjust_claim": lambda cl, cmd, m: cl.adjust(group=cmd.group, carc=cmd.carc, amount=cmd.amount,
+                                                 reason=cmd.reason, meta=m),
+    "bill_patient": lambda cl, cmd, m: cl.bill_patient(meta=m),
+    "record_patient_payment": lambda cl, cmd, m: cl.record_patient_payment(
+        amount=cmd.amount, method=cmd.method, reference=cmd.reference, meta=m),
+    "write_off": lambda cl, cmd, m: cl.write_off(responsibility=cmd.responsibility, amount=cmd.amount,
+                                                 reason=cmd.reason, meta=m),
+    "void_claim": lambda cl, cmd, m: cl.void(reason=cmd.reason, meta=m),
+}
+
+
+class Ledger(Application):
+    """Service layer: load the claims a batch touches, run each command, save the batch in one transaction."""
+
+    name = "rcm"
+    CACHE_LIMIT = 200_000
+
+    def __init__(self, env: dict[str, str] | None = None, *, actor: str = "rcm", source: str = "api") -> None:
+        super().__init__(env)
+        self.actor, self.source = actor, source
+        self.cache: dict[UUID, Aggregate] = {}
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+
+    # ---- writing ----
+
+    def execute(self, commands: Sequence[Any], *, all_or_nothing: bool = False) -> list[Outcome]:
+        """Runs commands in order; saves every touched claim in one transaction (nothing if all_or_nothing fails)."""
+        for attempt in range(3):
+            touched: dict[UUID, Aggregate] = {}
+            outcomes = [self.run(cmd, touched) for cmd in commands]
+            if all_or_nothing and any(o.result == "rejected" for o in outcomes):
+                self.forget(touched)
+                return outcomes
+            try:
+                self.save(*touched.values())
+            except IntegrityError:
+                # Another writer got there first: reload those claims and run the batch again.
+                self.forget(touched)
+                if attempt == 2:
+                    raise
+                continue
+            self.remember(touched)
+            return outcomes
+        raise AssertionError("unreachable")
+
+    def run(self, cmd: Any, touched: dict[UUID, Aggregate]) -> Outcome:
+        key = cmd.key()
+        meta = Meta(cmd.effective_at or datetime.now(timezone.utc), cmd.actor or self.actor,
+                    cmd.source or self.source, cmd.correlation_id or key, key)
+        cid = claim_id(cmd.billing_npi, cmd.claim_number)
+        try:
+            claim = self.load(cid, touched)
+            if cmd.type == "code_claim":
+                return self.code(cmd, claim, meta, touched)
+            if claim is None:
+                raise errors.UnknownClaim(cmd.claim_number, "the claim must be coded first",
+                                          f"no claim {cmd.claim_number} for billing NPI {cmd.billing_npi}",
+                                          "code_claim")
+            assert isinstance(claim, Claim)
+            if key in claim.applied:
+                return Outcome(cmd, "duplicate")
+            before = len(claim.pending_events)
+            HANDLERS[cmd.type](claim, cmd, meta)
+            touched[cid] = claim
+            return Outcome(cmd, "applied", len(claim.pending_events) - before)
+        except errors.LedgerError as error:
+            return Outcome(cmd, "rejected", error=error)
+
+    def code(self, cmd: c.CodeClaim, claim: Any, meta: Meta, touched: dict[UUID, Aggregate]) -> Outcome:
+        lines = lines_of(cmd)
+        fields = dict(payer_id=cmd.payer_id, payer_class=cmd.payer_class, patient_key=cmd.patient_key,
+                      place_of_service=cmd.place_of_service, diagnoses=cmd.diagnoses, lines=lines,
+                      total_charge=cmd.total_charge)
+        if claim is not None:
+            if claim.same_coding(**fields):
+                return Outcome(cmd, "duplicate")
+            raise errors.ClaimNumberConflict(
+                cmd.claim_number, "a claim number names one claim",
+                f"claim {cmd.claim_number} of billing NPI {cmd.billing_npi} exists with different coding",
+                "recode_claim to change its coding, or use a new claim number")
+        new = Claim.code(claim_number=cmd.claim_number, billing_npi=cmd.billing_npi,
+                         rendering_npi=cmd.rendering_npi or cmd.billing_npi, meta=meta, **fields)
+        touched[new.id] = new
+        index_id = ClaimNumberIndex.index_id(cmd.claim_number)
+        index = self.load(index_id, touched) or ClaimNumberIndex.register(cmd.claim_number)
+        index.link(cmd.billing_npi, new.id)
+        touched[index_id] = index
+        return Outcome(cmd, "applied", 1)
+
+    def load(self, aggregate_id: UUID, touched: dict[UUID, Aggregate]) -> Any:
+        if aggregate_id in touched:
+            return touched[aggregate_id]
+        if aggregate_id in self.cache:
+            return self.cache[aggregate_id]
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    def remember(self, touched: dict[UUID, Aggregate]) -> None:
+        if len(self.cache) + len(touched) > self.CACHE_LIMIT:
+            self.cache.clear()
+        self.cache.update(touched)
+
+    def forget(self, touched: dict[UUID, Aggregate]) -> None:
+        for aggregate_id in touched:
+            self.cache.pop(aggregate_id, None)
+
+    # ---- reading ----
+
+    def find(self, claim_number: str, billing_npi: str | None = None) -> Claim:
+        if billing_npi:
+            claim = self.load(claim_id(billing_npi, claim_number), {})
+        else:
+            index = self.load(ClaimNumberIndex.index_id(claim_number), {})
+            if index is not None and len(index.claims) > 1:
+                raise errors.AmbiguousClaimNumber(
+                    claim_number, "a claim number is unique per billing NPI",
+                    f"{len(index.claims)} billing NPIs use it", f"--npi one of {', '.join(sorted(index.claims))}")
+            claim = self.load(next(iter(index.claims.values())), {}) if index is not None else None
+        if claim is None:
+            raise errors.UnknownClaim(claim_number, "no such claim", f"the ledger has no claim {claim_number}",
+                                      "check the number, or code_claim")
+        return claim
+
+    def replay(self, claim: Claim, *, as_of: datetime | None = None,
+               version: int | None = None) -> Iterator[tuple[Any, Claim]]:
+        """Each event of the claim with the claim's state right after it (copies: safe to keep)."""
+        import copy
+
+        state: Any = None
+        for event in self.events.get(claim.id, lte=version):
+            if as_of is not None and event.timestamp > as_of:
+                break
+            state = event.mutate(state)
+            yield event, copy.copy(state)
+
+    def claims(self) -> Iterable[Claim]:
+        """Every claim, in order of first record (for reports and checks over the whole ledger)."""
+        seen: set[UUID] = set()
+        for notification in self.recorder.select_notifications(start=None, limit=10**12,
+                                                               topics=[topic_of(Claim.Coded)]):
+            if notification.originator_id not in seen:
+                seen.add(notification.originator_id)
+                yield self.repository.get(notification.originator_id)
+
+
+def topic_of(cls: type) -> str:
+    from eventsourcing.utils import get_topic
+
+    return get_topic(cls)

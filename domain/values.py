@@ -1,0 +1,99 @@
+"""Value types of a claim: money, service lines, adjustments and the who/when/why every event carries."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid5
+
+ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
+CLAIM_NAMESPACE = UUID("8d0f4a6e-3c1b-5d7e-9a2f-6b4c1e0d9f3a")
+PAYER_CLASSES = ("medicare", "medicaid", "commercial", "self_pay")
+
+
+def claim_id(billing_npi: str, claim_number: str) -> UUID:
+    """Deterministic: the same billing provider and patient control number always name the same claim."""
+    return uuid5(CLAIM_NAMESPACE, f"claim|{billing_npi}|{claim_number}")
+
+
+def is_money(value: Decimal) -> bool:
+    return isinstance(value, Decimal) and value.is_finite() and value.as_tuple().exponent >= -2
+
+
+def total(amounts: Any) -> Decimal:
+    return sum(amounts, ZERO)
+
+
+@dataclass(frozen=True)
+class Meta:
+    """Both clocks and the provenance of a fact: when it happened, who did it, from where, and why."""
+
+    effective_at: datetime
+    actor: str
+    source: str
+    correlation_id: UUID
+    causation_id: UUID
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "effective_at": self.effective_at,
+            "actor": self.actor,
+            "source": self.source,
+            "correlation_id": self.correlation_id,
+            "causation_id": self.causation_id,
+        }
+
+
+@dataclass(frozen=True)
+class ServiceLine:
+    number: int
+    procedure: str
+    charge: Decimal
+    units: Decimal = Decimal("1")
+    modifiers: tuple[str, ...] = ()
+    pointers: tuple[int, ...] = (1,)
+    service_date: date | None = None
+
+    def as_record(self) -> dict[str, Any]:
+        record = asdict(self)
+        record["modifiers"] = list(self.modifiers)
+        record["pointers"] = list(self.pointers)
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> ServiceLine:
+        return cls(**{**record, "modifiers": tuple(record["modifiers"]), "pointers": tuple(record["pointers"])})
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    """One CAS triple: group (CO, PR, OA, PI), reason (CARC) and amount; at claim level when line is None."""
+
+    group: str
+    carc: str
+    amount: Decimal
+    line: int | None = None
+
+    def as_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Remittance:
+    """A claim's adjudication as an 835 reports it (CLP and its CAS/SVC), in the ledger's terms."""
+
+    payer_claim_control_number: str
+    status_code: str
+    charge: Decimal
+    paid: Decimal
+    patient_responsibility: Decimal
+    adjustments: tuple[Adjustment, ...] = ()
+    line_paid: tuple[tuple[int, Decimal], ...] = ()
+    remark_codes: tuple[str, ...] = ()
+    trace_number: str = ""
+    carcs: tuple[str, ...] = field(default=(), init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "carcs", tuple(f"{a.group}-{a.carc}" for a in self.adjustments))

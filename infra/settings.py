@@ -1,0 +1,50 @@
+"""Settings from flags and the environment: where the ledger lives, as a URL, translated for eventsourcing."""
+from __future__ import annotations
+
+import os
+from urllib.parse import unquote, urlparse
+
+from pydantic import BaseModel, field_validator
+
+DEFAULT_URL = "sqlite:///./rcm-ledger.db"
+
+
+class Settings(BaseModel):
+    database_url: str = DEFAULT_URL
+    actor: str = "rcm"
+
+    @classmethod
+    def load(cls, database_url: str | None = None) -> Settings:
+        return cls(database_url=database_url or os.environ.get("RCM_DATABASE_URL") or DEFAULT_URL,
+                   actor=os.environ.get("RCM_ACTOR") or os.environ.get("USER") or "rcm")
+
+    @field_validator("database_url")
+    @classmethod
+    def known_scheme(cls, url: str) -> str:
+        if url == "memory:" or url.split(":", 1)[0] in ("sqlite", "postgresql", "postgres"):
+            return url
+        raise ValueError(f"{url!r}: use sqlite:///PATH, postgresql://USER:PASSWORD@HOST:PORT/DB or memory:")
+
+    @property
+    def backend(self) -> str:
+        scheme = self.database_url.split(":", 1)[0]
+        return {"postgres": "postgresql"}.get(scheme, scheme)
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        if self.backend == "memory":
+            return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+        if self.backend == "sqlite":
+            path = self.database_url[len("sqlite://"):]
+            path = path[1:] if path.startswith("/./") else path
+            return {"PERSISTENCE_MODULE": "infra.stores:BatchedSQLiteFactory", "SQLITE_DBNAME": path or ":memory:",
+                    "SQLITE_LOCK_TIMEOUT": "30"}
+        url = urlparse(self.database_url)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": url.path.lstrip("/") or "rcm",
+            "POSTGRES_HOST": url.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(url.port or 5432),
+            "POSTGRES_USER": unquote(url.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(url.password or ""),
+            "POSTGRES_CONNECT_TIMEOUT": "10",
+        }
