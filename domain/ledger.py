@@ -34,9 +34,11 @@ class ClaimNumberIndex(Aggregate):
 
     class Registered(Aggregate.Created):
         claim_number: str
+        billing_npi: str
+        claim_id: UUID
 
         def apply(self, index: ClaimNumberIndex) -> None:
-            index.claim_number, index.claims = self.claim_number, {}
+            index.claim_number, index.claims = self.claim_number, {self.billing_npi: self.claim_id}
 
     class Linked(Aggregate.Event):
         billing_npi: str
@@ -50,8 +52,9 @@ class ClaimNumberIndex(Aggregate):
         return uuid5(CLAIM_NAMESPACE, f"claim-number|{claim_number}")
 
     @classmethod
-    def register(cls, claim_number: str) -> ClaimNumberIndex:
-        return cls._create(cls.Registered, id=cls.index_id(claim_number), claim_number=claim_number)
+    def register(cls, claim_number: str, billing_npi: str, claim: UUID) -> ClaimNumberIndex:
+        return cls._create(cls.Registered, id=cls.index_id(claim_number), claim_number=claim_number,
+                           billing_npi=billing_npi, claim_id=claim)
 
     def link(self, billing_npi: str, claim: UUID) -> None:
         self.trigger_event(self.Linked, billing_npi=billing_npi, claim_id=claim)
@@ -203,8 +206,11 @@ class Ledger(Application):
                          rendering_npi=cmd.rendering_npi or cmd.billing_npi, meta=meta, **fields)
         touched[new.id] = new
         index_id = ClaimNumberIndex.index_id(cmd.claim_number)
-        index = self.load(index_id, touched) or ClaimNumberIndex.register(cmd.claim_number)
-        index.link(cmd.billing_npi, new.id)
+        index = self.load(index_id, touched)
+        if index is None:
+            index = ClaimNumberIndex.register(cmd.claim_number, cmd.billing_npi, new.id)
+        else:
+            index.link(cmd.billing_npi, new.id)
         touched[index_id] = index
         return Outcome(cmd, "applied", 1)
 

@@ -1,0 +1,348 @@
+"""A simulated medical practice (DOMAIN.md §7 magnitudes) that emits the lifecycle commands of its claims.
+
+Each claim draws from its own random stream (seed + claim number), so a claim always has the same
+story: re-running the same seed appends nothing, and running it on a later day only adds what has
+happened since (later events, newer claims).
+"""
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid5
+from zoneinfo import ZoneInfo
+
+from domain import commands as c
+from domain.codes import npi_check_digit
+
+PRACTICE_TZ = ZoneInfo("America/New_York")
+DEMO_NAMESPACE = UUID("5f0c2b8e-7a14-5e6b-9d3c-2a8e4f1b7c90")
+WINDOW_DAYS = 150
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Payer:
+    payer_id: str
+    payer_class: str
+    share: float  # of claims
+    denial_rate: float
+    allowed_ratio: float
+    rejection_rate: float
+
+
+PAYERS = (
+    Payer("MEDICARE-JL", "medicare", 0.26, 0.07, 0.42, 0.02),
+    Payer("MEDICAID-NY", "medicaid", 0.14, 0.15, 0.36, 0.05),
+    Payer("BCBS", "commercial", 0.20, 0.04, 0.62, 0.02),
+    Payer("AETNA", "commercial", 0.13, 0.08, 0.60, 0.03),
+    Payer("UHC", "commercial", 0.13, 0.11, 0.58, 0.03),
+    Payer("SELF-PAY", "self_pay", 0.14, 0.0, 1.0, 0.0),
+)
+VISITS = (("99213", "105.00", 0.35), ("99214", "160.00", 0.28), ("99212", "75.00", 0.08),
+          ("99215", "230.00", 0.06), ("99203", "150.00", 0.06), ("99204", "240.00", 0.05),
+          ("99396", "260.00", 0.07), ("99395", "240.00", 0.05))
+ADD_ONS = (("36415", "18.00", (), 0.25), ("81002", "15.00", (), 0.10), ("93000", "60.00", (), 0.08),
+           ("90686", "40.00", (), 0.07), ("G0008", "30.00", (), 0.04), ("96372", "45.00", (), 0.05),
+           ("J1885", "22.00", (), 0.03), ("20610", "180.00", ("25",), 0.03), ("11102", "140.00", ("59",), 0.02))
+DIAGNOSES = ("E11.9", "I10", "J06.9", "M54.50", "Z00.00", "E78.5", "F41.1", "K21.9", "N39.0", "R05.9", "Z23",
+             "J45.909", "E66.9", "M25.561", "R51.9", "G43.909", "L03.115", "E03.9", "F32.A", "J02.9", "H66.90",
+             "B34.9", "R10.9", "M17.11", "I25.10", "E11.65", "D64.9", "R53.83", "K59.00")
+# (CARC, RARC, weight): registration/eligibility ~25%, missing data ~16%, authorization ~14%, the rest.
+DENIALS = (("27", "N30", 0.11), ("31", "MA61", 0.07), ("22", "N479", 0.07), ("16", "M51", 0.16), ("197", "N54", 0.14),
+           ("50", "N115", 0.12), ("96", "N130", 0.07), ("97", "M15", 0.07), ("4", "M78", 0.04), ("29", "N211", 0.03),
+           ("18", "N522", 0.04), ("150", "M25", 0.03), ("242", "N130", 0.03), ("A1", "N290", 0.02))
+UNAPPEALABLE = {"29", "18"}
+CORRECTABLE = {"16", "4", "97", "27", "31", "22"}
+
+
+def npi(number: int) -> str:
+    first_nine = f"1{number:08d}"
+    return first_nine + str(npi_check_digit(first_nine))
+
+
+def money(value: float | Decimal) -> Decimal:
+    return Decimal(str(value)).quantize(CENT)
+
+
+def pick(rng: random.Random, options: tuple[Any, ...]) -> Any:
+    return rng.choices(options, weights=[o[-1] for o in options])[0]
+
+
+class Story:
+    """The commands of one claim, in time order, cut at the simulation's 'today'."""
+
+    def __init__(self, rng: random.Random, base: dict[str, Any], until: date) -> None:
+        self.rng, self.base, self.until, self.commands = rng, base, until, []
+        self.step = 0
+        self.clock = datetime.min.replace(tzinfo=PRACTICE_TZ)
+
+    def at(self, day: date) -> datetime:
+        """A working-hours time on `day`, never before the claim's previous step."""
+        moment = datetime.combine(day, time(self.rng.randint(8, 16), self.rng.randint(0, 59)), PRACTICE_TZ)
+        if moment <= self.clock:
+            moment = self.clock + timedelta(minutes=self.rng.randint(5, 90))
+        self.clock = moment
+        return moment
+
+    def add(self, model: type[c.CommandBase], day: date, **fields: Any) -> bool:
+        """Append a command dated `day`; False once the story has reached the future."""
+        if day > self.until or self.at(day).date() > self.until:
+            return False
+        self.step += 1
+        actor = fields.pop("actor", "biller")
+        source = fields.pop("source", "demo")
+        command_id = uuid5(DEMO_NAMESPACE, f"{self.base['claim_number']}|{self.step}")
+        self.commands.append(model(**self.base, **fields, command_id=command_id, effective_at=self.clock, actor=actor,
+                                   source=f"{source}:{self.base['claim_number']}:{self.step}"))
+        return True
+
+
+class Practice:
+    def __init__(self, seed: int, claims: int, until: date) -> None:
+        self.seed, self.claims, self.until = seed, claims, until
+        self.rng = random.Random(f"practice-{seed}")
+        self.billing_npi = npi(self.rng.randint(10_000_000, 49_999_999))
+        business_days = [d for d in self.days() if d.weekday() < 5]
+        self.per_day = max(1.0, claims / len(business_days))
+        self.providers = [npi(self.rng.randint(50_000_000, 99_999_999)) for _ in range(max(1, math.ceil(self.per_day / 18)))]
+
+    def days(self) -> list[date]:
+        return [self.until - timedelta(days=WINDOW_DAYS - 1 - i) for i in range(WINDOW_DAYS)]
+
+    def encounters(self) -> Iterator[tuple[date, int]]:
+        """(date of service, encounter number) for the window; exactly `claims` encounters in all."""
+        business = [d for d in self.days() if d.weekday() < 5]
+        made = 0
+        for i, day in enumerate(business):
+            due = round(self.claims * (i + 1) / len(business))
+            for n in range(due - made):
+                yield day, n + 1
+            made = due
+
+    def commands(self) -> list[Any]:
+        everything: list[Any] = []
+        for dos, n in self.encounters():
+            everything.extend(self.story(dos, n))
+        everything.sort(key=lambda cmd: cmd.effective_at)
+        return everything
+
+    def story(self, dos: date, n: int) -> list[Any]:
+        claim_number = f"S{self.seed % 1000}-{dos:%y%m%d}-{n:04d}"
+        rng = random.Random(f"{self.seed}|{claim_number}")
+        payer = PAYERS[rng.choices(range(len(PAYERS)), weights=[p.share for p in PAYERS])[0]]
+        story = Story(rng, {"claim_number": claim_number, "billing_npi": self.billing_npi}, self.until)
+        ClaimLife(self, story, rng, payer, dos).live()
+        return story.commands
+
+
+class ClaimLife:
+    def __init__(self, practice: Practice, story: Story, rng: random.Random, payer: Payer, dos: date) -> None:
+        self.practice, self.story, self.rng, self.payer, self.dos = practice, story, rng, payer, dos
+        self.icn = 0
+
+    def lag(self, median: float, p95: float) -> int:
+        sigma = math.log(p95 / median) / 1.645
+        return max(1, round(self.rng.lognormvariate(math.log(median), sigma)))
+
+    def coding(self) -> tuple[list[str], list[dict[str, Any]]]:
+        rng = self.rng
+        diagnoses = rng.sample(DIAGNOSES, rng.choices((1, 2, 3, 4), weights=(40, 35, 17, 8))[0])
+        code, charge, _ = pick(rng, VISITS)
+        lines = [{"procedure": code, "charge": charge, "pointers": list(range(1, min(4, len(diagnoses)) + 1)),
+                  "service_date": self.dos}]
+        extra = [a for a in ADD_ONS if rng.random() < a[3] * 1.1]
+        for proc, price, modifiers, _ in extra[:3]:
+            lines.append({"procedure": proc, "charge": price, "modifiers": list(modifiers), "pointers": [1],
+                          "service_date": self.dos})
+        return diagnoses, lines
+
+    def live(self) -> None:
+        rng, s, payer = self.rng, self.story, self.payer
+        diagnoses, lines = self.coding()
+        self.charge = sum((Decimal(ln["charge"]) for ln in lines), Decimal("0.00"))
+        self.lines = lines
+        day = self.dos + timedelta(days=rng.choices((0, 1, 2, 3, 5), weights=(30, 35, 20, 10, 5))[0])
+        defect = rng.random() < 0.04
+        coded_dx = ["E11"] + diagnoses[1:] if defect else diagnoses
+        if not s.add(c.CodeClaim, day, type="code_claim", rendering_npi=rng.choice(self.practice.providers),
+                     payer_id=payer.payer_id, payer_class=payer.payer_class, patient_key=f"pt-{rng.getrandbits(48):012x}",
+                     place_of_service="11", diagnoses=coded_dx, lines=lines, actor="coder"):
+            return
+        if not s.add(c.ScrubClaim, day, type="scrub_claim", actor="scrubber"):
+            return
+        if defect:
+            day += timedelta(days=1)
+            if not (s.add(c.RecodeClaim, day, type="recode_claim", diagnoses=diagnoses, lines=lines, actor="coder")
+                    and s.add(c.ScrubClaim, day, type="scrub_claim", actor="scrubber")):
+                return
+        if rng.random() < 0.005:
+            s.add(c.VoidClaim, day + timedelta(days=1), type="void_claim", reason="encounter entered twice")
+            return
+        if payer.payer_class == "self_pay":
+            self.patient_share(day + timedelta(days=1), transfer=True)
+            return
+        day = self.submit(day + timedelta(days=rng.choice((0, 1, 1, 2))))
+        if day is None:
+            return
+        self.adjudicate(day)
+
+    def submit(self, day: date, frequency: str = "1") -> date | None:
+        rng, s = self.rng, self.story
+        if not s.add(c.SubmitClaim, day, type="submit_claim", frequency=frequency, source="837P"):
+            return None
+        if frequency == "1" and rng.random() < self.payer.rejection_rate:
+            day += timedelta(days=rng.randint(1, 2))
+            if not s.add(c.RejectClaim, day, type="reject_claim", stage="277CA", code="A7:164",
+                         reason="entity's contract/member number invalid", source="277CA"):
+                return None
+            day += timedelta(days=rng.randint(1, 3))
+            if not s.add(c.SubmitClaim, day, type="submit_claim", frequency="1", source="837P"):
+                return None
+        day += timedelta(days=rng.randint(1, 2))
+        if not s.add(c.AcceptClaim, day, type="accept_claim", source="277CA"):
+            return None
+        return day
+
+    def remit_day(self, submitted: date) -> date:
+        lag = self.lag(12, 28)
+        if self.payer.payer_class == "medicare":
+            lag = max(lag, 14)
+        return submitted + timedelta(days=lag)
+
+    def next_icn(self) -> str:
+        self.icn += 1
+        return f"{self.story.base['claim_number'].replace('-', '')}{self.icn:02d}"
+
+    def adjudicate(self, submitted: date) -> None:
+        rng = self.rng
+        day = self.remit_day(submitted)
+        if rng.random() < self.payer.denial_rate:
+            self.denied(day, pick(rng, DENIALS))
+        else:
+            self.paid(day)
+
+    def denied(self, day: date, reason: tuple[str, str, float]) -> None:
+        rng, s = self.rng, self.story
+        carc, rarc, _ = reason
+        if not s.add(c.RecordDenial, day, type="record_denial", payer_claim_control_number=self.next_icn(),
+                     charge=self.charge, paid="0.00",
+                     adjustments=[{"group": "CO", "carc": carc, "amount": self.charge}], remark_codes=[rarc],
+                     trace_number=f"EFT{day:%y%m%d}", source="835"):
+            return
+        work = day + timedelta(days=rng.randint(3, 20))
+        if carc in CORRECTABLE and rng.random() < 0.5:
+            if s.add(c.RecodeClaim, work, type="recode_claim", diagnoses=self.coded_diagnoses(), lines=self.lines,
+                     actor="coder") and s.add(c.ScrubClaim, work, type="scrub_claim", actor="scrubber"):
+                resubmitted = self.submit(work + timedelta(days=1), frequency="7")
+                if resubmitted:
+                    self.paid(self.remit_day(resubmitted))
+            return
+        level = 0
+        while carc not in UNAPPEALABLE and rng.random() < (0.7 if level == 0 else 0.35):
+            level += 1
+            if level > (5 if self.payer.payer_class == "medicare" else 2) or not s.add(
+                    c.AppealDenial, work, type="appeal_denial", level=level,
+                    reason="records attached; medically necessary per policy", actor="appeals"):
+                return
+            work += timedelta(days=rng.randint(20, 60))
+            overturned = rng.random() < 0.6
+            if not s.add(c.DecideAppeal, work, type="decide_appeal", overturned=overturned,
+                         reason="overturned on review" if overturned else "denial upheld", source="payer letter"):
+                return
+            if overturned:
+                self.paid(work + timedelta(days=rng.randint(7, 21)))
+                return
+            work += timedelta(days=rng.randint(5, 30))
+        allowed = money(self.charge * Decimal(str(self.payer.allowed_ratio)))
+        if rng.random() < 0.3 and s.add(c.AdjustClaim, work, type="adjust_claim", group="CO", carc="45",
+                                         amount=self.charge - allowed, reason="contractual part of a denied claim"):
+            s.add(c.WriteOff, work, type="write_off", responsibility="payer", amount=allowed,
+                  reason="timely_filing" if carc == "29" else "denial")
+            return
+        s.add(c.WriteOff, work, type="write_off", responsibility="payer", amount=self.charge,
+              reason="timely_filing" if carc == "29" else "denial")
+
+    def coded_diagnoses(self) -> list[str]:
+        coded = next(cmd for cmd in self.story.commands if cmd.type == "code_claim")
+        return [d for d in coded.diagnoses if d != "E11"] or ["E119"]
+
+    def paid(self, day: date, *, correction: bool = False) -> None:
+        rng, s, payer = self.rng, self.story, self.payer
+        adjustments, line_paid = [], []
+        bundled = len(self.lines) > 1 and rng.random() < 0.06
+        patient_total = Decimal("0.00")
+        for number, ln in enumerate(self.lines, start=1):
+            charge = Decimal(ln["charge"])
+            if bundled and number == len(self.lines):
+                adjustments.append({"group": "CO", "carc": "97", "amount": charge, "line": number})
+                line_paid.append({"line": number, "paid": Decimal("0.00")})
+                continue
+            allowed = money(charge * Decimal(str(payer.allowed_ratio * rng.uniform(0.95, 1.05))))
+            share = self.patient_cost_share(allowed, number)
+            adjustments.append({"group": "CO", "carc": "45", "amount": charge - allowed, "line": number})
+            for carc, amount in share:
+                adjustments.append({"group": "PR", "carc": carc, "amount": amount, "line": number})
+            patient_total += sum((a for _, a in share), Decimal("0.00"))
+            line_paid.append({"line": number, "paid": allowed - sum((a for _, a in share), Decimal("0.00"))})
+        paid = sum((lp["paid"] for lp in line_paid), Decimal("0.00"))
+        icn = self.next_icn()
+        if not s.add(c.RecordPayment, day, type="record_payment", payer_claim_control_number=icn, charge=self.charge,
+                     paid=paid, patient_responsibility=patient_total, adjustments=adjustments, line_paid=line_paid,
+                     trace_number=f"EFT{day:%y%m%d}", source="835"):
+            return
+        if not correction and rng.random() < 0.012:
+            day += timedelta(days=rng.randint(5, 12))
+            if s.add(c.ReversePayment, day, type="reverse_payment", payer_claim_control_number=icn, source="835"):
+                self.paid(day, correction=True)
+            return
+        if patient_total > 0:
+            self.patient_share(day + timedelta(days=rng.randint(2, 6)))
+
+    def patient_cost_share(self, allowed: Decimal, line: int) -> list[tuple[str, Decimal]]:
+        rng, kind = self.rng, self.payer.payer_class
+        if kind == "medicaid":
+            return []
+        if kind == "medicare":
+            if line == 1 and self.dos.month <= 2 and rng.random() < 0.3:
+                deductible = min(allowed, Decimal("257.00"))
+                return [("1", deductible)] + ([("2", money((allowed - deductible) * Decimal("0.2")))]
+                                               if allowed > deductible else [])
+            return [("2", money(allowed * Decimal("0.2")))]
+        if line == 1 and rng.random() < 0.6:
+            return [("3", min(allowed, Decimal(rng.choice(("20.00", "25.00", "30.00", "40.00")))))]
+        return [("2", money(allowed * Decimal("0.2")))] if rng.random() < 0.5 else []
+
+    def patient_share(self, day: date, *, transfer: bool = False) -> None:
+        """Statements about 30 days apart; most patients pay, some in part, the rest go to bad debt."""
+        rng, s = self.rng, self.story
+        owed = self.charge if transfer else self.patient_owed()
+        for statement in range(1, 4):
+            if not s.add(c.BillPatient, day, type="bill_patient", source="statement run"):
+                return
+            pays, paid_on = rng.random(), day + timedelta(days=rng.randint(8, 28))
+            if pays < 0.55:
+                s.add(c.RecordPatientPayment, paid_on, type="record_patient_payment", amount=owed,
+                      method=rng.choice(("card", "portal", "check")), source="patient portal")
+                return
+            if pays < 0.7 and statement == 1 and owed > Decimal("1.00"):
+                part = money(owed / 2)
+                if not s.add(c.RecordPatientPayment, paid_on, type="record_patient_payment", amount=part,
+                             method="card", source="patient portal"):
+                    return
+                owed -= part
+            day += timedelta(days=30)
+        s.add(c.WriteOff, day, type="write_off", responsibility="patient", amount=owed,
+              reason="small_balance" if owed < Decimal("10.00") else "bad_debt", source="collections")
+
+    def patient_owed(self) -> Decimal:
+        remits = [cmd for cmd in self.story.commands if cmd.type == "record_payment"]
+        return remits[-1].patient_responsibility
+
+
+def demo_commands(seed: int, claims: int, until: date) -> list[Any]:
+    return Practice(seed, claims, until).commands()
