@@ -98,7 +98,7 @@ class Story:
         source = fields.pop("source", "demo")
         command_id = uuid5(DEMO_NAMESPACE, f"{self.base['claim_number']}|{self.step}")
         self.commands.append(model(**self.base, **fields, command_id=command_id, effective_at=self.clock, actor=actor,
-                                   source=f"{source}:{self.base['claim_number']}:{self.step}"))
+                                   source=source))
         return True
 
 

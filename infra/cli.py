@@ -1,0 +1,273 @@
+"""The `rcm` command line: parse, call the ledger, map errors to exit codes (0 ok, 2 rejected input, 1 failure)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from domain.commands import COMMAND, command_schema
+from domain.errors import LedgerError
+from domain.ledger import Ledger, Outcome
+from infra import present
+from infra.bootstrap import open_ledger
+from infra.simulator import demo_commands
+
+OK, FAILURE, REJECTED = 0, 1, 2
+BATCH = 2000
+out = Console(width=None if sys.stdout.isatty() else 180)
+err = Console(stderr=True, soft_wrap=True)
+
+
+class InputRejected(Exception):
+    """Bad input from the user: reported plainly, exit code 2."""
+
+
+def progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=err, transient=True)
+
+
+def describe_validation(error: ValidationError, command_type: Any) -> str:
+    parts = []
+    for e in error.errors():
+        loc = [str(x) for x in e["loc"]]
+        if loc and loc[0] == command_type:
+            loc = loc[1:]
+        if e["type"] == "union_tag_invalid":
+            parts.append(f"field type: unknown command {command_type!r}; expected one of {e['ctx']['expected_tags']}")
+        elif e["type"] == "union_tag_not_found":
+            parts.append("field type: missing; every line names its command in \"type\"")
+        else:
+            reason = e["msg"].removeprefix("Value error, ")
+            parts.append(f"field {'.'.join(loc) or '(line)'}: {reason}")
+    return "; ".join(parts)
+
+
+def parse_lines(path: Path) -> Iterator[tuple[int, Any, str | None]]:
+    """(line number, command or None, error) for every non-blank line of a JSON-lines file."""
+    with path.open(encoding="utf-8") as lines:
+        for number, text in enumerate(lines, start=1):
+            if not text.strip():
+                continue
+            try:
+                raw = json.loads(text)
+            except json.JSONDecodeError as e:
+                yield number, None, f"malformed JSON at column {e.colno}: {e.msg}"
+                continue
+            if not isinstance(raw, dict):
+                yield number, None, "a line must be one JSON object"
+                continue
+            try:
+                yield number, COMMAND.validate_python(raw), None
+            except ValidationError as e:
+                yield number, None, describe_validation(e, raw.get("type"))
+
+
+def report_outcome(number: int, outcome: Outcome) -> str:
+    error = outcome.error
+    assert error is not None
+    field = f" field {error.field}:" if error.field else ""
+    return f"line {number}: {type(error).__name__}:{field} {error}"
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        raise InputRejected(f"{path}: no such file")
+    ledger = open_ledger(args.db, source=f"file:{path.name}")
+    parsed = list(parse_lines(path))
+    problems = [f"line {n}: {error}" for n, _, error in parsed if error]
+    valid = [(n, cmd) for n, cmd, error in parsed if not error]
+    counts: Counter[str] = Counter()
+    if problems and args.all_or_nothing:
+        valid = []
+    batches = [valid] if args.all_or_nothing else [valid[i:i + BATCH] for i in range(0, len(valid), BATCH)]
+    with progress() as bar:
+        task = bar.add_task(f"applying {path.name}", total=len(valid))
+        for batch in batches:
+            outcomes = ledger.execute([cmd for _, cmd in batch], all_or_nothing=args.all_or_nothing)
+            for (number, _), outcome in zip(batch, outcomes):
+                counts[outcome.result] += 1
+                counts["events"] += outcome.events if outcome.result == "applied" else 0
+                if outcome.result == "rejected":
+                    problems.append(report_outcome(number, outcome))
+            bar.advance(task, len(batch))
+    if args.all_or_nothing and problems:
+        counts = Counter({"rejected": len(problems)})
+    summary = {"file": str(path), "lines": len(parsed), "applied": counts["applied"], "events": counts["events"],
+               "already_applied": counts["duplicate"], "rejected": len(problems),
+               "all_or_nothing": args.all_or_nothing, "problems": sorted(problems, key=line_number)}
+    if args.json:
+        out.print_json(data=summary)
+    else:
+        for problem in summary["problems"]:
+            err.print(problem, markup=False, highlight=False)
+        if args.all_or_nothing and problems:
+            err.print("--all-or-nothing: nothing was written", markup=False)
+        table = Table(title=f"rcm apply {path.name}")
+        for col in ("lines", "applied", "events", "already applied", "rejected"):
+            table.add_column(col, justify="right")
+        table.add_row(*(str(summary[k]) for k in ("lines", "applied", "events", "already_applied", "rejected")))
+        out.print(table)
+    return REJECTED if problems else OK
+
+
+def line_number(problem: str) -> int:
+    return int(problem.split(":", 1)[0].removeprefix("line "))
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(command_schema(), indent=2))
+    return OK
+
+
+def find(args: argparse.Namespace) -> tuple[Ledger, Any]:
+    ledger = open_ledger(args.db)
+    return ledger, ledger.find(args.claim_number, args.npi)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    _, claim = find(args)
+    state = present.claim_state(claim)
+    if args.json:
+        out.print_json(data=state)
+    else:
+        out.print(present.claim_table(state))
+    return OK
+
+
+def parse_as_of(text: str) -> datetime:
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), datetime.max.time(), timezone.utc)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputRejected(f"--as-of {text!r}: use an ISO date (2026-03-03) or a time with its zone "
+                            "(2026-03-03T17:00:00-05:00)") from None
+    if moment.tzinfo is None:
+        raise InputRejected(f"--as-of {text!r} has no time zone: add one, e.g. {text}+00:00")
+    return moment
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    ledger, claim = find(args)
+    as_of = parse_as_of(args.as_of) if args.as_of else None
+    rows = present.history_rows(ledger.replay(claim, as_of=as_of, version=args.version))
+    if (as_of or args.version) and not rows:
+        raise InputRejected(f"claim {args.claim_number} was not yet recorded at {args.as_of or args.version}")
+    if args.json:
+        out.print_json(data={"claim_number": claim.claim_number, "claim_id": str(claim.id),
+                             "as_of": args.as_of, "version": args.version, "events": rows})
+    else:
+        out.print(present.history_table(claim.claim_number, rows))
+        if as_of or args.version:
+            out.print(f"State as of {args.as_of or f'version {args.version}'}: {rows[-1]['status_after']}, "
+                      f"payer balance {rows[-1]['payer_balance_after']}, "
+                      f"patient balance {rows[-1]['patient_balance_after']}")
+    return OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    until = date.fromisoformat(args.until) if args.until else datetime.now(timezone.utc).date()
+    ledger = open_ledger(args.db, source="demo")
+    started = time.perf_counter()
+    commands = demo_commands(args.seed, args.claims, until)
+    counts: Counter[str] = Counter()
+    problems = []
+    with progress() as bar:
+        task = bar.add_task(f"simulating {args.claims} claims", total=len(commands))
+        for i in range(0, len(commands), BATCH):
+            for outcome in ledger.execute(commands[i:i + BATCH]):
+                counts[outcome.result] += 1
+                counts["events"] += outcome.events if outcome.result == "applied" else 0
+                if outcome.error:
+                    problems.append(str(outcome.error))
+            bar.advance(task, min(BATCH, len(commands) - i))
+    seconds = time.perf_counter() - started
+    summary = present.ledger_summary(ledger.claims())
+    report = {"seed": args.seed, "until": until.isoformat(), "commands": len(commands),
+              "events_appended": counts["events"], "already_applied": counts["duplicate"],
+              "rejected": counts["rejected"], "seconds": round(seconds, 2), **summary}
+    for problem in problems[:20]:
+        err.print(f"simulator command refused: {problem}", markup=False)
+    if args.json:
+        out.print_json(data=report)
+    else:
+        out.print(f"Simulated {args.claims} claims up to {until}: {len(commands)} commands, "
+                  f"{counts['events']} events appended, {counts['duplicate']} already in the ledger "
+                  f"({seconds:.1f}s)")
+        for table in present.summary_tables(summary):
+            out.print(table)
+        denied = summary["examples"].get("denied") or summary["examples"].get("appealed") or []
+        if denied:
+            out.print(f"Try: rcm history {denied[0]}" + (f" --db {args.db}" if args.db else ""))
+    return FAILURE if problems else OK
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="rcm", description="Event-sourced revenue cycle ledger")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--db", help="sqlite:///PATH (default ./rcm-ledger.db), postgresql://..., or memory: "
+                                    "(env RCM_DATABASE_URL)")
+        return p
+
+    p = command("apply", "apply lifecycle commands from a JSON-lines file")
+    p.add_argument("file")
+    p.add_argument("--all-or-nothing", action="store_true", help="write nothing if any line is rejected")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_apply)
+    p = command("schema", "print the JSON Schema of the lifecycle commands")
+    p.set_defaults(run=cmd_schema)
+    for name, run, help_text in (("show", cmd_show, "a claim's current state"),
+                                 ("history", cmd_history, "a claim's events, with state after each (auditor view)")):
+        p = command(name, help_text)
+        p.add_argument("claim_number")
+        p.add_argument("--npi", help="billing NPI, when several providers use the claim number")
+        p.add_argument("--json", action="store_true")
+        if name == "history":
+            when = p.add_mutually_exclusive_group()
+            when.add_argument("--as-of", help="what the ledger knew at this time (ISO, with zone)")
+            when.add_argument("--version", type=int, help="state up to this event version")
+        p.set_defaults(run=run)
+    p = command("demo", "simulate a practice's claims through their whole lifecycle into the ledger")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--claims", type=int, default=5000)
+    p.add_argument("--until", help="the simulation's today (default: today, UTC)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_demo)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (LedgerError, InputRejected, ValidationError) as e:
+        err.print(f"rejected: {e}", markup=False, highlight=False)
+        return REJECTED
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        return FAILURE
+    except Exception as e:  # noqa: BLE001 - the last line of defence: say what failed, exit 1
+        err.print(f"unexpected failure: {type(e).__name__}: {e}", markup=False, highlight=False)
+        if "--debug" in sys.argv or __import__("os").environ.get("RCM_DEBUG"):
+            raise
+        return FAILURE
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""How claims, histories and summaries look to people: plain dicts for --json, rich tables for the terminal."""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from rich.table import Table
+
+from domain.claim import Claim, Status
+from domain.values import ZERO
+
+MONEY_FIELDS = ("total_charge", "payer_paid", "contractual", "patient_responsibility", "patient_paid",
+                "written_off_payer", "written_off_patient", "payer_balance", "patient_balance", "balance",
+                "denied_amount")
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def claim_state(claim: Claim) -> dict[str, Any]:
+    state = {
+        "claim_number": claim.claim_number, "claim_id": str(claim.id), "billing_npi": claim.billing_npi,
+        "rendering_npi": claim.rendering_npi, "status": claim.status, "version": claim.version,
+        "payer_id": claim.payer_id, "payer_class": claim.payer_class, "payer_sequence": claim.payer_sequence,
+        "patient_key": claim.patient_key, "place_of_service": claim.place_of_service,
+        "diagnoses": claim.diagnoses, "lines": [ln.as_record() for ln in claim.lines],
+        "frequency": claim.frequency, "submissions": claim.submissions, "rejections": claim.rejections,
+        "payer_claim_control_number": claim.payer_claim_control_number, "carcs": claim.carcs,
+        "denial_category": claim.denial_category, "appeal_level": claim.appeal_level,
+        "appeal_deadline": claim.appeal_deadline, "statements": claim.statements,
+        "coded_at": claim.coded_at, "first_submitted_at": claim.first_submitted_at,
+        "first_adjudicated_at": claim.first_adjudicated_at, "closed_at": claim.closed_at,
+        "last_activity_at": claim.last_activity_at, "credit_balance": claim.credit_balance,
+        "scrub_edits": claim.scrub_edits,
+    }
+    state.update({name: getattr(claim, name) for name in MONEY_FIELDS})
+    return jsonable(state)
+
+
+def event_payload(event: Any) -> dict[str, Any]:
+    skip = {"originator_id", "originator_version", "timestamp", "originator_topic", "effective_at", "actor",
+            "source", "correlation_id", "causation_id"}
+    return jsonable({k: v for k, v in vars(event).items() if k not in skip})
+
+
+def event_summary(event: Any) -> str:
+    name, p = type(event).__name__, vars(event)
+    if name in ("Paid", "Denied"):
+        remit = p["remittance"]
+        carcs = sorted({f"{a['group']}-{a['carc']}" for a in remit["adjustments"]})
+        return f"ICN {remit['payer_claim_control_number']} paid {remit['paid']} PR {remit['patient_responsibility']} {' '.join(carcs)}"
+    if name == "Scrubbed":
+        return "passed" if p["passed"] else "; ".join(f"{e['rule']}: {e['message']}" for e in p["edits"])[:120]
+    if name in ("Coded", "Recoded"):
+        return f"{len(p['lines'])} line(s) {p['total_charge']} dx {','.join(p['diagnoses'])}"
+    if name == "Submitted":
+        return f"freq {p['frequency']} {p['payer_sequence']} to {p['payer_id']} ICN/GS/ST {p['interchange_control_number']}"
+    keys = [k for k in ("level", "overturned", "amount", "responsibility", "reason", "stage", "code", "statement",
+                        "group", "carc", "paid") if k in p]
+    return " ".join(f"{k}={p[k]}" for k in keys)[:120]
+
+
+def history_rows(replayed: Iterable[tuple[Any, Claim]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "version": event.originator_version, "type": type(event).__name__,
+            "recorded_at": jsonable(event.timestamp), "effective_at": jsonable(event.effective_at),
+            "actor": event.actor, "source": event.source, "correlation_id": str(event.correlation_id),
+            "causation_id": str(event.causation_id), "summary": event_summary(event),
+            "payload": event_payload(event), "status_after": state.status,
+            "payer_balance_after": str(state.payer_balance), "patient_balance_after": str(state.patient_balance),
+        }
+        for event, state in replayed
+    ]
+
+
+def history_table(claim_number: str, rows: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"History of claim {claim_number}", show_lines=False)
+    for col in ("v", "event", "recorded", "effective", "actor", "source", "status after", "payer bal",
+                "patient bal", "detail"):
+        table.add_column(col, justify="right" if col in ("v", "payer bal", "patient bal") else "left")
+    for r in rows:
+        table.add_row(str(r["version"]), r["type"], r["recorded_at"][:19], r["effective_at"][:22], r["actor"],
+                      r["source"], r["status_after"], r["payer_balance_after"], r["patient_balance_after"],
+                      r["summary"])
+    return table
+
+
+def claim_table(state: dict[str, Any]) -> Table:
+    table = Table(title=f"Claim {state['claim_number']}", show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    for key, value in state.items():
+        if key not in ("lines", "scrub_edits"):
+            table.add_row(key, ", ".join(map(str, value)) if isinstance(value, list) else str(value))
+    for ln in state["lines"]:
+        table.add_row(f"line {ln['number']}", f"{ln['procedure']} {' '.join(ln['modifiers'])} x{ln['units']} "
+                      f"{ln['charge']} dx {ln['pointers']} DOS {ln['service_date']}")
+    for edit in state["scrub_edits"]:
+        table.add_row(f"edit {edit['rule']}", f"{edit['severity']} line {edit['line']}: {edit['message']}")
+    return table
+
+
+def ledger_summary(claims: Iterable[Claim], examples_per_status: int = 3) -> dict[str, Any]:
+    by_status: dict[str, dict[str, Any]] = defaultdict(lambda: {"claims": 0, "charges": ZERO, "balance": ZERO})
+    totals = Counter({name: ZERO for name in MONEY_FIELDS})
+    examples: dict[str, list[str]] = defaultdict(list)
+    count = 0
+    for claim in claims:
+        count += 1
+        row = by_status[claim.status]
+        row["claims"] += 1
+        row["charges"] += claim.total_charge
+        row["balance"] += claim.balance
+        for name in MONEY_FIELDS:
+            totals[name] += getattr(claim, name)
+        if len(examples[claim.status]) < examples_per_status and claim.version >= 3:
+            examples[claim.status].append(claim.claim_number)
+    ordered = {s: by_status[s] for s in Status.ALL if s in by_status}
+    return jsonable({"claims": count, "by_status": ordered, "totals": dict(totals), "examples": dict(examples)})
+
+
+def summary_tables(summary: dict[str, Any]) -> list[Table]:
+    status = Table(title=f"Claims by status ({summary['claims']} claims)")
+    for col in ("status", "claims", "charges", "open balance", "try: rcm history"):
+        status.add_column(col, justify="left" if col in ("status", "try: rcm history") else "right")
+    for name, row in summary["by_status"].items():
+        status.add_row(name, str(row["claims"]), row["charges"], row["balance"],
+                       " ".join(summary["examples"].get(name, [])[:1]))
+    money = Table(title="Money")
+    money.add_column("figure")
+    money.add_column("amount", justify="right")
+    labels = {"total_charge": "charges", "payer_paid": "payer payments", "contractual": "contractual/other adjustments",
+              "patient_responsibility": "patient responsibility", "patient_paid": "patient payments",
+              "written_off_payer": "written off (payer)", "written_off_patient": "written off (patient)",
+              "payer_balance": "payer balance (A/R)", "patient_balance": "patient balance (A/R)",
+              "denied_amount": "denied dollars (adjudications)"}
+    for key, label in labels.items():
+        money.add_row(label, summary["totals"][key])
+    return [status, money]
