@@ -7,4 +7,14 @@ from infra.settings import Settings
 
 def open_ledger(database_url: str | None = None, *, source: str = "cli") -> Ledger:
     settings = Settings.load(database_url)
+    if settings.backend == "postgresql" and settings.postgres_schema:
+        ensure_schema(settings)
     return Ledger(env=settings.eventsourcing_env(), actor=settings.actor, source=source)
+
+
+def ensure_schema(settings: Settings) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(settings.postgres_conninfo(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(settings.postgres_schema)))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 from pydantic import BaseModel, field_validator
 
@@ -39,7 +39,7 @@ class Settings(BaseModel):
             return {"PERSISTENCE_MODULE": "infra.stores:BatchedSQLiteFactory", "SQLITE_DBNAME": path or ":memory:",
                     "SQLITE_LOCK_TIMEOUT": "30"}
         url = urlparse(self.database_url)
-        return {
+        env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": url.path.lstrip("/") or "rcm",
             "POSTGRES_HOST": url.hostname or "127.0.0.1",
@@ -48,3 +48,14 @@ class Settings(BaseModel):
             "POSTGRES_PASSWORD": unquote(url.password or ""),
             "POSTGRES_CONNECT_TIMEOUT": "10",
         }
+        if self.postgres_schema:
+            env["POSTGRES_SCHEMA"] = self.postgres_schema
+        return env
+
+    @property
+    def postgres_schema(self) -> str:
+        """?schema=NAME keeps several ledgers (tests, tenants) apart in one database."""
+        return parse_qs(urlparse(self.database_url).query).get("schema", [""])[0]
+
+    def postgres_conninfo(self) -> str:
+        return self.database_url.split("?", 1)[0].replace("postgres://", "postgresql://", 1)

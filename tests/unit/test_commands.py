@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from domain.commands import COMMAND, command_schema
+from tests.conftest import cmd, code, payment
+
+
+def reason(body) -> str:
+    with pytest.raises(ValidationError) as caught:
+        COMMAND.validate_python(body)
+    return str(caught.value)
+
+
+def test_float_money_is_refused():
+    assert "not a float" in reason(cmd("record_patient_payment", amount=12.5))
+
+
+def test_money_with_more_than_cents_is_refused():
+    assert "not an amount of money" in reason(cmd("record_patient_payment", amount="12.505"))
+
+
+def test_negative_charge_is_refused():
+    body = code(lines=[{"procedure": "99213", "charge": "-5.00", "service_date": "2026-03-01"}])
+    assert "must not be negative" in reason(body)
+
+
+def test_zero_units_are_refused():
+    body = code(lines=[{"procedure": "99213", "charge": "5.00", "units": 0, "service_date": "2026-03-01"}])
+    assert "units" in reason(body)
+
+
+@pytest.mark.parametrize("field,value,words", [
+    ("diagnoses", ["1E11"], "not an ICD-10-CM code"),
+    ("place_of_service", "1", "place_of_service"),
+    ("billing_npi", "12345", "billing_npi"),
+    ("lines", [{"procedure": "ABCDE", "charge": "1.00", "service_date": "2026-03-01"}], "neither CPT"),
+    ("lines", [{"procedure": "99213", "modifiers": ["x"], "charge": "1.00", "service_date": "2026-03-01"}],
+     "modifier"),
+])
+def test_codes_of_the_wrong_shape_are_refused(field, value, words):
+    assert words in reason(code(**{field: value}))
+
+
+def test_unknown_command_and_unknown_field_are_refused():
+    assert "union_tag_invalid" in reason(cmd("pay_everything"))
+    assert "extra" in reason(cmd("bill_patient", surprise=1))
+
+
+def test_times_must_carry_a_zone():
+    assert "timezone" in reason(cmd("bill_patient", effective_at="2026-03-01T10:00:00"))
+
+
+def test_content_key_ignores_who_sent_it():
+    a = COMMAND.validate_python(payment(actor="alice", source="x"))
+    b = COMMAND.validate_python(payment(actor="bob", source="y"))
+    assert a.key() == b.key() != COMMAND.validate_python(payment(paid="61.00")).key()
+
+
+def test_schema_lists_every_command():
+    schema = command_schema()
+    assert len(schema["discriminator"]["mapping"]) == 16
