@@ -446,6 +446,7 @@ class Claim(Aggregate):
             raise errors.IllegalTransition(self.claim_number, "a $0 remittance for non-cost-share reasons is a denial",
                                            "paid is 0.00 with denial adjustments", "record_denial")
         contractual = total(a.amount for a in remittance.adjustments if a.group != "PR")
+        self.check_payer_balance_covers(remittance.paid + contractual + remittance.patient_responsibility)
         self.trigger_event(self.Paid, remittance=remittance_record(remittance), contractual=contractual,
                            denied_amount=self.denied_dollars(remittance), **meta.fields())
 
@@ -455,6 +456,7 @@ class Claim(Aggregate):
         if remittance.paid != ZERO:
             raise errors.IllegalTransition(self.claim_number, "a denial pays nothing",
                                            f"paid is {remittance.paid}", "record_payment (partial payment)")
+        self.check_payer_balance_covers(remittance.patient_responsibility)
         denials = sorted((a for a in remittance.adjustments if is_denial(a.group, a.carc)), key=lambda a: -a.amount)
         category = denial_category(denials[0].carc) if denials else "patient responsibility"
         self.trigger_event(self.Denied, remittance=remittance_record(remittance),
@@ -612,6 +614,14 @@ class Claim(Aggregate):
             raise errors.UnbalancedRemittance(
                 number, "patient responsibility (CLP05) = sum of PR adjustments",
                 f"{remit.patient_responsibility} != {pr}", "correct CLP05 or the PR adjustments")
+
+    def check_payer_balance_covers(self, posted: Decimal) -> None:
+        if posted > self.payer_balance:
+            raise errors.BalanceExceeded(
+                self.claim_number, "a remittance cannot take the payer balance below zero",
+                f"it posts {posted} against a payer balance of {self.payer_balance} "
+                f"(earlier adjustments {self.contractual}, write-offs {self.written_off_payer})",
+                "undo the earlier adjustment with a negative adjust_claim, then post the remittance")
 
     @staticmethod
     def denied_dollars(remit: Remittance) -> Decimal:
