@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from collections.abc import Callable
+from typing import Any
 
 ICD10_SHAPE = re.compile(r"^[A-Z][0-9][0-9A-Z][0-9A-Z]{0,4}$")
 ICD9_SHAPE = re.compile(r"^(V[0-9]{2,4}|E[0-9]{3,4}|[0-9]{3,5})$")
@@ -29,13 +30,29 @@ def is_icd10_shape(code: str) -> bool:
     return bool(ICD10_SHAPE.match(normalize_icd10(code)))
 
 
-@lru_cache(maxsize=None)
+BillableCodes = Callable[[], "frozenset[str]"]
+
+
+def billable_from_library() -> frozenset[str]:
+    """Every billable ICD-10-CM code (a leaf category/subcategory) of simple-icd-10-cm's release."""
+    import simple_icd_10_cm as icd  # parsed on first use: ~1.5 s and ~100 MB, so only when a scrub needs it
+
+    return frozenset(c for c in icd.get_all_codes(False) if icd.is_category_or_subcategory(c) and icd.is_leaf(c))
+
+
+_billable: dict[str, Any] = {"load": billable_from_library, "codes": None}
+
+
+def use_billable_codes(load: BillableCodes) -> None:
+    """Lets the composition root supply the code set (e.g. from a cache) instead of parsing the library."""
+    _billable.update(load=load, codes=None)
+
+
 def is_billable_icd10(code: str) -> bool:
     """True for an ICD-10-CM code that may be billed: a leaf of the code tree (April 2026 release)."""
-    import simple_icd_10_cm as icd  # loaded lazily: the code tree takes memory and time
-
-    normalized = normalize_icd10(code)
-    return icd.is_valid_item(normalized) and icd.is_category_or_subcategory(normalized) and icd.is_leaf(normalized)
+    if _billable["codes"] is None:
+        _billable["codes"] = _billable["load"]()
+    return normalize_icd10(code) in _billable["codes"]
 
 
 def procedure_kind(code: str) -> str | None:

@@ -89,6 +89,7 @@ def remittance_of(cmd: c.RemittanceIn) -> Remittance:
 
 
 def run_scrub(claim: Claim, cmd: c.ScrubClaim, meta: Meta) -> None:
+    claim.require("scrub")
     facts = ClaimForScrub(
         claim_number=claim.claim_number, billing_npi=claim.billing_npi, rendering_npi=claim.rendering_npi,
         payer_class=claim.payer_class, place_of_service=claim.place_of_service, diagnoses=tuple(claim.diagnoses),
@@ -173,22 +174,30 @@ class Ledger(Application):
                     cmd.source or self.source, cmd.correlation_id or key, key)
         cid = claim_id(cmd.billing_npi, cmd.claim_number)
         try:
-            claim = self.load(cid, touched)
-            if cmd.type == "code_claim":
-                return self.code(cmd, claim, meta, touched)
-            if claim is None:
-                raise errors.UnknownClaim(cmd.claim_number, "the claim must be coded first",
-                                          f"no claim {cmd.claim_number} for billing NPI {cmd.billing_npi}",
-                                          "code_claim")
-            assert isinstance(claim, Claim)
-            if key in claim.applied:
-                return Outcome(cmd, "duplicate")
-            before = len(claim.pending_events)
-            HANDLERS[cmd.type](claim, cmd, meta)
-            touched[cid] = claim
-            return Outcome(cmd, "applied", len(claim.pending_events) - before)
+            return self.apply(cmd, key, meta, cid, touched)
+        except errors.LedgerError as error:
+            if cid in touched or cid not in self.cache:
+                return Outcome(cmd, "rejected", error=error)
+        # The refusal was judged on a cached copy another writer may have moved on: judge it again, fresh.
+        self.cache.pop(cid, None)
+        try:
+            return self.apply(cmd, key, meta, cid, touched)
         except errors.LedgerError as error:
             return Outcome(cmd, "rejected", error=error)
+
+    def apply(self, cmd: Any, key: UUID, meta: Meta, cid: UUID, touched: dict[UUID, Aggregate]) -> Outcome:
+        claim = self.load(cid, touched)
+        if cmd.type == "code_claim":
+            return self.code(cmd, claim, meta, touched)
+        if claim is None:
+            raise errors.UnknownClaim(cmd.claim_number, "the claim must be coded first",
+                                      f"no claim {cmd.claim_number} for billing NPI {cmd.billing_npi}", "code_claim")
+        if key in claim.applied:
+            return Outcome(cmd, "duplicate")
+        before = len(claim.pending_events)
+        HANDLERS[cmd.type](claim, cmd, meta)
+        touched[cid] = claim
+        return Outcome(cmd, "applied", len(claim.pending_events) - before)
 
     def code(self, cmd: c.CodeClaim, claim: Any, meta: Meta, touched: dict[UUID, Aggregate]) -> Outcome:
         lines = lines_of(cmd)

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from domain.ledger import Ledger
+from infra import icd_cache
 from infra.settings import Settings
 
 
 def open_ledger(database_url: str | None = None, *, source: str = "cli") -> Ledger:
     settings = Settings.load(database_url)
+    icd_cache.install()
     if settings.backend == "postgresql" and settings.postgres_schema:
         ensure_schema(settings)
     return Ledger(env=settings.eventsourcing_env(), actor=settings.actor, source=source)

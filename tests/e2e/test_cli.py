@@ -1,0 +1,134 @@
+"""The `rcm` command as users run it, against real SQLite and PostgreSQL: output, exit codes, bad input."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.bootstrap import open_ledger
+from tests.conftest import at, cmd, denial, lifecycle_to_submitted, payment
+
+RCM = [sys.executable, "-m", "infra.cli"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def rcm(*args: str, db: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([*RCM, *args, "--db", db], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+
+
+def jsonl(path: Path, *lines: dict | str) -> Path:
+    path.write_text("\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines) + "\n")
+    return path
+
+
+def snapshot(db: str) -> list[tuple]:
+    ledger = open_ledger(db)
+    return [(n.id, n.originator_id, n.originator_version, n.topic, bytes(n.state))
+            for n in ledger.recorder.select_notifications(start=None, limit=10**9)]
+
+
+@pytest.fixture
+def story(tmp_path: Path) -> Path:
+    return jsonl(tmp_path / "story.jsonl", *lifecycle_to_submitted(), denial(),
+                 cmd("appeal_denial", level=1, reason="records attached", effective_at=at(20)))
+
+
+def test_apply_show_history_and_idempotent_reapply(database_url, story):
+    done = rcm("apply", str(story), db=database_url)
+    assert done.returncode == 0, done.stderr
+    assert "applied" in done.stdout
+    rows = snapshot(database_url)
+    again = rcm("apply", str(story), "--json", db=database_url)
+    assert again.returncode == 0 and json.loads(again.stdout)["already_applied"] == 6
+    assert snapshot(database_url) == rows
+
+    shown = json.loads(rcm("show", "C1", "--json", db=database_url).stdout)
+    assert (shown["status"], shown["payer_balance"], shown["appeal_level"]) == ("appealed", "100.00", 1)
+
+    history = json.loads(rcm("history", "C1", "--json", db=database_url).stdout)["events"]
+    assert [e["type"] for e in history] == ["Coded", "Scrubbed", "Submitted", "Accepted", "Denied", "Appealed"]
+    assert history[4]["status_after"] == "denied" and history[4]["effective_at"].startswith("2026-03-16")
+    assert all(e["actor"] and e["source"] and e["recorded_at"] for e in history)
+
+    table = rcm("history", "C1", db=database_url).stdout
+    assert "Denied" in table and "CO-50" in table
+    upto = json.loads(rcm("history", "C1", "--version", "3", "--json", db=database_url).stdout)["events"]
+    assert [e["status_after"] for e in upto] == ["coded", "ready", "submitted"]
+
+
+def test_history_as_of_a_moment_before_the_claim_existed_is_refused(database_url, story):
+    rcm("apply", str(story), db=database_url)
+    early = rcm("history", "C1", "--as-of", "2001-01-01T00:00:00+00:00", db=database_url)
+    assert early.returncode == 2 and "not yet recorded" in early.stderr
+    naive = rcm("history", "C1", "--as-of", "2026-01-01T00:00:00", db=database_url)
+    assert naive.returncode == 2 and "time zone" in naive.stderr
+    now = json.loads(rcm("history", "C1", "--as-of", "2999-01-01", "--json", db=database_url).stdout)
+    assert len(now["events"]) == 6
+
+
+BAD_LINES = {
+    "malformed JSON": ('{"type": "code_claim", "oops": ', "malformed JSON"),
+    "unknown command": (cmd("pay_everything"), "unknown command"),
+    "unknown claim": (cmd("scrub_claim", claim="NOPE"), "UnknownClaim"),
+    "wrong type": (cmd("appeal_denial", level="first", reason="x"), "field level"),
+    "float money": (payment(paid=60.0), "not a float"),
+    "negative money": (cmd("record_patient_payment", amount="-5.00"), "must not be negative"),
+    "unbalanced payment": (payment(paid="61.00"), "UnbalancedRemittance"),
+    "illegal transition": (cmd("decide_appeal", overturned=True), "IllegalTransition"),
+    "conflicting claim number": (lifecycle_to_submitted(charge="500.00")[0], "ClaimNumberConflict"),
+    "code of the wrong shape": ({**lifecycle_to_submitted(claim="C9")[0], "diagnoses": ["11E"]}, "field diagnoses"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_LINES))
+def test_bad_input_is_refused_by_line_and_field_and_changes_nothing(database_url, tmp_path, case):
+    rcm("apply", str(jsonl(tmp_path / "ok.jsonl", *lifecycle_to_submitted())), db=database_url)
+    before = snapshot(database_url)
+    line, words = BAD_LINES[case]
+    done = rcm("apply", str(jsonl(tmp_path / "bad.jsonl", line)), db=database_url)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "line 1" in done.stderr and words in done.stderr
+    assert snapshot(database_url) == before
+
+
+def test_good_lines_are_applied_and_bad_ones_reported(database_url, tmp_path):
+    path = jsonl(tmp_path / "mixed.jsonl", *lifecycle_to_submitted(), payment(paid="1.00"), payment())
+    done = rcm("apply", str(path), "--json", db=database_url)
+    report = json.loads(done.stdout)
+    assert done.returncode == 2 and report["applied"] == 5 and report["rejected"] == 1
+    assert report["problems"][0].startswith("line 5: UnbalancedRemittance")
+
+
+def test_all_or_nothing_writes_nothing_when_a_line_is_bad(database_url, tmp_path):
+    path = jsonl(tmp_path / "mixed.jsonl", *lifecycle_to_submitted(), payment(paid="1.00"))
+    done = rcm("apply", str(path), "--all-or-nothing", db=database_url)
+    assert done.returncode == 2 and "nothing was written" in done.stderr
+    assert snapshot(database_url) == []
+
+
+def test_schema_is_json_schema_of_every_command(tmp_path):
+    done = subprocess.run([*RCM, "schema"], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0 and "code_claim" in json.loads(done.stdout)["discriminator"]["mapping"]
+
+
+def test_unreachable_database_is_an_unexpected_failure():
+    done = rcm("show", "C1", db="postgresql://nobody:x@127.0.0.1:9/none")
+    assert done.returncode == 1 and "unexpected failure" in done.stderr
+
+
+def test_demo_tells_a_denied_claims_story(database_url):
+    done = rcm("demo", "--seed", "3", "--claims", "400", "--until", "2026-11-27", "--json", db=database_url)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["rejected"] == 0 and summary["claims"] > 350
+    denied = summary["examples"]["denied"][0]
+    events = json.loads(rcm("history", denied, "--json", db=database_url).stdout)["events"]
+    assert "Denied" in [e["type"] for e in events] and len(events) >= 4
+    again = json.loads(rcm("demo", "--seed", "3", "--claims", "400", "--until", "2026-11-27", "--json",
+                           db=database_url).stdout)
+    assert again["events_appended"] == 0
