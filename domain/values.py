@@ -1,7 +1,8 @@
 """Value types of a claim: money, service lines, adjustments and the who/when/why every event carries."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -13,6 +14,7 @@ CLAIM_NAMESPACE = UUID("8d0f4a6e-3c1b-5d7e-9a2f-6b4c1e0d9f3a")
 PAYER_CLASSES = ("medicare", "medicaid", "commercial", "self_pay")
 
 
+@lru_cache(maxsize=1 << 16)
 def claim_id(billing_npi: str, claim_number: str) -> UUID:
     """Deterministic: the same billing provider and patient control number always name the same claim."""
     return uuid5(CLAIM_NAMESPACE, f"claim|{billing_npi}|{claim_number}")
@@ -57,10 +59,8 @@ class ServiceLine:
     service_date: date | None = None
 
     def as_record(self) -> dict[str, Any]:
-        record = asdict(self)
-        record["modifiers"] = list(self.modifiers)
-        record["pointers"] = list(self.pointers)
-        return record
+        return {"number": self.number, "procedure": self.procedure, "charge": self.charge, "units": self.units,
+                "modifiers": list(self.modifiers), "pointers": list(self.pointers), "service_date": self.service_date}
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> ServiceLine:
@@ -77,7 +77,7 @@ class Adjustment:
     line: int | None = None
 
     def as_record(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"group": self.group, "carc": self.carc, "amount": self.amount, "line": self.line}
 
 
 @dataclass(frozen=True)

@@ -31,16 +31,17 @@ class Settings(BaseModel):
         return {"postgres": "postgresql"}.get(scheme, scheme)
 
     def eventsourcing_env(self) -> dict[str, str]:
+        env = {"TRANSCODER_TOPIC": "infra.transcoding:FastJSONTranscoder"}
         if self.backend == "memory":
-            return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+            return {**env, "PERSISTENCE_MODULE": "eventsourcing.popo"}
         if self.backend == "sqlite":
             path = self.database_url[len("sqlite://"):]
             path = path[1:] if path.startswith("/./") else path
-            return {"PERSISTENCE_MODULE": "infra.stores:BatchedSQLiteFactory", "SQLITE_DBNAME": path or ":memory:",
-                    "SQLITE_LOCK_TIMEOUT": "30"}
+            return {**env, "PERSISTENCE_MODULE": "infra.stores:BatchedSQLiteFactory",
+                    "SQLITE_DBNAME": path or ":memory:", "SQLITE_LOCK_TIMEOUT": "30"}
         url = urlparse(self.database_url)
-        env = {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        env |= {
+            "PERSISTENCE_MODULE": "infra.stores:CopyPostgresFactory",
             "POSTGRES_DBNAME": url.path.lstrip("/") or "rcm",
             "POSTGRES_HOST": url.hostname or "127.0.0.1",
             "POSTGRES_PORT": str(url.port or 5432),
