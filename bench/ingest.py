@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from domain.codes import is_billable_icd10  # noqa: E402
 from domain.commands import COMMAND  # noqa: E402
-from infra.bootstrap import open_ledger  # noqa: E402
+from infra.bootstrap import open_ledger, tune_for_bulk_work  # noqa: E402
 from infra.simulator import demo_commands  # noqa: E402
 
 BATCH = 2000
@@ -187,6 +187,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     is_billable_icd10("E119")  # load the code set outside the timings
+    tune_for_bulk_work()  # as `rcm demo` and `rcm apply` do
     results = {}
     for backend in args.backends.split(","):
         print(f"measuring {backend} ...", file=sys.stderr)

@@ -20,7 +20,7 @@ from domain.commands import COMMAND, command_schema
 from domain.errors import LedgerError
 from domain.ledger import Ledger, Outcome
 from infra import present
-from infra.bootstrap import open_ledger
+from infra.bootstrap import open_ledger, tune_for_bulk_work
 from infra.simulator import demo_commands
 
 OK, FAILURE, REJECTED = 0, 1, 2
@@ -85,6 +85,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise InputRejected(f"{path}: no such file")
+    tune_for_bulk_work()
     ledger = open_ledger(args.db, source=f"file:{path.name}")
     parsed = list(parse_lines(path))
     problems = [f"line {n}: {error}" for n, _, error in parsed if error]
@@ -180,6 +181,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     until = date.fromisoformat(args.until) if args.until else datetime.now(timezone.utc).date()
+    tune_for_bulk_work()
     ledger = open_ledger(args.db, source="demo")
     started = time.perf_counter()
     commands = demo_commands(args.seed, args.claims, until)
