@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from domain.codes import is_billable_icd10  # noqa: E402
 from domain.commands import COMMAND  # noqa: E402
 from infra.bootstrap import open_ledger, tune_for_bulk_work  # noqa: E402
+from infra.ingest import ingest as bulk_ingest, workers_default  # noqa: E402
 from infra.simulator import demo_commands  # noqa: E402
 
 BATCH = 2000
@@ -37,14 +38,14 @@ def stored(ledger: Any) -> list[tuple[uuid.UUID, int, str, bytes]]:
             for n in ledger.recorder.select_notifications(start=None, limit=10**9)]
 
 
-def ingest(url: str, commands: list[Any]) -> tuple[float, int, Any]:
-    ledger = open_ledger(url, source="bench")
+def ingest(url: str, commands: list[Any], workers: int) -> tuple[float, int, Any]:
+    """What `rcm demo` and `rcm apply` do with a command stream (batches of 2,000, one per transaction)."""
     started = time.perf_counter()
-    for i in range(0, len(commands), BATCH):
-        ledger.execute(commands[i:i + BATCH])
+    results = bulk_ingest(url, commands, source="bench", workers=workers)
     seconds = time.perf_counter() - started
-    rows = ledger.recorder.max_notification_id() or 0
-    return seconds, rows, ledger
+    assert not [r.error for r in results if r.error]
+    ledger = open_ledger(url, source="bench")
+    return seconds, ledger.recorder.max_notification_id() or 0, ledger
 
 
 def raw_sqlite(path: Path, rows: list[tuple]) -> float:
@@ -136,7 +137,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def measure(backend: str, claims: int, naive_commands: int) -> dict[str, Any]:
+def measure(backend: str, claims: int, naive_commands: int, workers: int) -> dict[str, Any]:
     commands = demo_commands(1, claims, date(2026, 11, 27))
     tmp = Path(tempfile.mkdtemp(prefix="rcm-bench-"))
     if backend == "sqlite":
@@ -145,13 +146,13 @@ def measure(backend: str, claims: int, naive_commands: int) -> dict[str, Any]:
         pg = postgres_url()
         run_id = uuid.uuid4().hex[:8]
         url = lambda name: f"{pg}?schema=bench_{name}_{run_id}"  # noqa: E731
-    seconds, events, ledger = ingest(url("ingest"), commands)
+    seconds, events, ledger = ingest(url("ingest"), commands, workers)
     rows = stored(ledger)
     raw_seconds = (raw_sqlite(tmp / "raw.db", rows) if backend == "sqlite"
                    else raw_postgres(postgres_url(), f"bench_raw_{run_id}", rows))
     naive_seconds, naive_events, latencies = naive(url("naive"), commands[:naive_commands])
     result = {
-        "commands": len(commands), "events": events,
+        "commands": len(commands), "events": events, "ingest_workers": workers,
         "ingest_events_per_s": round(events / seconds),
         "raw_rows_per_s": round(len(rows) / raw_seconds),
         "naive_events_per_s": round(naive_events / naive_seconds),
@@ -184,6 +185,8 @@ def main() -> None:
     parser.add_argument("--claims", type=int, default=5000)
     parser.add_argument("--naive-commands", type=int, default=2000)
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--workers", type=int, default=workers_default(),
+                        help="ingest processes (default: one per core, at most 4, as the CLI)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     is_billable_icd10("E119")  # load the code set outside the timings
@@ -191,7 +194,7 @@ def main() -> None:
     results = {}
     for backend in args.backends.split(","):
         print(f"measuring {backend} ...", file=sys.stderr)
-        results[backend] = measure(backend, args.claims, args.naive_commands)
+        results[backend] = measure(backend, args.claims, args.naive_commands, args.workers)
     if args.json:
         print(json.dumps(results, indent=2))
         return

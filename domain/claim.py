@@ -369,7 +369,7 @@ class Claim(Aggregate):
             cls.Coded, id=claim_id(billing_npi, claim_number), claim_number=claim_number, billing_npi=billing_npi,
             rendering_npi=rendering_npi, payer_id=payer_id, payer_class=payer_class, patient_key=patient_key,
             place_of_service=place_of_service, diagnoses=list(diagnoses), lines=[ln.as_record() for ln in lines],
-            total_charge=declared_total(total_charge, lines), **meta.fields(),
+            total_charge=declared_total(total_charge, lines), **meta,
         )
 
     def same_coding(self, *, payer_class: str, patient_key: str, place_of_service: str, diagnoses: list[str],
@@ -386,12 +386,12 @@ class Claim(Aggregate):
         self.require("recode")
         check_coding(self.claim_number, lines)
         self.trigger_event(self.Recoded, diagnoses=list(diagnoses), lines=[ln.as_record() for ln in lines],
-                           total_charge=declared_total(total_charge, lines), **meta.fields())
+                           total_charge=declared_total(total_charge, lines), **meta)
 
     def record_scrub(self, *, edits: list[dict[str, Any]], meta: Meta) -> None:
         self.require("scrub")
         passed = not any(e["severity"] == "error" for e in edits)
-        self.trigger_event(self.Scrubbed, passed=passed, edits=edits, **meta.fields())
+        self.trigger_event(self.Scrubbed, passed=passed, edits=edits, **meta)
 
     def submit(self, *, frequency: str, payer_sequence: str, payer_id: str, interchange_control_number: str,
                group_control_number: str, transaction_control_number: str, meta: Meta) -> None:
@@ -424,15 +424,15 @@ class Claim(Aggregate):
         self.trigger_event(self.Submitted, frequency=frequency, payer_sequence=payer_sequence, payer_id=payer_id,
                            interchange_control_number=interchange_control_number,
                            group_control_number=group_control_number,
-                           transaction_control_number=transaction_control_number, **meta.fields())
+                           transaction_control_number=transaction_control_number, **meta)
 
     def accept(self, *, acknowledgment: str, meta: Meta) -> None:
         self.require("accept")
-        self.trigger_event(self.Accepted, acknowledgment=acknowledgment, **meta.fields())
+        self.trigger_event(self.Accepted, acknowledgment=acknowledgment, **meta)
 
     def reject(self, *, stage: str, code: str, reason: str, meta: Meta) -> None:
         self.require("reject")
-        self.trigger_event(self.Rejected, stage=stage, code=code, reason=reason, **meta.fields())
+        self.trigger_event(self.Rejected, stage=stage, code=code, reason=reason, **meta)
 
     def record_payment(self, remittance: Remittance, meta: Meta) -> None:
         if self.status in PAYMENT_ON_BOOKS and self.payer_sequence == "primary":
@@ -448,7 +448,7 @@ class Claim(Aggregate):
         contractual = total(a.amount for a in remittance.adjustments if a.group != "PR")
         self.check_payer_balance_covers(remittance.paid + contractual + remittance.patient_responsibility)
         self.trigger_event(self.Paid, remittance=remittance_record(remittance), contractual=contractual,
-                           denied_amount=self.denied_dollars(remittance), **meta.fields())
+                           denied_amount=self.denied_dollars(remittance), **meta)
 
     def record_denial(self, remittance: Remittance, meta: Meta) -> None:
         self.require("record_denial")
@@ -460,7 +460,7 @@ class Claim(Aggregate):
         denials = sorted((a for a in remittance.adjustments if is_denial(a.group, a.carc)), key=lambda a: -a.amount)
         category = denial_category(denials[0].carc) if denials else "patient responsibility"
         self.trigger_event(self.Denied, remittance=remittance_record(remittance),
-                           denied_amount=self.denied_dollars(remittance), category=category, **meta.fields())
+                           denied_amount=self.denied_dollars(remittance), category=category, **meta)
 
     def appeal(self, *, level: int, reason: str, meta: Meta) -> None:
         if self.status == S.REJECTED:
@@ -491,12 +491,12 @@ class Claim(Aggregate):
             raise errors.AmountInControversyTooLow(
                 self.claim_number, f"{name} needs at least {minimum} in controversy",
                 f"{self.payer_balance} is in controversy", "write_off with reason denial")
-        self.trigger_event(self.Appealed, level=level, level_name=name, reason=reason, **meta.fields())
+        self.trigger_event(self.Appealed, level=level, level_name=name, reason=reason, **meta)
 
     def decide_appeal(self, *, overturned: bool, reason: str, meta: Meta) -> None:
         self.require("decide_appeal")
         self.trigger_event(self.AppealDecided, level=self.appeal_level, overturned=overturned, reason=reason,
-                           **meta.fields())
+                           **meta)
 
     def reverse_payment(self, *, payer_claim_control_number: str, reason: str, meta: Meta) -> None:
         self.require("reverse_payment")
@@ -509,7 +509,7 @@ class Claim(Aggregate):
         p = posted[-1]
         self.trigger_event(self.PaymentReversed, payer_claim_control_number=payer_claim_control_number,
                            paid=p["paid"], contractual=p["contractual"],
-                           patient_responsibility=p["patient_responsibility"], reason=reason, **meta.fields())
+                           patient_responsibility=p["patient_responsibility"], reason=reason, **meta)
 
     def adjust(self, *, group: str, carc: str, amount: Decimal, reason: str, meta: Meta) -> None:
         self.require("adjust")
@@ -523,7 +523,7 @@ class Claim(Aggregate):
             raise errors.BalanceExceeded(
                 self.claim_number, "an adjustment cannot exceed the payer balance",
                 f"{amount} requested, payer balance {self.payer_balance}", f"adjust at most {self.payer_balance}")
-        self.trigger_event(self.Adjusted, group=group, carc=carc, amount=amount, reason=reason, **meta.fields())
+        self.trigger_event(self.Adjusted, group=group, carc=carc, amount=amount, reason=reason, **meta)
 
     def bill_patient(self, *, meta: Meta) -> None:
         self.require("bill_patient")
@@ -539,7 +539,7 @@ class Claim(Aggregate):
             raise errors.BalanceExceeded(self.claim_number, "a statement needs a patient balance",
                                          f"patient balance is {self.patient_balance}", "nothing to bill")
         self.trigger_event(self.PatientBilled, statement=self.statements + 1, amount=amount, transferred=transferred,
-                           **meta.fields())
+                           **meta)
 
     def record_patient_payment(self, *, amount: Decimal, method: str, reference: str, meta: Meta) -> None:
         self.require("record_patient_payment")
@@ -548,7 +548,7 @@ class Claim(Aggregate):
             raise errors.BalanceExceeded(
                 self.claim_number, "a patient payment cannot exceed the patient balance",
                 f"{amount} paid, patient balance {self.patient_balance}", "record the excess as a patient credit")
-        self.trigger_event(self.PatientPaid, amount=amount, method=method, reference=reference, **meta.fields())
+        self.trigger_event(self.PatientPaid, amount=amount, method=method, reference=reference, **meta)
 
     def write_off(self, *, responsibility: str, amount: Decimal, reason: str, meta: Meta) -> None:
         self.require("write_off")
@@ -562,7 +562,7 @@ class Claim(Aggregate):
                 self.claim_number, "a write-off cannot exceed the balance",
                 f"{amount} requested, {responsibility} balance {balance}", f"write off at most {balance}")
         self.trigger_event(self.WrittenOff, responsibility=responsibility, amount=amount, reason=reason,
-                           **meta.fields())
+                           **meta)
 
     def void(self, *, reason: str, meta: Meta) -> None:
         if self.payer_paid != ZERO or self.patient_paid != ZERO:
@@ -571,7 +571,7 @@ class Claim(Aggregate):
                 f"payer paid {self.payer_paid}, patient paid {self.patient_paid}",
                 "reverse_payment or refund first, or submit a void (frequency 8)")
         self.require("void")
-        self.trigger_event(self.Voided, reason=reason, **meta.fields())
+        self.trigger_event(self.Voided, reason=reason, **meta)
 
     # ---- rule checks ----
 

@@ -28,24 +28,17 @@ def total(amounts: Any) -> Decimal:
     return sum(amounts, ZERO)
 
 
-@dataclass(frozen=True)
-class Meta:
+class Meta(dict):  # a dict: every event is built with **meta, so the provenance is merged in one step
     """Both clocks and the provenance of a fact: when it happened, who did it, from where, and why."""
 
-    effective_at: datetime
-    actor: str
-    source: str
-    correlation_id: UUID
-    causation_id: UUID
+    def __init__(self, effective_at: datetime, actor: str, source: str, correlation_id: UUID,
+                 causation_id: UUID) -> None:
+        super().__init__(effective_at=effective_at, actor=actor, source=source, correlation_id=correlation_id,
+                         causation_id=causation_id)
 
-    def fields(self) -> dict[str, Any]:
-        return {
-            "effective_at": self.effective_at,
-            "actor": self.actor,
-            "source": self.source,
-            "correlation_id": self.correlation_id,
-            "causation_id": self.causation_id,
-        }
+    @property
+    def effective_at(self) -> datetime:
+        return self["effective_at"]
 
 
 @dataclass(frozen=True)

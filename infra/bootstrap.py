@@ -8,12 +8,15 @@ from infra import icd_cache
 from infra.settings import Settings
 
 
-def open_ledger(database_url: str | None = None, *, source: str = "cli") -> Ledger:
+def open_ledger(database_url: str | None = None, *, source: str = "cli", create_tables: bool = True) -> Ledger:
     settings = Settings.load(database_url)
     icd_cache.install()
     if settings.backend == "postgresql" and settings.postgres_schema:
         ensure_schema(settings)
-    return Ledger(env=settings.eventsourcing_env(), actor=settings.actor, source=source)
+    env = settings.eventsourcing_env()
+    if not create_tables:
+        env["CREATE_TABLE"] = "n"
+    return Ledger(env=env, actor=settings.actor, source=source)
 
 
 def tune_for_bulk_work() -> None:

@@ -18,13 +18,13 @@ from rich.table import Table
 
 from domain.commands import COMMAND, command_schema
 from domain.errors import LedgerError
-from domain.ledger import Ledger, Outcome
+from domain.ledger import Ledger
 from infra import present
 from infra.bootstrap import open_ledger, tune_for_bulk_work
+from infra.ingest import Result, ingest
 from infra.simulator import demo_commands
 
 OK, FAILURE, REJECTED = 0, 1, 2
-BATCH = 2000
 out = Console(width=None if sys.stdout.isatty() else 180)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -74,39 +74,31 @@ def parse_lines(path: Path) -> Iterator[tuple[int, Any, str | None]]:
                 yield number, None, describe_validation(e, raw.get("type"))
 
 
-def report_outcome(number: int, outcome: Outcome) -> str:
-    error = outcome.error
-    assert error is not None
-    field = f" field {error.field}:" if error.field else ""
-    return f"line {number}: {type(error).__name__}:{field} {error}"
-
-
 def cmd_apply(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise InputRejected(f"{path}: no such file")
     tune_for_bulk_work()
-    ledger = open_ledger(args.db, source=f"file:{path.name}")
     parsed = list(parse_lines(path))
     problems = [f"line {n}: {error}" for n, _, error in parsed if error]
     valid = [(n, cmd) for n, cmd, error in parsed if not error]
-    counts: Counter[str] = Counter()
-    if problems and args.all_or_nothing:
-        valid = []
-    batches = [valid] if args.all_or_nothing else [valid[i:i + BATCH] for i in range(0, len(valid), BATCH)]
-    with progress() as bar:
-        task = bar.add_task(f"applying {path.name}", total=len(valid))
-        for batch in batches:
-            outcomes = ledger.execute([cmd for _, cmd in batch], all_or_nothing=args.all_or_nothing)
-            for (number, _), outcome in zip(batch, outcomes):
-                counts[outcome.result] += 1
-                counts["events"] += outcome.events if outcome.result == "applied" else 0
-                if outcome.result == "rejected":
-                    problems.append(report_outcome(number, outcome))
-            bar.advance(task, len(batch))
-    if args.all_or_nothing and problems:
-        counts = Counter({"rejected": len(problems)})
-    summary = {"file": str(path), "lines": len(parsed), "applied": counts["applied"], "events": counts["events"],
+    source = f"file:{path.name}"
+    if args.all_or_nothing:
+        results = [] if problems else apply_all_or_nothing(args.db, source, [cmd for _, cmd in valid])
+    else:
+        with progress() as bar:
+            task = bar.add_task(f"applying {path.name}", total=len(valid))
+            results = ingest(args.db, [cmd for _, cmd in valid], source=source, workers=args.workers,
+                             progress=lambda n: bar.advance(task, n))
+    for r in results:
+        if r.result == "rejected":
+            field = f" field {r.field}:" if r.field else ""
+            problems.append(f"line {valid[r.index][0]}: {r.kind}:{field} {r.error}")
+    rejected = bool(problems)
+    written = [] if args.all_or_nothing and rejected else results
+    counts = Counter(r.result for r in written)
+    summary = {"file": str(path), "lines": len(parsed), "applied": counts["applied"],
+               "events": sum(r.events for r in written if r.result == "applied"),
                "already_applied": counts["duplicate"], "rejected": len(problems),
                "all_or_nothing": args.all_or_nothing, "problems": sorted(problems, key=line_number)}
     if args.json:
@@ -114,14 +106,21 @@ def cmd_apply(args: argparse.Namespace) -> int:
     else:
         for problem in summary["problems"]:
             err.print(problem, markup=False, highlight=False)
-        if args.all_or_nothing and problems:
+        if args.all_or_nothing and rejected:
             err.print("--all-or-nothing: nothing was written", markup=False)
         table = Table(title=f"rcm apply {path.name}")
         for col in ("lines", "applied", "events", "already applied", "rejected"):
             table.add_column(col, justify="right")
         table.add_row(*(str(summary[k]) for k in ("lines", "applied", "events", "already_applied", "rejected")))
         out.print(table)
-    return REJECTED if problems else OK
+    return REJECTED if rejected else OK
+
+
+def apply_all_or_nothing(url: str | None, source: str, commands: list[Any]) -> list[Result]:
+    """One transaction for the whole file: written only if every line is accepted."""
+    outcomes = open_ledger(url, source=source).execute(commands, all_or_nothing=True)
+    return [Result(i, o.result, o.events, str(o.error) if o.error else "", type(o.error).__name__ if o.error else "",
+                   o.error.field if o.error else "") for i, o in enumerate(outcomes)]
 
 
 def line_number(problem: str) -> int:
@@ -182,24 +181,19 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     until = date.fromisoformat(args.until) if args.until else datetime.now(timezone.utc).date()
     tune_for_bulk_work()
-    ledger = open_ledger(args.db, source="demo")
     started = time.perf_counter()
     commands = demo_commands(args.seed, args.claims, until)
-    counts: Counter[str] = Counter()
-    problems = []
     with progress() as bar:
         task = bar.add_task(f"simulating {args.claims} claims", total=len(commands))
-        for i in range(0, len(commands), BATCH):
-            for outcome in ledger.execute(commands[i:i + BATCH]):
-                counts[outcome.result] += 1
-                counts["events"] += outcome.events if outcome.result == "applied" else 0
-                if outcome.error:
-                    problems.append(str(outcome.error))
-            bar.advance(task, min(BATCH, len(commands) - i))
+        results = ingest(args.db, commands, source="demo", workers=args.workers,
+                         progress=lambda n: bar.advance(task, n))
     seconds = time.perf_counter() - started
-    summary = present.ledger_summary(ledger.claims())
+    counts = Counter(r.result for r in results)
+    appended = sum(r.events for r in results if r.result == "applied")
+    problems = [r.error for r in results if r.error]
+    summary = present.ledger_summary(open_ledger(args.db).claims())
     report = {"seed": args.seed, "until": until.isoformat(), "commands": len(commands),
-              "events_appended": counts["events"], "already_applied": counts["duplicate"],
+              "events_appended": appended, "already_applied": counts["duplicate"],
               "rejected": counts["rejected"], "seconds": round(seconds, 2), **summary}
     for problem in problems[:20]:
         err.print(f"simulator command refused: {problem}", markup=False)
@@ -207,8 +201,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         out.print_json(data=report)
     else:
         out.print(f"Simulated {args.claims} claims up to {until}: {len(commands)} commands, "
-                  f"{counts['events']} events appended, {counts['duplicate']} already in the ledger "
-                  f"({seconds:.1f}s)")
+                  f"{appended} events appended, {counts['duplicate']} already in the ledger ({seconds:.1f}s)")
         for table in present.summary_tables(summary):
             out.print(table)
         denied = summary["examples"].get("denied") or summary["examples"].get("appealed") or []
@@ -230,6 +223,7 @@ def parser() -> argparse.ArgumentParser:
     p = command("apply", "apply lifecycle commands from a JSON-lines file")
     p.add_argument("file")
     p.add_argument("--all-or-nothing", action="store_true", help="write nothing if any line is rejected")
+    p.add_argument("--workers", type=int, help="ingest processes for large files (default: one per core, at most 4)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_apply)
     p = command("schema", "print the JSON Schema of the lifecycle commands")
@@ -249,6 +243,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--claims", type=int, default=5000)
     p.add_argument("--until", help="the simulation's today (default: today, UTC)")
+    p.add_argument("--workers", type=int, help="ingest processes (default: one per core, at most 4)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_demo)
     return top

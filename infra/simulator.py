@@ -165,7 +165,7 @@ class ClaimLife:
         rng, s, payer = self.rng, self.story, self.payer
         diagnoses, lines = self.coding()
         self.charge = sum((Decimal(ln["charge"]) for ln in lines), Decimal("0.00"))
-        self.lines = lines
+        self.lines, self.diagnoses = lines, diagnoses
         day = self.dos + timedelta(days=rng.choices((0, 1, 2, 3, 5), weights=(30, 35, 20, 10, 5))[0])
         defect = rng.random() < 0.04
         coded_dx = ["E11"] + diagnoses[1:] if defect else diagnoses
@@ -236,7 +236,7 @@ class ClaimLife:
             return
         work = day + timedelta(days=rng.randint(3, 20))
         if carc in CORRECTABLE and rng.random() < 0.5:
-            if s.add(c.RecodeClaim, work, type="recode_claim", diagnoses=self.coded_diagnoses(), lines=self.lines,
+            if s.add(c.RecodeClaim, work, type="recode_claim", diagnoses=self.diagnoses, lines=self.lines,
                      actor="coder") and s.add(c.ScrubClaim, work, type="scrub_claim", actor="scrubber"):
                 resubmitted = self.submit(work + timedelta(days=1), frequency="7")
                 if resubmitted:
@@ -266,10 +266,6 @@ class ClaimLife:
             return
         s.add(c.WriteOff, work, type="write_off", responsibility="payer", amount=self.charge,
               reason="timely_filing" if carc == "29" else "denial")
-
-    def coded_diagnoses(self) -> list[str]:
-        coded = next(cmd for cmd in self.story.commands if cmd.type == "code_claim")
-        return [d for d in coded.diagnoses if d != "E11"] or ["E119"]
 
     def paid(self, day: date, *, correction: bool = False) -> None:
         rng, s, payer = self.rng, self.story, self.payer
