@@ -10,7 +10,9 @@ from eventsourcing.domain import Aggregate
 
 from domain import errors
 from domain.carc import denial_category, is_denial
-from domain.values import ZERO, Adjustment, Meta, Remittance, ServiceLine, claim_id, is_money, total
+from domain.money import (check_coding, check_money, check_remittance, declared_total, denied_dollars,
+                          remittance_record)
+from domain.values import ZERO, Meta, Remittance, ServiceLine, claim_id, total
 
 
 class Status:
@@ -441,18 +443,18 @@ class Claim(Aggregate):
                 f"payment under {self.payer_claim_control_number} is still on the books",
                 "reverse_payment, then record the corrected payment")
         self.require("record_payment")
-        self.check_remittance(remittance)
-        if remittance.paid == ZERO and self.denied_dollars(remittance) > ZERO:
+        check_remittance(self.claim_number, remittance, self.lines, self.total_charge)
+        if remittance.paid == ZERO and denied_dollars(remittance) > ZERO:
             raise errors.IllegalTransition(self.claim_number, "a $0 remittance for non-cost-share reasons is a denial",
                                            "paid is 0.00 with denial adjustments", "record_denial")
         contractual = total(a.amount for a in remittance.adjustments if a.group != "PR")
         self.check_payer_balance_covers(remittance.paid + contractual + remittance.patient_responsibility)
         self.trigger_event(self.Paid, remittance=remittance_record(remittance), contractual=contractual,
-                           denied_amount=self.denied_dollars(remittance), **meta)
+                           denied_amount=denied_dollars(remittance), **meta)
 
     def record_denial(self, remittance: Remittance, meta: Meta) -> None:
         self.require("record_denial")
-        self.check_remittance(remittance)
+        check_remittance(self.claim_number, remittance, self.lines, self.total_charge)
         if remittance.paid != ZERO:
             raise errors.IllegalTransition(self.claim_number, "a denial pays nothing",
                                            f"paid is {remittance.paid}", "record_payment (partial payment)")
@@ -460,7 +462,7 @@ class Claim(Aggregate):
         denials = sorted((a for a in remittance.adjustments if is_denial(a.group, a.carc)), key=lambda a: -a.amount)
         category = denial_category(denials[0].carc) if denials else "patient responsibility"
         self.trigger_event(self.Denied, remittance=remittance_record(remittance),
-                           denied_amount=self.denied_dollars(remittance), category=category, **meta)
+                           denied_amount=denied_dollars(remittance), category=category, **meta)
 
     def appeal(self, *, level: int, reason: str, meta: Meta) -> None:
         if self.status == S.REJECTED:
@@ -581,40 +583,6 @@ class Claim(Aggregate):
                 self.claim_number, f"{command} is not allowed in status {self.status}",
                 f"{command} needs one of: {', '.join(ALLOWED[command])}", allowed_commands(self.status))
 
-    def check_remittance(self, remit: Remittance) -> None:
-        number = self.claim_number
-        for name in ("charge", "paid", "patient_responsibility"):
-            check_money(number, name, getattr(remit, name), positive=name == "charge")
-        if remit.charge != self.total_charge:
-            raise errors.UnbalancedRemittance(
-                number, "the remittance charge (CLP03) equals the billed charge",
-                f"remit says {remit.charge}, billed {self.total_charge}", "check the patient control number")
-        line_charges = {ln.number: ln.charge for ln in self.lines}
-        for adj in remit.adjustments:
-            check_money(number, f"adjustment {adj.group}-{adj.carc}", adj.amount, signed=True)
-            if adj.line is not None and adj.line not in line_charges:
-                raise errors.UnbalancedRemittance(number, "line adjustments name a billed line",
-                                                  f"line {adj.line} is not on the claim", f"lines {list(line_charges)}")
-        for line, paid in remit.line_paid:
-            if line not in line_charges:
-                raise errors.UnbalancedRemittance(number, "line payments name a billed line",
-                                                  f"line {line} is not on the claim", f"lines {list(line_charges)}")
-            adjusted = total(a.amount for a in remit.adjustments if a.line == line)
-            if line_charges[line] - adjusted != paid:
-                raise errors.UnbalancedRemittance(
-                    number, "line charge - line adjustments = line paid",
-                    f"line {line}: {line_charges[line]} - {adjusted} != {paid}", "correct the SVC/CAS amounts")
-        adjusted = total(a.amount for a in remit.adjustments)
-        if remit.charge - adjusted != remit.paid:
-            raise errors.UnbalancedRemittance(
-                number, "charge - adjustments = paid",
-                f"{remit.charge} - {adjusted} != {remit.paid}", "correct the CLP/CAS amounts")
-        pr = total(a.amount for a in remit.adjustments if a.group == "PR")
-        if pr != remit.patient_responsibility:
-            raise errors.UnbalancedRemittance(
-                number, "patient responsibility (CLP05) = sum of PR adjustments",
-                f"{remit.patient_responsibility} != {pr}", "correct CLP05 or the PR adjustments")
-
     def check_payer_balance_covers(self, posted: Decimal) -> None:
         if posted > self.payer_balance:
             raise errors.BalanceExceeded(
@@ -622,53 +590,3 @@ class Claim(Aggregate):
                 f"it posts {posted} against a payer balance of {self.payer_balance} "
                 f"(earlier adjustments {self.contractual}, write-offs {self.written_off_payer})",
                 "undo the earlier adjustment with a negative adjust_claim, then post the remittance")
-
-    @staticmethod
-    def denied_dollars(remit: Remittance) -> Decimal:
-        """Denied dollars counted once per line (a line may carry several denial CARCs)."""
-        by_line: dict[int | None, Decimal] = {}
-        for a in remit.adjustments:
-            if is_denial(a.group, a.carc):
-                by_line[a.line] = by_line.get(a.line, ZERO) + a.amount
-        return total(by_line.values())
-
-
-def remittance_record(remit: Remittance) -> dict[str, Any]:
-    return {
-        "payer_claim_control_number": remit.payer_claim_control_number,
-        "status_code": remit.status_code,
-        "charge": remit.charge,
-        "paid": remit.paid,
-        "patient_responsibility": remit.patient_responsibility,
-        "adjustments": [a.as_record() for a in remit.adjustments],
-        "line_paid": [[line, paid] for line, paid in remit.line_paid],
-        "remark_codes": list(remit.remark_codes),
-        "trace_number": remit.trace_number,
-    }
-
-
-def declared_total(declared: Decimal | None, lines: list[ServiceLine]) -> Decimal:
-    return total(ln.charge for ln in lines) if declared is None else declared
-
-
-def check_money(claim: str, name: str, value: Decimal, *, positive: bool = False, signed: bool = False) -> None:
-    if not is_money(value):
-        raise errors.InvalidAmount(claim, f"{name} is money", f"{value!r} is not a decimal with at most 2 places",
-                                   "write amounts like 125.00", field=name)
-    if not signed and value < ZERO:
-        raise errors.InvalidAmount(claim, f"{name} is never negative", f"{name} is {value}",
-                                   "a positive amount", field=name)
-    if positive and value <= ZERO:
-        raise errors.InvalidAmount(claim, f"{name} is positive", f"{name} is {value}", "an amount above 0.00",
-                                   field=name)
-
-
-def check_coding(claim: str, lines: list[ServiceLine]) -> None:
-    if not lines:
-        raise errors.InvalidCode(claim, "a claim has at least one service line", "no lines", "add a line",
-                                 field="lines")
-    for ln in lines:
-        check_money(claim, f"lines[{ln.number}].charge", ln.charge)
-        if not isinstance(ln.units, Decimal) or ln.units <= 0:
-            raise errors.InvalidAmount(claim, "units are positive", f"line {ln.number} has {ln.units} units",
-                                       "units above 0", field=f"lines[{ln.number}].units")

@@ -1,0 +1,95 @@
+"""Money rules (DOMAIN.md §3): amounts are cents, remittances balance, denied dollars count once per line."""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from domain import errors
+from domain.carc import is_denial
+from domain.values import ZERO, Remittance, ServiceLine, is_money, total
+
+
+def check_remittance(number: str, remit: Remittance, lines: list[ServiceLine], billed: Decimal) -> None:
+    """The 835 balancing rules for one claim: line, claim, and CLP05 against the PR adjustments."""
+    for name in ("charge", "paid", "patient_responsibility"):
+        check_money(number, name, getattr(remit, name), positive=name == "charge")
+    if remit.charge != billed:
+        raise errors.UnbalancedRemittance(
+            number, "the remittance charge (CLP03) equals the billed charge",
+            f"remit says {remit.charge}, billed {billed}", "check the patient control number")
+    line_charges = {ln.number: ln.charge for ln in lines}
+    for adj in remit.adjustments:
+        check_money(number, f"adjustment {adj.group}-{adj.carc}", adj.amount, signed=True)
+        if adj.line is not None and adj.line not in line_charges:
+            raise errors.UnbalancedRemittance(number, "line adjustments name a billed line",
+                                              f"line {adj.line} is not on the claim", f"lines {list(line_charges)}")
+    for line, paid in remit.line_paid:
+        if line not in line_charges:
+            raise errors.UnbalancedRemittance(number, "line payments name a billed line",
+                                              f"line {line} is not on the claim", f"lines {list(line_charges)}")
+        adjusted = total(a.amount for a in remit.adjustments if a.line == line)
+        if line_charges[line] - adjusted != paid:
+            raise errors.UnbalancedRemittance(
+                number, "line charge - line adjustments = line paid",
+                f"line {line}: {line_charges[line]} - {adjusted} != {paid}", "correct the SVC/CAS amounts")
+    adjusted = total(a.amount for a in remit.adjustments)
+    if remit.charge - adjusted != remit.paid:
+        raise errors.UnbalancedRemittance(
+            number, "charge - adjustments = paid",
+            f"{remit.charge} - {adjusted} != {remit.paid}", "correct the CLP/CAS amounts")
+    pr = total(a.amount for a in remit.adjustments if a.group == "PR")
+    if pr != remit.patient_responsibility:
+        raise errors.UnbalancedRemittance(
+            number, "patient responsibility (CLP05) = sum of PR adjustments",
+            f"{remit.patient_responsibility} != {pr}", "correct CLP05 or the PR adjustments")
+
+
+
+def denied_dollars(remit: Remittance) -> Decimal:
+    """Denied dollars counted once per line (a line may carry several denial CARCs)."""
+    by_line: dict[int | None, Decimal] = {}
+    for a in remit.adjustments:
+        if is_denial(a.group, a.carc):
+            by_line[a.line] = by_line.get(a.line, ZERO) + a.amount
+    return total(by_line.values())
+
+
+def remittance_record(remit: Remittance) -> dict[str, Any]:
+    return {
+        "payer_claim_control_number": remit.payer_claim_control_number,
+        "status_code": remit.status_code,
+        "charge": remit.charge,
+        "paid": remit.paid,
+        "patient_responsibility": remit.patient_responsibility,
+        "adjustments": [a.as_record() for a in remit.adjustments],
+        "line_paid": [[line, paid] for line, paid in remit.line_paid],
+        "remark_codes": list(remit.remark_codes),
+        "trace_number": remit.trace_number,
+    }
+
+
+def declared_total(declared: Decimal | None, lines: list[ServiceLine]) -> Decimal:
+    return total(ln.charge for ln in lines) if declared is None else declared
+
+
+def check_money(claim: str, name: str, value: Decimal, *, positive: bool = False, signed: bool = False) -> None:
+    if not is_money(value):
+        raise errors.InvalidAmount(claim, f"{name} is money", f"{value!r} is not a decimal with at most 2 places",
+                                   "write amounts like 125.00", field=name)
+    if not signed and value < ZERO:
+        raise errors.InvalidAmount(claim, f"{name} is never negative", f"{name} is {value}",
+                                   "a positive amount", field=name)
+    if positive and value <= ZERO:
+        raise errors.InvalidAmount(claim, f"{name} is positive", f"{name} is {value}", "an amount above 0.00",
+                                   field=name)
+
+
+def check_coding(claim: str, lines: list[ServiceLine]) -> None:
+    if not lines:
+        raise errors.InvalidCode(claim, "a claim has at least one service line", "no lines", "add a line",
+                                 field="lines")
+    for ln in lines:
+        check_money(claim, f"lines[{ln.number}].charge", ln.charge)
+        if not isinstance(ln.units, Decimal) or ln.units <= 0:
+            raise errors.InvalidAmount(claim, "units are positive", f"line {ln.number} has {ln.units} units",
+                                       "units above 0", field=f"lines[{ln.number}].units")
