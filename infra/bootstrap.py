@@ -4,6 +4,8 @@ from __future__ import annotations
 import gc
 
 from domain.ledger import Ledger
+from projections.runner import Runner
+from projections.views import ClaimViews
 from infra import icd_cache
 from infra.settings import Settings
 
@@ -32,3 +34,20 @@ def ensure_schema(settings: Settings) -> None:
 
     with psycopg.connect(settings.postgres_conninfo(), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(settings.postgres_schema)))
+
+
+def open_views(ledger: Ledger, database_url: str | None = None, suffix: str = "") -> ClaimViews:
+    """The read-model tables live in the ledger's own database, tracked by eventsourcing's tracking recorder."""
+    settings = Settings.load(database_url)
+    if settings.backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"projections need SQLite or PostgreSQL, not {settings.database_url!r}")
+    views = ClaimViews(ledger.factory.tracking_recorder(), settings.backend, suffix)
+    views.create()
+    return views
+
+
+def open_runner(database_url: str | None = None, suffix: str = "") -> Runner:
+    ledger = open_ledger(database_url, source="projections")
+    runner = Runner(ledger.recorder, ledger.mapper, open_views(ledger, database_url, suffix))
+    runner.ledger = ledger  # type: ignore[attr-defined]  # keeps the store open as long as the runner
+    return runner

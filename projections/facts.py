@@ -1,0 +1,232 @@
+"""What the read models know about one claim, folded event by event, and the effects each event has.
+
+One fold serves the three views: claim_status stores the facts, ar logs the balance changes they imply,
+denials counts the adjudication outcomes. Every claim event is handled here or ignored in IGNORED, in
+plain sight; an event type nobody handles or ignores stops the runner (UnknownEvent).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from domain.carc import denial_category, is_denial
+
+IGNORED = frozenset({"ClaimNumberIndex.Registered", "ClaimNumberIndex.Linked"})
+
+COLUMNS = (
+    "claim_id", "claim_number", "billing_npi", "rendering_npi", "payer_id", "payer_class", "status", "dos",
+    "coded_on", "first_submitted_on", "last_submitted_on", "first_adjudicated_on", "last_adjudicated_on",
+    "closed_on", "last_activity_on", "patient_since", "billed", "payer_paid", "adjustments",
+    "patient_responsibility", "patient_paid", "written_off_payer", "written_off_patient", "payer_balance",
+    "patient_balance", "denied_amount", "last_carcs", "denial_category", "appeal_level", "submissions",
+    "rejections", "scrub_failures", "clean", "initially_denied", "first_pass_resolved", "adjudications",
+    "version",
+)
+MONEY = ("billed", "payer_paid", "adjustments", "patient_responsibility", "patient_paid", "written_off_payer",
+         "written_off_patient", "payer_balance", "patient_balance", "denied_amount")
+DATES = ("dos", "coded_on", "first_submitted_on", "last_submitted_on", "first_adjudicated_on",
+         "last_adjudicated_on", "closed_on", "last_activity_on", "patient_since")
+
+
+class UnknownEvent(Exception):
+    """An event type no projection knows (written by a newer release?): never skipped silently."""
+
+
+@dataclass
+class Effects:
+    """Side results of folding a batch: A/R balance changes and denial statistics, in cents."""
+
+    ar: list[tuple[str, int, date, str, int]] = field(default_factory=list)  # claim, seq, day, resp, delta
+    denials: dict[tuple[date, str, str, str], dict[str, int]] = field(default_factory=dict)
+
+    def count(self, day: date, payer: str, group: str, category: str, **metrics: int) -> None:
+        row = self.denials.setdefault((day, payer, group, category), {})
+        for name, value in metrics.items():
+            row[name] = row.get(name, 0) + value
+
+
+def cents(amount: Any) -> int:
+    return int(amount * 100)
+
+
+def new_facts(claim_id: str) -> dict[str, Any]:
+    facts: dict[str, Any] = dict.fromkeys(COLUMNS)
+    facts.update({name: 0 for name in MONEY})
+    facts.update(claim_id=claim_id, appeal_level=0, submissions=0, rejections=0, scrub_failures=0, clean=False,
+                 initially_denied=False, first_pass_resolved=False, adjudications=0, last_carcs="",
+                 denial_category="", version=0)
+    return facts
+
+
+def fold(facts: dict[str, Any], event: Any, seq: int, effects: Effects) -> None:
+    """Applies one claim event to the facts (in place), recording its effects."""
+    name = type(event).__name__
+    handler = HANDLERS.get(name)
+    if handler is None:
+        raise UnknownEvent(f"no projection handles or ignores {type(event).__qualname__} "
+                           f"(notification {seq}); upgrade rcm or add it to projections/facts.py")
+    day = event.effective_at.date()
+    payer_before, patient_before = facts["payer_balance"], facts["patient_balance"]
+    handler(facts, event, day, effects)
+    rebalance(facts)
+    facts["version"] = event.originator_version
+    facts["last_activity_on"] = day
+    for responsibility, before in (("payer", payer_before), ("patient", patient_before)):
+        delta = facts[f"{responsibility}_balance"] - before
+        if delta:
+            effects.ar.append((facts["claim_id"], seq, day, responsibility, delta))
+    if facts["patient_balance"] > 0 and patient_before <= 0:
+        facts["patient_since"] = day
+
+
+def rebalance(f: dict[str, Any]) -> None:
+    if f["status"] == "voided":
+        f["payer_balance"] = f["patient_balance"] = 0
+        return
+    f["payer_balance"] = (f["billed"] - f["payer_paid"] - f["adjustments"] - f["patient_responsibility"]
+                          - f["written_off_payer"])
+    f["patient_balance"] = f["patient_responsibility"] - f["patient_paid"] - f["written_off_patient"]
+
+
+def settle(f: dict[str, Any], day: date) -> None:
+    balance = f["billed"] - f["payer_paid"] - f["adjustments"] - f["patient_paid"] - f["written_off_payer"] \
+        - f["written_off_patient"]
+    if f["status"] in ("paid", "patient_billed") and balance == 0:
+        f["status"], f["closed_on"] = "closed", day
+    elif f["status"] == "closed" and balance != 0:
+        f["status"], f["closed_on"] = "paid", None
+
+
+def on_coded(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
+    f.update(claim_number=e.claim_number, billing_npi=e.billing_npi, rendering_npi=e.rendering_npi,
+             payer_id=e.payer_id, payer_class=e.payer_class, status="coded", coded_on=day,
+             billed=cents(e.total_charge), dos=min(as_date(line["service_date"]) for line in e.lines))
+
+
+def on_recoded(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
+    f.update(status="coded", billed=cents(e.total_charge),
+             dos=min(as_date(line["service_date"]) for line in e.lines))
+
+
+def on_scrubbed(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
+    f["status"] = "ready" if e.passed else "scrub_failed"
+    f["scrub_failures"] += 0 if e.passed else 1
+
+
+def on_submitted(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
+    f.update(status="submitted", payer_id=e.payer_id, last_submitted_on=day)
+    f["first_submitted_on"] = f["first_submitted_on"] or day
+    f["submissions"] += 1
+    if f["submissions"] == 1:
+        f["clean"] = f["scrub_failures"] == 0
+
+
+def on_accepted(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
+    f["status"] = "accepted"
+
+
+def on_rejected(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
+    f["status"] = "rejected"
+    f["rejections"] += 1
+    f["clean"] = False
+    fx.count(day, f["payer_id"], "-", "rejection", rejected=1)
+
+
+def adjudicate(f: dict[str, Any], e: Any, day: date, fx: Effects, denied: bool) -> None:
+    remit = e.remittance
+    first = f["adjudications"] == 0
+    f["adjudications"] += 1
+    f["first_adjudicated_on"] = f["first_adjudicated_on"] or day
+    f["last_adjudicated_on"] = day
+    f["patient_responsibility"] += cents(remit["patient_responsibility"])
+    f["denied_amount"] = cents(e.denied_amount)
+    f["last_carcs"] = " ".join(sorted({f"{a['group']}-{a['carc']}" for a in remit["adjustments"]}))
+    denials = sorted((a for a in remit["adjustments"] if is_denial(a["group"], a["carc"])), key=lambda a: -a["amount"])
+    main = denials[0] if denials else None
+    group, category = (main["group"], denial_category(main["carc"])) if main else ("-", "-")
+    fx.count(day, f["payer_id"], "-", "-", adjudicated=1, adjudicated_cents=f["billed"])
+    if denied:
+        f["denial_category"] = category
+        fx.count(day, f["payer_id"], group, category, denied=1, denied_cents=cents(e.denied_amount))
+    elif e.denied_amount:
+        fx.count(day, f["payer_id"], group, category, denied_lines_cents=cents(e.denied_amount))
+    if first:
+        f["initially_denied"] = denied
+        f["first_pass_resolved"] = not denied and f["submissions"] == 1
+
+
+def on_paid(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
+    adjudicate(f, e, day, fx, denied=False)
+    f["status"] = "paid"
+    f["payer_paid"] += cents(e.remittance["paid"])
+    f["adjustments"] += cents(e.contractual)
+    settle(f, day)
+
+
+def on_denied(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
+    adjudicate(f, e, day, fx, denied=True)
+    f["status"] = "denied"
+
+
+def on_appealed(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
+    f.update(status="appealed", appeal_level=e.level)
+    fx.count(day, f["payer_id"], "-", f["denial_category"] or "-", appealed=1)
+
+
+def on_appeal_decided(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
+    f["status"] = "accepted" if e.overturned else "denied"
+    fx.count(day, f["payer_id"], "-", f["denial_category"] or "-", decided=1, overturned=int(e.overturned))
+
+
+def on_reversed(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
+    f["status"] = "reversed"
+    f["payer_paid"] -= cents(e.paid)
+    f["adjustments"] -= cents(e.contractual)
+    f["patient_responsibility"] -= cents(e.patient_responsibility)
+
+
+def on_adjusted(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
+    f["adjustments"] += cents(e.amount)
+    settle(f, day)
+
+
+def on_patient_billed(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
+    f["status"] = "patient_billed"
+    f["patient_responsibility"] += cents(e.transferred)
+    settle(f, day)
+
+
+def on_patient_paid(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
+    f["patient_paid"] += cents(e.amount)
+    settle(f, day)
+
+
+def on_written_off(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
+    f[f"written_off_{e.responsibility}"] += cents(e.amount)
+    rebalance(f)
+    if f["payer_balance"] + f["patient_balance"] == 0:
+        f["status"] = "closed" if f["payer_paid"] + f["patient_paid"] > 0 else "written_off"
+        f["closed_on"] = day
+
+
+def on_voided(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
+    f.update(status="voided", closed_on=day)
+
+
+def as_date(value: date | str) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+HANDLERS = {
+    "Coded": on_coded, "Recoded": on_recoded, "Scrubbed": on_scrubbed, "Submitted": on_submitted,
+    "Accepted": on_accepted, "Rejected": on_rejected, "Paid": on_paid, "Denied": on_denied,
+    "Appealed": on_appealed, "AppealDecided": on_appeal_decided, "PaymentReversed": on_reversed,
+    "Adjusted": on_adjusted, "PatientBilled": on_patient_billed, "PatientPaid": on_patient_paid,
+    "WrittenOff": on_written_off, "Voided": on_voided,
+}
+
+
+def is_ignored(event: Any) -> bool:
+    return type(event).__qualname__ in IGNORED
+

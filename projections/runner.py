@@ -1,0 +1,74 @@
+"""Reads the notification log in pages and applies each page to the views in one transaction; follows live."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from threading import Event
+from typing import Any
+
+from eventsourcing.utils import TopicError
+
+from projections.facts import UnknownEvent
+from projections.views import ClaimViews
+
+PAGE = 2000
+
+
+@dataclass(frozen=True)
+class Lag:
+    position: int
+    head: int
+    events: int
+    seconds: float
+
+
+class Runner:
+    def __init__(self, recorder: Any, mapper: Any, views: ClaimViews, page: int = PAGE) -> None:
+        self.recorder, self.mapper, self.views, self.page = recorder, mapper, views, page
+
+    def catch_up(self, progress: Callable[[int], None] = lambda n: None, until: int | None = None) -> int:
+        """Applies every notification after the views' position (up to `until`); returns how many."""
+        done, position = 0, self.views.position()
+        while until is None or position < until:
+            notifications = self.recorder.select_notifications(start=position + 1, limit=self.page, stop=until)
+            if not notifications:
+                break
+            self.views.apply([(n.id, self.decode(n)) for n in notifications])
+            position = notifications[-1].id
+            done += len(notifications)
+            progress(len(notifications))
+        return done
+
+    def follow(self, stop: Event, poll_seconds: float = 0.2, progress: Callable[[int], None] = lambda n: None) -> None:
+        """Polls for new notifications until `stop` is set (eventsourcing 9.5 has no SQLite subscriptions)."""
+        while not stop.is_set():
+            if not self.catch_up(progress):
+                stop.wait(poll_seconds)
+
+    def decode(self, notification: Any) -> Any:
+        try:
+            return self.mapper.to_domain_event(notification)
+        except TopicError as e:
+            raise UnknownEvent(f"notification {notification.id} has topic {notification.topic!r}, which this "
+                               f"release does not know: {e}") from e
+
+    def lag(self) -> Lag:
+        position = self.views.position()
+        head = self.recorder.max_notification_id() or 0
+        seconds = 0.0
+        if head > position:
+            oldest = self.recorder.select_notifications(start=position + 1, limit=1)
+            recorded = self.mapper.to_domain_event(oldest[0]).timestamp if oldest else datetime.now(timezone.utc)
+            seconds = max(0.0, (datetime.now(timezone.utc) - recorded).total_seconds())
+        return Lag(position, head, head - position, round(seconds, 3))
+
+
+def wait_until_caught_up(runner: Runner, head: int, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while runner.views.position() < head:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

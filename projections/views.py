@@ -1,0 +1,210 @@
+"""The claim read models as tables (claim_status, ar_log, denial_stats) plus SQL views for KPIs and A/R.
+
+A page of events is folded in Python first (projections/facts.py), then its rows and the tracking
+position of each view are written in one transaction: a crash leaves the views at the previous page,
+and a second runner on the same views fails its tracking insert instead of counting twice. Money is
+stored in integer cents, exact on both SQLite and PostgreSQL.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, Tracking
+
+from projections.facts import COLUMNS, DATES, Effects, fold, is_ignored, new_facts
+
+VIEW_NAMES = ("claim_status", "ar", "denials")
+STAT_COLUMNS = ("adjudicated", "adjudicated_cents", "denied", "denied_cents", "denied_lines_cents", "rejected",
+                "appealed", "decided", "overturned")
+TYPES = {"sqlite": {"date": "TEXT", "bool": "INTEGER"}, "postgresql": {"date": "DATE", "bool": "BOOLEAN"}}
+BOOLS = ("clean", "initially_denied", "first_pass_resolved")
+
+
+class ConcurrentRunner(Exception):
+    """Another runner advanced these views first; this page was not written."""
+
+
+def column_type(name: str, dialect: str) -> str:
+    if name in DATES:
+        return TYPES[dialect]["date"]
+    if name in BOOLS:
+        return TYPES[dialect]["bool"]
+    if name in ("claim_id", "claim_number", "billing_npi", "rendering_npi", "payer_id", "payer_class", "status",
+                "last_carcs", "denial_category"):
+        return "TEXT"
+    return "BIGINT"
+
+
+def days(later: str, earlier: str, dialect: str) -> str:
+    if dialect == "sqlite":
+        return f"(julianday({later}) - julianday({earlier}))"
+    return f"({later} - {earlier})"
+
+
+class ClaimViews:
+    """Owns the view tables in the ledger's database; `tracking` is eventsourcing's tracking recorder there."""
+
+    def __init__(self, tracking: Any, dialect: str, suffix: str = "") -> None:
+        self.tracking, self.dialect, self.suffix = tracking, dialect, suffix
+        self.t = {name: f"{name}{suffix}" for name in ("claim_status", "ar_log", "denial_stats")}
+
+    # ---- schema ----
+
+    def create(self) -> None:
+        cs, ar, ds = self.t["claim_status"], self.t["ar_log"], self.t["denial_stats"]
+        d = TYPES[self.dialect]["date"]
+        columns = ", ".join(f"{c} {column_type(c, self.dialect)}" for c in COLUMNS)
+        stats = ", ".join(f"{c} BIGINT NOT NULL DEFAULT 0" for c in STAT_COLUMNS)
+        with self.transaction() as c:
+            for statement in (
+                f"CREATE TABLE IF NOT EXISTS {cs} ({columns}, PRIMARY KEY (claim_id))",
+                f"CREATE INDEX IF NOT EXISTS {cs}_status ON {cs} (status, payer_id)",
+                f"CREATE INDEX IF NOT EXISTS {cs}_dos ON {cs} (dos)",
+                f"CREATE TABLE IF NOT EXISTS {ar} (claim_id TEXT NOT NULL, seq BIGINT NOT NULL, effective_on {d} NOT NULL,"
+                f" responsibility TEXT NOT NULL, delta_cents BIGINT NOT NULL, PRIMARY KEY (claim_id, seq, responsibility))",
+                f"CREATE INDEX IF NOT EXISTS {ar}_day ON {ar} (effective_on)",
+                f"CREATE TABLE IF NOT EXISTS {ds} (day {d} NOT NULL, payer_id TEXT NOT NULL, carc_group TEXT NOT NULL,"
+                f" category TEXT NOT NULL, {stats}, PRIMARY KEY (day, payer_id, carc_group, category))",
+            ):
+                c.execute(statement)
+            if not self.suffix:
+                for statement in self.view_statements():
+                    c.execute(statement)
+
+    def view_statements(self) -> list[str]:
+        cs, ds, dialect = self.t["claim_status"], self.t["denial_stats"], self.dialect
+        today = "date('now')" if dialect == "sqlite" else "CURRENT_DATE"
+        ratio = (lambda a, b: f"(CAST({a} AS REAL) / NULLIF({b}, 0))") if dialect == "sqlite" else \
+            (lambda a, b: f"(CAST({a} AS DOUBLE PRECISION) / NULLIF({b}, 0))")
+        drop = "DROP VIEW IF EXISTS"
+        return [
+            f"{drop} kpis", f"{drop} ar_open",
+            f"CREATE VIEW ar_open AS SELECT claim_id, claim_number, payer_id, billing_npi, rendering_npi, 'payer' AS "
+            f"responsibility, payer_balance AS balance_cents, dos, first_submitted_on AS since FROM {cs} "
+            f"WHERE payer_balance <> 0 UNION ALL SELECT claim_id, claim_number, payer_id, billing_npi, rendering_npi, "
+            f"'patient', patient_balance, dos, patient_since FROM {cs} WHERE patient_balance <> 0",
+            f"""CREATE VIEW kpis AS
+WITH s AS (SELECT * FROM {cs} WHERE status <> 'voided'),
+sub AS (SELECT count(*) AS n, sum(CASE WHEN clean THEN 1 ELSE 0 END) AS clean,
+               sum(CASE WHEN rejections > 0 THEN 1 ELSE 0 END) AS rejected,
+               avg({days('first_submitted_on', 'dos', dialect)}) AS days_to_bill FROM s WHERE submissions > 0),
+adj AS (SELECT count(*) AS n, sum(CASE WHEN initially_denied THEN 1 ELSE 0 END) AS denied, sum(billed) AS billed,
+               sum(CASE WHEN initially_denied THEN billed ELSE 0 END) AS denied_billed,
+               sum(CASE WHEN first_pass_resolved THEN 1 ELSE 0 END) AS resolved,
+               avg({days('first_adjudicated_on', 'first_submitted_on', dialect)}) AS lag,
+               sum(payer_paid + patient_paid) AS collected, sum(billed - adjustments) AS net FROM s WHERE adjudications > 0),
+ar AS (SELECT sum(payer_balance + patient_balance) AS total,
+              sum(CASE WHEN {days(today, 'dos', dialect)} > 90 THEN payer_balance + patient_balance ELSE 0 END) AS over90,
+              sum(CASE WHEN {days(today, 'dos', dialect)} < 90 THEN billed ELSE 0 END) AS charges90 FROM s),
+ap AS (SELECT sum(decided) AS decided, sum(overturned) AS overturned FROM {ds})
+SELECT {ratio('sub.clean', 'sub.n')} AS clean_claim_rate,
+       {ratio('sub.rejected', 'sub.n')} AS rejection_rate,
+       {ratio('adj.denied', 'adj.n')} AS initial_denial_rate,
+       {ratio('adj.denied_billed', 'adj.billed')} AS initial_denial_rate_dollars,
+       {ratio('adj.resolved', 'adj.n')} AS first_pass_resolution_rate,
+       {ratio('ar.total', 'ar.charges90')} * 90 AS days_in_ar,
+       {ratio('ar.over90', 'ar.total')} AS ar_over_90_share,
+       {ratio('adj.collected', 'adj.net')} AS net_collection_rate,
+       {ratio('ap.overturned', 'ap.decided')} AS appeal_overturn_rate,
+       sub.days_to_bill AS days_to_bill, adj.lag AS payment_lag_days,
+       sub.n AS claims_submitted, adj.n AS claims_adjudicated, ar.total AS ar_cents
+FROM sub, adj, ar, ap""",
+        ]
+
+    # ---- position ----
+
+    def tracking_name(self, view: str) -> str:
+        return f"rcm/{view}{self.suffix}"
+
+    def position(self) -> int:
+        positions = [self.tracking.max_tracking_id(self.tracking_name(v)) or 0 for v in VIEW_NAMES]
+        return min(positions)
+
+    # ---- writing ----
+
+    def apply(self, page: Sequence[tuple[int, Any]]) -> None:
+        """Folds a page of (notification id, event) and writes it with the tracking position, atomically."""
+        if not page:
+            return
+        claim_events = [(seq, e) for seq, e in page if not is_ignored(e)]
+        facts = self.read_facts({str(e.originator_id) for _, e in claim_events})
+        effects = Effects()
+        for seq, event in claim_events:
+            key = str(event.originator_id)
+            state = facts.get(key) or facts.setdefault(key, new_facts(key))
+            fold(state, event, seq, effects)
+        last = page[-1][0]
+        try:
+            with self.transaction() as c:
+                self.write_facts(c, facts.values())
+                self.write_ar(c, effects.ar)
+                self.write_denials(c, effects.denials)
+                for view in VIEW_NAMES:
+                    self.tracking._insert_tracking(c, Tracking(self.tracking_name(view), last))
+        except IntegrityError as e:
+            raise ConcurrentRunner(f"another runner already recorded notification {last} in these views: {e}") from e
+
+    def read_facts(self, claim_ids: set[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        ids = sorted(claim_ids)
+        with self.transaction(commit=False) as c:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                c.execute(self.sql(f"SELECT * FROM {self.t['claim_status']} WHERE claim_id IN "
+                                   f"({','.join('?' * len(chunk))})"), chunk)
+                for row in c.fetchall():
+                    found[row["claim_id"]] = self.from_row(row)
+        return found
+
+    def from_row(self, row: Any) -> dict[str, Any]:
+        facts = {name: row[name] for name in COLUMNS}
+        for name in DATES:
+            if isinstance(facts[name], str):
+                facts[name] = date.fromisoformat(facts[name])
+        for name in BOOLS:
+            facts[name] = bool(facts[name])
+        return facts
+
+    def to_row(self, facts: dict[str, Any]) -> tuple[Any, ...]:
+        if self.dialect == "sqlite":
+            return tuple(v.isoformat() if isinstance(v, date) else int(v) if isinstance(v, bool) else v
+                         for v in (facts[name] for name in COLUMNS))
+        return tuple(facts[name] for name in COLUMNS)
+
+    def write_facts(self, c: Any, facts: Iterable[dict[str, Any]]) -> None:
+        updates = ", ".join(f"{name} = excluded.{name}" for name in COLUMNS[1:])
+        statement = (f"INSERT INTO {self.t['claim_status']} ({', '.join(COLUMNS)}) VALUES "
+                     f"({', '.join('?' * len(COLUMNS))}) ON CONFLICT (claim_id) DO UPDATE SET {updates}")
+        c.executemany(self.sql(statement), [self.to_row(f) for f in facts])
+
+    def write_ar(self, c: Any, changes: list[tuple[str, int, date, str, int]]) -> None:
+        if changes:
+            rows = [(k, s, d.isoformat() if self.dialect == "sqlite" else d, r, delta) for k, s, d, r, delta in changes]
+            c.executemany(self.sql(f"INSERT INTO {self.t['ar_log']} VALUES (?, ?, ?, ?, ?)"), rows)
+
+    def write_denials(self, c: Any, counts: dict[tuple[date, str, str, str], dict[str, int]]) -> None:
+        if not counts:
+            return
+        adds = ", ".join(f"{m} = {self.t['denial_stats']}.{m} + excluded.{m}" for m in STAT_COLUMNS)
+        statement = (f"INSERT INTO {self.t['denial_stats']} (day, payer_id, carc_group, category, "
+                     f"{', '.join(STAT_COLUMNS)}) VALUES ({', '.join('?' * (4 + len(STAT_COLUMNS)))}) "
+                     f"ON CONFLICT (day, payer_id, carc_group, category) DO UPDATE SET {adds}")
+        rows = [((day.isoformat() if self.dialect == "sqlite" else day), payer, group, category,
+                 *(metrics.get(m, 0) for m in STAT_COLUMNS))
+                for (day, payer, group, category), metrics in counts.items()]
+        c.executemany(self.sql(statement), rows)
+
+    # ---- database access ----
+
+    def sql(self, statement: str) -> str:
+        return statement if self.dialect == "sqlite" else statement.replace("?", "%s")
+
+    def transaction(self, commit: bool = True) -> Any:
+        return self.tracking.datastore.transaction(commit=commit)
+
+    def query(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self.transaction(commit=False) as c:
+            c.execute(self.sql(statement), list(params))
+            return [dict(row) for row in c.fetchall()]
