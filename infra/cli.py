@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -20,9 +21,12 @@ from domain.commands import COMMAND, command_schema
 from domain.errors import LedgerError
 from domain.ledger import Ledger
 from infra import present
-from infra.bootstrap import open_ledger, tune_for_bulk_work
+from infra.bootstrap import open_ledger, open_runner, tune_for_bulk_work
 from infra.ingest import Result, ingest
 from infra.simulator import demo_commands
+from infra.verify import differences
+from projections import reports
+from projections.views import VIEW_NAMES
 
 OK, FAILURE, REJECTED = 0, 1, 2
 out = Console(width=None if sys.stdout.isatty() else 180)
@@ -192,9 +196,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     appended = sum(r.events for r in results if r.result == "applied")
     problems = [r.error for r in results if r.error]
     summary = present.ledger_summary(open_ledger(args.db).claims())
+    runner = open_runner(args.db)
+    runner.catch_up()
+    kpis = reports.kpis(runner.views)
     report = {"seed": args.seed, "until": until.isoformat(), "commands": len(commands),
               "events_appended": appended, "already_applied": counts["duplicate"],
-              "rejected": counts["rejected"], "seconds": round(seconds, 2), **summary}
+              "rejected": counts["rejected"], "seconds": round(seconds, 2), **summary, "kpis": present.jsonable(kpis)}
     for problem in problems[:20]:
         err.print(f"simulator command refused: {problem}", markup=False)
     if args.json:
@@ -204,10 +211,101 @@ def cmd_demo(args: argparse.Namespace) -> int:
                   f"{appended} events appended, {counts['duplicate']} already in the ledger ({seconds:.1f}s)")
         for table in present.summary_tables(summary):
             out.print(table)
+        out.print(present.kpi_table(kpis))
+        out.print(present.aging_table(f"A/R aging as of {until} (from date of service)",
+                                      reports.aging(runner.views, until)))
         denied = summary["examples"].get("denied") or summary["examples"].get("appealed") or []
         if denied:
             out.print(f"Try: rcm history {denied[0]}" + (f" --db {args.db}" if args.db else ""))
     return FAILURE if problems else OK
+
+
+def cmd_projections(args: argparse.Namespace) -> int:
+    if args.action == "rebuild":
+        return rebuild(args)
+    runner = open_runner(args.db)
+    if args.action == "run":
+        lag = runner.lag()
+        with progress() as bar:
+            task = bar.add_task("projecting", total=lag.events)
+            done = runner.catch_up(lambda n: bar.advance(task, n))
+        err.print(f"projected {done} events; position {runner.views.position()}", markup=False)
+        if args.follow:
+            err.print("following the ledger (Ctrl-C to stop)", markup=False)
+            stop = threading.Event()
+            try:
+                runner.follow(stop, progress=lambda n: err.print(f"+{n} events", markup=False))
+            except KeyboardInterrupt:
+                stop.set()
+        return OK
+    if args.action == "status":
+        lag = runner.lag()
+        rows = [{"projection": name, "position": lag.position, "head": lag.head, "lag_events": lag.events,
+                 "lag_seconds": lag.seconds} for name in VIEW_NAMES]
+        out.print_json(data=rows) if args.json else out.print(present.rows_table("Projections", rows))
+        return OK
+    as_of = [date.fromisoformat(d) for d in (args.as_of or [])] or [datetime.now(timezone.utc).date()]
+    problems = differences(runner, tuple(as_of))
+    for problem in problems[:50]:
+        err.print(problem, markup=False)
+    verdict = "identical to the oracle" if not problems else f"{len(problems)} difference(s) from the oracle"
+    out.print(f"projections verify: {verdict} (position {runner.views.position()}, A/R as of "
+              f"{', '.join(map(str, as_of))})")
+    return OK if not problems else FAILURE
+
+
+def rebuild(args: argparse.Namespace) -> int:
+    """Fresh tables beside the live ones, caught up, then switched in one transaction."""
+    fresh = open_runner(args.db, suffix="_next")
+    fresh.views.drop()  # what an interrupted rebuild left behind
+    fresh.views.create()
+    with progress() as bar:
+        task = bar.add_task("rebuilding", total=fresh.lag().events)
+        fresh.catch_up(lambda n: bar.advance(task, n))
+    live = open_runner(args.db)
+    live.views.replace_with(fresh.views)
+    live.catch_up()  # whatever was appended during the switch
+    out.print(f"rebuilt {', '.join(VIEW_NAMES)} at position {live.views.position()}")
+    return OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    runner = open_runner(args.db)
+    runner.catch_up()
+    views, as_of = runner.views, date.fromisoformat(args.as_of) if args.as_of else today()
+    if args.report == "kpis":
+        data: Any = reports.kpis(views)
+        table = present.kpi_table(data)
+    elif args.report == "status":
+        data = reports.status(views, args.by)
+        table = present.rows_table("Claims by status", data)
+    elif args.report == "denials":
+        data = reports.denials(views, args.by or "payer")
+        table = present.rows_table("Denials by payer and category (rejections apart)", data)
+    else:
+        data = reports.aging(views, as_of, args.by, args.aging_from)
+        table = present.aging_table(f"A/R aging as of {as_of} (from {args.aging_from})", data)
+    if args.json:
+        out.print_json(data=present.jsonable({"report": args.report, "as_of": as_of, "rows": data}
+                                             if isinstance(data, list) else {"report": args.report, **data}))
+    else:
+        out.print(table)
+    return OK
+
+
+def cmd_claims(args: argparse.Namespace) -> int:
+    runner = open_runner(args.db)
+    runner.catch_up()
+    rows = reports.worklist(runner.views, today(), args.status, args.payer, args.older_than, args.limit)
+    if args.json:
+        out.print_json(data=present.jsonable(rows))
+    else:
+        out.print(present.rows_table(f"Worklist ({len(rows)} claims, oldest date of service first)", rows))
+    return OK
+
+
+def today() -> date:
+    return datetime.now(timezone.utc).date()
 
 
 def parser() -> argparse.ArgumentParser:
@@ -246,6 +344,26 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="ingest processes (default: one per core, at most 4)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_demo)
+    p = command("projections", "run, inspect, verify or rebuild the read models")
+    p.add_argument("action", choices=("run", "status", "verify", "rebuild"))
+    p.add_argument("--follow", action="store_true", help="run: keep following the ledger")
+    p.add_argument("--as-of", action="append", help="verify: also check A/R as of this date (repeatable)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_projections)
+    p = command("report", "claim status, A/R aging, denials or KPIs from the read models")
+    p.add_argument("report", choices=("status", "aging", "denials", "kpis"))
+    p.add_argument("--as-of", help="aging as of this date (default today)")
+    p.add_argument("--by", choices=("payer", "provider"))
+    p.add_argument("--aging-from", choices=("dos", "submission", "responsibility", "activity"), default="dos")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_report)
+    p = command("claims", "a worklist of open claims")
+    p.add_argument("--status")
+    p.add_argument("--payer")
+    p.add_argument("--older-than", type=int, help="days since the date of service")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_claims)
     return top
 
 

@@ -151,3 +151,56 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
     for key, label in labels.items():
         money.add_row(label, summary["totals"][key])
     return [status, money]
+
+
+def rows_table(title: str, rows: list[dict[str, Any]], columns: list[str] | None = None) -> Table:
+    table = Table(title=title)
+    columns = columns or (list(rows[0]) if rows else [])
+    for col in columns:
+        sample = rows[0].get(col) if rows else None
+        table.add_column(col.replace("_", " "), justify="right" if isinstance(sample, (int, float, Decimal)) else "left")
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    return table
+
+
+def aging_table(title: str, rows: list[dict[str, Any]]) -> Table:
+    """Pivot: one line per group and responsibility, one column per age bucket."""
+    buckets = ["0-30", "31-60", "61-90", "91-120", "120+"]
+    pivot: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for r in rows:
+        pivot[(r["group"], r["responsibility"])][r["bucket"]] += r["balance"]
+    table = Table(title=title)
+    for col in ("group", "responsibility", *buckets, "total"):
+        table.add_column(col, justify="left" if col in ("group", "responsibility") else "right")
+    for (group, responsibility), by_bucket in sorted(pivot.items()):
+        values = [by_bucket.get(b, Decimal("0.00")) for b in buckets]
+        table.add_row(group, responsibility, *(f"{v:,.2f}" for v in values), f"{sum(values):,.2f}")
+    return table
+
+
+KPI_LABELS = {
+    "clean_claim_rate": ("Clean claim rate", "pct", ">= 95%"),
+    "rejection_rate": ("Rejection rate", "pct", "1-5%"),
+    "initial_denial_rate": ("Initial denial rate (count)", "pct", "< 5-10%"),
+    "initial_denial_rate_dollars": ("Initial denial rate ($)", "pct", "< 5-10%"),
+    "first_pass_resolution_rate": ("First-pass resolution", "pct", ">= 90%"),
+    "days_in_ar": ("Days in A/R", "days", "< 40"),
+    "ar_over_90_share": ("A/R > 90 days", "pct", "10-15%"),
+    "net_collection_rate": ("Net collection rate", "pct", ">= 95%"),
+    "appeal_overturn_rate": ("Appeal overturn rate", "pct", "50-75%"),
+    "days_to_bill": ("Days to bill", "days", "~3"),
+    "payment_lag_days": ("Payment lag (submission to 835)", "days", "6-14"),
+}
+
+
+def kpi_table(kpis: dict[str, Any]) -> Table:
+    table = Table(title=f"KPIs ({kpis.get('claims_submitted')} claims submitted, "
+                        f"{kpis.get('claims_adjudicated')} adjudicated, A/R {kpis.get('ar_total')})")
+    for col in ("KPI", "value", "typical / target"):
+        table.add_column(col, justify="right" if col == "value" else "left")
+    for key, (label, unit, target) in KPI_LABELS.items():
+        value = kpis.get(key)
+        shown = "n/a" if value is None else f"{value * 100:.1f}%" if unit == "pct" else f"{value:.1f}"
+        table.add_row(label, shown, target)
+    return table

@@ -113,6 +113,35 @@ SELECT {ratio('sub.clean', 'sub.n')} AS clean_claim_rate,
 FROM sub, adj, ar, ap""",
         ]
 
+    def drop(self) -> None:
+        with self.transaction() as c:
+            for table in self.t.values():
+                c.execute(f"DROP TABLE IF EXISTS {table}")
+            for view in VIEW_NAMES:
+                c.execute(self.sql(f"DELETE FROM {self.tracking_table()} WHERE application_name = ?"),
+                          [self.tracking_name(view)])
+
+    def replace_with(self, fresh: ClaimViews) -> None:
+        """Switches readers to freshly built tables in one transaction (the KPI views are rebuilt on them)."""
+        table = self.tracking_table()
+        with self.transaction() as c:
+            for statement in ("DROP VIEW IF EXISTS kpis", "DROP VIEW IF EXISTS ar_open"):
+                c.execute(statement)
+            for name, live in self.t.items():
+                c.execute(f"DROP TABLE IF EXISTS {live}")
+                c.execute(f"ALTER TABLE {fresh.t[name]} RENAME TO {live}")
+            for statement in self.view_statements():
+                c.execute(statement)
+            for view in VIEW_NAMES:
+                c.execute(self.sql(f"DELETE FROM {table} WHERE application_name = ?"), [self.tracking_name(view)])
+                c.execute(self.sql(f"UPDATE {table} SET application_name = ? WHERE application_name = ?"),
+                          [self.tracking_name(view), fresh.tracking_name(view)])
+
+    def tracking_table(self) -> str:
+        name = getattr(self.tracking, "tracking_table_name", "tracking")
+        schema = getattr(self.tracking.datastore, "schema", None)
+        return f"{schema}.{name}" if self.dialect == "postgresql" and schema else name
+
     # ---- position ----
 
     def tracking_name(self, view: str) -> str:

@@ -1,0 +1,100 @@
+"""Report queries over the views: claim status, A/R aging (today or as of a date), denials, KPIs, worklist."""
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from projections.views import ClaimViews, days
+
+BUCKETS = ((0, 30, "0-30"), (31, 60, "31-60"), (61, 90, "61-90"), (91, 120, "91-120"), (121, 10**6, "120+"))
+GROUPS = {"payer": "payer_id", "provider": "rendering_npi", None: "'all'"}
+
+
+def dollars(cents: Any) -> Decimal:
+    return (Decimal(int(cents or 0)) / 100).quantize(Decimal("0.01"))
+
+
+def param(views: ClaimViews, day: date) -> Any:
+    return day.isoformat() if views.dialect == "sqlite" else day
+
+
+def status(views: ClaimViews, by: str | None = None) -> list[dict[str, Any]]:
+    group = GROUPS[by]
+    rows = views.query(f"SELECT {group} AS grp, status, count(*) AS claims, sum(billed) AS billed, "
+                       f"sum(payer_balance) AS payer_balance, sum(patient_balance) AS patient_balance "
+                       f"FROM {views.t['claim_status']} GROUP BY {group}, status ORDER BY 1, 2")
+    return [{"group": r["grp"], "status": r["status"], "claims": int(r["claims"]), "billed": dollars(r["billed"]),
+             "payer_balance": dollars(r["payer_balance"]), "patient_balance": dollars(r["patient_balance"])}
+            for r in rows]
+
+
+def aging(views: ClaimViews, as_of: date, by: str | None = None, start: str = "dos") -> list[dict[str, Any]]:
+    """Open balances as of a date from the dated balance log, by responsibility and age bucket."""
+    cs, log, d = views.t["claim_status"], views.t["ar_log"], views.dialect
+    started = {
+        "dos": "s.dos",
+        "submission": "COALESCE(CASE WHEN s.first_submitted_on <= ? THEN s.first_submitted_on END, s.dos)",
+        "responsibility": f"COALESCE((SELECT min(l2.effective_on) FROM {log} l2 WHERE l2.claim_id = b.claim_id AND "
+                          f"l2.responsibility = b.responsibility AND l2.delta_cents > 0 AND l2.effective_on <= ?), s.dos)",
+        "activity": f"(SELECT max(l3.effective_on) FROM {log} l3 WHERE l3.claim_id = b.claim_id AND l3.effective_on <= ?)",
+    }[start]
+    age = days("?", started, d)
+    bucket = "CASE " + " ".join(f"WHEN {age} <= {hi} THEN '{name}'" for _, hi, name in BUCKETS) + " END"
+    group = {"payer": "s.payer_id", "provider": "s.rendering_npi", None: "'all'"}[by]
+    sql = (f"SELECT {group} AS grp, b.responsibility AS responsibility, {bucket} AS bucket, count(*) AS claims, "
+           f"sum(b.balance) AS balance FROM (SELECT claim_id, responsibility, sum(delta_cents) AS balance FROM {log} "
+           f"WHERE effective_on <= ? GROUP BY claim_id, responsibility HAVING sum(delta_cents) <> 0) b "
+           f"JOIN {cs} s ON s.claim_id = b.claim_id GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
+    uses = sql.count("?")
+    day = param(views, as_of)
+    rows = views.query(sql, [day] * uses)
+    return [{"group": r["grp"], "responsibility": r["responsibility"], "bucket": r["bucket"],
+             "claims": int(r["claims"]), "balance": dollars(r["balance"])} for r in rows]
+
+
+def denials(views: ClaimViews, by: str | None = "payer") -> list[dict[str, Any]]:
+    group = {"payer": "payer_id", "provider": "payer_id", None: "'all'"}[by]
+    rows = views.query(
+        f"SELECT {group} AS grp, category, sum(adjudicated) AS adjudicated, sum(denied) AS denied, "
+        f"sum(denied_cents) AS denied_cents, sum(denied_lines_cents) AS line_cents, sum(rejected) AS rejected, "
+        f"sum(appealed) AS appealed, sum(decided) AS decided, sum(overturned) AS overturned "
+        f"FROM {views.t['denial_stats']} GROUP BY 1, 2 ORDER BY 1, 2")
+    return [{"group": r["grp"], "category": r["category"], "adjudicated": int(r["adjudicated"]),
+             "denied": int(r["denied"]), "denied_dollars": dollars(r["denied_cents"]),
+             "line_denied_dollars": dollars(r["line_cents"]), "rejected": int(r["rejected"]),
+             "appealed": int(r["appealed"]), "decided": int(r["decided"]), "overturned": int(r["overturned"])}
+            for r in rows]
+
+
+def kpis(views: ClaimViews) -> dict[str, Any]:
+    row = views.query("SELECT * FROM kpis")[0]
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if key == "ar_cents":
+            out["ar_total"] = dollars(value)
+        elif value is None:
+            out[key] = None
+        else:
+            out[key] = round(float(value), 4) if not key.startswith("claims_") else int(value)
+    return out
+
+
+def worklist(views: ClaimViews, today: date, status: str | None = None, payer: str | None = None,
+             older_than: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    where, params = ["status NOT IN ('closed', 'voided', 'written_off')"], []
+    if status:
+        where, params = ["status = ?"], [status]
+    if payer:
+        where.append("payer_id = ?")
+        params.append(payer)
+    if older_than is not None:
+        where.append(f"{days('?', 'dos', views.dialect)} > ?")
+        params += [param(views, today), older_than]
+    rows = views.query(
+        f"SELECT claim_number, status, payer_id, dos, billed, payer_balance, patient_balance, last_carcs, "
+        f"denial_category, appeal_level, last_activity_on FROM {views.t['claim_status']} WHERE {' AND '.join(where)} "
+        f"ORDER BY dos, claim_number LIMIT {int(limit)}", params)
+    return [{**r, "billed": dollars(r["billed"]), "payer_balance": dollars(r["payer_balance"]),
+             "patient_balance": dollars(r["patient_balance"]), "dos": str(r["dos"]),
+             "last_activity_on": str(r["last_activity_on"])} for r in rows]
