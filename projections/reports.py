@@ -68,7 +68,7 @@ def denials(views: ClaimViews, by: str | None = "payer") -> list[dict[str, Any]]
 
 
 def kpis(views: ClaimViews) -> dict[str, Any]:
-    row = views.query("SELECT * FROM kpis")[0]
+    row = views.query(f"SELECT * FROM {views.kpis}")[0]
     out: dict[str, Any] = {}
     for key, value in row.items():
         if key == "ar_cents":

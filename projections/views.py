@@ -48,7 +48,11 @@ class ClaimViews:
 
     def __init__(self, tracking: Any, dialect: str, suffix: str = "") -> None:
         self.tracking, self.dialect, self.suffix = tracking, dialect, suffix
-        self.t = {name: f"{name}{suffix}" for name in ("claim_status", "ar_log", "denial_stats")}
+        schema = getattr(tracking.datastore, "schema", "") if dialect == "postgresql" else ""
+        self.prefix = f"{schema}." if schema else ""
+        self.bare = {name: f"{name}{suffix}" for name in ("claim_status", "ar_log", "denial_stats")}
+        self.t = {name: f"{self.prefix}{bare}" for name, bare in self.bare.items()}
+        self.kpis, self.ar_open = f"{self.prefix}kpis", f"{self.prefix}ar_open"
 
     # ---- schema ----
 
@@ -60,18 +64,25 @@ class ClaimViews:
         with self.transaction() as c:
             for statement in (
                 f"CREATE TABLE IF NOT EXISTS {cs} ({columns}, PRIMARY KEY (claim_id))",
-                f"CREATE INDEX IF NOT EXISTS {cs}_status ON {cs} (status, payer_id)",
-                f"CREATE INDEX IF NOT EXISTS {cs}_dos ON {cs} (dos)",
                 f"CREATE TABLE IF NOT EXISTS {ar} (claim_id TEXT NOT NULL, seq BIGINT NOT NULL, effective_on {d} NOT NULL,"
                 f" responsibility TEXT NOT NULL, delta_cents BIGINT NOT NULL, PRIMARY KEY (claim_id, seq, responsibility))",
-                f"CREATE INDEX IF NOT EXISTS {ar}_day ON {ar} (effective_on)",
                 f"CREATE TABLE IF NOT EXISTS {ds} (day {d} NOT NULL, payer_id TEXT NOT NULL, carc_group TEXT NOT NULL,"
                 f" category TEXT NOT NULL, {stats}, PRIMARY KEY (day, payer_id, carc_group, category))",
+                *self.index_statements(self.bare),
             ):
                 c.execute(statement)
             if not self.suffix:
                 for statement in self.view_statements():
                     c.execute(statement)
+
+    @staticmethod
+    def indexes(bare: dict[str, str]) -> list[tuple[str, str, str]]:
+        cs, ar = bare["claim_status"], bare["ar_log"]
+        return [(f"{cs}_status", cs, "status, payer_id"), (f"{cs}_dos", cs, "dos"), (f"{ar}_day", ar, "effective_on")]
+
+    def index_statements(self, bare: dict[str, str]) -> list[str]:
+        return [f"CREATE INDEX IF NOT EXISTS {name} ON {self.prefix}{table} ({columns})"
+                for name, table, columns in self.indexes(bare)]
 
     def view_statements(self) -> list[str]:
         cs, ds, dialect = self.t["claim_status"], self.t["denial_stats"], self.dialect
@@ -80,12 +91,12 @@ class ClaimViews:
             (lambda a, b: f"(CAST({a} AS DOUBLE PRECISION) / NULLIF({b}, 0))")
         drop = "DROP VIEW IF EXISTS"
         return [
-            f"{drop} kpis", f"{drop} ar_open",
-            f"CREATE VIEW ar_open AS SELECT claim_id, claim_number, payer_id, billing_npi, rendering_npi, 'payer' AS "
+            f"{drop} {self.kpis}", f"{drop} {self.ar_open}",
+            f"CREATE VIEW {self.ar_open} AS SELECT claim_id, claim_number, payer_id, billing_npi, rendering_npi, 'payer' AS "
             f"responsibility, payer_balance AS balance_cents, dos, first_submitted_on AS since FROM {cs} "
             f"WHERE payer_balance <> 0 UNION ALL SELECT claim_id, claim_number, payer_id, billing_npi, rendering_npi, "
             f"'patient', patient_balance, dos, patient_since FROM {cs} WHERE patient_balance <> 0",
-            f"""CREATE VIEW kpis AS
+            f"""CREATE VIEW {self.kpis} AS
 WITH s AS (SELECT * FROM {cs} WHERE status <> 'voided'),
 sub AS (SELECT count(*) AS n, sum(CASE WHEN clean THEN 1 ELSE 0 END) AS clean,
                sum(CASE WHEN rejections > 0 THEN 1 ELSE 0 END) AS rejected,
@@ -125,12 +136,17 @@ FROM sub, adj, ar, ap""",
         """Switches readers to freshly built tables in one transaction (the KPI views are rebuilt on them)."""
         table = self.tracking_table()
         with self.transaction() as c:
-            for statement in ("DROP VIEW IF EXISTS kpis", "DROP VIEW IF EXISTS ar_open"):
-                c.execute(statement)
+            for view in (self.kpis, self.ar_open):
+                c.execute(f"DROP VIEW IF EXISTS {view}")
             for name, live in self.t.items():
                 c.execute(f"DROP TABLE IF EXISTS {live}")
+            for name, _, _ in self.indexes(fresh.bare):
+                c.execute(f"DROP INDEX IF EXISTS {self.prefix}{name}")
+            for name, live in self.bare.items():
                 c.execute(f"ALTER TABLE {fresh.t[name]} RENAME TO {live}")
-            for statement in self.view_statements():
+                if self.dialect == "postgresql":
+                    c.execute(f"ALTER INDEX {self.prefix}{fresh.bare[name]}_pkey RENAME TO {live}_pkey")
+            for statement in (*self.index_statements(self.bare), *self.view_statements()):
                 c.execute(statement)
             for view in VIEW_NAMES:
                 c.execute(self.sql(f"DELETE FROM {table} WHERE application_name = ?"), [self.tracking_name(view)])

@@ -1,0 +1,129 @@
+"""Read models on real SQLite and PostgreSQL: equal to the oracle, exactly once, loud on unknown events."""
+from __future__ import annotations
+
+import threading
+from datetime import date
+
+import pytest
+
+from domain.claim import Claim
+from domain.ledger import ClaimNumberIndex
+from eventsourcing.persistence import StoredEvent
+from infra.bootstrap import open_ledger, open_runner
+from infra.ingest import ingest
+from infra.simulator import demo_commands
+from infra.verify import differences
+from projections import reports
+from projections.facts import HANDLERS, IGNORED, UnknownEvent
+from projections.views import ConcurrentRunner
+
+AS_OF = (date(2026, 8, 31), date(2026, 10, 15), date(2026, 11, 27))
+
+
+@pytest.fixture
+def demo_url(database_url):
+    results = ingest(database_url, demo_commands(4, 600, date(2026, 11, 27)), source="test", workers=1)
+    assert not [r.error for r in results if r.error]
+    return database_url
+
+
+def table_dump(runner):
+    v = runner.views
+    return [sorted(v.query(f"SELECT * FROM {t}"), key=lambda row: [str(x) for x in row.values()]) for t in v.t.values()]
+
+
+def test_every_event_class_is_handled_or_ignored_explicitly():
+    claim_events = {name for name, value in vars(Claim).items()
+                    if isinstance(value, type) and issubclass(value, Claim.Event) and value is not Claim.Event}
+    assert {name for name in claim_events if f"Claim.{name}" not in IGNORED} == set(HANDLERS)
+    index_events = {f"ClaimNumberIndex.{n}" for n, v in vars(ClaimNumberIndex).items() if isinstance(v, type)
+                    and issubclass(v, ClaimNumberIndex.Event) and v is not ClaimNumberIndex.Event}
+    assert index_events <= IGNORED
+
+
+def test_views_equal_the_oracle_after_the_demo(demo_url):
+    runner = open_runner(demo_url)
+    assert runner.catch_up() == runner.recorder.max_notification_id()
+    assert differences(runner, AS_OF) == []
+    kpis = reports.kpis(runner.views)
+    assert 0.8 < kpis["clean_claim_rate"] <= 1 and 0.01 < kpis["initial_denial_rate"] < 0.35
+    assert 10 < kpis["days_in_ar"] < 60 and 0.5 < kpis["net_collection_rate"] <= 1
+
+
+def test_catching_up_in_small_pages_gives_the_same_tables(demo_url, tmp_path):
+    big = open_runner(demo_url)
+    big.catch_up()
+    small = open_runner(demo_url, suffix="_small")
+    small.page = 37
+    small.catch_up()
+    assert table_dump(small) == table_dump(big)
+
+
+def test_a_crash_mid_page_leaves_the_views_at_the_previous_page(demo_url, monkeypatch):
+    runner = open_runner(demo_url)
+    runner.page = 500
+    runner.catch_up(until=1000)
+    before, position = table_dump(runner), runner.views.position()
+    monkeypatch.setattr(runner.views, "write_denials", lambda *a: (_ for _ in ()).throw(RuntimeError("power cut")))
+    with pytest.raises(RuntimeError, match="power cut"):
+        runner.catch_up()
+    assert runner.views.position() == position and table_dump(runner) == before
+    monkeypatch.undo()
+    runner.catch_up()
+    assert differences(runner, AS_OF) == []
+
+
+def test_two_runners_never_count_twice(demo_url):
+    first, second = open_runner(demo_url), open_runner(demo_url)
+    first.page = second.page = 300
+    errors = []
+
+    def run(runner):
+        try:
+            runner.catch_up()
+        except ConcurrentRunner as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(r,)) for r in (first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    open_runner(demo_url).catch_up()
+    assert differences(open_runner(demo_url), AS_OF) == []
+
+
+def test_an_unknown_event_type_stops_the_runner_loudly(database_url):
+    ledger = open_ledger(database_url)
+    ledger.recorder.insert_events([StoredEvent(originator_id=__import__("uuid").uuid4(), originator_version=1,
+                                               topic="domain.claim:Claim.Teleported", state=b"{}")])
+    with pytest.raises(UnknownEvent, match="Teleported"):
+        open_runner(database_url).catch_up()
+
+
+def test_rebuild_switches_to_fresh_tables_with_the_same_content(demo_url):
+    live = open_runner(demo_url)
+    live.catch_up()
+    before = table_dump(live)
+    fresh = open_runner(demo_url, suffix="_next")
+    fresh.catch_up()
+    live.views.replace_with(fresh.views)
+    after = open_runner(demo_url)
+    assert table_dump(after) == before and after.views.position() == live.recorder.max_notification_id()
+    assert reports.kpis(after.views)["claims_submitted"] > 0
+
+
+def test_following_makes_new_events_visible(database_url):
+    runner = open_runner(database_url)
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.follow, args=(stop, 0.02))
+    thread.start()
+    try:
+        ingest(database_url, demo_commands(6, 40, date(2026, 11, 27)), source="test", workers=1)
+        head = runner.recorder.max_notification_id()
+        from projections.runner import wait_until_caught_up
+        assert wait_until_caught_up(runner, head, timeout=20)
+    finally:
+        stop.set()
+        thread.join()
+    assert differences(runner) == []
