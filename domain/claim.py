@@ -223,7 +223,7 @@ class Claim(Aggregate):
         reason: str
 
         def assign(self, claim: Claim) -> None:
-            claim.status = S.REVERSED
+            claim.status, claim.closed_at = S.REVERSED, None
             claim.payments = [p for p in claim.payments
                               if p["payer_claim_control_number"] != self.payer_claim_control_number]
             claim.payer_paid -= self.paid

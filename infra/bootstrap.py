@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gc
+import os
 
 from domain.ledger import Ledger
 from projections.runner import Runner
@@ -48,6 +49,7 @@ def open_views(ledger: Ledger, database_url: str | None = None, suffix: str = ""
 
 def open_runner(database_url: str | None = None, suffix: str = "") -> Runner:
     ledger = open_ledger(database_url, source="projections")
-    runner = Runner(ledger.recorder, ledger.mapper, open_views(ledger, database_url, suffix))
+    page = int(os.environ.get("RCM_PROJECTION_PAGE", "2000"))
+    runner = Runner(ledger.recorder, ledger.mapper, open_views(ledger, database_url, suffix), page=page)
     runner.ledger = ledger  # type: ignore[attr-defined]  # keeps the store open as long as the runner
     return runner

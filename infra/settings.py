@@ -48,6 +48,8 @@ class Settings(BaseModel):
             "POSTGRES_USER": unquote(url.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(url.password or ""),
             "POSTGRES_CONNECT_TIMEOUT": "10",
+            "POSTGRES_POOL_SIZE": "2",  # one CLI process or worker needs one connection at a time
+            "POSTGRES_MAX_OVERFLOW": "4",
         }
         if self.postgres_schema:
             env["POSTGRES_SCHEMA"] = self.postgres_schema

@@ -32,6 +32,9 @@ DATES = ("dos", "coded_on", "first_submitted_on", "last_submitted_on", "first_ad
          "last_adjudicated_on", "closed_on", "last_activity_on", "patient_since")
 
 
+ENDED = ("closed", "written_off", "voided")
+
+
 class UnknownEvent(Exception):
     """An event type no projection knows (written by a newer release?): never skipped silently."""
 
@@ -73,6 +76,8 @@ def fold(facts: dict[str, Any], event: Any, seq: int, effects: Effects) -> None:
     payer_before, patient_before = facts["payer_balance"], facts["patient_balance"]
     handler(facts, event, day, effects)
     rebalance(facts)
+    if facts["status"] not in ENDED:
+        facts["closed_on"] = None
     facts["version"] = event.originator_version
     facts["last_activity_on"] = day
     for responsibility, before in (("payer", payer_before), ("patient", patient_before)):

@@ -132,3 +132,23 @@ def test_demo_tells_a_denied_claims_story(database_url):
     again = json.loads(rcm("demo", "--seed", "3", "--claims", "400", "--until", "2026-11-27", "--json",
                            db=database_url).stdout)
     assert again["events_appended"] == 0
+
+
+def test_projections_reports_and_worklist(database_url):
+    assert rcm("demo", "--seed", "5", "--claims", "300", "--until", "2026-11-27", "--json", db=database_url).returncode == 0
+    run = rcm("projections", "run", db=database_url)
+    assert run.returncode == 0, run.stderr
+    status = json.loads(rcm("projections", "status", "--json", db=database_url).stdout)
+    assert {row["projection"] for row in status} == {"claim_status", "ar", "denials"}
+    assert all(row["lag_events"] == 0 for row in status)
+    verify = rcm("projections", "verify", "--as-of", "2026-10-01", db=database_url)
+    assert verify.returncode == 0 and "identical" in verify.stdout
+    kpis = json.loads(rcm("report", "kpis", "--json", db=database_url).stdout)
+    assert 0 < kpis["initial_denial_rate"] < 0.35 and kpis["days_in_ar"] > 0
+    aging = json.loads(rcm("report", "aging", "--as-of", "2026-09-30", "--by", "payer", "--json", db=database_url).stdout)
+    assert aging["rows"] and {r["bucket"] for r in aging["rows"]} <= {"0-30", "31-60", "61-90", "91-120", "120+"}
+    assert "120+" in rcm("report", "aging", "--aging-from", "submission", db=database_url).stdout
+    denials = json.loads(rcm("report", "denials", "--json", db=database_url).stdout)["rows"]
+    assert sum(r["denied"] for r in denials) > 0
+    worklist = json.loads(rcm("claims", "--status", "denied", "--limit", "5", "--json", db=database_url).stdout)
+    assert all(row["status"] == "denied" for row in worklist)
