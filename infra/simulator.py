@@ -125,11 +125,17 @@ class Practice:
             made = due
 
     def commands(self) -> list[Any]:
-        everything: list[Any] = []
-        for dos, n in self.encounters():
-            everything.extend(self.story(dos, n))
-        everything.sort(key=lambda cmd: cmd.effective_at)
-        return everything
+        return next(self.chunks(self.claims), [])
+
+    def chunks(self, claims_per_chunk: int) -> Iterator[list[Any]]:
+        """The commands of `claims_per_chunk` claims at a time, each chunk in time order (bounded memory)."""
+        chunk: list[Any] = []
+        for number, (dos, n) in enumerate(self.encounters(), start=1):
+            chunk.extend(self.story(dos, n))
+            if number % claims_per_chunk == 0 or number == self.claims:
+                chunk.sort(key=lambda cmd: cmd.effective_at)
+                yield chunk
+                chunk = []
 
     def story(self, dos: date, n: int) -> list[Any]:
         claim_number = f"S{self.seed % 1000}-{dos:%y%m%d}-{n:04d}"
@@ -342,3 +348,7 @@ class ClaimLife:
 
 def demo_commands(seed: int, claims: int, until: date) -> list[Any]:
     return Practice(seed, claims, until).commands()
+
+
+def demo_command_chunks(seed: int, claims: int, until: date, claims_per_chunk: int) -> Iterator[list[Any]]:
+    return Practice(seed, claims, until).chunks(claims_per_chunk)

@@ -52,6 +52,9 @@ def differences(runner: Runner, as_of_dates: tuple[date, ...] = ()) -> list[str]
         for key in sorted(set(want_open) | set(got_open)):
             if want_open.get(key, 0) != got_open.get(key, 0):
                 found.append(f"ar as of {as_of} {key}: view {got_open.get(key, 0)}, oracle {want_open.get(key, 0)}")
+    found += summary_differences(views, expected)
+    for as_of in as_of_dates:
+        found += daily_differences(views, events, as_of)
     stats: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for row in views.query(f"SELECT * FROM {views.t['denial_stats']}"):
         for metric in ("adjudicated", "denied", "denied_cents", "rejected", "appealed", "decided", "overturned"):
@@ -63,3 +66,67 @@ def differences(runner: Runner, as_of_dates: tuple[date, ...] = ()) -> list[str]
             if want != got:
                 found.append(f"denials {payer}.{metric}: view {got}, oracle {want}")
     return found
+
+
+def summary_differences(views: Any, claims: dict[str, dict[str, Any]]) -> list[str]:
+    """The pre-summed tables against sums over the oracle's claims."""
+    want: dict[str, dict[tuple[Any, ...], dict[str, int]]] = {"status_summary": {}, "dos_summary": {}, "kpi_counters": {}}
+
+    def add(table: str, key: tuple[Any, ...], **metrics: int) -> None:
+        row = want[table].setdefault(key, defaultdict(int))
+        for name, value in metrics.items():
+            row[name] += value
+
+    for c in claims.values():
+        money = dict(billed=c["billed"], payer_balance=c["payer_balance"], patient_balance=c["patient_balance"])
+        add("status_summary", (c["status"], c["payer_id"], c["rendering_npi"]), claims=1, **money)
+        if c["status"] == "voided":
+            continue
+        add("dos_summary", (c["dos"], c["payer_id"]), claims=1, **money)
+        if c["submissions"]:
+            add("kpi_counters", (c["payer_id"],), submitted=1, clean=int(c["clean"]), rejected=int(c["rejections"] > 0),
+                days_to_bill_n=1, days_to_bill_sum=(c["first_submitted_on"] - c["dos"]).days)
+        if c["adjudications"]:
+            add("kpi_counters", (c["payer_id"],), adjudicated=1, initially_denied=int(c["initially_denied"]),
+                adjudicated_billed=c["billed"], denied_billed=c["billed"] * int(c["initially_denied"]),
+                first_pass=int(c["first_pass_resolved"]), lag_n=1,
+                lag_sum=(c["first_adjudicated_on"] - c["first_submitted_on"]).days,
+                collected=c["payer_paid"] + c["patient_paid"], net=c["billed"] - c["adjustments"])
+    found = []
+    for table, keys in (("status_summary", ("status", "payer_id", "rendering_npi")), ("dos_summary", ("dos", "payer_id")),
+                        ("kpi_counters", ("payer_id",))):
+        got = {}
+        for row in views.query(f"SELECT * FROM {views.t[table]}"):
+            key = tuple(date.fromisoformat(row[k]) if k == "dos" and isinstance(row[k], str) else row[k] for k in keys)
+            metrics = {k: int(v) for k, v in row.items() if k not in keys and int(v)}
+            if metrics:
+                got[key] = metrics
+        expected = {key: {k: v for k, v in m.items() if v} for key, m in want[table].items()}
+        expected = {key: m for key, m in expected.items() if m}
+        for key in sorted(set(got) | set(expected), key=str):
+            if got.get(key) != expected.get(key):
+                found.append(f"{table} {key}: view {got.get(key)}, oracle {expected.get(key)}")
+    return found
+
+
+def daily_differences(views: Any, events: list[tuple[int, Any]], as_of: date) -> list[str]:
+    """A/R moves summed up to a date against the oracle's balances of the history cut at that date."""
+    want: dict[tuple[Any, ...], int] = defaultdict(int)
+    for claim_id, history in oracle.histories(events).items():
+        cut = [(s, e) for s, e in history if e.effective_at.date() <= as_of]
+        if not cut or type(cut[0][1]).__name__ != "Coded":
+            continue
+        row = oracle.claim_row(claim_id, cut)
+        for responsibility in ("payer", "patient"):
+            if row[f"{responsibility}_balance"]:
+                want[(row["dos"], row["payer_id"], responsibility)] += row[f"{responsibility}_balance"]
+    got = {}
+    for r in views.query(f"SELECT dos, payer_id, responsibility, sum(delta_cents) AS balance FROM {views.t['ar_daily']} "
+                         f"WHERE effective_on <= ? GROUP BY dos, payer_id, responsibility",
+                         [as_of.isoformat() if views.dialect == "sqlite" else as_of]):
+        if int(r["balance"]):
+            dos = date.fromisoformat(r["dos"]) if isinstance(r["dos"], str) else r["dos"]
+            got[(dos, r["payer_id"], r["responsibility"])] = int(r["balance"])
+    want = {k: v for k, v in want.items() if v}
+    return [f"ar_daily as of {as_of} {key}: view {got.get(key, 0)}, oracle {want.get(key, 0)}"
+            for key in sorted(set(got) | set(want), key=str) if got.get(key, 0) != want.get(key, 0)]

@@ -44,7 +44,13 @@ class Effects:
     """Side results of folding a batch: A/R balance changes and denial statistics, in cents."""
 
     ar: list[tuple[str, int, date, str, int]] = field(default_factory=list)  # claim, seq, day, resp, delta
+    # A/R moves by (effective day, date of service, payer, responsibility): aging as of any date, pre-summed
+    ar_daily: dict[tuple[date, date, str, str], int] = field(default_factory=dict)
     denials: dict[tuple[date, str, str, str], dict[str, int]] = field(default_factory=dict)
+
+    def move(self, day: date, dos: date, payer: str, responsibility: str, delta: int) -> None:
+        key = (day, dos, payer, responsibility)
+        self.ar_daily[key] = self.ar_daily.get(key, 0) + delta
 
     def count(self, day: date, payer: str, group: str, category: str, **metrics: int) -> None:
         row = self.denials.setdefault((day, payer, group, category), {})
@@ -74,16 +80,23 @@ def fold(facts: dict[str, Any], event: Any, seq: int, effects: Effects) -> None:
                            f"(notification {seq}); upgrade rcm or add it to projections/facts.py")
     day = event.effective_at.date()
     payer_before, patient_before = facts["payer_balance"], facts["patient_balance"]
+    where_before = (facts["dos"], facts["payer_id"])
     handler(facts, event, day, effects)
     rebalance(facts)
     if facts["status"] not in ENDED:
         facts["closed_on"] = None
     facts["version"] = event.originator_version
     facts["last_activity_on"] = day
+    where_after = (facts["dos"], facts["payer_id"])
     for responsibility, before in (("payer", payer_before), ("patient", patient_before)):
-        delta = facts[f"{responsibility}_balance"] - before
-        if delta:
-            effects.ar.append((facts["claim_id"], seq, day, responsibility, delta))
+        after = facts[f"{responsibility}_balance"]
+        if after != before:
+            effects.ar.append((facts["claim_id"], seq, day, responsibility, after - before))
+        if where_after != where_before and before:
+            effects.move(day, *where_before, responsibility, -before)  # type: ignore[arg-type]
+            effects.move(day, *where_after, responsibility, before)
+        if after != before:
+            effects.move(day, *where_after, responsibility, after - before)
     if facts["patient_balance"] > 0 and patient_before <= 0:
         facts["patient_since"] = day
 
@@ -238,3 +251,29 @@ HANDLERS = {
 def is_ignored(event: Any) -> bool:
     return type(event).__qualname__ in IGNORED
 
+
+
+def summaries(f: dict[str, Any]) -> dict[str, dict[tuple[Any, ...], dict[str, int]]]:
+    """What one claim adds to each summary table; a page adds (after - before) for every claim it touches."""
+    out: dict[str, dict[tuple[Any, ...], dict[str, int]]] = {
+        "status_summary": {(f["status"], f["payer_id"], f["rendering_npi"]): {
+            "claims": 1, "billed": f["billed"], "payer_balance": f["payer_balance"],
+            "patient_balance": f["patient_balance"]}},
+    }
+    if f["status"] == "voided":
+        return out
+    out["dos_summary"] = {(f["dos"], f["payer_id"]): {
+        "claims": 1, "billed": f["billed"], "payer_balance": f["payer_balance"], "patient_balance": f["patient_balance"]}}
+    k: dict[str, int] = {}
+    if f["submissions"]:
+        k.update(submitted=1, clean=int(f["clean"]), rejected=int(f["rejections"] > 0), days_to_bill_n=1,
+                 days_to_bill_sum=(f["first_submitted_on"] - f["dos"]).days)
+    if f["adjudications"]:
+        k.update(adjudicated=1, initially_denied=int(f["initially_denied"]), adjudicated_billed=f["billed"],
+                 denied_billed=f["billed"] if f["initially_denied"] else 0,
+                 first_pass=int(f["first_pass_resolved"]), lag_n=1,
+                 lag_sum=(f["first_adjudicated_on"] - f["first_submitted_on"]).days,
+                 collected=f["payer_paid"] + f["patient_paid"], net=f["billed"] - f["adjustments"])
+    if k:
+        out["kpi_counters"] = {(f["payer_id"],): k}
+    return out

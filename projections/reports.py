@@ -21,16 +21,19 @@ def param(views: ClaimViews, day: date) -> Any:
 
 def status(views: ClaimViews, by: str | None = None) -> list[dict[str, Any]]:
     group = GROUPS[by]
-    rows = views.query(f"SELECT {group} AS grp, status, count(*) AS claims, sum(billed) AS billed, "
+    rows = views.query(f"SELECT {group} AS grp, status, sum(claims) AS claims, sum(billed) AS billed, "
                        f"sum(payer_balance) AS payer_balance, sum(patient_balance) AS patient_balance "
-                       f"FROM {views.t['claim_status']} GROUP BY {group}, status ORDER BY 1, 2")
+                       f"FROM {views.t['status_summary']} GROUP BY 1, 2 HAVING sum(claims) > 0 ORDER BY 1, 2")
     return [{"group": r["grp"], "status": r["status"], "claims": int(r["claims"]), "billed": dollars(r["billed"]),
              "payer_balance": dollars(r["payer_balance"]), "patient_balance": dollars(r["patient_balance"])}
             for r in rows]
 
 
 def aging(views: ClaimViews, as_of: date, by: str | None = None, start: str = "dos") -> list[dict[str, Any]]:
-    """Open balances as of a date from the dated balance log, by responsibility and age bucket."""
+    """Open balances as of a date, by responsibility and age bucket. Aged from the date of service by payer
+    (the usual view) they come from the pre-summed daily moves; other choices read the per-claim log."""
+    if start == "dos" and by != "provider":
+        return aging_by_dos(views, as_of, by)
     cs, log, d = views.t["claim_status"], views.t["ar_log"], views.dialect
     started = {
         "dos": "s.dos",
@@ -51,6 +54,20 @@ def aging(views: ClaimViews, as_of: date, by: str | None = None, start: str = "d
     rows = views.query(sql, [day] * uses)
     return [{"group": r["grp"], "responsibility": r["responsibility"], "bucket": r["bucket"],
              "claims": int(r["claims"]), "balance": dollars(r["balance"])} for r in rows]
+
+
+def aging_by_dos(views: ClaimViews, as_of: date, by: str | None) -> list[dict[str, Any]]:
+    age = days("?", "dos", views.dialect)
+    bucket = "CASE " + " ".join(f"WHEN {age} <= {hi} THEN '{name}'" for _, hi, name in BUCKETS) + " END"
+    group = "payer_id" if by == "payer" else "'all'"
+    sql = (f"SELECT {group} AS grp, responsibility, {bucket} AS bucket, sum(balance) AS balance FROM "
+           f"(SELECT dos, payer_id, responsibility, sum(delta_cents) AS balance FROM {views.t['ar_daily']} "
+           f"WHERE effective_on <= ? GROUP BY dos, payer_id, responsibility) b WHERE balance <> 0 "
+           f"GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
+    day = param(views, as_of)
+    rows = views.query(sql, [day] * sql.count("?"))
+    return [{"group": r["grp"], "responsibility": r["responsibility"], "bucket": r["bucket"],
+             "balance": dollars(r["balance"])} for r in rows if int(r["balance"])]
 
 
 def denials(views: ClaimViews, by: str | None = "payer") -> list[dict[str, Any]]:

@@ -87,3 +87,13 @@ def denial(claim: str = "C1", charge: str = "100.00", carc: str = "50", icn: str
                 adjustments=[{"group": "CO", "carc": carc, "amount": charge}], effective_at=at(14))
     body.update(fields)
     return cmd("record_denial", claim, **body)
+
+
+def view_tables(runner: Any) -> list[list[dict[str, Any]]]:
+    """Every view table's rows, sorted; summary rows whose sums came back to zero are no difference."""
+    def counts(row: dict[str, Any]) -> bool:
+        numbers = [x for x in row.values() if isinstance(x, int) and not isinstance(x, bool)]
+        return not numbers or any(numbers)
+    v = runner.views
+    return [sorted((r for r in v.query(f"SELECT * FROM {t}") if counts(r)), key=lambda row: [str(x) for x in row.values()])
+            for t in v.t.values()]

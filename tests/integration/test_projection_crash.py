@@ -14,13 +14,9 @@ from infra.bootstrap import open_runner
 from infra.ingest import ingest
 from infra.simulator import demo_commands
 from infra.verify import differences
+from tests.conftest import view_tables
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def dump(runner):
-    v = runner.views
-    return [sorted(v.query(f"SELECT * FROM {t}"), key=lambda r: [str(x) for x in r.values()]) for t in v.t.values()]
 
 
 def test_killed_runner_resumes_exactly_where_it_stopped(database_url):
@@ -42,5 +38,5 @@ def test_killed_runner_resumes_exactly_where_it_stopped(database_url):
     resumed.catch_up()
     fresh = open_runner(database_url, suffix="_fresh")
     fresh.catch_up()
-    assert dump(resumed) == dump(fresh)
+    assert view_tables(resumed) == view_tables(fresh)
     assert differences(resumed) == []

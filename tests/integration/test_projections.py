@@ -13,6 +13,7 @@ from infra.bootstrap import open_ledger, open_runner
 from infra.ingest import ingest
 from infra.simulator import demo_commands
 from infra.verify import differences
+from tests.conftest import view_tables
 from projections import reports
 from projections.facts import HANDLERS, IGNORED, UnknownEvent
 from projections.views import ConcurrentRunner
@@ -25,11 +26,6 @@ def demo_url(database_url):
     results = ingest(database_url, demo_commands(4, 600, date(2026, 11, 27)), source="test", workers=1)
     assert not [r.error for r in results if r.error]
     return database_url
-
-
-def table_dump(runner):
-    v = runner.views
-    return [sorted(v.query(f"SELECT * FROM {t}"), key=lambda row: [str(x) for x in row.values()]) for t in v.t.values()]
 
 
 def test_every_event_class_is_handled_or_ignored_explicitly():
@@ -56,18 +52,18 @@ def test_catching_up_in_small_pages_gives_the_same_tables(demo_url, tmp_path):
     small = open_runner(demo_url, suffix="_small")
     small.page = 37
     small.catch_up()
-    assert table_dump(small) == table_dump(big)
+    assert view_tables(small) == view_tables(big)
 
 
 def test_a_crash_mid_page_leaves_the_views_at_the_previous_page(demo_url, monkeypatch):
     runner = open_runner(demo_url)
     runner.page = 500
     runner.catch_up(until=1000)
-    before, position = table_dump(runner), runner.views.position()
+    before, position = view_tables(runner), runner.views.position()
     monkeypatch.setattr(runner.views, "write_denials", lambda *a: (_ for _ in ()).throw(RuntimeError("power cut")))
     with pytest.raises(RuntimeError, match="power cut"):
         runner.catch_up()
-    assert runner.views.position() == position and table_dump(runner) == before
+    assert runner.views.position() == position and view_tables(runner) == before
     monkeypatch.undo()
     runner.catch_up()
     assert differences(runner, AS_OF) == []
@@ -104,12 +100,12 @@ def test_an_unknown_event_type_stops_the_runner_loudly(database_url):
 def test_rebuild_switches_to_fresh_tables_with_the_same_content(demo_url):
     live = open_runner(demo_url)
     live.catch_up()
-    before = table_dump(live)
+    before = view_tables(live)
     fresh = open_runner(demo_url, suffix="_next")
     fresh.catch_up()
     live.views.replace_with(fresh.views)
     after = open_runner(demo_url)
-    assert table_dump(after) == before and after.views.position() == live.recorder.max_notification_id()
+    assert view_tables(after) == before and after.views.position() == live.recorder.max_notification_id()
     assert reports.kpis(after.views)["claims_submitted"] > 0
 
 

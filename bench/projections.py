@@ -1,0 +1,201 @@
+"""Projection benchmark on PostgreSQL: catch-up vs reading the log, live lag, report latency at scale.
+
+  python bench/projections.py [--claims 1000000] [--sample-events 300000] [--reuse] [--json]
+
+In one run: (1) the notification log read in full, raw rows and decoded events, next to the projection
+catching up over the same first --sample-events notifications; (2) live lag: single commands appended
+while a runner follows, time until each is visible in claim_status, p50/p99; (3) latency of each report
+at --claims claims (median of 5), next to computing the same from the raw events (read + fold).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from domain.codes import is_billable_icd10  # noqa: E402
+from domain.commands import COMMAND  # noqa: E402
+from infra.bootstrap import open_ledger, open_runner, tune_for_bulk_work  # noqa: E402
+from infra.ingest import ingest  # noqa: E402
+from infra.simulator import demo_command_chunks  # noqa: E402
+from projections import reports  # noqa: E402
+from projections.facts import Effects, fold, is_ignored, new_facts  # noqa: E402
+
+UNTIL = date(2026, 11, 27)
+
+
+def say(text: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {text}", file=sys.stderr, flush=True)
+
+
+def postgres_url() -> str:
+    done = subprocess.run([str(ROOT / "infra" / "postgres.sh"), "start"], capture_output=True, text=True, check=True)
+    return done.stdout.strip().splitlines()[-1]
+
+
+def build(url: str, claims: int) -> None:
+    made = 0
+    for chunk in demo_command_chunks(2, claims, UNTIL, 25_000):
+        ingest(url, chunk, source="bench")
+        made += 25_000
+        say(f"ingested {min(made, claims):,} of {claims:,} claims")
+
+
+def read_all(runner: Any, limit: int, decode: bool) -> tuple[int, float]:
+    count, start, began = 0, 1, time.perf_counter()
+    while count < limit and (page := runner.recorder.select_notifications(start=start, limit=min(5000, limit - count))):
+        if decode:
+            [runner.mapper.to_domain_event(n) for n in page]
+        count += len(page)
+        start = page[-1].id + 1
+    return count, time.perf_counter() - began
+
+
+def live_lag(url: str, samples: int = 200) -> list[float]:
+    follower = open_runner(url)
+    follower.catch_up()
+    stop = threading.Event()
+    thread = threading.Thread(target=follower.follow, args=(stop, 0.005), daemon=True)
+    thread.start()
+    writer, probe = open_ledger(url, source="bench"), open_runner(url)
+    lags = []
+    try:
+        for i in range(samples):
+            number = f"LAG-{datetime.now():%H%M%S}-{i}"
+            body = {"type": "code_claim", "claim_number": number, "billing_npi": "1234567893", "payer_id": "BCBS",
+                    "payer_class": "commercial", "patient_key": "pk", "place_of_service": "11", "diagnoses": ["I10"],
+                    "lines": [{"procedure": "99213", "charge": "100.00", "service_date": "2026-11-20"}]}
+            started = time.perf_counter()
+            writer.execute([COMMAND.validate_python(body)])
+            claim_id = str(writer.find(number).id)
+            while not probe.views.query(f"SELECT 1 AS x FROM {probe.views.t['claim_status']} WHERE claim_id = ?",
+                                        [claim_id]):
+                time.sleep(0.0005)
+            lags.append((time.perf_counter() - started) * 1000)
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        thread.join()
+    return lags
+
+
+def timed(fn: Any, rounds: int = 5) -> float:
+    times = []
+    for _ in range(rounds):
+        began = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - began) * 1000)
+    return round(statistics.median(times), 1)
+
+
+def from_raw_events(runner: Any) -> float:
+    """The claim-status report computed without the read model: read and fold every event, then count."""
+    began = time.perf_counter()
+    facts: dict[str, dict[str, Any]] = {}
+    effects = Effects()
+    start = 1
+    while page := runner.recorder.select_notifications(start=start, limit=5000):
+        for n in page:
+            event = runner.mapper.to_domain_event(n)
+            if not is_ignored(event):
+                key = str(event.originator_id)
+                fold(facts.setdefault(key, new_facts(key)), event, n.id, effects)
+        effects.ar.clear()
+        effects.denials.clear()
+        start = page[-1].id + 1
+    by_status: dict[str, int] = {}
+    for f in facts.values():
+        by_status[f["status"]] = by_status.get(f["status"], 0) + 1
+    return (time.perf_counter() - began) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--claims", type=int, default=1_000_000)
+    parser.add_argument("--sample-events", type=int, default=300_000)
+    parser.add_argument("--reuse", action="store_true", help="keep the bench schema if it already has the claims")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    is_billable_icd10("E119")
+    tune_for_bulk_work()
+    url = f"{postgres_url()}?schema=bench_projections_{args.claims}"
+    ledger = open_ledger(url, source="bench")
+    existing = ledger.recorder.max_notification_id() or 0
+    if not (args.reuse and existing):
+        import psycopg
+        with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS bench_projections_{args.claims} CASCADE")
+        ledger = open_ledger(url, source="bench")
+        say(f"building {args.claims:,} claims on PostgreSQL")
+        build(url, args.claims)
+    events = ledger.recorder.max_notification_id()
+    sample = min(args.sample_events, events)
+
+    say(f"reading the log ({sample:,} of {events:,} notifications)")
+    reader = open_runner(url, suffix="_sample")
+    reader.views.drop()
+    reader.views.create()
+    rows, raw_s = read_all(reader, sample, decode=False)
+    _, decoded_s = read_all(reader, sample, decode=True)
+    began = time.perf_counter()
+    reader.catch_up(until=sample)
+    catchup_s = time.perf_counter() - began
+    reader.views.drop()
+
+    say("projecting everything")
+    runner = open_runner(url)
+    runner.catch_up(lambda n: None)
+    say("live lag")
+    lags = live_lag(url)
+    say("report latency")
+    views, past = runner.views, UNTIL - timedelta(days=45)
+    report_ms = {
+        "status": timed(lambda: reports.status(views)),
+        "aging_today": timed(lambda: reports.aging(views, datetime.now(timezone.utc).date())),
+        "aging_as_of": timed(lambda: reports.aging(views, past)),
+        "denials": timed(lambda: reports.denials(views)),
+        "kpis": timed(lambda: reports.kpis(views)),
+    }
+    say("the same from the raw events")
+    raw_ms = round(from_raw_events(runner), 1)
+    result = {
+        "claims": args.claims, "events": events, "sample_events": rows,
+        "read_all_events_per_s": round(rows / raw_s), "read_all_decoded_events_per_s": round(rows / decoded_s),
+        "catchup_events_per_s": round(rows / catchup_s),
+        "catchup_vs_read_all": round(raw_s / catchup_s, 3),
+        "catchup_vs_read_all_decoded": round(decoded_s / catchup_s, 3),
+        "live_lag_p50_ms": round(statistics.median(lags), 1),
+        "live_lag_p99_ms": round(sorted(lags)[int(len(lags) * 0.99) - 1], 1),
+        "report_ms": report_ms, "raw_events_report_ms": raw_ms,
+        "raw_vs_report": {name: round(raw_ms / ms, 1) for name, ms in report_ms.items()},
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Projections on PostgreSQL ({args.claims:,} claims, {events:,} events)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        if isinstance(value, dict):
+            for name, v in value.items():
+                table.add_row(f"{key}.{name}", str(v))
+        else:
+            table.add_row(key, str(value))
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
