@@ -244,48 +244,49 @@ FROM k, ar, ap""",
             facts[name] = bool(facts[name])
         return facts
 
-    def to_row(self, facts: dict[str, Any]) -> tuple[Any, ...]:
-        if self.dialect == "sqlite":
-            return tuple(v.isoformat() if isinstance(v, date) else int(v) if isinstance(v, bool) else v
-                         for v in (facts[name] for name in COLUMNS))
-        return tuple(facts[name] for name in COLUMNS)
-
     def write_facts(self, c: Any, facts: Iterable[dict[str, Any]]) -> None:
-        updates = ", ".join(f"{name} = excluded.{name}" for name in COLUMNS[1:])
-        statement = (f"INSERT INTO {self.t['claim_status']} ({', '.join(COLUMNS)}) VALUES "
-                     f"({', '.join('?' * len(COLUMNS))}) ON CONFLICT (claim_id) DO UPDATE SET {updates}")
-        c.executemany(self.sql(statement), [self.to_row(f) for f in facts])
+        self.upsert(c, "claim_status", COLUMNS, ("claim_id",), [tuple(f[name] for name in COLUMNS) for f in facts],
+                    "replace")
 
     def write_ar(self, c: Any, changes: list[tuple[str, int, date, str, int]]) -> None:
-        if changes:
-            rows = [(k, s, d.isoformat() if self.dialect == "sqlite" else d, r, delta) for k, s, d, r, delta in changes]
-            c.executemany(self.sql(f"INSERT INTO {self.t['ar_log']} VALUES (?, ?, ?, ?, ?)"), rows)
+        self.upsert(c, "ar_log", ("claim_id", "seq", "effective_on", "responsibility", "delta_cents"), (), changes,
+                    "insert")
 
     def write_denials(self, c: Any, counts: dict[tuple[date, str, str, str], dict[str, int]]) -> None:
-        if not counts:
-            return
-        adds = ", ".join(f"{m} = {self.t['denial_stats']}.{m} + excluded.{m}" for m in STAT_COLUMNS)
-        statement = (f"INSERT INTO {self.t['denial_stats']} (day, payer_id, carc_group, category, "
-                     f"{', '.join(STAT_COLUMNS)}) VALUES ({', '.join('?' * (4 + len(STAT_COLUMNS)))}) "
-                     f"ON CONFLICT (day, payer_id, carc_group, category) DO UPDATE SET {adds}")
-        rows = [((day.isoformat() if self.dialect == "sqlite" else day), payer, group, category,
-                 *(metrics.get(m, 0) for m in STAT_COLUMNS))
-                for (day, payer, group, category), metrics in counts.items()]
-        c.executemany(self.sql(statement), rows)
+        rows = [(*key, *(metrics.get(m, 0) for m in STAT_COLUMNS)) for key, metrics in counts.items()]
+        self.upsert(c, "denial_stats", ("day", "payer_id", "carc_group", "category", *STAT_COLUMNS),
+                    ("day", "payer_id", "carc_group", "category"), rows, "add")
 
     def write_summary(self, c: Any, name: str, rows: dict[tuple[Any, ...], dict[str, int]]) -> None:
         keys, metrics = SUMMARIES[name]
-        changed = [(key, values) for key, values in rows.items() if any(values.values())]
-        if not changed:
+        key_names = tuple(k for k, _ in keys)
+        changed = [(*key, *(values.get(m, 0) for m in metrics)) for key, values in rows.items() if any(values.values())]
+        self.upsert(c, name, (*key_names, *metrics), key_names, changed, "add")
+
+    def upsert(self, c: Any, name: str, columns: Sequence[str], conflict: Sequence[str], rows: list[tuple[Any, ...]],
+               mode: str) -> None:
+        """Inserts rows; on a key already there either replaces the other columns or adds to them.
+        SQLite: one executemany. PostgreSQL: COPY into a session temp table, then one INSERT ... SELECT."""
+        if not rows:
             return
-        table = self.t[name]
-        adds = ", ".join(f"{m} = {table}.{m} + excluded.{m}" for m in metrics)
-        statement = (f"INSERT INTO {table} ({', '.join(k for k, _ in keys)}, {', '.join(metrics)}) VALUES "
-                     f"({', '.join('?' * (len(keys) + len(metrics)))}) ON CONFLICT ({', '.join(k for k, _ in keys)}) "
-                     f"DO UPDATE SET {adds}")
-        c.executemany(self.sql(statement), [
-            (*(k.isoformat() if isinstance(k, date) and self.dialect == "sqlite" else k for k in key),
-             *(values.get(m, 0) for m in metrics)) for key, values in changed])
+        table, cols = self.t[name], ", ".join(columns)
+        others = [col for col in columns if col not in conflict]
+        on_conflict = ""
+        if mode != "insert":
+            sets = ", ".join(f"{col} = excluded.{col}" if mode == "replace" else f"{col} = {table}.{col} + excluded.{col}"
+                             for col in others)
+            on_conflict = f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {sets}"
+        if self.dialect == "sqlite":
+            values = [tuple(v.isoformat() if isinstance(v, date) else int(v) if isinstance(v, bool) else v for v in row)
+                      for row in rows]
+            c.executemany(f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' * len(columns))}){on_conflict}", values)
+            return
+        staging = f"staging_{self.bare[name]}"
+        c.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table}) ON COMMIT DELETE ROWS")
+        with c.copy(f"COPY {staging} ({cols}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        c.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {staging}{on_conflict}")
 
     # ---- database access ----
 
