@@ -1,11 +1,13 @@
 """Projection benchmark on PostgreSQL: catch-up vs reading the log, live lag, report latency at scale.
 
-  python bench/projections.py [--claims 1000000] [--sample-events 300000] [--reuse] [--json]
+  python bench/projections.py [--claims 1000000] [--sample-events 300000] [--fresh] [--json]
 
 In one run: (1) the notification log read in full, raw rows and decoded events, next to the projection
 catching up over the same first --sample-events notifications; (2) live lag: single commands appended
 while a runner follows, time until each is visible in claim_status, p50/p99; (3) latency of each report
 at --claims claims (median of 5), next to computing the same from the raw events (read + fold).
+The simulated ledger (deterministic) is built once per machine in schema bench_projections_N and reused;
+--fresh builds it and its views again.
 """
 from __future__ import annotations
 
@@ -123,21 +125,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--claims", type=int, default=1_000_000)
     parser.add_argument("--sample-events", type=int, default=300_000)
-    parser.add_argument("--reuse", action="store_true", help="keep the bench schema if it already has the claims")
+    parser.add_argument("--fresh", action="store_true", help="rebuild the bench ledger and views from scratch")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     is_billable_icd10("E119")
     tune_for_bulk_work()
-    url = f"{postgres_url()}?schema=bench_projections_{args.claims}"
+    import psycopg
+
+    schema = f"bench_projections_{args.claims}"
+    url = f"{postgres_url()}?schema={schema}"
+    with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
+        built = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{schema}.bench_built",)).fetchone()[0]
+        if args.fresh or not built:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
     ledger = open_ledger(url, source="bench")
-    existing = ledger.recorder.max_notification_id() or 0
-    if not (args.reuse and existing):
-        import psycopg
-        with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS bench_projections_{args.claims} CASCADE")
-        ledger = open_ledger(url, source="bench")
-        say(f"building {args.claims:,} claims on PostgreSQL")
+    if args.fresh or not built:
+        say(f"building {args.claims:,} claims on PostgreSQL (once per machine)")
         build(url, args.claims)
+        with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
+            conn.execute(f"CREATE TABLE {schema}.bench_built (at timestamptz DEFAULT now())")
     events = ledger.recorder.max_notification_id()
     sample = min(args.sample_events, events)
 
