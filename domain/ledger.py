@@ -155,13 +155,12 @@ class Ledger(Application):
         """Runs commands in order; saves every touched claim in one transaction (nothing if all_or_nothing fails)."""
         for attempt in range(3):
             touched: dict[UUID, Aggregate] = {}
-            self.prefetch(commands)
-            outcomes = [self.run(cmd, touched) for cmd in commands]
-            self.prefetched.clear()
-            if all_or_nothing and any(o.result == "rejected" for o in outcomes):
-                self.forget(touched)
-                return outcomes
             try:
+                self.prefetch(commands)
+                outcomes = [self.run(cmd, touched) for cmd in commands]
+                if all_or_nothing and any(o.result == "rejected" for o in outcomes):
+                    self.forget(touched)
+                    return outcomes
                 self.record(touched.values())
             except IntegrityError:
                 # Another writer got there first: reload those claims and run the batch again.
@@ -169,6 +168,11 @@ class Ledger(Application):
                 if attempt == 2:
                     raise
                 continue
+            except BaseException:
+                self.forget(touched)  # cached claims may hold changes that were never stored
+                raise
+            finally:
+                self.prefetched.clear()
             self.remember(touched)
             return outcomes
         raise AssertionError("unreachable")

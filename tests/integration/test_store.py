@@ -104,3 +104,19 @@ def test_the_demo_is_deterministic_and_rerunning_it_appends_nothing(database_url
     assert stored_rows(ledger) == rows
     later = open_ledger(database_url).execute(demo_commands(5, 300, date(2026, 12, 15)))
     assert not [str(o.error) for o in later if o.error]  # later days continue the same stories
+
+
+def test_a_failed_save_leaves_no_unsaved_change_in_the_cache(database_url, monkeypatch):
+    ledger = open_ledger(database_url)
+    execute(ledger, *lifecycle_to_submitted())
+    assert ledger.find("C1").status == "accepted"  # cached
+
+    def store_down(*_):
+        raise ConnectionError("database went away")
+
+    monkeypatch.setattr(ledger, "record", store_down)
+    with pytest.raises(ConnectionError):
+        execute(ledger, payment())
+    monkeypatch.undo()
+    assert ledger.find("C1").status == "accepted" and ledger.find("C1").version == 4
+    assert [o.result for o in execute(ledger, payment())] == ["applied"]
