@@ -9,6 +9,7 @@ from hypothesis import event as note_event
 from hypothesis import strategies as st
 
 from domain.claim import Claim
+from projections.oracle import money
 from tests.conftest import at, cmd, code
 from tests.unit.helpers import memory_ledger, run
 
@@ -68,29 +69,9 @@ def command_for(action: str, claim: Claim, percent: int, flag: bool, step: int) 
 
 def recomputed_money(ledger, claim: Claim) -> dict[str, Decimal]:
     """An independent oracle: the money figures summed straight from the stored events."""
-    z = Decimal("0.00")
-    m = dict(payer_paid=z, contractual=z, patient_responsibility=z, patient_paid=z, written_off_payer=z,
-             written_off_patient=z)
-    for e in ledger.events.get(claim.id):
-        name = type(e).__name__
-        if name == "Paid":
-            m["payer_paid"] += e.remittance["paid"]
-            m["contractual"] += sum((a["amount"] for a in e.remittance["adjustments"] if a["group"] != "PR"), z)
-        if name in ("Paid", "Denied"):
-            m["patient_responsibility"] += e.remittance["patient_responsibility"]
-        elif name == "PaymentReversed":
-            m["payer_paid"] -= e.paid
-            m["contractual"] -= e.contractual
-            m["patient_responsibility"] -= e.patient_responsibility
-        elif name == "Adjusted":
-            m["contractual"] += e.amount
-        elif name == "PatientBilled":
-            m["patient_responsibility"] += e.transferred
-        elif name == "PatientPaid":
-            m["patient_paid"] += e.amount
-        elif name == "WrittenOff":
-            m[f"written_off_{e.responsibility}"] += e.amount
-    return m
+    m = money([(0, e) for e in ledger.events.get(claim.id)])
+    names = ("payer_paid", "patient_responsibility", "patient_paid", "written_off_payer", "written_off_patient")
+    return {"contractual": m["adjustments"], **{name: m[name] for name in names}}
 
 
 @settings(max_examples=int(__import__("os").environ.get("RCM_HYPOTHESIS_EXAMPLES", "300")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
