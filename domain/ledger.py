@@ -1,6 +1,7 @@
 """The ledger application: runs lifecycle commands against claims and saves many claims per transaction."""
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -11,6 +12,7 @@ from uuid import UUID, uuid5
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.utils import get_topic
 
 from domain import commands as c
 from domain import errors
@@ -293,8 +295,6 @@ class Ledger(Application):
     def replay(self, claim: Claim, *, as_of: datetime | None = None,
                version: int | None = None) -> Iterator[tuple[Any, Claim]]:
         """Each event of the claim with the claim's state right after it (copies: safe to keep)."""
-        import copy
-
         state: Any = None
         for event in self.events.get(claim.id, lte=version):
             if as_of is not None and event.timestamp > as_of:
@@ -313,6 +313,4 @@ class Ledger(Application):
 
 
 def topic_of(cls: type) -> str:
-    from eventsourcing.utils import get_topic
-
     return get_topic(cls)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -379,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         return FAILURE
     except Exception as e:  # noqa: BLE001 - the last line of defence: say what failed, exit 1
         err.print(f"unexpected failure: {type(e).__name__}: {e}", markup=False, highlight=False)
-        if "--debug" in sys.argv or __import__("os").environ.get("RCM_DEBUG"):
+        if os.environ.get("RCM_DEBUG"):
             raise
         return FAILURE
 
