@@ -271,6 +271,10 @@ def rebuild(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    if args.as_of and args.report != "aging":
+        raise InputRejected(f"--as-of applies to the aging report; {args.report} is reported as of now")
+    if args.by == "provider" and args.report == "denials":
+        raise InputRejected("denial statistics are kept per payer: use --by payer")
     runner = open_runner(args.db)
     runner.catch_up()
     views, as_of = runner.views, date.fromisoformat(args.as_of) if args.as_of else today()

@@ -71,7 +71,7 @@ def aging_by_dos(views: ClaimViews, as_of: date, by: str | None) -> list[dict[st
 
 
 def denials(views: ClaimViews, by: str | None = "payer") -> list[dict[str, Any]]:
-    group = {"payer": "payer_id", "provider": "payer_id", None: "'all'"}[by]
+    group = {"payer": "payer_id", None: "'all'"}[by]
     rows = views.query(
         f"SELECT {group} AS grp, category, sum(adjudicated) AS adjudicated, sum(denied) AS denied, "
         f"sum(denied_cents) AS denied_cents, sum(denied_lines_cents) AS line_cents, sum(rejected) AS rejected, "
