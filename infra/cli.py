@@ -196,9 +196,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     counts = Counter(r.result for r in results)
     appended = sum(r.events for r in results if r.result == "applied")
     problems = [r.error for r in results if r.error]
-    summary = present.ledger_summary(open_ledger(args.db).claims())
     runner = open_runner(args.db)
     runner.catch_up()
+    summary = present.jsonable(reports.ledger_summary(runner.views))
     kpis = reports.kpis(runner.views)
     report = {"seed": args.seed, "until": until.isoformat(), "commands": len(commands),
               "events_appended": appended, "already_applied": counts["duplicate"],

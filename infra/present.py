@@ -1,15 +1,14 @@
 """How claims, histories and summaries look to people: plain dicts for --json, rich tables for the terminal."""
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
 from rich.table import Table
 
-from domain.claim import Claim, Status
-from domain.values import ZERO
+from domain.claim import Claim
 
 MONEY_FIELDS = ("total_charge", "payer_paid", "contractual", "patient_responsibility", "patient_paid",
                 "written_off_payer", "written_off_patient", "payer_balance", "patient_balance", "balance",
@@ -112,25 +111,6 @@ def claim_table(state: dict[str, Any]) -> Table:
     for edit in state["scrub_edits"]:
         table.add_row(f"edit {edit['rule']}", f"{edit['severity']} line {edit['line']}: {edit['message']}")
     return table
-
-
-def ledger_summary(claims: Iterable[Claim], examples_per_status: int = 3) -> dict[str, Any]:
-    by_status: dict[str, dict[str, Any]] = defaultdict(lambda: {"claims": 0, "charges": ZERO, "balance": ZERO})
-    totals = Counter({name: ZERO for name in MONEY_FIELDS})
-    examples: dict[str, list[str]] = defaultdict(list)
-    count = 0
-    for claim in claims:
-        count += 1
-        row = by_status[claim.status]
-        row["claims"] += 1
-        row["charges"] += claim.total_charge
-        row["balance"] += claim.balance
-        for name in MONEY_FIELDS:
-            totals[name] += getattr(claim, name)
-        if len(examples[claim.status]) < examples_per_status and claim.version >= 3:
-            examples[claim.status].append(claim.claim_number)
-    ordered = {s: by_status[s] for s in Status.ALL if s in by_status}
-    return jsonable({"claims": count, "by_status": ordered, "totals": dict(totals), "examples": dict(examples)})
 
 
 def summary_tables(summary: dict[str, Any]) -> list[Table]:

@@ -115,3 +115,31 @@ def worklist(views: ClaimViews, today: date, status: str | None = None, payer: s
     return [{**r, "billed": dollars(r["billed"]), "payer_balance": dollars(r["payer_balance"]),
              "patient_balance": dollars(r["patient_balance"]), "dos": str(r["dos"]),
              "last_activity_on": str(r["last_activity_on"])} for r in rows]
+
+
+SUMMARY_TOTALS = {"total_charge": "billed", "payer_paid": "payer_paid", "contractual": "adjustments",
+                  "patient_responsibility": "patient_responsibility", "patient_paid": "patient_paid",
+                  "written_off_payer": "written_off_payer", "written_off_patient": "written_off_patient",
+                  "payer_balance": "payer_balance", "patient_balance": "patient_balance",
+                  "denied_amount": "denied_amount"}
+STATUS_ORDER = ("coded", "scrub_failed", "ready", "submitted", "accepted", "rejected", "denied", "appealed", "paid",
+                "patient_billed", "reversed", "closed", "written_off", "voided")
+
+
+def ledger_summary(views: ClaimViews, examples_per_status: int = 3) -> dict[str, Any]:
+    """Claims by status, money totals and example claim numbers per status (with some history to show)."""
+    cs = views.t["claim_status"]
+    by_status = {r["status"]: {"claims": int(r["claims"]), "charges": dollars(r["billed"]),
+                               "balance": dollars(r["balance"])}
+                 for r in views.query(f"SELECT status, sum(claims) AS claims, sum(billed) AS billed, "
+                                      f"sum(payer_balance + patient_balance) AS balance FROM {views.t['status_summary']} "
+                                      f"GROUP BY status HAVING sum(claims) > 0")}
+    sums = views.query("SELECT " + ", ".join(f"sum({col}) AS {name}" for name, col in SUMMARY_TOTALS.items())
+                       + f" FROM {cs}")[0]
+    examples = {status: [r["claim_number"] for r in views.query(
+        f"SELECT claim_number FROM {cs} WHERE status = ? AND version >= 3 ORDER BY claim_number "
+        f"LIMIT {int(examples_per_status)}", [status])] for status in by_status}
+    return {"claims": sum(row["claims"] for row in by_status.values()),
+            "by_status": {s: by_status[s] for s in STATUS_ORDER if s in by_status},
+            "totals": {name: dollars(sums[name]) for name in SUMMARY_TOTALS},
+            "examples": {s: e for s, e in examples.items() if e}}
