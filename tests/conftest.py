@@ -32,6 +32,30 @@ def postgres_url() -> str | None:
     return None
 
 
+def kafka_bootstrap() -> str | None:
+    """The test Kafka broker: RCM_TEST_KAFKA, else the project's own (started if needed)."""
+    if os.environ.get("RCM_TEST_KAFKA"):
+        return os.environ["RCM_TEST_KAFKA"]
+    try:
+        done = subprocess.run([str(ROOT / "infra" / "kafka.sh"), "start"], capture_output=True, text=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("127.0.0.1:")]
+    if lines:
+        os.environ["RCM_TEST_KAFKA"] = lines[-1]
+        return lines[-1]
+    return None
+
+
+def require_kafka() -> str:
+    bootstrap = kafka_bootstrap()
+    if bootstrap is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("Kafka is required in CI: infra/kafka.sh start gave no bootstrap address")
+        pytest.skip("Kafka not available (run infra/kafka.sh start)")
+    return bootstrap
+
+
 def require_postgres() -> str:
     url = postgres_url()
     if url is None:
