@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gc
 import os
+from typing import Any
 
 from domain.ledger import Ledger
 from projections.runner import Runner
@@ -53,3 +54,14 @@ def open_runner(database_url: str | None = None, suffix: str = "") -> Runner:
     runner = Runner(ledger.recorder, ledger.mapper, open_views(ledger, database_url, suffix), page=page)
     runner.ledger = ledger  # type: ignore[attr-defined]  # keeps the store open as long as the runner
     return runner
+
+
+def open_relay(database_url: str | None, bootstrap: str, topic: str, name: str) -> Any:
+    from consumers.relay import Relay
+    from infra.kafka_io import KafkaPublisher
+
+    ledger = open_ledger(database_url, source="relay")
+    relay = Relay(ledger.recorder, ledger.mapper, KafkaPublisher(bootstrap, topic, name),
+                  lambda claim: ledger.repository.get(claim).claim_number)
+    relay.ledger = ledger  # type: ignore[attr-defined]  # keeps the store open as long as the relay
+    return relay

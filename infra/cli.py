@@ -22,7 +22,8 @@ from domain.commands import COMMAND, command_schema
 from domain.errors import LedgerError
 from domain.ledger import Ledger
 from infra import present
-from infra.bootstrap import open_ledger, open_runner, tune_for_bulk_work
+from domain.contract import TOPIC, ClaimEventMessage
+from infra.bootstrap import open_ledger, open_relay, open_runner, tune_for_bulk_work
 from infra.ingest import Result, ingest
 from infra.simulator import demo_commands
 from infra.verify import differences
@@ -133,7 +134,8 @@ def line_number(problem: str) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    print(json.dumps(command_schema(), indent=2))
+    schema = ClaimEventMessage.model_json_schema() if args.message else command_schema()
+    print(json.dumps(schema, indent=2, sort_keys=True))
     return OK
 
 
@@ -310,6 +312,20 @@ def cmd_claims(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_relay(args: argparse.Namespace) -> int:
+    relay = open_relay(args.db, args.bootstrap_servers, args.topic, args.name)
+    stop = threading.Event()
+    try:
+        with progress() as bar:
+            task = bar.add_task(f"relaying to {args.bootstrap_servers}", total=None)
+            published = relay.run(stop, follow=args.follow, progress=lambda n: bar.advance(task, n))
+    except KeyboardInterrupt:
+        stop.set()
+        return OK
+    err.print(f"published {published} claim events to {args.topic}", markup=False)
+    return OK
+
+
 def today() -> date:
     return datetime.now(timezone.utc).date()
 
@@ -330,7 +346,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="ingest processes for large files (default: one per core, at most 4)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_apply)
-    p = command("schema", "print the JSON Schema of the lifecycle commands")
+    p = command("schema", "print the JSON Schema of the lifecycle commands (or of the published message)")
+    p.add_argument("--message", action="store_true", help=f"the Kafka message contract ({TOPIC})")
     p.set_defaults(run=cmd_schema)
     for name, run, help_text in (("show", cmd_show, "a claim's current state"),
                                  ("history", cmd_history, "a claim's events, with state after each (auditor view)")):
@@ -365,6 +382,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--aging-from", choices=("dos", "submission", "responsibility", "activity"), default="dos")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_report)
+    p = command("relay", "publish the ledger's events to Kafka, exactly once and in order per claim")
+    p.add_argument("--follow", action="store_true")
+    p.add_argument("--bootstrap-servers", default=os.environ.get("RCM_KAFKA", "127.0.0.1:9092"))
+    p.add_argument("--topic", default=TOPIC)
+    p.add_argument("--name", default="rcm-relay", help="the relay's identity: transactional id and checkpoint key")
+    p.set_defaults(run=cmd_relay)
     p = command("claims", "a worklist of open claims")
     p.add_argument("--status")
     p.add_argument("--payer")

@@ -61,3 +61,13 @@ def test_content_key_ignores_who_sent_it():
 def test_schema_lists_every_command():
     schema = command_schema()
     assert len(schema["discriminator"]["mapping"]) == 16
+
+
+def test_the_published_message_schema_in_the_repository_matches_the_model():
+    import json
+    from pathlib import Path
+
+    from domain.contract import ClaimEventMessage
+
+    committed = json.loads((Path(__file__).parents[2] / "consumers" / "claim-event.v1.schema.json").read_text())
+    assert committed == ClaimEventMessage.model_json_schema(), "regenerate: rcm schema --message > consumers/..."
