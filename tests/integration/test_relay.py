@@ -3,7 +3,6 @@ time; a read_committed consumer then sees every event exactly once and in order 
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
