@@ -12,7 +12,7 @@ from uuid import UUID, uuid5
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
-from eventsourcing.utils import get_topic
+from eventsourcing.utils import get_topic, register_topic
 
 from domain import commands as c
 from domain import errors
@@ -32,22 +32,23 @@ class DateAsISO(Transcoding):
         return date.fromisoformat(data)
 
 
-class ClaimNumberIndex(Aggregate):
-    """Finds claims by patient control number alone (billing NPIs may share one)."""
+class PatientControlNumberIndex(Aggregate):
+    """Finds claims by patient control number (CLM01, our claim number) alone; billing NPIs may share one.
+    It is the ledger's lookup, not a claim fact: projections and the relay skip its events."""
 
     class Registered(Aggregate.Created):
         claim_number: str
         billing_npi: str
         claim_id: UUID
 
-        def apply(self, index: ClaimNumberIndex) -> None:
+        def apply(self, index: PatientControlNumberIndex) -> None:
             index.claim_number, index.claims = self.claim_number, {self.billing_npi: self.claim_id}
 
     class Linked(Aggregate.Event):
         billing_npi: str
         claim_id: UUID
 
-        def apply(self, index: ClaimNumberIndex) -> None:
+        def apply(self, index: PatientControlNumberIndex) -> None:
             index.claims[self.billing_npi] = self.claim_id
 
     @staticmethod
@@ -56,7 +57,7 @@ class ClaimNumberIndex(Aggregate):
         return uuid5(CLAIM_NAMESPACE, f"claim-number|{claim_number}")
 
     @classmethod
-    def register(cls, claim_number: str, billing_npi: str, claim: UUID) -> ClaimNumberIndex:
+    def register(cls, claim_number: str, billing_npi: str, claim: UUID) -> PatientControlNumberIndex:
         return cls._create(cls.Registered, id=cls.index_id(claim_number), claim_number=claim_number,
                            billing_npi=billing_npi, claim_id=claim)
 
@@ -225,10 +226,10 @@ class Ledger(Application):
         new = Claim.code(claim_number=cmd.claim_number, billing_npi=cmd.billing_npi,
                          rendering_npi=cmd.rendering_npi or cmd.billing_npi, meta=meta, **fields)
         touched[new.id] = new
-        index_id = ClaimNumberIndex.index_id(cmd.claim_number)
+        index_id = PatientControlNumberIndex.index_id(cmd.claim_number)
         index = self.load(index_id, touched)
         if index is None:
-            index = ClaimNumberIndex.register(cmd.claim_number, cmd.billing_npi, new.id)
+            index = PatientControlNumberIndex.register(cmd.claim_number, cmd.billing_npi, new.id)
         else:
             index.link(cmd.billing_npi, new.id)
         touched[index_id] = index
@@ -245,7 +246,7 @@ class Ledger(Application):
         if select_many is None:
             return
         wanted = {claim_id(cmd.billing_npi, cmd.claim_number) for cmd in commands}
-        wanted |= {ClaimNumberIndex.index_id(cmd.claim_number) for cmd in commands if cmd.type == "code_claim"}
+        wanted |= {PatientControlNumberIndex.index_id(cmd.claim_number) for cmd in commands if cmd.type == "code_claim"}
         wanted -= self.cache.keys()
         self.prefetched = dict.fromkeys(wanted)
         state: Any = None
@@ -281,7 +282,7 @@ class Ledger(Application):
         if billing_npi:
             claim = self.load(claim_id(billing_npi, claim_number), {})
         else:
-            index = self.load(ClaimNumberIndex.index_id(claim_number), {})
+            index = self.load(PatientControlNumberIndex.index_id(claim_number), {})
             if index is not None and len(index.claims) > 1:
                 raise errors.AmbiguousClaimNumber(
                     claim_number, "a claim number is unique per billing NPI",
@@ -310,6 +311,12 @@ class Ledger(Application):
             if notification.originator_id not in seen:
                 seen.add(notification.originator_id)
                 yield self.repository.get(notification.originator_id)
+
+
+# Its first name, kept readable for events stored under it (eventsourcing topics are forever).
+register_topic("domain.ledger:ClaimNumberIndex", PatientControlNumberIndex)
+for _event in ("Registered", "Linked", "Created"):
+    register_topic(f"domain.ledger:ClaimNumberIndex.{_event}", getattr(PatientControlNumberIndex, _event))
 
 
 def topic_of(cls: type) -> str:

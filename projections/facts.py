@@ -14,8 +14,8 @@ from domain.carc import denial_category, is_denial
 
 # Never a claim fact: the claim-number index, and the default creation events eventsourcing declares
 # (claims are created by Coded, the index by Registered).
-IGNORED = frozenset({"ClaimNumberIndex.Registered", "ClaimNumberIndex.Linked", "ClaimNumberIndex.Created",
-                     "Claim.Created"})
+IGNORED = frozenset({"PatientControlNumberIndex.Registered", "PatientControlNumberIndex.Linked",
+                     "PatientControlNumberIndex.Created", "Claim.Created"})
 
 COLUMNS = (
     "claim_id", "claim_number", "billing_npi", "rendering_npi", "payer_id", "payer_class", "status", "dos",

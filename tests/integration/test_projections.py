@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from domain.claim import Claim
-from domain.ledger import ClaimNumberIndex
+from domain.ledger import PatientControlNumberIndex
 from eventsourcing.persistence import StoredEvent
 from infra.bootstrap import open_ledger, open_runner
 from infra.ingest import ingest
@@ -32,8 +32,8 @@ def test_every_event_class_is_handled_or_ignored_explicitly():
     claim_events = {name for name, value in vars(Claim).items()
                     if isinstance(value, type) and issubclass(value, Claim.Event) and value is not Claim.Event}
     assert {name for name in claim_events if f"Claim.{name}" not in IGNORED} == set(HANDLERS)
-    index_events = {f"ClaimNumberIndex.{n}" for n, v in vars(ClaimNumberIndex).items() if isinstance(v, type)
-                    and issubclass(v, ClaimNumberIndex.Event) and v is not ClaimNumberIndex.Event}
+    index_events = {f"PatientControlNumberIndex.{n}" for n, v in vars(PatientControlNumberIndex).items() if isinstance(v, type)
+                    and issubclass(v, PatientControlNumberIndex.Event) and v is not PatientControlNumberIndex.Event}
     assert index_events <= IGNORED
 
 
