@@ -301,7 +301,7 @@ class Ledger(Application):
             if as_of is not None and event.timestamp > as_of:
                 break
             state = event.mutate(state)
-            yield event, copy.copy(state)
+            yield event, copy.deepcopy(state)
 
     def claims(self) -> Iterable[Claim]:
         """Every claim, in order of first record (for reports and checks over the whole ledger)."""
