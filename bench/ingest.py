@@ -162,7 +162,7 @@ def measure(backend: str, claims: int, naive_commands: int, workers: int) -> dic
     result["ingest_vs_raw"] = round(result["ingest_events_per_s"] / result["raw_rows_per_s"], 3)
     result["ingest_vs_naive"] = round(result["ingest_events_per_s"] / result["naive_events_per_s"], 2)
     if backend == "postgresql":
-        drop_bench_schemas(postgres_url())
+        drop_bench_schemas(postgres_url(), run_id)
     return result
 
 
@@ -171,11 +171,13 @@ def postgres_url() -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def drop_bench_schemas(url: str) -> None:
+def drop_bench_schemas(url: str, run_id: str) -> None:
+    """This run's schemas only (bench/projections.py keeps its million-claim ledger in another)."""
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
-        for (name,) in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'bench_%'").fetchall():
+        for (name,) in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE %s",
+                                    (f"bench_%_{run_id}",)).fetchall():
             conn.execute(f"DROP SCHEMA {name} CASCADE")
 
 
