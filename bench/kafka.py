@@ -28,10 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from kafka import KafkaConsumer  # noqa: E402
 
-from domain.commands import COMMAND  # noqa: E402
 from infra.bootstrap import open_ledger, open_relay, tune_for_bulk_work  # noqa: E402
 from infra.ingest import ingest  # noqa: E402
-from infra.simulator import demo_commands  # noqa: E402
+from infra.simulator import demo_commands, office_visit  # noqa: E402
 
 
 def kafka_bootstrap() -> str:
@@ -64,11 +63,8 @@ def e2e_latency(url: str, bootstrap: str, topic: str, name: str, samples: int = 
     try:
         for i in range(samples):
             number = f"E2E-{i}-{uuid.uuid4().hex[:6]}"
-            body = {"type": "code_claim", "claim_number": number, "billing_npi": "1234567893", "payer_id": "BCBS",
-                    "payer_class": "commercial", "patient_key": "pk", "place_of_service": "11", "diagnoses": ["I10"],
-                    "lines": [{"procedure": "99213", "charge": "100.00", "service_date": "2026-11-20"}]}
             started = time.perf_counter()
-            writer.execute([COMMAND.validate_python(body)])
+            writer.execute([office_visit(number)])
             seen = False
             while not seen and time.perf_counter() - started < 10:
                 for records in consumer.poll(timeout_ms=50).values():

@@ -26,10 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from domain.codes import is_billable_icd10  # noqa: E402
-from domain.commands import COMMAND  # noqa: E402
 from infra.bootstrap import open_ledger, open_runner, tune_for_bulk_work  # noqa: E402
 from infra.ingest import ingest  # noqa: E402
-from infra.simulator import demo_command_chunks  # noqa: E402
+from infra.simulator import demo_command_chunks, office_visit  # noqa: E402
 from projections import reports  # noqa: E402
 from projections.facts import Effects, fold, is_ignored, new_facts  # noqa: E402
 
@@ -74,11 +73,8 @@ def live_lag(url: str, samples: int = 200) -> list[float]:
     try:
         for i in range(samples):
             number = f"LAG-{datetime.now():%H%M%S}-{i}"
-            body = {"type": "code_claim", "claim_number": number, "billing_npi": "1234567893", "payer_id": "BCBS",
-                    "payer_class": "commercial", "patient_key": "pk", "place_of_service": "11", "diagnoses": ["I10"],
-                    "lines": [{"procedure": "99213", "charge": "100.00", "service_date": "2026-11-20"}]}
             started = time.perf_counter()
-            writer.execute([COMMAND.validate_python(body)])
+            writer.execute([office_visit(number)])
             claim_id = str(writer.find(number).id)
             while not probe.views.query(f"SELECT 1 AS x FROM {probe.views.t['claim_status']} WHERE claim_id = ?",
                                         [claim_id]):

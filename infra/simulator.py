@@ -352,3 +352,10 @@ def demo_commands(seed: int, claims: int, until: date) -> list[Any]:
 
 def demo_command_chunks(seed: int, claims: int, until: date, claims_per_chunk: int) -> Iterator[list[Any]]:
     return Practice(seed, claims, until).chunks(claims_per_chunk)
+
+
+def office_visit(claim_number: str) -> Any:
+    """One newly coded office visit, for benchmarks that time a single command end to end."""
+    return c.CodeClaim(type="code_claim", claim_number=claim_number, billing_npi="1234567893", payer_id="BCBS",
+                       payer_class="commercial", patient_key="pk", place_of_service="11", diagnoses=["I10"],
+                       lines=[{"procedure": "99213", "charge": "100.00", "service_date": "2026-11-20"}])

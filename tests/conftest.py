@@ -15,54 +15,37 @@ NPI = "1234567893"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
 
-def postgres_url() -> str | None:
-    """The test PostgreSQL: RCM_TEST_POSTGRES_URL, else the project's own server (started if needed)."""
-    url = os.environ.get("RCM_TEST_POSTGRES_URL")
-    if url:
-        return url
+def started_service(script: str, prefix: str, env: str) -> str | None:
+    """A test service's address: from `env`, else the project's own script (started if needed)."""
+    if os.environ.get(env):
+        return os.environ[env]
     try:
-        done = subprocess.run([str(ROOT / "infra" / "postgres.sh"), "start"], capture_output=True, text=True,
-                              timeout=300)
+        done = subprocess.run([str(ROOT / "infra" / script), "start"], capture_output=True, text=True, timeout=300)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("postgresql://")]
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith(prefix)]
     if lines:
-        os.environ["RCM_TEST_POSTGRES_URL"] = lines[-1]
+        os.environ[env] = lines[-1]
         return lines[-1]
     return None
 
 
-def kafka_bootstrap() -> str | None:
-    """The test Kafka broker: RCM_TEST_KAFKA, else the project's own (started if needed)."""
-    if os.environ.get("RCM_TEST_KAFKA"):
-        return os.environ["RCM_TEST_KAFKA"]
-    try:
-        done = subprocess.run([str(ROOT / "infra" / "kafka.sh"), "start"], capture_output=True, text=True, timeout=300)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("127.0.0.1:")]
-    if lines:
-        os.environ["RCM_TEST_KAFKA"] = lines[-1]
-        return lines[-1]
-    return None
-
-
-def require_kafka() -> str:
-    bootstrap = kafka_bootstrap()
-    if bootstrap is None:
+def require_service(script: str, prefix: str, env: str) -> str:
+    """With CI=true a missing service fails the test; elsewhere it skips it."""
+    address = started_service(script, prefix, env)
+    if address is None:
         if os.environ.get("CI") == "true":
-            pytest.fail("Kafka is required in CI: infra/kafka.sh start gave no bootstrap address")
-        pytest.skip("Kafka not available (run infra/kafka.sh start)")
-    return bootstrap
+            pytest.fail(f"required in CI: infra/{script} start gave no {prefix}... address")
+        pytest.skip(f"not available (run infra/{script} start)")
+    return address
 
 
 def require_postgres() -> str:
-    url = postgres_url()
-    if url is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL is required in CI: infra/postgres.sh start gave no URL")
-        pytest.skip("PostgreSQL not available (run infra/postgres.sh start)")
-    return url
+    return require_service("postgres.sh", "postgresql://", "RCM_TEST_POSTGRES_URL")
+
+
+def require_kafka() -> str:
+    return require_service("kafka.sh", "127.0.0.1:", "RCM_TEST_KAFKA")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
