@@ -116,6 +116,30 @@ class Claim(Aggregate):
                 "total_charge": self.total_charge,
             }
 
+    class Opened(Event, Aggregate.Created):
+        """A claim first seen on a payer's remittance: no coding or submission is known to the ledger."""
+        claim_number: str
+        billing_npi: str
+        rendering_npi: str
+        payer_id: str
+        payer_class: str
+        patient_key: str
+        lines: list[dict[str, Any]]
+        total_charge: Decimal
+        service_date: date
+        origin: str
+
+        def apply(self, claim: Claim) -> None:
+            claim.start(self)
+            super().apply(claim)
+
+        def assign(self, claim: Claim) -> None:
+            claim.status = S.SUBMITTED  # awaiting the remittance that opened it, recorded next
+            claim.diagnoses, claim.total_charge = [], self.total_charge
+            claim.lines = [ServiceLine.from_record(r) for r in self.lines]
+            claim.first_coding = None
+            claim.origin = self.origin
+
     class Recoded(Event):
         diagnoses: list[str]
         lines: list[dict[str, Any]]
@@ -284,10 +308,12 @@ class Claim(Aggregate):
 
     # ---- state assignment helpers, called only from event classes ----
 
-    def start(self, coded: Claim.Coded) -> None:
+    def start(self, coded: Claim.Coded | Claim.Opened) -> None:
         self.claim_number, self.billing_npi = coded.claim_number, coded.billing_npi
         self.rendering_npi, self.payer_id, self.payer_class = coded.rendering_npi, coded.payer_id, coded.payer_class
-        self.patient_key, self.place_of_service = coded.patient_key, coded.place_of_service
+        self.patient_key = coded.patient_key
+        self.place_of_service = getattr(coded, "place_of_service", "")
+        self.origin = "coded"
         self.coded_at = coded.effective_at
         self.applied: set[UUID] = set()
         self.recodes = self.scrub_failures = self.submissions = self.rejections = self.denials = 0
@@ -374,10 +400,26 @@ class Claim(Aggregate):
             total_charge=declared_total(total_charge, lines), **meta,
         )
 
+    @classmethod
+    def open_from_remittance(cls, *, claim_number: str, billing_npi: str, rendering_npi: str, payer_id: str,
+                             payer_class: str, patient_key: str, lines: list[ServiceLine], total_charge: Decimal,
+                             service_date: date, origin: str, meta: Meta) -> Claim:
+        check_money(claim_number, "total_charge", total_charge, positive=True)
+        for ln in lines:
+            check_money(claim_number, f"lines[{ln.number}].charge", ln.charge)
+        return cls._create(
+            cls.Opened, id=claim_id(billing_npi, claim_number), claim_number=claim_number, billing_npi=billing_npi,
+            rendering_npi=rendering_npi, payer_id=payer_id, payer_class=payer_class, patient_key=patient_key,
+            lines=[ln.as_record() for ln in lines], total_charge=total_charge, service_date=service_date,
+            origin=origin, **meta,
+        )
+
     def same_coding(self, *, payer_class: str, patient_key: str, place_of_service: str, diagnoses: list[str],
                     lines: list[ServiceLine], total_charge: Decimal | None, **_: Any) -> bool:
         """Whether a repeated code command describes this claim as first coded (then it is not a conflict)."""
         first = self.first_coding
+        if first is None:  # opened from a remittance: there is no coding to compare with
+            return False
         return (first["payer_class"], first["patient_key"], first["place_of_service"], first["diagnoses"],
                 first["lines"], first["total_charge"]) == (
             payer_class, patient_key, place_of_service, list(diagnoses), [ln.as_record() for ln in lines],
@@ -396,13 +438,15 @@ class Claim(Aggregate):
         self.trigger_event(self.Scrubbed, passed=passed, edits=edits, **meta)
 
     def submit(self, *, frequency: str, payer_sequence: str, payer_id: str, interchange_control_number: str,
-               group_control_number: str, transaction_control_number: str, meta: Meta) -> None:
+               group_control_number: str, transaction_control_number: str, meta: Meta,
+               already_sent: bool = False) -> None:
         if self.status in PENDING:
             raise errors.DuplicateSubmission(
                 self.claim_number, "no second submission while one is pending",
                 f"submission {self.submissions} is still {self.status} at the payer (a duplicate is denied CARC 18)",
                 "wait for the acknowledgment or remittance, then accept, reject, record_payment or record_denial")
-        self.require("submit")
+        if not (already_sent and self.status in (S.CODED, S.SCRUB_FAILED)):
+            self.require("submit")  # an 837 another system already sent is a fact, scrubbed here or not
         if self.payer_class == "self_pay":
             raise errors.IllegalTransition(self.claim_number, "self-pay claims are not submitted to a payer",
                                            "the patient is the payer", "bill_patient")

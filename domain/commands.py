@@ -38,6 +38,9 @@ def non_negative(value: Decimal) -> Decimal:
 Money = Annotated[Decimal, BeforeValidator(parse_money)]
 NonNegativeMoney = Annotated[Decimal, BeforeValidator(non_negative), BeforeValidator(parse_money)]
 NPI = Annotated[str, Field(pattern=r"^[0-9]{10}$", description="10-digit National Provider Identifier")]
+BillingKey = Annotated[str, Field(pattern=r"^[0-9]{10}$|^TIN-[0-9]{9}$",
+                                  description="billing provider NPI; a claim opened from an 835 whose payee is "
+                                              "known only by tax id uses TIN-<9 digits>")]
 ClaimNumber = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9\-_.]+$",
                                    description="patient control number (CLM01), at most 20 characters")]
 Units = Annotated[Decimal, Field(gt=0, max_digits=9, decimal_places=3)]
@@ -85,7 +88,7 @@ class LinePaidIn(Frozen):
 
 class CommandBase(Frozen):
     claim_number: ClaimNumber
-    billing_npi: NPI
+    billing_npi: BillingKey
     command_id: UUID | None = Field(default=None, description="idempotency key; derived from the content if absent")
     effective_at: AwareDatetime | None = Field(default=None, description="business time, with a time zone")
     actor: str | None = None
@@ -116,11 +119,32 @@ class Coding(Frozen):
 
 class CodeClaim(CommandBase, Coding):
     type: Literal["code_claim"]
+    billing_npi: NPI
     rendering_npi: NPI | None = None
     payer_id: str = Field(min_length=1, max_length=80)
     payer_class: Literal["medicare", "medicaid", "commercial", "self_pay"]
     patient_key: str = Field(min_length=1, max_length=64, description="pseudonymous patient key, never a name")
     place_of_service: str = Field(pattern=r"^[0-9]{2}$")
+
+
+class RemittanceLineIn(Frozen):
+    procedure: str = Field(min_length=1, max_length=48, description="as the payer reports it (SVC01)")
+    units: Units = Decimal("1")
+    charge: NonNegativeMoney
+    service_date: date | None = None
+
+
+class OpenFromRemittance(CommandBase):
+    """A remittance names a claim the ledger never saw: open it from what the remittance says."""
+    type: Literal["open_from_remittance"]
+    rendering_npi: NPI | None = None
+    payer_id: str = Field(min_length=1, max_length=80)
+    payer_class: Literal["medicare", "medicaid", "commercial", "self_pay"]
+    patient_key: str = Field(min_length=1, max_length=64)
+    lines: list[RemittanceLineIn] = Field(default_factory=list, max_length=999)
+    total_charge: NonNegativeMoney
+    service_date: date
+    origin: str = Field(min_length=1, description="which remittance, e.g. 835 trace 12345 of payer 1512345678")
 
 
 class RecodeClaim(CommandBase, Coding):
@@ -140,6 +164,9 @@ class SubmitClaim(CommandBase):
     interchange_control_number: str = Field(default="", pattern=r"^[0-9]{0,9}$")
     group_control_number: str = Field(default="", pattern=r"^[0-9]{0,9}$")
     transaction_control_number: str = Field(default="", pattern=r"^[0-9A-Za-z]{0,9}$")
+    already_sent: bool = Field(default=False, description="the 837 already left another system (an imported "
+                                                          "file): record the fact even if the ledger's scrub did "
+                                                          "not pass it")
 
 
 class AcceptClaim(CommandBase):
@@ -172,7 +199,7 @@ class RecordPayment(RemittanceIn):
 
 class RecordDenial(RemittanceIn):
     type: Literal["record_denial"]
-    status_code: Literal["1", "2", "3", "4"] = "4"
+    status_code: Literal["1", "2", "3", "4", "19", "20", "21", "23"] = "4"
 
 
 class AppealDenial(CommandBase):
@@ -225,7 +252,7 @@ class VoidClaim(CommandBase):
 
 
 Command = Annotated[
-    Union[CodeClaim, RecodeClaim, ScrubClaim, SubmitClaim, AcceptClaim, RejectClaim, RecordPayment, RecordDenial,
+    Union[CodeClaim, OpenFromRemittance, RecodeClaim, ScrubClaim, SubmitClaim, AcceptClaim, RejectClaim, RecordPayment, RecordDenial,
           AppealDenial, DecideAppeal, ReversePayment, AdjustClaim, BillPatient, RecordPatientPayment, WriteOff,
           VoidClaim],
     Field(discriminator="type"),

@@ -93,23 +93,26 @@ def remittance_of(cmd: c.RemittanceIn) -> Remittance:
     )
 
 
-def run_scrub(claim: Claim, cmd: c.ScrubClaim, meta: Meta) -> None:
+def run_scrub(claim: Claim, cmd: Any, meta: Meta) -> None:
     claim.require("scrub")
     facts = ClaimForScrub(
         claim_number=claim.claim_number, billing_npi=claim.billing_npi, rendering_npi=claim.rendering_npi,
         payer_class=claim.payer_class, place_of_service=claim.place_of_service, diagnoses=tuple(claim.diagnoses),
         lines=tuple(claim.lines), total_charge=claim.total_charge, scrub_date=meta.effective_at.date(),
-        timely_filing_days=cmd.timely_filing_days,
+        timely_filing_days=getattr(cmd, "timely_filing_days", None),
     )
     claim.record_scrub(edits=[e.as_record() for e in scrub(facts)], meta=meta)
 
 
 def run_submit(claim: Claim, cmd: c.SubmitClaim, meta: Meta) -> None:
+    if cmd.already_sent and claim.status == "coded":
+        run_scrub(claim, cmd, meta)  # what the ledger's edits say of a claim another system sent unscrubbed here
     stamp = f"{claim.submissions + 1:09d}"
     claim.submit(frequency=cmd.frequency, payer_sequence=cmd.payer_sequence, payer_id=cmd.payer_id or claim.payer_id,
                  interchange_control_number=cmd.interchange_control_number or stamp,
                  group_control_number=cmd.group_control_number or stamp,
-                 transaction_control_number=cmd.transaction_control_number or stamp[-4:], meta=meta)
+                 transaction_control_number=cmd.transaction_control_number or stamp[-4:], meta=meta,
+                 already_sent=cmd.already_sent)
 
 
 HANDLERS: dict[str, Callable[[Claim, Any, Meta], None]] = {
@@ -154,17 +157,20 @@ class Ledger(Application):
 
     # ---- writing ----
 
-    def execute(self, commands: Sequence[Any], *, all_or_nothing: bool = False) -> list[Outcome]:
-        """Runs commands in order; saves every touched claim in one transaction (nothing if all_or_nothing fails)."""
+    def execute(self, commands: Sequence[Any], *, all_or_nothing: bool = False, dry_run: bool = False,
+                also: Callable[[list[Outcome]], Iterable[Aggregate]] | None = None) -> list[Outcome]:
+        """Runs commands in order; saves every touched claim in one transaction (nothing if all_or_nothing fails,
+        nothing on a dry run). `also` returns more aggregates to save in that transaction (e.g. a file's record)."""
         for attempt in range(3):
             touched: dict[UUID, Aggregate] = {}
             try:
                 self.prefetch(commands)
                 outcomes = [self.run(cmd, touched) for cmd in commands]
-                if all_or_nothing and any(o.result == "rejected" for o in outcomes):
+                if dry_run or all_or_nothing and any(o.result == "rejected" for o in outcomes):
                     self.forget(touched)
                     return outcomes
-                self.record(touched.values())
+                extra = list(also(outcomes)) if also is not None else []
+                self.record([*touched.values(), *extra])
             except IntegrityError:
                 # Another writer got there first: reload those claims and run the batch again.
                 self.forget(touched)
@@ -201,6 +207,8 @@ class Ledger(Application):
         claim = self.load(cid, touched)
         if cmd.type == "code_claim":
             return self.code(cmd, claim, meta, touched)
+        if cmd.type == "open_from_remittance":
+            return self.open(cmd, claim, meta, touched)
         if claim is None:
             raise errors.UnknownClaim(cmd.claim_number, "the claim must be coded first",
                                       f"no claim {cmd.claim_number} for billing NPI {cmd.billing_npi}", "code_claim")
@@ -225,15 +233,33 @@ class Ledger(Application):
                 "recode_claim to change its coding, or use a new claim number")
         new = Claim.code(claim_number=cmd.claim_number, billing_npi=cmd.billing_npi,
                          rendering_npi=cmd.rendering_npi or cmd.billing_npi, meta=meta, **fields)
+        self.index(new, touched)
+        return Outcome(cmd, "applied", 1)
+
+    def open(self, cmd: c.OpenFromRemittance, claim: Any, meta: Meta, touched: dict[UUID, Aggregate]) -> Outcome:
+        if claim is not None:
+            return Outcome(cmd, "duplicate")  # known already (coded, or opened by an earlier remittance)
+        lines = [ServiceLine(number=i, procedure=ln.procedure, charge=ln.charge, units=ln.units,
+                             service_date=ln.service_date or cmd.service_date)
+                 for i, ln in enumerate(cmd.lines, start=1)]
+        new = Claim.open_from_remittance(
+            claim_number=cmd.claim_number, billing_npi=cmd.billing_npi,
+            rendering_npi=cmd.rendering_npi or cmd.billing_npi, payer_id=cmd.payer_id, payer_class=cmd.payer_class,
+            patient_key=cmd.patient_key, lines=lines, total_charge=cmd.total_charge, service_date=cmd.service_date,
+            origin=cmd.origin, meta=meta)
+        self.index(new, touched)
+        return Outcome(cmd, "applied", 1)
+
+    def index(self, new: Claim, touched: dict[UUID, Aggregate]) -> None:
+        """Stores a new claim with its entry in the patient control number index."""
         touched[new.id] = new
-        index_id = PatientControlNumberIndex.index_id(cmd.claim_number)
+        index_id = PatientControlNumberIndex.index_id(new.claim_number)
         index = self.load(index_id, touched)
         if index is None:
-            index = PatientControlNumberIndex.register(cmd.claim_number, cmd.billing_npi, new.id)
+            index = PatientControlNumberIndex.register(new.claim_number, new.billing_npi, new.id)
         else:
-            index.link(cmd.billing_npi, new.id)
+            index.link(new.billing_npi, new.id)
         touched[index_id] = index
-        return Outcome(cmd, "applied", 1)
 
     def record(self, aggregates: Iterable[Aggregate]) -> None:
         """Application.save without its per-event notification objects: one insert of every pending event."""
@@ -246,7 +272,8 @@ class Ledger(Application):
         if select_many is None:
             return
         wanted = {claim_id(cmd.billing_npi, cmd.claim_number) for cmd in commands}
-        wanted |= {PatientControlNumberIndex.index_id(cmd.claim_number) for cmd in commands if cmd.type == "code_claim"}
+        wanted |= {PatientControlNumberIndex.index_id(cmd.claim_number) for cmd in commands
+                   if cmd.type in ("code_claim", "open_from_remittance")}
         wanted -= self.cache.keys()
         self.prefetched = dict.fromkeys(wanted)
         state: Any = None
@@ -307,7 +334,7 @@ class Ledger(Application):
         """Every claim, in order of first record (for reports and checks over the whole ledger)."""
         seen: set[UUID] = set()
         for notification in self.recorder.select_notifications(start=None, limit=10**12,
-                                                               topics=[topic_of(Claim.Coded)]):
+                                                               topics=[topic_of(Claim.Coded), topic_of(Claim.Opened)]):
             if notification.originator_id not in seen:
                 seen.add(notification.originator_id)
                 yield self.repository.get(notification.originator_id)

@@ -289,7 +289,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         table = present.rows_table("Claims by status", data)
     elif args.report == "denials":
         data = reports.denials(views, args.by or "payer")
+        reasons = reports.denial_reasons(views)
         table = present.rows_table("Denials by payer and category (rejections apart)", data)
+        if args.json:
+            out.print_json(data=present.jsonable({"report": "denials", "as_of": as_of, "rows": data,
+                                                  "by_carc": reasons}))
+            return OK
+        out.print(table)
+        table = present.rows_table("Top denial reasons (CARC) by dollars", reasons)
     else:
         data = reports.aging(views, as_of, args.by, args.aging_from)
         table = present.aging_table(f"A/R aging as of {as_of} (from {args.aging_from})", data)
@@ -323,6 +330,81 @@ def cmd_relay(args: argparse.Namespace) -> int:
         stop.set()
         return OK
     err.print(f"published {published} claim events to {args.topic}", markup=False)
+    return OK
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from infra.x12.importer import Importer
+
+    importer = Importer(open_ledger(args.db, source="x12"), strict=args.strict, dry_run=args.dry_run,
+                        validate=not args.no_validate)
+    results = []
+    with progress() as bar:
+        task = bar.add_task("importing", total=len(args.files))
+        for path in args.files:
+            bar.update(task, description=f"importing {Path(path).name}")
+            results.append(importer.import_file(path))
+            bar.advance(task)
+    refused = any(r.error for r in results)
+    if args.json:
+        out.print_json(data=present.jsonable([present.import_summary(r) for r in results]))
+    else:
+        for r in results:
+            for table in present.import_tables(r):
+                out.print(table)
+            if r.error:
+                err.print(f"rejected: {r.error}; nothing from this file was written", markup=False, highlight=False)
+    return REJECTED if refused else OK
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    from infra.x12.importer import quarantine_rows, retry_quarantined
+
+    ledger = open_ledger(args.db, source="x12")
+    if args.action == "retry":
+        results = retry_quarantined(ledger, args.key)
+        rows = [{"kind": t.kind, "transaction": t.control, "status": t.status, "reason": t.reason,
+                 "events": t.events} for t in results]
+        if args.json:
+            out.print_json(data=rows)
+        else:
+            out.print(present.rows_table("quarantine retry", rows))
+        return OK
+    rows = quarantine_rows(ledger)
+    if args.json:
+        out.print_json(data=rows)
+    else:
+        out.print(present.rows_table(f"held X12 items ({len(rows)})", rows,
+                                     ["state", "kind", "claim", "reason", "source", "key"]))
+    return OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from infra.x12.export837 import Envelope, export_837p, load_providers
+
+    try:
+        providers = load_providers(args.providers)
+    except (OSError, ValueError) as error:
+        raise InputRejected(f"--providers {args.providers}: {error}") from None
+    runner = open_runner(args.db)
+    runner.catch_up()
+    candidates = [(r["billing_npi"], r["claim_number"]) for r in runner.views.query(
+        f"SELECT billing_npi, claim_number FROM {runner.views.t['claim_status']} WHERE status = 'ready' "
+        f"ORDER BY dos, claim_number")]
+    env = Envelope(sender_id=args.sender_id, receiver_id=args.receiver_id, usage="T" if args.test else "P")
+    result = export_837p(runner.ledger,  # type: ignore[attr-defined]
+                         candidates, args.out, providers, env, limit=args.limit)
+    summary = {"file": args.out if result.claims else None, "interchange": result.interchange,
+               "claims": result.claims, "skipped": result.skipped}
+    if args.json:
+        out.print_json(data=summary)
+    else:
+        for s_ in result.skipped:
+            err.print(f"not exported: {s_['claim']}: {s_['reason']}", markup=False, highlight=False)
+        if result.claims:
+            out.print(f"wrote {args.out}: interchange {result.interchange}, {len(result.claims)} claims submitted")
+        else:
+            out.print("no claim ready for submission (scrubbed and passed): nothing written")
     return OK
 
 
@@ -388,6 +470,30 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--topic", default=TOPIC)
     p.add_argument("--name", default="rcm-relay", help="the relay's identity: transactional id and checkpoint key")
     p.set_defaults(run=cmd_relay)
+    p = command("import", "import X12 5010 files: 837P/837I claims, 999 and 277CA acknowledgments, 835 remittances")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--dry-run", action="store_true", help="check and map everything, write nothing")
+    p.add_argument("--strict", action="store_true",
+                   help="keep remittances for claims the ledger never saw as unmatched items instead of opening them")
+    p.add_argument("--no-validate", action="store_true", help="skip pyx12 validation (it is advisory; slow on big files)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_import)
+    p = command("export", "write claims that passed scrub as an X12 837P and record their submission")
+    p.add_argument("format", choices=("837p",))
+    p.add_argument("--claims", choices=("ready",), default="ready", help="which claims (those that passed scrub)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--providers", help="JSON: billing NPI -> name, address, city, state, zip (9 digits), tin")
+    p.add_argument("--sender-id", default="RCMLEDGER")
+    p.add_argument("--receiver-id", default="CLEARINGHOUSE")
+    p.add_argument("--test", action="store_true", help="mark the interchange as test data (ISA15 T)")
+    p.add_argument("--limit", type=int, default=5000, help="claims per file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_export)
+    p = command("quarantine", "remittances held whole (they do not balance) and items that could not be posted")
+    p.add_argument("action", nargs="?", choices=("list", "retry"), default="list")
+    p.add_argument("key", nargs="?", help="retry: only this intake (its key from the list)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_quarantine)
     p = command("claims", "a worklist of open claims")
     p.add_argument("--status")
     p.add_argument("--payer")

@@ -184,3 +184,34 @@ def kpi_table(kpis: dict[str, Any]) -> Table:
         shown = "n/a" if value is None else f"{value * 100:.1f}%" if unit == "pct" else f"{value:.1f}"
         table.add_row(label, shown, target)
     return table
+
+
+def import_summary(result: Any) -> dict[str, Any]:
+    return {"file": result.path, "error": result.error, "warnings": result.warnings, "pyx12": result.pyx12,
+            "events": result.events,
+            "transactions": [{"kind": t.kind, "control": t.control, "status": t.status, "reason": t.reason,
+                              "events": t.events, "payment": t.payment, "provider_adjustments": t.provider_adjustments,
+                              "notes": t.notes, "claims": t.claims} for t in result.transactions]}
+
+
+def import_tables(result: Any) -> list[Table]:
+    """One table per file: each transaction's claims and what became of them."""
+    name = result.path.rsplit("/", 1)[-1]
+    title = f"{name}: " + (f"rejected" if result.error else f"{result.events} events")
+    if result.pyx12:
+        title += f" | pyx12: {result.pyx12}"
+    table = Table(title=title, title_justify="left")
+    for col in ("transaction", "claim", "outcome", "events", "detail"):
+        table.add_column(col, justify="right" if col == "events" else "left", overflow="fold")
+    for t in result.transactions:
+        head = f"{t.kind} {t.control}"
+        if t.status != "posted" or not t.claims:
+            table.add_row(head, "", t.status, "", t.reason)
+        for item in t.claims:
+            detail = item["reason"] or "; ".join(item["notes"])
+            table.add_row(head, item["claim"], item["outcome"], str(item["events"]), detail)
+        for adj in t.provider_adjustments:
+            table.add_row(head, "(provider)", "PLB", "", f"{adj['reason']} {adj['reference']} {adj['amount']}")
+    for warning in result.warnings:
+        table.add_row("", "", "warning", "", warning)
+    return [table]

@@ -65,6 +65,16 @@ def differences(runner: Runner, as_of_dates: tuple[date, ...] = ()) -> list[str]
             want, got = want_stats.get(payer, {}).get(metric, 0), stats.get(payer, {}).get(metric, 0)
             if want != got:
                 found.append(f"denials {payer}.{metric}: view {got}, oracle {want}")
+    carcs: dict[tuple[str, str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for row in views.query(f"SELECT * FROM {views.t['denial_carcs']}"):
+        for metric in ("remittances", "cents", "denied_claims"):
+            carcs[(row["payer_id"], row["carc_group"], row["carc"])][metric] += int(row[metric])
+    want_carcs = oracle.carc_totals(events)
+    for key in sorted(set(want_carcs) | set(carcs)):
+        for metric in ("remittances", "cents", "denied_claims"):
+            want, got = want_carcs.get(key, {}).get(metric, 0), carcs.get(key, {}).get(metric, 0)
+            if want != got:
+                found.append(f"denial CARC {'-'.join(key)}.{metric}: view {got}, oracle {want}")
     return found
 
 

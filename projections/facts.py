@@ -12,10 +12,12 @@ from typing import Any
 
 from domain.carc import denial_category, is_denial
 
-# Never a claim fact: the claim-number index, and the default creation events eventsourcing declares
+# Never a claim fact: the claim-number index, X12 intakes and submission batches (bookkeeping of files), and the default creation events eventsourcing declares
 # (claims are created by Coded, the index by Registered).
 IGNORED = frozenset({"PatientControlNumberIndex.Registered", "PatientControlNumberIndex.Linked",
-                     "PatientControlNumberIndex.Created", "Claim.Created"})
+                     "PatientControlNumberIndex.Created", "Claim.Created",
+                     "Intake.Logged", "Intake.Posted", "Intake.Quarantined", "Intake.Created",
+                     "SubmissionBatch.Listed", "SubmissionBatch.Extended", "SubmissionBatch.Created"})
 
 COLUMNS = (
     "claim_id", "claim_number", "billing_npi", "rendering_npi", "payer_id", "payer_class", "status", "dos",
@@ -47,6 +49,7 @@ class Effects:
     # A/R moves by (effective day, date of service, payer, responsibility): aging as of any date, pre-summed
     ar_daily: dict[tuple[date, date, str, str], int] = field(default_factory=dict)
     denials: dict[tuple[date, str, str, str], dict[str, int]] = field(default_factory=dict)
+    carcs: dict[tuple[date, str, str, str], dict[str, int]] = field(default_factory=dict)
 
     def move(self, day: date, dos: date, payer: str, responsibility: str, delta: int) -> None:
         key = (day, dos, payer, responsibility)
@@ -125,6 +128,13 @@ def on_coded(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
              billed=cents(e.total_charge), dos=min(as_date(line["service_date"]) for line in e.lines))
 
 
+def on_opened(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
+    """From a remittance: no coding date, no submission; the claim awaits the adjudication recorded next."""
+    f.update(claim_number=e.claim_number, billing_npi=e.billing_npi, rendering_npi=e.rendering_npi,
+             payer_id=e.payer_id, payer_class=e.payer_class, status="submitted", billed=cents(e.total_charge),
+             dos=as_date(e.service_date))
+
+
 def on_recoded(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     f.update(status="coded", billed=cents(e.total_charge),
              dos=min(as_date(line["service_date"]) for line in e.lines))
@@ -167,6 +177,14 @@ def adjudicate(f: dict[str, Any], e: Any, day: date, fx: Effects, denied: bool) 
     main = denials[0] if denials else None
     group, category = (main["group"], denial_category(main["carc"])) if main else ("-", "-")
     fx.count(day, f["payer_id"], "-", "-", adjudicated=1, adjudicated_cents=f["billed"])
+    by_reason: dict[tuple[str, str], int] = {}
+    for a in denials:
+        by_reason[(a["group"], a["carc"])] = by_reason.get((a["group"], a["carc"]), 0) + cents(a["amount"])
+    for (group_, carc), amount in by_reason.items():
+        row = fx.carcs.setdefault((day, f["payer_id"], group_, carc), {"remittances": 0, "cents": 0, "denied_claims": 0})
+        row["remittances"] += 1
+        row["cents"] += amount
+        row["denied_claims"] += int(denied)
     if denied:
         f["denial_category"] = category
         fx.count(day, f["payer_id"], group, category, denied=1, denied_cents=cents(e.denied_amount))
@@ -240,7 +258,7 @@ def as_date(value: date | str) -> date:
 
 
 HANDLERS = {
-    "Coded": on_coded, "Recoded": on_recoded, "Scrubbed": on_scrubbed, "Submitted": on_submitted,
+    "Coded": on_coded, "Opened": on_opened, "Recoded": on_recoded, "Scrubbed": on_scrubbed, "Submitted": on_submitted,
     "Accepted": on_accepted, "Rejected": on_rejected, "Paid": on_paid, "Denied": on_denied,
     "Appealed": on_appealed, "AppealDecided": on_appeal_decided, "PaymentReversed": on_reversed,
     "Adjusted": on_adjusted, "PatientBilled": on_patient_billed, "PatientPaid": on_patient_paid,
@@ -271,9 +289,10 @@ def summaries(f: dict[str, Any]) -> dict[str, dict[tuple[Any, ...], dict[str, in
     if f["adjudications"]:
         k.update(adjudicated=1, initially_denied=int(f["initially_denied"]), adjudicated_billed=f["billed"],
                  denied_billed=f["billed"] if f["initially_denied"] else 0,
-                 first_pass=int(f["first_pass_resolved"]), lag_n=1,
-                 lag_sum=(f["first_adjudicated_on"] - f["first_submitted_on"]).days,
+                 first_pass=int(f["first_pass_resolved"]),
                  collected=f["payer_paid"] + f["patient_paid"], net=f["billed"] - f["adjustments"])
+        if f["first_submitted_on"]:  # claims opened from a remittance have no known submission date
+            k.update(lag_n=1, lag_sum=(f["first_adjudicated_on"] - f["first_submitted_on"]).days)
     if k:
         out["kpi_counters"] = {(f["payer_id"],): k}
     return out

@@ -15,7 +15,7 @@ from typing import Any
 from domain.carc import denial_category, is_denial
 
 Z = Decimal("0")
-STATUS_AFTER = {"Coded": "coded", "Recoded": "coded", "Submitted": "submitted", "Accepted": "accepted",
+STATUS_AFTER = {"Coded": "coded", "Opened": "submitted", "Recoded": "coded", "Submitted": "submitted", "Accepted": "accepted",
                 "Rejected": "rejected", "Denied": "denied", "Appealed": "appealed", "PaymentReversed": "reversed",
                 "PatientBilled": "patient_billed", "Voided": "voided", "Paid": "paid"}
 
@@ -33,7 +33,7 @@ def money(history: list[tuple[int, Any]]) -> dict[str, Decimal]:
     m = defaultdict(lambda: Z)
     for _, e in history:
         kind = type(e).__name__
-        if kind in ("Coded", "Recoded"):
+        if kind in ("Coded", "Recoded", "Opened"):
             m["billed"] = e.total_charge
         elif kind in ("Paid", "Denied"):
             m["patient_responsibility"] += e.remittance["patient_responsibility"]
@@ -94,7 +94,9 @@ def claim_row(claim_id: str, history: list[tuple[int, Any]]) -> dict[str, Any]:
     kinds = [type(e).__name__ for e in events]
     on = [e.effective_at.date() for e in events]
     first = events[0]
-    last_coding = [e for e in events if type(e).__name__ in ("Coded", "Recoded")][-1]
+    last_coding = [e for e in events if type(e).__name__ in ("Coded", "Recoded", "Opened")][-1]
+    dos = last_coding.service_date if type(last_coding).__name__ == "Opened" \
+        else min(ln["service_date"] for ln in last_coding.lines)
     submitted = [d for d, k in zip(on, kinds) if k == "Submitted"]
     adjudications = [(d, e) for d, e in zip(on, events) if type(e).__name__ in ("Paid", "Denied")]
     scrub_failed_before_first_submission = any(
@@ -123,7 +125,7 @@ def claim_row(claim_id: str, history: list[tuple[int, Any]]) -> dict[str, Any]:
         "rendering_npi": first.rendering_npi,
         "payer_id": ([e.payer_id for e in events if type(e).__name__ == "Submitted"] or [first.payer_id])[-1],
         "payer_class": first.payer_class, "status": current,
-        "dos": min(ln["service_date"] for ln in last_coding.lines), "coded_on": on[0],
+        "dos": dos, "coded_on": on[0] if kinds[0] == "Coded" else None,
         "first_submitted_on": submitted[0] if submitted else None,
         "last_submitted_on": submitted[-1] if submitted else None,
         "first_adjudicated_on": adjudications[0][0] if adjudications else None,
@@ -190,3 +192,23 @@ def denial_totals(events: Iterable[tuple[int, Any]]) -> dict[str, dict[str, int]
             t["decided"] += kind == "AppealDecided"
             t["overturned"] += kind == "AppealDecided" and e.overturned
     return {payer: dict(t) for payer, t in totals.items()}
+
+
+def carc_totals(events: Iterable[tuple[int, Any]]) -> dict[tuple[str, str, str], dict[str, int]]:
+    """Per (payer, group, CARC): remittances carrying that denial reason, its cents, and claim denials."""
+    totals: dict[tuple[str, str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for history in histories(events).values():
+        payer = history[0][1].payer_id
+        for _, e in history:
+            kind = type(e).__name__
+            payer = e.payer_id if kind == "Submitted" else payer
+            if kind not in ("Paid", "Denied"):
+                continue
+            reasons = {(a["group"], a["carc"]) for a in e.remittance["adjustments"] if is_denial(a["group"], a["carc"])}
+            for group, carc in reasons:
+                t = totals[(payer, group, carc)]
+                t["remittances"] += 1
+                t["cents"] += int(sum(a["amount"] for a in e.remittance["adjustments"]
+                                      if (a["group"], a["carc"]) == (group, carc)) * 100)
+                t["denied_claims"] += kind == "Denied"
+    return {k: dict(v) for k, v in totals.items()}

@@ -5,6 +5,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from domain.carc import denial_category
 from projections.views import ClaimViews, days
 
 BUCKETS = ((0, 30, "0-30"), (31, 60, "31-60"), (61, 90, "61-90"), (91, 120, "91-120"), (121, 10**6, "120+"))
@@ -82,6 +83,17 @@ def denials(views: ClaimViews, by: str | None = "payer") -> list[dict[str, Any]]
              "line_denied_dollars": dollars(r["line_cents"]), "rejected": int(r["rejected"]),
              "appealed": int(r["appealed"]), "decided": int(r["decided"]), "overturned": int(r["overturned"])}
             for r in rows]
+
+
+def denial_reasons(views: ClaimViews, limit: int = 20) -> list[dict[str, Any]]:
+    """Top denial reasons (CARC with group) by dollars, with the category DOMAIN.md §2 gives them."""
+    rows = views.query(
+        f"SELECT carc_group, carc, sum(remittances) AS remittances, sum(cents) AS cents, "
+        f"sum(denied_claims) AS denied_claims FROM {views.t['denial_carcs']} GROUP BY 1, 2 "
+        f"HAVING sum(remittances) > 0 ORDER BY 4 DESC, 1, 2 LIMIT {int(limit)}")
+    return [{"carc": f"{r['carc_group']}-{r['carc']}", "category": denial_category(r["carc"]),
+             "remittances": int(r["remittances"]), "denied_claims": int(r["denied_claims"]),
+             "dollars": dollars(r["cents"])} for r in rows]
 
 
 def kpis(views: ClaimViews) -> dict[str, Any]:

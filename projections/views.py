@@ -28,6 +28,10 @@ SUMMARIES = {
     "kpi_counters": ((("payer_id", "text"),), KPI_COUNTERS),
     "ar_daily": ((("effective_on", "date"), ("dos", "date"), ("payer_id", "text"), ("responsibility", "text")),
                  ("delta_cents",)),
+    # denial adjustments by reason: per adjudication day, payer and CARC, how many remittances carried it
+    # (on a denied claim or on denied lines of a paid one), its dollars, and how many were claim denials
+    "denial_carcs": ((("day", "date"), ("payer_id", "text"), ("carc_group", "text"), ("carc", "text")),
+                     ("remittances", "cents", "denied_claims")),
 }
 STAT_COLUMNS = ("adjudicated", "adjudicated_cents", "denied", "denied_cents", "denied_lines_cents", "rejected",
                 "appealed", "decided", "overturned")
@@ -210,6 +214,7 @@ FROM k, ar, ap""",
         for state in facts.values():
             add(totals, summaries(state), 1)
         totals["ar_daily"] = {key: {"delta_cents": delta} for key, delta in effects.ar_daily.items()}
+        totals["denial_carcs"] = effects.carcs
         last = page[-1][0]
         try:
             with self.transaction() as c:

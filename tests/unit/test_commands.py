@@ -60,7 +60,7 @@ def test_content_key_ignores_who_sent_it():
 
 def test_schema_lists_every_command():
     schema = command_schema()
-    assert len(schema["discriminator"]["mapping"]) == 16
+    assert len(schema["discriminator"]["mapping"]) == 17
 
 
 def test_the_published_message_schema_in_the_repository_matches_the_model():

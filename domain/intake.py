@@ -1,0 +1,124 @@
+"""An X12 transaction received by the ledger: what it was, what became of each claim in it, and why.
+
+One Intake per transaction (keyed by its control or trace numbers), so a re-imported file is recognised and
+appends nothing. A remittance that does not balance is quarantined whole (its text kept for a retry); one
+that posts records the payment (check/EFT trace, amount, dates), its provider-level adjustments (PLB) and
+every claim it could not post, so nothing a payer sent is ever dropped.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from domain import errors
+
+INTAKE_NAMESPACE = UUID("5f8e2d4a-1b3c-5e6f-8a9b-0c1d2e3f4a5b")
+KINDS = ("837P", "837I", "835", "999", "277CA")
+
+
+def intake_id(key: str) -> UUID:
+    return uuid5(INTAKE_NAMESPACE, key)
+
+
+class Intake(Aggregate):
+    class Logged(Aggregate.Created):
+        kind: str
+        key: str
+        effective_at: datetime
+
+        def apply(self, intake: Intake) -> None:
+            intake.kind, intake.key, intake.status = self.kind, self.key, "logged"
+            intake.quarantines: list[dict[str, Any]] = []
+            intake.posted: dict[str, Any] | None = None
+
+    class Posted(Aggregate.Event):
+        """The transaction went into the ledger: its facts, and each claim's outcome (posted, unmatched...)."""
+        effective_at: datetime
+        source: str
+        envelope: dict[str, Any]
+        payment: dict[str, Any]
+        provider_adjustments: list[dict[str, Any]]
+        items: list[dict[str, Any]]
+
+        def apply(self, intake: Intake) -> None:
+            intake.status = "posted"
+            intake.posted = {"source": self.source, "envelope": self.envelope, "payment": self.payment,
+                             "provider_adjustments": self.provider_adjustments, "items": self.items}
+
+    class Quarantined(Aggregate.Event):
+        """Held whole and unposted (a remittance that does not balance): the reason and the text to retry."""
+        effective_at: datetime
+        source: str
+        reason: str
+        digest: str
+        text: str
+
+        def apply(self, intake: Intake) -> None:
+            intake.status = "quarantined"
+            intake.quarantines.append({"source": self.source, "reason": self.reason, "digest": self.digest,
+                                       "text": self.text, "at": self.effective_at})
+
+    @classmethod
+    def log(cls, kind: str, key: str, at: datetime) -> Intake:
+        if kind not in KINDS:
+            raise errors.LedgerError(key, f"an intake is one of {', '.join(KINDS)}", f"kind {kind!r}",
+                                     ", ".join(KINDS))
+        return cls._create(cls.Logged, id=intake_id(key), kind=kind, key=key, effective_at=at)
+
+    @property
+    def open_items(self) -> list[dict[str, Any]]:
+        """Claims of a posted transaction the ledger refused or could not match: a re-import tries them again."""
+        if self.posted is None:
+            return []
+        return [i for i in self.posted["items"] if i["outcome"] in ("rejected", "unmatched")]
+
+    def post(self, *, at: datetime, source: str, envelope: dict[str, Any], payment: dict[str, Any],
+             provider_adjustments: list[dict[str, Any]], items: list[dict[str, Any]]) -> None:
+        if self.status == "posted" and not self.open_items:
+            raise errors.LedgerError(self.key, "a transaction posts once", "it is already posted",
+                                     "nothing: re-importing a file appends nothing")
+        self.trigger_event(self.Posted, effective_at=at, source=source, envelope=envelope, payment=payment,
+                           provider_adjustments=provider_adjustments, items=items)
+
+    def quarantine(self, *, at: datetime, source: str, reason: str, digest: str, text: str) -> bool:
+        """Holds the text; False if this very text is already held (a re-import of the same broken file)."""
+        if self.status == "posted" or any(q["digest"] == digest for q in self.quarantines):
+            return False
+        self.trigger_event(self.Quarantined, effective_at=at, source=source, reason=reason, digest=digest, text=text)
+        return True
+
+
+class SubmissionBatch(Aggregate):
+    """The claims one 837 transaction sent, found again by its group and transaction control numbers, which is
+    all a 999 names."""
+
+    class Listed(Aggregate.Created):
+        group_control: str
+        transaction_control: str
+        claims: list[list[str]]
+
+        def apply(self, batch: SubmissionBatch) -> None:
+            batch.claims = [list(c) for c in self.claims]
+
+    class Extended(Aggregate.Event):
+        claims: list[list[str]]
+
+        def apply(self, batch: SubmissionBatch) -> None:
+            batch.claims += [list(c) for c in self.claims if list(c) not in batch.claims]
+
+    @staticmethod
+    def batch_id(group_control: str, transaction_control: str) -> UUID:
+        return uuid5(INTAKE_NAMESPACE, f"837-batch|{group_control}|{transaction_control}")
+
+    @classmethod
+    def list(cls, group_control: str, transaction_control: str, claims: list[list[str]]) -> SubmissionBatch:
+        return cls._create(cls.Listed, id=cls.batch_id(group_control, transaction_control),
+                           group_control=group_control, transaction_control=transaction_control, claims=claims)
+
+    def extend(self, claims: list[list[str]]) -> None:
+        new = [c for c in claims if c not in self.claims]
+        if new:
+            self.trigger_event(self.Extended, claims=new)

@@ -1,0 +1,257 @@
+"""`rcm import`: X12 files into the ledger, a transaction at a time, each in one database transaction.
+
+A file is read twice, both times streamed: first for structure only (any fault rejects the whole file, nothing
+written), then for import. Per transaction: an intake already posted appends nothing; an 835 that does not
+balance is quarantined whole; otherwise each claim's commands apply together or not at all, and the intake
+(with every claim it could not post) is saved in the same database transaction as the claims' events.
+"""
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from domain.intake import Intake, SubmissionBatch, intake_id
+from domain.ledger import Ledger, PatientControlNumberIndex, topic_of
+from domain.values import claim_id
+from infra.x12 import mapping
+from infra.x12.segments import X12Error, check_file, open_text, transactions
+
+PYX12_MAPS = {"005010X222A1", "005010X223A2", "005010X221A1", "005010X214", "005010X231A1", "005010X231"}
+
+
+@dataclass
+class TransactionResult:
+    kind: str
+    control: str
+    status: str  # posted | already imported | quarantined | already quarantined | dry run
+    claims: list[dict[str, Any]] = field(default_factory=list)
+    payment: dict[str, Any] = field(default_factory=dict)
+    provider_adjustments: list[dict[str, Any]] = field(default_factory=list)
+    reason: str = ""
+    notes: list[str] = field(default_factory=list)
+    events: int = 0
+
+
+@dataclass
+class FileResult:
+    path: str
+    error: str = ""
+    warnings: list[str] = field(default_factory=list)
+    pyx12: str = ""
+    transactions: list[TransactionResult] = field(default_factory=list)
+
+    @property
+    def events(self) -> int:
+        return sum(t.events for t in self.transactions)
+
+
+def pyx12_verdict(path: str) -> str:
+    """pyx12's judgement where it has a map for the file's version; plainly says when it has none."""
+    with open_text(path) as stream:
+        text = stream.read()
+    text = text[text.find("ISA"):]
+    version = ""
+    for tx in transactions(io.StringIO(text)):
+        version = tx.gs[8] if len(tx.gs) > 8 else tx.version
+        break
+    if version not in PYX12_MAPS:
+        return f"not validated: pyx12 4.0.0 has no map for {version}"
+    import pyx12.error_handler  # noqa: F401  (pyx12 is imported only when a file is validated)
+    import pyx12.params
+    import pyx12.x12n_document
+
+    errors: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            errors.append(record.getMessage())
+
+    logger = logging.getLogger("pyx12")
+    handler = Collect(level=logging.ERROR)
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        ok = pyx12.x12n_document.x12n_document(param=pyx12.params.params(), src_file=io.StringIO(text),
+                                               fd_997=None, fd_html=None, fd_xmldoc=None)
+    except Exception as error:  # pyx12's own crash is its verdict, not ours
+        return f"pyx12 could not validate it: {type(error).__name__}: {error}"
+    finally:
+        logger.removeHandler(handler)
+    if ok and not errors:
+        return f"valid ({version}, pyx12 4.0.0)"
+    return f"{len(errors)} pyx12 errors; first: {errors[0] if errors else 'see pyx12'}"
+
+
+class Importer:
+    def __init__(self, ledger: Ledger, *, strict: bool = False, dry_run: bool = False, validate: bool = True,
+                 source: str = "") -> None:
+        self.ledger, self.strict, self.dry_run, self.validate = ledger, strict, dry_run, validate
+
+    def import_file(self, path: str) -> FileResult:
+        result = FileResult(path)
+        try:
+            check_file(path, result.warnings)
+        except X12Error as error:
+            result.error = str(error)
+            return result
+        except OSError as error:
+            result.error = f"{path}: {error.strerror}"
+            return result
+        if self.validate:
+            result.pyx12 = pyx12_verdict(path)
+        with open_text(path) as stream:
+            for tx in transactions(stream, path):
+                result.transactions.append(self.import_transaction(tx, path))
+        return result
+
+    def import_text(self, text: str, source: str) -> list[TransactionResult]:
+        return [self.import_transaction(tx, source) for tx in transactions(io.StringIO(text), source)]
+
+    # ---- one transaction ----
+
+    def import_transaction(self, tx: Any, source: str) -> TransactionResult:
+        if tx.set_id == "837":
+            plan = mapping.read_837(tx)
+        elif tx.set_id == "835":
+            plan = mapping.read_835(tx, self.lookup, self.strict)
+        elif tx.set_id == "999":
+            plan = mapping.read_999(tx, self.batch)
+        else:
+            plan = mapping.read_277(tx, self.lookup)
+        result = TransactionResult(plan.kind, tx.control, "posted", payment=plan.payment,
+                                   provider_adjustments=plan.provider_adjustments, notes=plan.notes)
+        intake = self.ledger.load(intake_id(plan.key), {})
+        if intake is not None and intake.status == "posted" and not intake.open_items:
+            result.status = "already imported"
+            result.claims = list(intake.posted["items"])
+            return result
+        now = datetime.now(timezone.utc)
+        if plan.quarantine:
+            result.status, result.reason = "quarantined", plan.quarantine
+            if self.dry_run:
+                return result
+            intake = intake or Intake.log(plan.kind, plan.key, now)
+            if intake.quarantine(at=now, source=source, reason=plan.quarantine, digest=tx.digest(),
+                                 text=tx.interchange_text()):
+                self.ledger.record([intake])
+            else:
+                result.status = "already quarantined"
+            return result
+        result.claims, result.events = self.post(plan, intake, source, now)
+        if self.dry_run:
+            result.status = "dry run"
+        return result
+
+    def post(self, plan: mapping.Plan, intake: Any, source: str, now: datetime) -> tuple[list[dict[str, Any]], int]:
+        """Applies the claims' commands with the intake record in one transaction; a claim any of whose commands
+        the ledger refuses is left out whole (and named in the record), then the rest is tried again."""
+        items: list[dict[str, Any]] = []
+
+        def records(outcomes: list[Any]) -> Iterator[Any]:
+            items[:] = self.items(plan, outcomes)
+            record = intake or Intake.log(plan.kind, plan.key, now)
+            record.post(at=now, source=source, envelope=plan.envelope, payment=plan.payment,
+                        provider_adjustments=plan.provider_adjustments, items=items)
+            yield record
+            sent = [[p.commands[0].billing_npi, p.commands[0].claim_number] for p in plan.claims if p.commands]
+            if plan.batch is not None and sent:
+                batch = self.ledger.load(SubmissionBatch.batch_id(*plan.batch), {})
+                if batch is None:
+                    batch = SubmissionBatch.list(*plan.batch, sent)
+                else:
+                    batch.extend(sent)
+                yield batch
+
+        while True:
+            commands = [cmd for p in plan.claims for cmd in p.commands]
+            outcomes = self.ledger.execute(commands, all_or_nothing=True, dry_run=self.dry_run, also=records)
+            rejected = {id(o.command): o for o in outcomes if o.result == "rejected"}
+            if not rejected or self.dry_run:
+                break
+            for p in plan.claims:
+                errors = [rejected[id(cmd)] for cmd in p.commands if id(cmd) in rejected]
+                if errors:
+                    p.error, p.commands = str(errors[0].error), []
+        if self.dry_run:
+            items = self.items(plan, outcomes)
+        return items, sum(i["events"] for i in items)
+
+    def items(self, plan: mapping.Plan, outcomes: list[Any]) -> list[dict[str, Any]]:
+        by_command = {id(o.command): o for o in outcomes}
+        items = []
+        for p in plan.claims:
+            done = [by_command[id(cmd)] for cmd in p.commands if id(cmd) in by_command]
+            refused = next((o for o in done if o.result == "rejected"), None)
+            if p.error and not p.commands:
+                outcome = "unmatched" if p.unmatched else "rejected"
+            elif refused is not None:  # only on a dry run: otherwise the claim was left out and tried again
+                outcome, p.error = "rejected", str(refused.error)
+            elif p.unmatched:
+                outcome = "kept"
+            elif done and all(o.result == "duplicate" for o in done):
+                outcome = "duplicate"
+            else:
+                outcome = "posted"
+            items.append({"claim": p.label, "outcome": outcome, "reason": p.error, "notes": p.notes,
+                          "events": sum(o.events for o in done if o.result == "applied"),
+                          "commands": [cmd.type for cmd in p.commands], **p.facts})
+        return items
+
+    # ---- lookups the mapping needs ----
+
+    def lookup(self, claim_number: str, npi: str) -> Any:
+        if npi:
+            claim = self.ledger.load(claim_id(npi, claim_number), {})
+            if claim is not None:
+                return claim
+        index = self.ledger.load(PatientControlNumberIndex.index_id(claim_number), {})
+        if index is None:
+            return None
+        if len(index.claims) == 1:
+            return self.ledger.load(next(iter(index.claims.values())), {})
+        return None  # several billing providers use this number and the file names none of them
+
+    def batch(self, group_control: str, transaction_control: str) -> list[tuple[str, str]]:
+        batch = self.ledger.load(SubmissionBatch.batch_id(group_control, transaction_control), {})
+        return [tuple(c) for c in batch.claims] if batch is not None else []  # type: ignore[misc]
+
+
+def intakes(ledger: Ledger) -> Iterator[Intake]:
+    """Every intake with something to look at again: quarantined, or posted with unmatched items."""
+    seen: set[Any] = set()
+    for topic in (topic_of(Intake.Quarantined), topic_of(Intake.Posted)):
+        for n in ledger.recorder.select_notifications(start=None, limit=10**9, topics=[topic]):
+            if n.originator_id not in seen:
+                seen.add(n.originator_id)
+                yield ledger.repository.get(n.originator_id)
+
+
+def quarantine_rows(ledger: Ledger) -> list[dict[str, Any]]:
+    rows = []
+    for intake in intakes(ledger):
+        if intake.status == "quarantined":
+            last = intake.quarantines[-1]
+            rows.append({"key": intake.key, "kind": intake.kind, "state": "quarantined", "claim": "",
+                         "reason": last["reason"], "source": last["source"], "at": last["at"].isoformat()})
+        elif intake.posted:
+            for item in intake.posted["items"]:
+                if item["outcome"] in ("unmatched", "kept", "rejected"):
+                    rows.append({"key": intake.key, "kind": intake.kind, "state": item["outcome"],
+                                 "claim": item["claim"], "reason": item["reason"] or "; ".join(item["notes"]),
+                                 "source": intake.posted["source"], "at": ""})
+    return rows
+
+
+def retry_quarantined(ledger: Ledger, key: str | None = None) -> list[TransactionResult]:
+    """Imports the held text of each quarantined intake again (after the ledger or the mapping changed)."""
+    out: list[TransactionResult] = []
+    importer = Importer(ledger, validate=False)
+    for intake in list(intakes(ledger)):
+        if intake.status == "quarantined" and (key is None or intake.key == key):
+            held = intake.quarantines[-1]
+            out += importer.import_text(held["text"], f"retry of {held['source']}")
+    return out

@@ -1,0 +1,274 @@
+"""X12 files as segments and transactions: separators from ISA, envelopes checked, streamed in bounded memory.
+
+Copes with what real files contain: a UTF-8 byte-order mark, prose before the ISA, any segment terminator
+and separators the ISA declares, line breaks or none, indentation, several interchanges, functional groups
+and transactions in one file. Every structural fault is an X12Error naming the segment number (counted from
+the file's ISA, as pyx12 and the TR3s count), the segment id and the reason.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import IO
+
+CHUNK = 1 << 20
+MAX_SEGMENT = 8192  # no X12 segment comes near this; garbage without terminators does
+MAX_TRANSACTION_SEGMENTS = 2_000_000
+# GS08 versions the importer maps, and the transaction set each belongs to.
+VERSIONS = {
+    "837": ("005010X222A1", "005010X222A2", "005010X222", "005010X223A1", "005010X223A2", "005010X223A3",
+            "005010X223"),
+    "835": ("005010X221A1", "005010X221"),
+    "999": ("005010X231A1", "005010X231"),
+    "277": ("005010X214",),
+}
+
+
+class X12Error(Exception):
+    def __init__(self, segment: int, segment_id: str, reason: str, file: str = "") -> None:
+        self.segment, self.segment_id, self.reason, self.file = segment, segment_id, reason, file
+        where = f"segment {segment} ({segment_id})" if segment else "file"
+        super().__init__(f"{file + ': ' if file else ''}{where}: {reason}")
+
+
+@dataclass(frozen=True)
+class Delimiters:
+    element: str
+    component: str
+    repetition: str
+    segment: str
+
+
+@dataclass
+class Transaction:
+    """One ST..SE with its envelope facts; segments are element lists ([0] is the segment id)."""
+
+    set_id: str
+    control: str
+    version: str
+    functional_id: str
+    group_control: str
+    interchange_control: str
+    sender: str
+    receiver: str
+    created: datetime
+    usage: str  # ISA15: P production, T test
+    delimiters: Delimiters
+    first_segment: int
+    segments: list[list[str]] = field(default_factory=list)
+    isa: list[str] = field(default_factory=list)
+    gs: list[str] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        if self.set_id == "837":
+            return "837I" if "X223" in self.version else "837P"
+        return {"277": "277CA"}.get(self.set_id, self.set_id)
+
+    def text(self) -> str:
+        d = self.delimiters
+        return "".join(d.element.join(s) + d.segment + "\n" for s in self.segments)
+
+    def interchange_text(self) -> str:
+        """This transaction alone in its own envelope: what a quarantine keeps, to be imported again later."""
+        d = self.delimiters
+        gs, isa = self.gs, self.isa
+        trailer = [["GE", "1", gs[6]], ["IEA", "1", isa[13]]]
+        return "".join(d.element.join(s) + d.segment + "\n" for s in [isa, gs, *self.segments, *trailer])
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.text().encode()).hexdigest()
+
+
+def open_text(path: str) -> IO[str]:
+    """The file as text: a UTF-8 BOM is dropped; bytes that are not text become an X12Error."""
+    return open(path, encoding="utf-8-sig", errors="strict", newline="")
+
+
+def raw_segments(stream: IO[str], file: str = "") -> Iterator[tuple[list[str], Delimiters]]:
+    """Segments as element lists, read in chunks; the separators come from the ISA (prose before it is skipped)."""
+    try:
+        head = stream.read(CHUNK)
+    except UnicodeDecodeError as error:
+        raise X12Error(0, "", f"byte {error.start} is not text: this is not an X12 file", file) from None
+    start = head.find("ISA")
+    while start > 0 and head[start - 1] not in "\r\n\t ~":  # an "ISA" inside prose is not the header
+        start = head.find("ISA", start + 1)
+    if start < 0 or len(head) < start + 106:
+        what = "the file is empty" if not head.strip() else "no ISA interchange header: this is not an X12 file"
+        if head.lstrip().startswith("ST"):
+            what = "the file starts at ST without an ISA/GS envelope; an X12 file starts with ISA"
+        raise X12Error(0, "", what, file)
+    element = head[start + 3]
+    if element.isalnum() or element.isspace():
+        raise X12Error(1, "ISA", f"element separator {element!r} is a letter, digit or space", file)
+    position, count = start, 0
+    while count < 16:
+        position = head.find(element, position + 1)
+        if position < 0:
+            raise X12Error(1, "ISA", "the ISA has fewer than 16 elements (truncated header)", file)
+        count += 1
+    component = head[position + 1]
+    terminator = head[position + 2]
+    if terminator in "\r\n" and component != terminator:
+        terminator = "\n"
+    isa = head[start:position + 2].split(element)
+    repetition = isa[11] if isa[12] >= "00501" else ""
+    if component.isalnum() or terminator.isalnum():
+        raise X12Error(1, "ISA", f"component separator {component!r} / segment terminator {terminator!r} "
+                                 "must not be letters or digits", file)
+    delimiters = Delimiters(element, component, repetition, terminator)
+    buffer = head[start:]
+    decoder_error = None
+    while True:
+        parts = buffer.split(terminator)
+        buffer = parts.pop()
+        for part in parts:
+            text = part.strip()
+            if text:
+                yield text.split(element), delimiters
+        if len(buffer) > MAX_SEGMENT:
+            raise X12Error(0, buffer.strip()[:3], f"more than {MAX_SEGMENT} characters without a segment "
+                                                  f"terminator {terminator!r}: not X12 text", file)
+        try:
+            more = stream.read(CHUNK)
+        except UnicodeDecodeError as error:
+            decoder_error = error
+            more = ""
+        if not more:
+            break
+        buffer += more
+    if decoder_error is not None:
+        raise X12Error(0, "", f"bytes that are not text near the end of the file ({decoder_error.reason})", file)
+    if buffer.strip():
+        yield buffer.strip().split(element), delimiters
+
+
+def x12_date(day: str, time: str = "") -> datetime:
+    """CCYYMMDD or YYMMDD with HHMM[SS..]; X12 carries no time zone, so the ledger reads it as UTC."""
+    day = day.strip()
+    if len(day) == 6:
+        day = ("20" if day[:2] < "50" else "19") + day
+    time = (time.strip() + "0000")[:6] if time.strip() else "000000"
+    time = time[:4] + ("00" if len(time) < 6 else time[4:6])
+    return datetime.strptime(day + time, "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+
+
+def transactions(stream: IO[str], file: str = "", warnings: list[str] | None = None) -> Iterator[Transaction]:
+    """Every transaction in the file, its envelopes checked. Control numbers that do not pair (ST/SE, GS/GE,
+    ISA/IEA) and missing trailers are errors; a wrong count in SE01/GE01/IEA01 is a warning (several
+    generators miscount, and a lost trailer is caught anyway)."""
+    warnings = [] if warnings is None else warnings
+    isa: list[str] | None = None
+    gs: list[str] | None = None
+    tx: Transaction | None = None
+    groups = sets = 0
+    number = 0
+    isa_at = gs_at = 0
+
+    def fail(reason: str, segment_id: str | None = None, at: int | None = None) -> X12Error:
+        return X12Error(at or number, segment_id or sid, reason, file)
+
+    for elements, delimiters in raw_segments(stream, file):
+        number += 1
+        sid = elements[0].strip()
+        if not sid.isalnum() or len(sid) > 3 or not sid.isupper() and not sid.isdigit():
+            raise fail(f"{sid[:12]!r} is not a segment id (2-3 capital letters or digits)", sid[:12] or "?")
+        if sid == "ISA":
+            if isa is not None:
+                raise fail(f"interchange {isa[13]} has no IEA before this ISA")
+            if len(elements) != 17:
+                raise fail(f"ISA has {len(elements) - 1} elements, 16 expected")
+            if elements[12] != "00501":
+                raise fail(f"interchange version {elements[12]!r} (ISA12) is not supported: only 5010 (00501)")
+            if not elements[13].isdigit() or len(elements[13]) != 9:
+                raise fail(f"ISA13 control number {elements[13]!r} is not 9 digits")
+            isa, groups, isa_at = elements, 0, number
+            continue
+        if isa is None:
+            raise fail("segment outside an interchange (no ISA before it)")
+        if sid == "IEA":
+            if gs is not None:
+                raise fail(f"functional group {gs[6]} has no GE before the IEA")
+            if len(elements) < 3 or elements[2] != isa[13]:
+                raise fail(f"IEA02 {elements[2] if len(elements) > 2 else ''!r} does not match ISA13 {isa[13]!r}")
+            if elements[1] != str(groups):
+                warnings.append(f"segment {number} (IEA): IEA01 says {elements[1]!r} functional groups, "
+                                f"the interchange has {groups}")
+            isa = None
+            continue
+        if sid == "GS":
+            if gs is not None:
+                raise fail(f"functional group {gs[6]} has no GE before this GS")
+            if len(elements) < 9:
+                raise fail(f"GS has {len(elements) - 1} elements, 8 expected")
+            gs, sets, gs_at = elements, 0, number
+            groups += 1
+            continue
+        if gs is None:
+            raise fail("segment outside a functional group (no GS before it)")
+        if sid == "GE":
+            if tx is not None:
+                raise fail(f"transaction {tx.control} has no SE before the GE")
+            if len(elements) < 3 or elements[2] != gs[6]:
+                raise fail(f"GE02 {elements[2] if len(elements) > 2 else ''!r} does not match GS06 {gs[6]!r}")
+            if elements[1] != str(sets):
+                warnings.append(f"segment {number} (GE): GE01 says {elements[1]!r} transactions, the group has {sets}")
+            gs = None
+            continue
+        if sid == "ST":
+            if tx is not None:
+                raise fail(f"transaction {tx.control} has no SE before this ST")
+            if len(elements) < 3 or not elements[2]:
+                raise fail("ST02 transaction control number is missing")
+            set_id = elements[1]
+            version = (elements[3] if len(elements) > 3 and elements[3] else gs[8]).strip()
+            if set_id not in VERSIONS:
+                raise fail(f"transaction set {set_id!r} is not imported (837, 835, 999 and 277CA are)")
+            if version not in VERSIONS[set_id]:
+                raise fail(f"version {version!r} of the {set_id} is unknown (known: {', '.join(VERSIONS[set_id])})")
+            try:
+                created = x12_date(gs[4], gs[5])
+            except ValueError:
+                created = x12_date(isa[9], isa[10]) if isa[9].strip().isdigit() else datetime.now(timezone.utc)
+            tx = Transaction(set_id=set_id, control=elements[2], version=version, functional_id=gs[1],
+                             group_control=gs[6], interchange_control=isa[13], sender=isa[6].strip(),
+                             receiver=isa[8].strip(), created=created, usage=isa[15], delimiters=delimiters,
+                             first_segment=number, segments=[elements], isa=isa, gs=gs)
+            sets += 1
+            continue
+        if tx is None:
+            raise fail("segment outside a transaction (no ST before it)")
+        tx.segments.append(elements)
+        if len(tx.segments) > MAX_TRANSACTION_SEGMENTS:
+            raise fail(f"transaction {tx.control} exceeds {MAX_TRANSACTION_SEGMENTS} segments")
+        if sid == "SE":
+            if len(elements) < 3 or elements[2] != tx.control:
+                raise fail(f"SE02 {elements[2] if len(elements) > 2 else ''!r} does not match ST02 {tx.control!r}")
+            if elements[1] != str(len(tx.segments)):
+                warnings.append(f"segment {number} (SE): SE01 says {elements[1]!r} segments, "
+                                f"transaction {tx.control} has {len(tx.segments)}")
+            yield tx
+            tx = None
+    if tx is not None:
+        raise fail(f"transaction {tx.control} has no SE: the file is truncated", "ST", tx.first_segment)
+    if gs is not None:
+        raise fail(f"functional group {gs[6]} has no GE: the file is truncated", "GS", gs_at)
+    if isa is not None:
+        raise fail(f"interchange {isa[13]} has no IEA: the file is truncated", "ISA", isa_at)
+    if number == 0:
+        raise X12Error(0, "", "no segments", file)
+
+
+def components(value: str, delimiters: Delimiters) -> list[str]:
+    return value.split(delimiters.component)
+
+
+def check_file(path: str, warnings: list[str] | None = None) -> list[tuple[str, str, int]]:
+    """Reads the whole file once, checking structure only; returns (kind, control, claims) per transaction."""
+    with open_text(path) as stream:
+        return [(tx.kind, tx.control, sum(1 for s in tx.segments if s[0] in ("CLM", "CLP", "STC", "IK5")))
+                for tx in transactions(stream, path, warnings)]
+
