@@ -4,7 +4,8 @@ from __future__ import annotations
 ADJUSTMENT_GROUPS = frozenset({"CO", "PR", "OA", "PI"})
 
 # Cost share, contractual and informational reasons: adjustments, never denials.
-NOT_DENIAL = frozenset({"1", "2", "3", "23", "24", "44", "45", "59", "94", "131", "144", "253"})
+NOT_DENIAL = frozenset({"1", "2", "3", "23", "24", "44", "45", "59", "94", "131", "144", "253",
+                        "A2"})  # A2: contractual adjustment (retired code, still in TR3 examples)
 
 DENIAL_CATEGORY = {
     **dict.fromkeys(("4", "5", "6", "7", "9", "10", "11"), "coding"),

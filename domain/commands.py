@@ -41,7 +41,7 @@ NPI = Annotated[str, Field(pattern=r"^[0-9]{10}$", description="10-digit Nationa
 BillingKey = Annotated[str, Field(pattern=r"^[0-9]{10}$|^TIN-[0-9]{9}$",
                                   description="billing provider NPI; a claim opened from an 835 whose payee is "
                                               "known only by tax id uses TIN-<9 digits>")]
-ClaimNumber = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9\-_.]+$",
+ClaimNumber = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9\-_.]+( [A-Za-z0-9\-_.]+)*$",
                                    description="patient control number (CLM01), at most 20 characters")]
 Units = Annotated[Decimal, Field(gt=0, max_digits=9, decimal_places=3)]
 

@@ -141,18 +141,25 @@ class Importer:
             else:
                 result.status = "already quarantined"
             return result
-        result.claims, result.events = self.post(plan, intake, source, now)
+        result.claims, result.events, unchanged = self.post(plan, intake, source, now)
         if self.dry_run:
             result.status = "dry run"
+        elif unchanged:
+            result.status = "already imported"
         return result
 
-    def post(self, plan: mapping.Plan, intake: Any, source: str, now: datetime) -> tuple[list[dict[str, Any]], int]:
+    def post(self, plan: mapping.Plan, intake: Any, source: str,
+             now: datetime) -> tuple[list[dict[str, Any]], int, bool]:
         """Applies the claims' commands with the intake record in one transaction; a claim any of whose commands
         the ledger refuses is left out whole (and named in the record), then the rest is tried again."""
         items: list[dict[str, Any]] = []
+        unchanged: list[bool] = []
 
         def records(outcomes: list[Any]) -> Iterator[Any]:
             items[:] = self.items(plan, outcomes)
+            if intake is not None and intake.posted is not None and settled(intake.posted["items"]) == settled(items):
+                unchanged.append(True)  # tried again, same outcome: nothing new to record
+                return
             record = intake or Intake.log(plan.kind, plan.key, now)
             record.post(at=now, source=source, envelope=plan.envelope, payment=plan.payment,
                         provider_adjustments=plan.provider_adjustments, items=items)
@@ -178,7 +185,7 @@ class Importer:
                     p.error, p.commands = str(errors[0].error), []
         if self.dry_run:
             items = self.items(plan, outcomes)
-        return items, sum(i["events"] for i in items)
+        return items, sum(i["events"] for i in items), bool(unchanged)
 
     def items(self, plan: mapping.Plan, outcomes: list[Any]) -> list[dict[str, Any]]:
         by_command = {id(o.command): o for o in outcomes}
@@ -220,6 +227,12 @@ class Importer:
         return [tuple(c) for c in batch.claims] if batch is not None else []  # type: ignore[misc]
 
 
+def settled(items: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """What a transaction's claims came to, whether applied now or earlier (posted and duplicate are alike)."""
+    return [(i["claim"], "done" if i["outcome"] in ("posted", "duplicate") else i["outcome"], i["reason"])
+            for i in items]
+
+
 def intakes(ledger: Ledger) -> Iterator[Intake]:
     """Every intake with something to look at again: quarantined, or posted with unmatched items."""
     seen: set[Any] = set()
@@ -234,9 +247,9 @@ def quarantine_rows(ledger: Ledger) -> list[dict[str, Any]]:
     rows = []
     for intake in intakes(ledger):
         if intake.status == "quarantined":
-            last = intake.quarantines[-1]
-            rows.append({"key": intake.key, "kind": intake.kind, "state": "quarantined", "claim": "",
-                         "reason": last["reason"], "source": last["source"], "at": last["at"].isoformat()})
+            for held in intake.quarantines:
+                rows.append({"key": intake.key, "kind": intake.kind, "state": "quarantined", "claim": "",
+                             "reason": held["reason"], "source": held["source"], "at": held["at"].isoformat()})
         elif intake.posted:
             for item in intake.posted["items"]:
                 if item["outcome"] in ("unmatched", "kept", "rejected"):
@@ -252,6 +265,6 @@ def retry_quarantined(ledger: Ledger, key: str | None = None) -> list[Transactio
     importer = Importer(ledger, validate=False)
     for intake in list(intakes(ledger)):
         if intake.status == "quarantined" and (key is None or intake.key == key):
-            held = intake.quarantines[-1]
-            out += importer.import_text(held["text"], f"retry of {held['source']}")
+            for held in intake.quarantines:
+                out += importer.import_text(held["text"], f"retry of {held['source']}")
     return out

@@ -113,6 +113,14 @@ def explain(error: ValidationError) -> str:
 # ---------------------------------------------------------------- 837 -> coded, submitted
 
 
+def created(plan: Plan, bht: list[str]) -> None:
+    """BHT04/05: when the sender created the transaction, the business time of what it reports."""
+    try:
+        plan.at = x12_date(el(bht, 4), el(bht, 5))
+    except ValueError:
+        plan.notes.append(f"BHT04 {el(bht, 4)!r} is not a date: the group date is used")
+
+
 def diagnoses_of(hi: list[str], component: str, notes: list[str]) -> list[str]:
     out: list[str] = []
     values = hi[1:]
@@ -152,10 +160,7 @@ def read_837(tx: Transaction) -> Plan:
     for seg in tx.segments:
         sid = seg[0]
         if sid == "BHT":
-            try:
-                plan.at = x12_date(el(seg, 4), el(seg, 5))
-            except ValueError:
-                plan.notes.append(f"BHT04 {el(seg, 4)!r} is not a date: the group date is used")
+            created(plan, seg)
         elif sid == "HL":
             finish()
             level = el(seg, 3)
@@ -368,7 +373,7 @@ def read_835(tx: Transaction, lookup: Callable[[str, str], Any], strict: bool = 
     payer_id = payer["id"] or el(trace, 3) or payer["name"] or "unknown"
     paid_on = day_of(["DTM", "", el(bpr, 16)]) if el(bpr, 16) else None
     plan.at = noon(paid_on or production or tx.created.date())
-    plan.key = f"835|{payer_id}|{el(trace, 2)}|{el(bpr, 2)}|{el(bpr, 16)}"
+    plan.key = f"835|{payer_id}|{el(trace, 2)}|{el(bpr, 16)}"  # a fixed re-send keeps its trace, not its amounts
     plan.payment = {"trace": el(trace, 2), "payer_id": payer_id, "payer": payer["name"], "handling": el(bpr, 1),
                     "amount": str(money(el(bpr, 2), "BPR02")), "credit_debit": el(bpr, 3), "method": el(bpr, 4),
                     "paid_on": paid_on.isoformat() if paid_on else "", "payee": payee["name"],
@@ -572,10 +577,7 @@ def read_277(tx: Transaction, lookup: Callable[[str, str], Any]) -> Plan:
     for seg in tx.segments:
         sid = seg[0]
         if sid == "BHT":
-            try:
-                plan.at = x12_date(el(seg, 4), el(seg, 5))
-            except ValueError:
-                pass
+            created(plan, seg)
         elif sid == "HL":
             level = el(seg, 3)
             claim = None

@@ -152,3 +152,41 @@ def test_projections_reports_and_worklist(database_url):
     assert sum(r["denied"] for r in denials) > 0
     worklist = json.loads(rcm("claims", "--status", "denied", "--limit", "5", "--json", db=database_url).stdout)
     assert all(row["status"] == "denied" for row in worklist)
+
+
+X12 = ROOT.parent / "shared" / "data" / "x12"
+
+
+def test_x12_import_report_quarantine_and_export(database_url: str, tmp_path: Path):
+    files = [str(X12 / "azoner+pyx12/835_mult_loops.txt"), str(X12 / "kputnam+stupidedi/3a.edi")]
+    done = rcm("import", *files, "--json", db=database_url)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary[0]["pyx12"].startswith("valid") and summary[0]["transactions"][0]["status"] == "posted"
+    assert summary[1]["transactions"][0]["status"] == "quarantined"
+    assert rcm("import", *files, "--json", db=database_url).returncode == 0
+    denials = json.loads(rcm("report", "denials", "--json", db=database_url).stdout)
+    assert {r["carc"]: r["dollars"] for r in denials["by_carc"]} == {"CO-16": "500.04", "OA-A7": "415.35"}
+    held = json.loads(rcm("quarantine", "--json", db=database_url).stdout)
+    assert [(h["state"], h["kind"]) for h in held] == [("quarantined", "835")]
+    assert "transaction balancing" in held[0]["reason"]
+    garbage = tmp_path / "garbage.x12"
+    garbage.write_bytes(bytes(range(256)) * 8)
+    refused = rcm("import", str(garbage), db=database_url)
+    assert refused.returncode == 2 and "nothing from this file was written" in refused.stderr
+
+    from domain.commands import COMMAND
+    coded_and_scrubbed = lifecycle_to_submitted("EX1")[:2]
+    outcomes = open_ledger(database_url).execute([COMMAND.validate_python(c) for c in coded_and_scrubbed])
+    assert [o.result for o in outcomes] == ["applied", "applied"]
+    providers = tmp_path / "providers.json"
+    providers.write_text(json.dumps({"1234567893": {"name": "VALLEY FAMILY PRACTICE", "address": "12 MAIN ST",
+                                                    "city": "SPRINGFIELD", "state": "IL", "zip": "627011234",
+                                                    "tin": "371234567"}}))
+    out = tmp_path / "out.837"
+    exported = rcm("export", "837p", "--out", str(out), "--providers", str(providers), "--json", db=database_url)
+    assert exported.returncode == 0, exported.stderr
+    assert json.loads(exported.stdout)["claims"] == ["EX1"]
+    again = json.loads(rcm("import", str(out), "--json", db=database_url).stdout)
+    assert again[0]["pyx12"] == "valid (005010X222A1, pyx12 4.0.0)"
+    assert [c["outcome"] for c in again[0]["transactions"][0]["claims"]] == ["duplicate"]
