@@ -75,6 +75,17 @@ def differences(runner: Runner, as_of_dates: tuple[date, ...] = ()) -> list[str]
             want, got = want_carcs.get(key, {}).get(metric, 0), carcs.get(key, {}).get(metric, 0)
             if want != got:
                 found.append(f"denial CARC {'-'.join(key)}.{metric}: view {got}, oracle {want}")
+    cash: dict[tuple[Any, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for row in views.query(f"SELECT * FROM {views.t['cash_daily']}"):
+        day = row["day"] if isinstance(row["day"], date) else date.fromisoformat(row["day"])
+        for metric in oracle.CASH:
+            cash[(day, row["payer_id"])][metric] += int(row[metric])
+    want_cash = oracle.cash_by_day(events)
+    for key in sorted(set(want_cash) | set(cash)):
+        for metric in oracle.CASH:
+            want, got = want_cash.get(key, {}).get(metric, 0), cash.get(key, {}).get(metric, 0)
+            if want != got:
+                found.append(f"cash {key[0]} {key[1]}.{metric}: view {got}, oracle {want}")
     return found
 
 

@@ -35,6 +35,7 @@ DATES = ("dos", "coded_on", "first_submitted_on", "last_submitted_on", "first_ad
 
 
 ENDED = ("closed", "written_off", "voided")
+CASH = ("billed", "payer_paid", "patient_paid", "adjustments", "written_off_payer", "written_off_patient")
 
 
 class UnknownEvent(Exception):
@@ -50,6 +51,8 @@ class Effects:
     ar_daily: dict[tuple[date, date, str, str], int] = field(default_factory=dict)
     denials: dict[tuple[date, str, str, str], dict[str, int]] = field(default_factory=dict)
     carcs: dict[tuple[date, str, str, str], dict[str, int]] = field(default_factory=dict)
+    # money moved per (effective day, payer): charges, payments, adjustments, write-offs - in cents
+    cash: dict[tuple[date, str], dict[str, int]] = field(default_factory=dict)
 
     def move(self, day: date, dos: date, payer: str, responsibility: str, delta: int) -> None:
         key = (day, dos, payer, responsibility)
@@ -84,7 +87,13 @@ def fold(facts: dict[str, Any], event: Any, seq: int, effects: Effects) -> None:
     day = event.effective_at.date()
     payer_before, patient_before = facts["payer_balance"], facts["patient_balance"]
     where_before = (facts["dos"], facts["payer_id"])
+    money_before = [facts[m] for m in CASH]
     handler(facts, event, day, effects)
+    moved = {m: facts[m] - before for m, before in zip(CASH, money_before) if facts[m] != before}
+    if moved:
+        row = effects.cash.setdefault((day, facts["payer_id"]), dict.fromkeys(CASH, 0))
+        for m, delta in moved.items():
+            row[m] += delta
     rebalance(facts)
     if facts["status"] not in ENDED:
         facts["closed_on"] = None

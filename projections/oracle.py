@@ -212,3 +212,23 @@ def carc_totals(events: Iterable[tuple[int, Any]]) -> dict[tuple[str, str, str],
                                       if (a["group"], a["carc"]) == (group, carc)) * 100)
                 t["denied_claims"] += kind == "Denied"
     return {k: dict(v) for k, v in totals.items()}
+
+
+CASH = ("billed", "payer_paid", "patient_paid", "adjustments", "written_off_payer", "written_off_patient")
+
+
+def cash_by_day(events: Iterable[tuple[int, Any]]) -> dict[tuple[date, str], dict[str, int]]:
+    """Money moved per (effective day, payer) in cents: the difference of the whole-history sums event by event."""
+    totals: dict[tuple[date, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for history in histories(events).values():
+        payer = history[0][1].payer_id
+        before = money([])
+        for i, (_, e) in enumerate(history):
+            payer = e.payer_id if type(e).__name__ == "Submitted" else payer
+            after = money(history[:i + 1])
+            for name in CASH:
+                delta = int((after[name] - before[name]) * 100)
+                if delta:
+                    totals[(e.effective_at.date(), payer)][name] += delta
+            before = after
+    return {k: dict(v) for k, v in totals.items() if any(v.values())}

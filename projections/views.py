@@ -13,7 +13,7 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking
 
-from projections.facts import COLUMNS, DATES, Effects, fold, is_ignored, new_facts, summaries
+from projections.facts import CASH, COLUMNS, DATES, Effects, fold, is_ignored, new_facts, summaries
 
 VIEW_NAMES = ("claim_status", "ar", "denials")
 KPI_COUNTERS = ("submitted", "clean", "rejected", "days_to_bill_n", "days_to_bill_sum", "adjudicated",
@@ -32,6 +32,9 @@ SUMMARIES = {
     # (on a denied claim or on denied lines of a paid one), its dollars, and how many were claim denials
     "denial_carcs": ((("day", "date"), ("payer_id", "text"), ("carc_group", "text"), ("carc", "text")),
                      ("remittances", "cents", "denied_claims")),
+    # money moved per effective day and payer (cents): charges billed, payer and patient payments, contractual
+    # and other adjustments, write-offs - charges and payments over time, and the cash journal's totals
+    "cash_daily": ((("day", "date"), ("payer_id", "text")), CASH),
 }
 STAT_COLUMNS = ("adjudicated", "adjudicated_cents", "denied", "denied_cents", "denied_lines_cents", "rejected",
                 "appealed", "decided", "overturned")
@@ -215,6 +218,7 @@ FROM k, ar, ap""",
             add(totals, summaries(state), 1)
         totals["ar_daily"] = {key: {"delta_cents": delta} for key, delta in effects.ar_daily.items()}
         totals["denial_carcs"] = effects.carcs
+        totals["cash_daily"] = effects.cash
         last = page[-1][0]
         try:
             with self.transaction() as c:
