@@ -408,6 +408,40 @@ def cmd_export(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_dashboards(args: argparse.Namespace) -> int:
+    from infra import dashboards as dash
+    from infra.settings import Settings
+
+    url = Settings.load(args.db).database_url
+
+    if args.action == "snapshot":
+        if not args.out:
+            raise InputRejected("dashboards snapshot needs --out DIR")
+        try:
+            pages = list(dash.snapshot(url, Path(args.out)))
+        except dash.DashboardError as error:
+            raise InputRejected(str(error)) from None
+        for path, run in pages:
+            failed = [r for r in run.results if r.error]
+            out.print(f"{path}: {len(run.results)} panels" + (f", {len(failed)} failed: {failed[0].error}"
+                                                              if failed else ""), markup=False, highlight=False)
+        return FAILURE if any(r.error for _, run in pages for r in run.results) else OK
+    from infra.grafana_publish import PublishError, publish
+
+    if not args.grafana_url:
+        raise InputRejected("dashboards publish needs --grafana-url URL")
+    try:
+        report = publish(args.grafana_url, args.token or os.environ.get("GRAFANA_TOKEN"), url,
+                         folder_title=args.folder)
+    except PublishError as error:
+        raise InputRejected(str(error)) from None
+    if args.json:
+        out.print_json(data=report)
+    else:
+        out.print(present.rows_table(f"published to {args.grafana_url}", report))
+    return OK
+
+
 def today() -> date:
     return datetime.now(timezone.utc).date()
 
@@ -489,6 +523,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=5000, help="claims per file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_export)
+    p = command("dashboards", "Grafana dashboards: offline HTML snapshots, or publish to a Grafana server")
+    p.add_argument("action", choices=("snapshot", "publish"))
+    p.add_argument("--out", help="snapshot: directory for one HTML page per dashboard")
+    p.add_argument("--grafana-url", help="publish: e.g. http://localhost:3000")
+    p.add_argument("--token", help="publish: a service account token (or env GRAFANA_TOKEN)")
+    p.add_argument("--folder", default="Revenue cycle", help="publish: folder title (uid rcm)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_dashboards)
     p = command("quarantine", "remittances held whole (they do not balance) and items that could not be posted")
     p.add_argument("action", nargs="?", choices=("list", "retry"), default="list")
     p.add_argument("key", nargs="?", help="retry: only this intake (its key from the list)")

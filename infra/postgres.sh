@@ -55,6 +55,11 @@ CONF
   as_postgres "$bin/psql" -h 127.0.0.1 -p "$PORT" -U postgres -qtAc \
     "SELECT 1 FROM pg_database WHERE datname='rcm'" | grep -q 1 \
     || as_postgres "$bin/psql" -h 127.0.0.1 -p "$PORT" -U postgres -qc "CREATE DATABASE rcm OWNER rcm"
+  # Grafana's read-only role: the projection runner grants it SELECT on the read models only (not the events)
+  as_postgres "$bin/psql" -h 127.0.0.1 -p "$PORT" -U postgres -qtAc \
+    "SELECT 1 FROM pg_roles WHERE rolname='rcm_grafana'" | grep -q 1 \
+    || as_postgres "$bin/psql" -h 127.0.0.1 -p "$PORT" -U postgres -qc \
+      "CREATE ROLE rcm_grafana LOGIN PASSWORD '${RCM_GRAFANA_PASSWORD:-rcm_grafana}' NOSUPERUSER NOCREATEDB NOCREATEROLE"
   echo "$URL"
 }
 

@@ -42,6 +42,9 @@ TYPES = {"sqlite": {"date": "TEXT", "bool": "INTEGER"}, "postgresql": {"date": "
 BOOLS = ("clean", "initially_denied", "first_pass_resolved")
 
 
+READER = "rcm_grafana"
+
+
 class ConcurrentRunner(Exception):
     """Another runner advanced these views first; this page was not written."""
 
@@ -104,6 +107,18 @@ class ClaimViews:
             if not self.suffix:
                 for statement in self.view_statements():
                     c.execute(statement)
+            if self.dialect == "postgresql":
+                self.grant_reader(c)
+
+    def grant_reader(self, c: Any) -> None:
+        """Grafana's role (made by infra/postgres.sh) reads the read models, never the events."""
+        c.execute(f"SELECT 1 FROM pg_roles WHERE rolname = '{READER}'")
+        if not c.fetchone():
+            return
+        if self.prefix:
+            c.execute(f"GRANT USAGE ON SCHEMA {self.prefix.rstrip('.')} TO {READER}")
+        relations = list(self.t.values()) + ([] if self.suffix else [self.kpis, self.ar_open])
+        c.execute(f"GRANT SELECT ON {', '.join(relations)} TO {READER}")
 
     def summary_statement(self, name: str) -> str:
         keys, metrics = SUMMARIES[name]
