@@ -442,6 +442,62 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_consume(args: argparse.Namespace) -> int:
+    from infra.consume import ConsumerRunner
+
+    runner = ConsumerRunner(args.name, args.db, args.bootstrap_servers, args.topic, args.group,
+                            log=lambda text: err.print(f"{args.name}: {text}", markup=False, highlight=False))
+    stop = threading.Event()
+    try:
+        with progress() as bar:
+            task = bar.add_task(f"consuming {args.topic} into {args.name}", total=None)
+            counts = runner.run(stop, follow=args.follow, idle_seconds=args.idle,
+                                progress=lambda n: bar.advance(task, n))
+    except KeyboardInterrupt:
+        stop.set()
+        return OK
+    finally:
+        runner.close()
+    err.print(f"{args.name}: {counts['applied']} messages applied, {counts['dead_lettered']} sent to "
+              f"{runner.dead_letter_topic}; partitions {runner.assigned}", markup=False)
+    return OK
+
+
+def cmd_worklist(args: argparse.Namespace) -> int:
+    from infra.consume import worklist_rows
+
+    rows = [{**r, "at_stake": reports.dollars(r.pop("at_stake_cents"))} for r in worklist_rows(args.db, args.all)]
+    if args.json:
+        out.print_json(data=present.jsonable(rows))
+    else:
+        out.print(present.rows_table(f"Denial work queue ({len(rows)}), oldest appeal deadline first", rows,
+                                     ["deadline", "priority", "claim_number", "payer_id", "category", "carcs",
+                                      "at_stake", "denied_on", "appeal_level", "state"]))
+    return OK
+
+
+def cmd_journal(args: argparse.Namespace) -> int:
+    import csv
+
+    from infra.consume import journal_rows
+
+    rows = journal_rows(args.db, date.fromisoformat(args.start) if args.start else None,
+                        date.fromisoformat(args.end) if args.end else None)
+    lines = [{"day": str(r["day"]), "payer": r["payer_id"], "account": r["account"],
+              "debit": reports.dollars(r["debit_cents"]), "credit": reports.dollars(r["credit_cents"])} for r in rows]
+    if args.csv:
+        with open(args.csv, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=["day", "payer", "account", "debit", "credit"])
+            writer.writeheader()
+            writer.writerows(lines)
+        err.print(f"wrote {len(lines)} journal lines to {args.csv}", markup=False)
+    elif args.json:
+        out.print_json(data=present.jsonable(lines))
+    else:
+        out.print(present.rows_table("General ledger journal (debits = credits per day and payer)", lines))
+    return OK
+
+
 def today() -> date:
     return datetime.now(timezone.utc).date()
 
@@ -536,6 +592,24 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("key", nargs="?", help="retry: only this intake (its key from the list)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_quarantine)
+    p = command("consume", "run a Kafka consumer: results and offsets in one database transaction")
+    p.add_argument("name", choices=("worklist", "journal"))
+    p.add_argument("--follow", action="store_true", help="keep consuming (otherwise stop when the topic is idle)")
+    p.add_argument("--idle", type=float, default=5.0, help="without --follow: stop after this many quiet seconds")
+    p.add_argument("--bootstrap-servers", default=os.environ.get("RCM_KAFKA", "127.0.0.1:9092"))
+    p.add_argument("--topic", default=TOPIC)
+    p.add_argument("--group", help="consumer group (default rcm-NAME); instances in one group split the partitions")
+    p.set_defaults(run=cmd_consume)
+    p = command("worklist", "the denial work queue kept by `rcm consume worklist`, oldest appeal deadline first")
+    p.add_argument("--all", action="store_true", help="closed items too")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_worklist)
+    p = command("journal", "the daily cash and adjustment journal kept by `rcm consume journal`")
+    p.add_argument("--from", dest="start")
+    p.add_argument("--to", dest="end")
+    p.add_argument("--csv", help="write the lines to this CSV file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_journal)
     p = command("claims", "a worklist of open claims")
     p.add_argument("--status")
     p.add_argument("--payer")
