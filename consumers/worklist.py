@@ -13,7 +13,8 @@ from domain.contract import ClaimEventMessage
 COLUMNS = ("claim_id", "claim_number", "payer_id", "payer_class", "state", "category", "carcs", "at_stake_cents",
            "denied_on", "appeal_level", "deadline", "priority", "closed_on", "closed_reason", "sequence")
 OPEN = ("open", "appealed", "overturned")
-CLOSING = {"Paid": "paid", "Recoded": "corrected", "WrittenOff": "written off", "Voided": "voided"}
+CLOSING = {"Paid": "paid", "Recoded": "corrected", "Submitted": "resubmitted", "WrittenOff": "written off",
+           "PatientBilled": "billed to the patient", "Voided": "voided"}
 
 
 def new_row(claim_id: str) -> dict[str, Any]:
@@ -52,9 +53,9 @@ def apply(row: dict[str, Any], m: ClaimEventMessage) -> None:
     row["sequence"], row["claim_number"] = m.sequence, m.claim_number
     if m.type in ("Coded", "Opened"):
         row.update(payer_id=p["payer_id"], payer_class=p["payer_class"])
-    elif m.type == "Submitted":
+    if m.type == "Submitted":
         row["payer_id"] = p["payer_id"]
-    elif m.type == "Denied":
+    if m.type == "Denied":
         carcs = sorted({f"{a['group']}-{a['carc']}" for a in p["remittance"]["adjustments"]})
         row.update(state="open", category=p["category"], carcs=" ".join(carcs), denied_on=day,
                    at_stake_cents=int(Decimal(p["denied_amount"]) * 100), closed_on=None, closed_reason=None,

@@ -52,7 +52,9 @@ class Database:
         connection = psycopg.connect(self.settings.postgres_conninfo(), autocommit=True)
         schema = self.settings.postgres_schema
         if schema:
-            connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            with connection.transaction():
+                connection.execute("SELECT pg_advisory_xact_lock(hashtext('rcm-consumer-tables'))")
+                connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
             connection.execute(f"SET search_path TO {schema}")
         return connection
 
@@ -80,6 +82,14 @@ class Database:
             with self.connection.transaction(), self.connection.cursor() as cursor:
                 yield cursor
 
+    @contextmanager
+    def schema_change(self) -> Iterator[Any]:
+        """Creating tables: two instances starting together must not race (PostgreSQL's catalog would)."""
+        with self.transaction() as c:
+            if self.dialect == "postgresql":
+                c.execute("SELECT pg_advisory_xact_lock(hashtext('rcm-consumer-tables'))")
+            yield c
+
     def execute(self, c: Any, text: str, params: Any = ()) -> Any:
         return c.execute(self.sql(text), params)
 
@@ -104,7 +114,7 @@ class WorklistStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         d = "DATE" if db.dialect == "postgresql" else "TEXT"
-        with db.transaction() as c:
+        with db.schema_change() as c:
             db.execute(c, f"""CREATE TABLE IF NOT EXISTS worklist (claim_id TEXT PRIMARY KEY, claim_number TEXT,
                 payer_id TEXT, payer_class TEXT, state TEXT NOT NULL, category TEXT, carcs TEXT,
                 at_stake_cents BIGINT NOT NULL, denied_on {d}, appeal_level INTEGER NOT NULL, deadline {d},
@@ -137,7 +147,7 @@ class JournalStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         d = "DATE" if db.dialect == "postgresql" else "TEXT"
-        with db.transaction() as c:
+        with db.schema_change() as c:
             db.execute(c, "CREATE TABLE IF NOT EXISTS journal_claims (claim_id TEXT PRIMARY KEY, payer_id TEXT NOT NULL, "
                           "sequence INTEGER NOT NULL)")
             db.execute(c, f"""CREATE TABLE IF NOT EXISTS journal_lines (day {d} NOT NULL, payer_id TEXT NOT NULL,
@@ -180,7 +190,7 @@ STORES = {"worklist": WorklistStore, "journal": JournalStore}
 class Offsets:
     def __init__(self, db: Database) -> None:
         self.db = db
-        with db.transaction() as c:
+        with db.schema_change() as c:
             db.execute(c, "CREATE TABLE IF NOT EXISTS consumer_offsets (consumer TEXT NOT NULL, topic TEXT NOT NULL, "
                           "partition_id INTEGER NOT NULL, next_offset BIGINT NOT NULL, "
                           "PRIMARY KEY (consumer, topic, partition_id))")
