@@ -593,7 +593,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_quarantine)
     p = command("consume", "run a Kafka consumer: results and offsets in one database transaction")
-    p.add_argument("name", choices=("worklist", "journal"))
+    p.add_argument("name", choices=("worklist", "journal", "projections"),
+                   help="projections: the read models fed from Kafka (scale-out mode) instead of the store")
     p.add_argument("--follow", action="store_true", help="keep consuming (otherwise stop when the topic is idle)")
     p.add_argument("--idle", type=float, default=5.0, help="without --follow: stop after this many quiet seconds")
     p.add_argument("--bootstrap-servers", default=os.environ.get("RCM_KAFKA", "127.0.0.1:9092"))

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
+from decimal import Decimal
 from threading import Event
 from typing import Any
 
@@ -90,6 +91,15 @@ class Database:
                 c.execute("SELECT pg_advisory_xact_lock(hashtext('rcm-consumer-tables'))")
             yield c
 
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Serializes other connections' schema changes on PostgreSQL; SQLite's own file lock does it there."""
+        if self.dialect == "sqlite":
+            yield None
+            return
+        with self.schema_change():
+            yield None
+
     def execute(self, c: Any, text: str, params: Any = ()) -> Any:
         return c.execute(self.sql(text), params)
 
@@ -108,7 +118,21 @@ def day(value: Any) -> date | None:
     return None if value is None else value if isinstance(value, date) else date.fromisoformat(value)
 
 
-class WorklistStore:
+class TableStore:
+    """A consumer whose results are its own tables: results and offsets in one transaction."""
+
+    db: Database
+
+    def apply(self, c: Any, messages: list[ClaimEventMessage]) -> None:
+        raise NotImplementedError
+
+    def save(self, messages: list[ClaimEventMessage], record_offsets: Callable[[Any], None]) -> None:
+        with self.db.transaction() as c:
+            self.apply(c, messages)
+            record_offsets(c)
+
+
+class WorklistStore(TableStore):
     name = "worklist"
 
     def __init__(self, db: Database) -> None:
@@ -141,7 +165,7 @@ class WorklistStore:
             [tuple(r[k] for k in cols) for r in rows.values()])
 
 
-class JournalStore:
+class JournalStore(TableStore):
     name = "journal"
 
     def __init__(self, db: Database) -> None:
@@ -184,24 +208,74 @@ class JournalStore:
             [(d.isoformat() if self.db.dialect == "sqlite" else d, p, a, v[0], v[1]) for (d, p, a), v in totals.items()])
 
 
-STORES = {"worklist": WorklistStore, "journal": JournalStore}
+MONEY_KEYS = frozenset({"charge", "paid", "patient_responsibility", "amount", "total_charge", "contractual",
+                        "denied_amount", "transferred"})
+EVENT_TYPES: dict[str, type] = {}
+
+
+def revived(value: Any, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: revived(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [revived(v) for v in value]
+    if key in MONEY_KEYS and isinstance(value, str):
+        return Decimal(value)
+    return value
+
+
+def event_of(m: ClaimEventMessage) -> Any:
+    """The message as the projections' fold reads an event: its type name, ids, business time and payload."""
+    cls = EVENT_TYPES.get(m.type)
+    if cls is None:
+        cls = EVENT_TYPES[m.type] = type(m.type, (), {"__qualname__": f"Claim.{m.type}"})
+    event = cls()
+    event.__dict__.update(revived(m.payload))
+    event.originator_id, event.originator_version, event.effective_at = m.claim_id, m.sequence, m.occurred_at
+    return event
+
+
+class ProjectionStore:
+    """Scale-out mode: the projections' own code (fold and views) fed from the topic's partitions; the page and
+    the partitions' offsets are written in the views' transaction instead of the tracking rows."""
+
+    name = "projections"
+
+    def __init__(self, db: Database) -> None:
+        from infra.bootstrap import open_ledger, open_views
+        with db.exclusive():  # two workers starting together create the tables one after the other
+            self.ledger = open_ledger(db.settings.database_url, source="projections")
+            self.views = open_views(self.ledger, db.settings.database_url)
+
+    def save(self, messages: list[ClaimEventMessage], record_offsets: Callable[[Any], None]) -> None:
+        page = [(m.position, event_of(m)) for m in messages]
+        if page:
+            self.views.apply(page, record_position=record_offsets)
+        else:
+            with self.views.transaction() as c:
+                record_offsets(c)
+
+
+STORES = {"worklist": WorklistStore, "journal": JournalStore, "projections": ProjectionStore}
 
 
 class Offsets:
     def __init__(self, db: Database) -> None:
         self.db = db
+        schema = db.settings.postgres_schema if db.dialect == "postgresql" else ""
+        # qualified: the projections write offsets through the views' own connection, whose search_path differs
+        self.table = f"{schema}.consumer_offsets" if schema else "consumer_offsets"
         with db.schema_change() as c:
-            db.execute(c, "CREATE TABLE IF NOT EXISTS consumer_offsets (consumer TEXT NOT NULL, topic TEXT NOT NULL, "
+            db.execute(c, f"CREATE TABLE IF NOT EXISTS {self.table} (consumer TEXT NOT NULL, topic TEXT NOT NULL, "
                           "partition_id INTEGER NOT NULL, next_offset BIGINT NOT NULL, "
                           "PRIMARY KEY (consumer, topic, partition_id))")
 
     def read(self, consumer: str, topic: str) -> dict[int, int]:
-        rows = self.db.query("SELECT partition_id, next_offset FROM consumer_offsets WHERE consumer = ? AND topic = ?",
+        rows = self.db.query(f"SELECT partition_id, next_offset FROM {self.table} WHERE consumer = ? AND topic = ?",
                              (consumer, topic))
         return {r["partition_id"]: r["next_offset"] for r in rows}
 
     def write(self, c: Any, consumer: str, topic: str, offsets: dict[int, int]) -> None:
-        self.db.executemany(c, "INSERT INTO consumer_offsets (consumer, topic, partition_id, next_offset) VALUES "
+        self.db.executemany(c, f"INSERT INTO {self.table} (consumer, topic, partition_id, next_offset) VALUES "
                                "(?, ?, ?, ?) ON CONFLICT (consumer, topic, partition_id) DO UPDATE SET "
                                "next_offset = excluded.next_offset",
                             [(consumer, topic, p, o) for p, o in offsets.items()])
@@ -309,9 +383,7 @@ class ConsumerRunner:
             self.dead_letter(record, reason)
         if dead:
             self.producer.flush(timeout=30)  # durable in the dead-letter topic before its offset is stored
-        with self.db.transaction() as c:
-            self.store.apply(c, messages)
-            self.offsets.write(c, self.name, self.topic, offsets)
+        self.store.save(messages, lambda c: self.offsets.write(c, self.name, self.topic, offsets))
         try:
             self.consumer.commit({tp: _offset(offsets[tp.partition]) for tp in batch})  # for group tooling only
         except KafkaError:

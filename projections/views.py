@@ -7,7 +7,7 @@ stored in integer cents, exact on both SQLite and PostgreSQL.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from typing import Any
 
@@ -215,8 +215,9 @@ FROM k, ar, ap""",
 
     # ---- writing ----
 
-    def apply(self, page: Sequence[tuple[int, Any]]) -> None:
-        """Folds a page of (notification id, event) and writes it with the tracking position, atomically."""
+    def apply(self, page: Sequence[tuple[int, Any]], record_position: Callable[[Any], None] | None = None) -> None:
+        """Folds a page of (notification id, event) and writes it with its position, atomically: the tracking
+        rows, or whatever `record_position` writes with the same cursor (a Kafka consumer's offsets)."""
         if not page:
             return
         claim_events = [(seq, e) for seq, e in page if not is_ignored(e)]
@@ -242,6 +243,9 @@ FROM k, ar, ap""",
                 self.write_denials(c, effects.denials)
                 for name, rows in totals.items():
                     self.write_summary(c, name, rows)
+                if record_position is not None:
+                    record_position(c)
+                    return
                 for view in VIEW_NAMES:
                     self.tracking._insert_tracking(c, Tracking(self.tracking_name(view), last))
         except IntegrityError as e:

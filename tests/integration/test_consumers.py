@@ -145,3 +145,37 @@ def test_two_instances_in_one_group_split_the_partitions(database_url: str, tmp_
     assert journal_totals(database_url) == journal_totals(reference)
     total = sum(Decimal(d) for d, _ in journal_totals(database_url).values())
     assert total > 0
+
+
+def test_projections_as_a_consumer_group_equal_the_single_process_projection(database_url: str, tmp_path):
+    """Scale-out mode: two workers fold the topic's partitions into a second database with the projections' own
+    code; every view table equals the single process that reads the store."""
+    from infra.bootstrap import open_runner
+    from tests.conftest import view_tables
+
+    source = f"sqlite:///{tmp_path / 'source.db'}"
+    bootstrap, topic = relayed(source, 500, seed=33)
+    single = open_runner(source)
+    single.catch_up()
+    command = [sys.executable, "-m", "infra.cli", "consume", "projections", "--db", database_url,
+               "--bootstrap-servers", bootstrap, "--topic", topic, "--group", f"g-{uuid.uuid4().hex[:8]}",
+               "--idle", "8"]
+    workers = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    outputs = [w.communicate(timeout=300)[1] for w in workers]
+    assert all(w.returncode == 0 for w in workers), outputs
+    assert all("messages applied" in text for text in outputs)
+    scaled = open_runner(database_url)
+    assert normal(view_tables(scaled)) == normal(view_tables(single))
+
+
+def normal(tables: list[list[dict]]) -> list[list[dict]]:
+    """The same rows whichever back end holds them (SQLite keeps dates as text and booleans as integers)."""
+    def value(v: object) -> object:
+        if isinstance(v, bool):
+            return int(v)
+        if isinstance(v, date):
+            return v.isoformat()
+        return v
+    return [sorted(({k: value(v) for k, v in row.items()} for row in rows), key=lambda r: [str(x) for x in r.values()])
+            for rows in tables]
