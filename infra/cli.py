@@ -325,7 +325,8 @@ def cmd_relay(args: argparse.Namespace) -> int:
     try:
         with progress() as bar:
             task = bar.add_task(f"relaying to {args.bootstrap_servers}", total=None)
-            published = relay.run(stop, follow=args.follow, progress=lambda n: bar.advance(task, n))
+            published = relay.run(stop, follow=args.follow, progress=lambda n: bar.advance(task, n),
+                                  log=lambda text: err.print(f"relay: {text}", markup=False, highlight=False))
     except KeyboardInterrupt:
         stop.set()
         return OK

@@ -58,11 +58,21 @@ class KafkaPublisher:
         """`name` is the relay's identity: its transactional id and the key of its checkpoint."""
         ensure_topics(bootstrap, topic)
         self.bootstrap, self.topic, self.name = bootstrap, topic, name
-        transactional_id = name
-        self.producer = KafkaProducer(bootstrap_servers=bootstrap, transactional_id=transactional_id,
-                                      enable_idempotence=True, acks="all", linger_ms=5, batch_size=256 * 1024,
-                                      compression_type=None)
-        self.producer.init_transactions()
+        self.producer = self.new_producer()
+
+    def new_producer(self) -> KafkaProducer:
+        producer = KafkaProducer(bootstrap_servers=self.bootstrap, transactional_id=self.name,
+                                 enable_idempotence=True, acks="all", linger_ms=5, batch_size=256 * 1024,
+                                 compression_type=None, max_block_ms=30_000)
+        producer.init_transactions()  # fences any earlier producer of this relay and aborts its open transaction
+        return producer
+
+    def recover(self) -> None:
+        try:
+            self.producer.close(timeout=2)
+        except Exception:  # noqa: BLE001 - the old producer is being replaced whatever state it is in
+            pass
+        self.producer = self.new_producer()
 
     def position(self) -> int:
         consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, isolation_level="read_committed",

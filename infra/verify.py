@@ -110,9 +110,11 @@ def summary_differences(views: Any, claims: dict[str, dict[str, Any]]) -> list[s
         if c["adjudications"]:
             add("kpi_counters", (c["payer_id"],), adjudicated=1, initially_denied=int(c["initially_denied"]),
                 adjudicated_billed=c["billed"], denied_billed=c["billed"] * int(c["initially_denied"]),
-                first_pass=int(c["first_pass_resolved"]), lag_n=1,
-                lag_sum=(c["first_adjudicated_on"] - c["first_submitted_on"]).days,
+                first_pass=int(c["first_pass_resolved"]),
                 collected=c["payer_paid"] + c["patient_paid"], net=c["billed"] - c["adjustments"])
+            if c["first_submitted_on"]:  # a claim opened from a remittance has no known submission
+                add("kpi_counters", (c["payer_id"],), lag_n=1,
+                    lag_sum=(c["first_adjudicated_on"] - c["first_submitted_on"]).days)
     found = []
     for table, keys in (("status_summary", ("status", "payer_id", "rendering_npi")), ("dos_summary", ("dos", "payer_id")),
                         ("kpi_counters", ("payer_id",))):
@@ -135,7 +137,7 @@ def daily_differences(views: Any, events: list[tuple[int, Any]], as_of: date) ->
     want: dict[tuple[Any, ...], int] = defaultdict(int)
     for claim_id, history in oracle.histories(events).items():
         cut = [(s, e) for s, e in history if e.effective_at.date() <= as_of]
-        if not cut or type(cut[0][1]).__name__ != "Coded":
+        if not cut or type(cut[0][1]).__name__ not in ("Coded", "Opened"):
             continue
         row = oracle.claim_row(claim_id, cut)
         for responsibility in ("payer", "patient"):

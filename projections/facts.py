@@ -158,8 +158,8 @@ def on_submitted(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     f.update(status="submitted", payer_id=e.payer_id, last_submitted_on=day)
     f["first_submitted_on"] = f["first_submitted_on"] or day
     f["submissions"] += 1
-    if f["submissions"] == 1:
-        f["clean"] = f["scrub_failures"] == 0
+    if f["submissions"] == 1:  # (a claim opened from a remittance may have been rejected before it)
+        f["clean"] = f["scrub_failures"] == 0 and f["rejections"] == 0
 
 
 def on_accepted(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
