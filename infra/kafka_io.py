@@ -54,6 +54,8 @@ def ensure_topics(bootstrap: str, events_topic: str = TOPIC) -> None:
 class KafkaPublisher:
     """Publishes a page of messages and the relay's position in one Kafka transaction (fencing older relays)."""
 
+    FLUSH_SECONDS = 10.0
+
     def __init__(self, bootstrap: str, topic: str = TOPIC, name: str = "rcm-relay") -> None:
         """`name` is the relay's identity: its transactional id and the key of its checkpoint."""
         ensure_topics(bootstrap, topic)
@@ -63,8 +65,12 @@ class KafkaPublisher:
     def new_producer(self) -> KafkaProducer:
         producer = KafkaProducer(bootstrap_servers=self.bootstrap, transactional_id=self.name,
                                  enable_idempotence=True, acks="all", linger_ms=5, batch_size=256 * 1024,
-                                 compression_type=None, max_block_ms=30_000)
-        producer.init_transactions()  # fences any earlier producer of this relay and aborts its open transaction
+                                 compression_type=None, max_block_ms=10_000, request_timeout_ms=10_000)
+        try:
+            producer.init_transactions()  # fences any earlier producer of this relay, aborting its open transaction
+        except Exception:
+            producer.close(timeout=0)
+            raise
         return producer
 
     def recover(self) -> None:
@@ -93,17 +99,17 @@ class KafkaPublisher:
             consumer.close()
 
     def publish(self, messages: Sequence[ClaimEventMessage], position: int) -> None:
+        """One transaction: the page and the checkpoint. If the broker does not take the page within
+        FLUSH_SECONDS the transaction is left open and an error raised: the relay replaces this producer, whose
+        successor (same transactional id) aborts it, so read_committed consumers never see the page twice."""
         producer = self.producer
         producer.begin_transaction()
-        try:
-            for m in messages:
-                producer.send(self.topic, key=str(m.claim_id).encode(), value=m.model_dump_json().encode(),
-                              headers=[("type", m.type.encode()), ("schema_version", str(SCHEMA_VERSION).encode())])
-            producer.send(CHECKPOINT_TOPIC, key=self.name.encode(), value=json.dumps({"position": position}).encode())
-            producer.commit_transaction()
-        except KafkaError:
-            producer.abort_transaction()
-            raise
+        for m in messages:
+            producer.send(self.topic, key=str(m.claim_id).encode(), value=m.model_dump_json().encode(),
+                          headers=[("type", m.type.encode()), ("schema_version", str(SCHEMA_VERSION).encode())])
+        producer.send(CHECKPOINT_TOPIC, key=self.name.encode(), value=json.dumps({"position": position}).encode())
+        producer.flush(timeout=self.FLUSH_SECONDS)  # raises KafkaTimeoutError while the broker is away
+        producer.commit_transaction()
 
     def close(self) -> None:
         self.producer.close()

@@ -75,3 +75,42 @@ def test_published_messages_carry_no_patient_identifiers(tmp_path):
     assert messages and all(m.claim_number for m in messages)
     text = " ".join(json.dumps(m.payload) for m in messages).lower()
     assert not any(word in text for word in ("birth", "member_id", "patient_name", "address"))
+
+
+def test_relay_rides_out_a_broker_restart(tmp_path):
+    """The project's broker is stopped while the relay publishes and started again: the relay says so, backs off,
+    resumes from its checkpoint, and the topic ends with every event exactly once, in order per claim."""
+    bootstrap = require_kafka()
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    ingest(url, demo_commands(14, 8000, date(2026, 11, 27)), source="test", workers=1)
+    ledger = open_ledger(url)
+    stored: dict[str, list[int]] = defaultdict(list)
+    for n in ledger.recorder.select_notifications(start=None, limit=10**9):
+        if n.topic.startswith("domain.claim:Claim."):
+            stored[str(n.originator_id)].append(n.originator_version)
+    total = sum(map(len, stored.values()))
+    topic, name = f"test-events-{uuid.uuid4().hex[:8]}", f"test-relay-{uuid.uuid4().hex[:8]}"
+    relay = subprocess.Popen([sys.executable, "-m", "infra.cli", "relay", "--db", url, "--bootstrap-servers",
+                              bootstrap, "--topic", topic, "--name", name, "--follow"],
+                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    kafka = str(ROOT / "infra" / "kafka.sh")
+    try:
+        time.sleep(2.0)
+        subprocess.run([kafka, "stop"], capture_output=True, timeout=120, check=True)
+        time.sleep(15.0)  # longer than the producer's 10 s blocking limit: the relay's own recovery takes over
+        subprocess.run([kafka, "start"], capture_output=True, timeout=300, check=True)
+        deadline = time.monotonic() + 240
+        published: list = []
+        while time.monotonic() < deadline:
+            published = read_topic(bootstrap, topic)
+            if len(published) >= total:
+                break
+            time.sleep(3)
+    finally:
+        relay.send_signal(signal.SIGKILL)
+        _, log = relay.communicate(timeout=30)
+    assert "publishing failed" in log, "the relay never saw the broker go away"
+    got: dict[str, list[int]] = defaultdict(list)
+    for _, message in published:
+        got[str(message.claim_id)].append(message.sequence)
+    assert got == stored, log[-2000:]
