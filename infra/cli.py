@@ -28,6 +28,7 @@ from infra.ingest import Result, ingest
 from infra.simulator import demo_commands
 from infra.verify import differences
 from projections import reports
+from projections.runner import IncompleteViews
 from projections.views import VIEW_NAMES
 
 OK, FAILURE, REJECTED = 0, 1, 2
@@ -626,7 +627,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.run(args)
-    except (LedgerError, InputRejected, ValidationError) as e:
+    except (LedgerError, InputRejected, ValidationError, IncompleteViews) as e:
         err.print(f"rejected: {e}", markup=False, highlight=False)
         return REJECTED
     except KeyboardInterrupt:

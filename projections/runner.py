@@ -24,12 +24,20 @@ class Lag:
     seconds: float
 
 
+class IncompleteViews(Exception):
+    """Tables a newer release added to the views exist but hold nothing of what was projected before."""
+
+
 class Runner:
     def __init__(self, recorder: Any, mapper: Any, views: ClaimViews, page: int = PAGE) -> None:
         self.recorder, self.mapper, self.views, self.page = recorder, mapper, views, page
 
     def catch_up(self, progress: Callable[[int], None] = lambda n: None, until: int | None = None) -> int:
         """Applies every notification after the views' position (up to `until`); returns how many."""
+        if self.views.incomplete:
+            raise IncompleteViews(
+                f"the read models were built by an earlier release: {', '.join(self.views.incomplete)} would start "
+                f"empty behind position {self.views.position()}; run `rcm projections rebuild` once")
         done, position = 0, self.views.position()
         while until is None or position < until:
             notifications = self.recorder.select_notifications(start=position + 1, limit=self.page, stop=until)

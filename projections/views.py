@@ -85,6 +85,7 @@ class ClaimViews:
         self.bare = {name: f"{name}{suffix}" for name in ("claim_status", "ar_log", "denial_stats", *SUMMARIES)}
         self.t = {name: f"{self.prefix}{bare}" for name, bare in self.bare.items()}
         self.kpis, self.ar_open = f"{self.prefix}kpis", f"{self.prefix}ar_open"
+        self.incomplete: list[str] = []
 
     # ---- schema ----
 
@@ -93,6 +94,8 @@ class ClaimViews:
         d = TYPES[self.dialect]["date"]
         columns = ", ".join(f"{c} {column_type(c, self.dialect)}" for c in COLUMNS)
         stats = ", ".join(f"{c} BIGINT NOT NULL DEFAULT 0" for c in STAT_COLUMNS)
+        missing = [name for name, table in self.t.items() if not self.exists(table)]
+        self.incomplete = []
         with self.transaction() as c:
             for statement in (
                 f"CREATE TABLE IF NOT EXISTS {cs} ({columns}, PRIMARY KEY (claim_id))",
@@ -109,6 +112,14 @@ class ClaimViews:
                     c.execute(statement)
             if self.dialect == "postgresql":
                 self.grant_reader(c)
+        if missing and len(missing) < len(self.t) and self.position() > 0:
+            # tables a newer release added, created empty behind a position the older tables already reached
+            self.incomplete = missing
+
+    def exists(self, table: str) -> bool:
+        if self.dialect == "sqlite":
+            return bool(self.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", [table]))
+        return self.query("SELECT to_regclass(?) IS NOT NULL AS present", [table])[0]["present"]
 
     def grant_reader(self, c: Any) -> None:
         """Grafana's role (made by infra/postgres.sh) reads the read models, never the events."""
@@ -180,6 +191,7 @@ FROM k, ar, ap""",
 
     def replace_with(self, fresh: ClaimViews) -> None:
         """Switches readers to freshly built tables in one transaction (the KPI views are rebuilt on them)."""
+        self.incomplete = []
         table = self.tracking_table()
         with self.transaction() as c:
             for view in (self.kpis, self.ar_open):
