@@ -634,6 +634,9 @@ def main(argv: list[str] | None = None) -> int:
         err.print("interrupted", markup=False)
         return FAILURE
     except Exception as e:  # noqa: BLE001 - the last line of defence: say what failed, exit 1
+        if type(e).__name__ == "BrokerUnavailable":  # the broker's absence is a fact to report, not a crash
+            err.print(f"Kafka unavailable: {e}", markup=False, highlight=False)
+            return FAILURE
         err.print(f"unexpected failure: {type(e).__name__}: {e}", markup=False, highlight=False)
         if os.environ.get("RCM_DEBUG"):
             raise

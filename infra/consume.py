@@ -319,7 +319,7 @@ class ConsumerRunner:
         self.quiet_since = time.monotonic()
         self.consumer, self.producer = self.connect()
 
-    def connect(self, attempts: int = 6) -> tuple[KafkaConsumer, KafkaProducer]:
+    def connect(self, attempts: int = 3) -> tuple[KafkaConsumer, KafkaProducer]:
         delay = 0.5
         for attempt in range(attempts):
             try:
@@ -335,8 +335,8 @@ class ConsumerRunner:
                 return consumer, producer
             except (BrokerUnavailable, KafkaError) as error:
                 if attempt == attempts - 1:
-                    raise BrokerUnavailable(f"no Kafka broker answers at {self.bootstrap} after {attempts} attempts "
-                                            f"({error}); start one: infra/kafka.sh start") from None
+                    raise BrokerUnavailable(str(error) if isinstance(error, BrokerUnavailable) else
+                                            f"Kafka at {self.bootstrap} failed {attempts} times: {error}") from None
                 self.log(f"Kafka at {self.bootstrap} not answering ({type(error).__name__}); retrying in {delay:.1f}s")
                 time.sleep(delay)
                 delay = min(delay * 2, 10)

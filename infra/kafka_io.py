@@ -24,11 +24,13 @@ class BrokerUnavailable(Exception):
     pass
 
 
-def connect_admin(bootstrap: str, attempts: int = 5) -> KafkaAdminClient:
+def connect_admin(bootstrap: str, attempts: int = 4) -> KafkaAdminClient:
+    """The admin client, retried with back-off (0.5 s doubling) while no broker answers; each try waits 5 s."""
     delay = 0.5
     for attempt in range(attempts):
         try:
-            return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="rcm-admin", request_timeout_ms=5000)
+            return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="rcm-admin", request_timeout_ms=5000,
+                                    bootstrap_timeout_ms=5000)
         except KafkaTimeoutError:
             if attempt == attempts - 1:
                 raise BrokerUnavailable(f"no Kafka broker answers at {bootstrap} (start one: infra/kafka.sh start)")

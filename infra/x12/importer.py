@@ -87,8 +87,7 @@ def pyx12_verdict(path: str) -> str:
 
 
 class Importer:
-    def __init__(self, ledger: Ledger, *, strict: bool = False, dry_run: bool = False, validate: bool = True,
-                 source: str = "") -> None:
+    def __init__(self, ledger: Ledger, *, strict: bool = False, dry_run: bool = False, validate: bool = True) -> None:
         self.ledger, self.strict, self.dry_run, self.validate = ledger, strict, dry_run, validate
 
     def import_file(self, path: str) -> FileResult:

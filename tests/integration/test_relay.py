@@ -114,3 +114,16 @@ def test_relay_rides_out_a_broker_restart(tmp_path):
     for _, message in published:
         got[str(message.claim_id)].append(message.sequence)
     assert got == stored, log[-2000:]
+
+
+def test_no_broker_at_start_up_is_said_plainly(tmp_path):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once the socket is closed
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    done = subprocess.run([sys.executable, "-m", "infra.cli", "relay", "--db", url, "--bootstrap-servers",
+                           f"127.0.0.1:{port}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert f"Kafka unavailable: no Kafka broker answers at 127.0.0.1:{port} (start one: infra/kafka.sh start)" \
+        in done.stderr
