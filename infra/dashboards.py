@@ -391,7 +391,11 @@ def snapshot(database_url: str, out: Path, now: datetime | None = None) -> Itera
     """One self-contained page per dashboard (uPlot inlined: no network needed to view it)."""
     if not database_url.startswith("postgresql"):
         raise DashboardError("dashboards read the PostgreSQL projections: give --db postgresql://...")
+    from infra.bootstrap import open_runner
+
     out.mkdir(parents=True, exist_ok=True)
+    runner = open_runner(database_url)
+    runner.catch_up()  # the pages show the ledger as it is now
     generated = datetime.now(timezone.utc)
     with connect(database_url) as connection:
         for dashboard in load():

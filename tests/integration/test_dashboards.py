@@ -185,9 +185,10 @@ def test_denial_panels_equal_the_denial_report(filled: str):
     runner = open_runner(filled)  # keeps its store open while its views are read
     views = runner.views
     panels = run(filled, "rcm-denials")
-    reasons = {r["carc"]: r["dollars"] for r in reports.denial_reasons(views, limit=10)}
-    assert {r["CARC"]: money(r["denied dollars"]) for r in table(panels["Top denial reasons (CARC) by dollars"])} \
-        == reasons
+    reasons = {r["carc"]: (r["remittances"], r["denied_claims"], r["dollars"])
+               for r in reports.denial_reasons(views, limit=10)}
+    assert {r["CARC"]: (r["remittances"], r["denied claims"], money(r["denied dollars"]))
+            for r in table(panels["Top denial reasons (CARC) by dollars and count"])} == reasons
     report = reports.denials(views, None)
     for r in table(panels["Denials by category"]):
         row = next(x for x in report if x["category"] == r["category"])
