@@ -122,3 +122,33 @@ class SubmissionBatch(Aggregate):
         new = [c for c in claims if c not in self.claims]
         if new:
             self.trigger_event(self.Extended, claims=new)
+
+
+class InterchangeCounter(Aggregate):
+    """The sender's interchange control numbers (ISA13): issued once each, in order, never reused."""
+
+    class Started(Aggregate.Created):
+        sender: str
+
+        def apply(self, counter: InterchangeCounter) -> None:
+            counter.sender, counter.last = self.sender, 0
+
+    class Issued(Aggregate.Event):
+        number: int
+
+        def apply(self, counter: InterchangeCounter) -> None:
+            counter.last = self.number
+
+    @staticmethod
+    def counter_id(sender: str) -> UUID:
+        return uuid5(INTAKE_NAMESPACE, f"interchange-counter|{sender}")
+
+    @classmethod
+    def start(cls, sender: str) -> InterchangeCounter:
+        return cls._create(cls.Started, id=cls.counter_id(sender), sender=sender)
+
+    def issue(self) -> int:
+        if self.last >= 999_999_999:
+            raise ValueError("ISA13 interchange control numbers are exhausted for this sender")
+        self.trigger_event(self.Issued, number=self.last + 1)
+        return self.last

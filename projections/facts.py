@@ -17,7 +17,8 @@ from domain.carc import denial_category, is_denial
 IGNORED = frozenset({"PatientControlNumberIndex.Registered", "PatientControlNumberIndex.Linked",
                      "PatientControlNumberIndex.Created", "Claim.Created",
                      "Intake.Logged", "Intake.Posted", "Intake.Quarantined", "Intake.Created",
-                     "SubmissionBatch.Listed", "SubmissionBatch.Extended", "SubmissionBatch.Created"})
+                     "SubmissionBatch.Listed", "SubmissionBatch.Extended", "SubmissionBatch.Created",
+                     "InterchangeCounter.Started", "InterchangeCounter.Issued", "InterchangeCounter.Created"})
 
 COLUMNS = (
     "claim_id", "claim_number", "billing_npi", "rendering_npi", "payer_id", "payer_class", "status", "dos",

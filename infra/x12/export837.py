@@ -17,14 +17,13 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain import commands as c
 from domain.claim import Claim
-from domain.intake import INTAKE_NAMESPACE, Intake, SubmissionBatch
+from domain.intake import Intake, InterchangeCounter, SubmissionBatch
 from domain.ledger import Ledger
 from infra.x12.mapping import PSEUDONYMIZED, key
 
@@ -49,36 +48,6 @@ class Envelope(BaseModel):
     submitter_phone: str = Field(default="8005550100", pattern=r"^[0-9]{10}$")
     receiver_name: str = Field(default="CLEARINGHOUSE", min_length=1, max_length=60)
     usage: str = Field(default="P", pattern=r"^[PT]$")
-
-
-class InterchangeCounter(Aggregate):
-    """The sender's interchange control numbers (ISA13): issued once each, in order, never reused."""
-
-    class Started(Aggregate.Created):
-        sender: str
-
-        def apply(self, counter: InterchangeCounter) -> None:
-            counter.sender, counter.last = self.sender, 0
-
-    class Issued(Aggregate.Event):
-        number: int
-
-        def apply(self, counter: InterchangeCounter) -> None:
-            counter.last = self.number
-
-    @staticmethod
-    def counter_id(sender: str) -> UUID:
-        return uuid5(INTAKE_NAMESPACE, f"interchange-counter|{sender}")
-
-    @classmethod
-    def start(cls, sender: str) -> InterchangeCounter:
-        return cls._create(cls.Started, id=cls.counter_id(sender), sender=sender)
-
-    def issue(self) -> int:
-        if self.last >= 999_999_999:
-            raise ValueError("ISA13 interchange control numbers are exhausted for this sender")
-        self.trigger_event(self.Issued, number=self.last + 1)
-        return self.last
 
 
 @dataclass
