@@ -9,6 +9,7 @@ consumer carries on. Several instances in one consumer group split the topic's p
 from __future__ import annotations
 
 import sqlite3
+from abc import ABC, abstractmethod
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -107,6 +108,14 @@ class Database:
         if rows:
             c.executemany(self.sql(text), rows)
 
+    def select_in(self, c: Any, text: str, ids: list[str]) -> Iterator[dict[str, Any]]:
+        """Rows of `text` (ending in `IN`) for many ids, 500 at a time."""
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            self.execute(c, f"{text} ({','.join('?' * len(chunk))})", chunk)
+            names = [d[0] for d in c.description]
+            yield from (dict(zip(names, row)) for row in c.fetchall())
+
     def query(self, text: str, params: Any = ()) -> list[dict[str, Any]]:
         with self.transaction() as c:
             self.execute(c, text, params)
@@ -118,13 +127,14 @@ def day(value: Any) -> date | None:
     return None if value is None else value if isinstance(value, date) else date.fromisoformat(value)
 
 
-class TableStore:
+class TableStore(ABC):
     """A consumer whose results are its own tables: results and offsets in one transaction."""
 
     db: Database
 
+    @abstractmethod
     def apply(self, c: Any, messages: list[ClaimEventMessage]) -> None:
-        raise NotImplementedError
+        """Folds the messages into the consumer's tables, with the transaction's cursor."""
 
     def save(self, messages: list[ClaimEventMessage], record_offsets: Callable[[Any], None]) -> None:
         with self.db.transaction() as c:
@@ -146,16 +156,11 @@ class WorklistStore(TableStore):
             db.execute(c, "CREATE INDEX IF NOT EXISTS worklist_open ON worklist (state, deadline)")
 
     def apply(self, c: Any, messages: list[ClaimEventMessage]) -> None:
-        ids = sorted({str(m.claim_id) for m in messages})
         rows: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            self.db.execute(c, f"SELECT * FROM worklist WHERE claim_id IN ({','.join('?' * len(chunk))})", chunk)
-            names = [d[0] for d in c.description]
-            for row in c.fetchall():
-                r = dict(zip(names, row))
-                r.update(denied_on=day(r["denied_on"]), deadline=day(r["deadline"]), closed_on=day(r["closed_on"]))
-                rows[r["claim_id"]] = r
+        for r in self.db.select_in(c, "SELECT * FROM worklist WHERE claim_id IN",
+                                   sorted({str(m.claim_id) for m in messages})):
+            r.update(denied_on=day(r["denied_on"]), deadline=day(r["deadline"]), closed_on=day(r["closed_on"]))
+            rows[r["claim_id"]] = r
         for m in messages:
             worklist.apply(rows.setdefault(str(m.claim_id), worklist.new_row(str(m.claim_id))), m)
         cols = worklist.COLUMNS
@@ -179,13 +184,10 @@ class JournalStore(TableStore):
                 PRIMARY KEY (day, payer_id, account))""")
 
     def apply(self, c: Any, messages: list[ClaimEventMessage]) -> None:
-        ids = sorted({str(m.claim_id) for m in messages})
-        claims: dict[str, list[Any]] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            self.db.execute(c, f"SELECT claim_id, payer_id, sequence FROM journal_claims WHERE claim_id IN "
-                               f"({','.join('?' * len(chunk))})", chunk)
-            claims.update({r[0]: [r[1], r[2]] for r in c.fetchall()})
+        claims: dict[str, list[Any]] = {
+            r["claim_id"]: [r["payer_id"], r["sequence"]]
+            for r in self.db.select_in(c, "SELECT claim_id, payer_id, sequence FROM journal_claims WHERE claim_id IN",
+                                       sorted({str(m.claim_id) for m in messages}))}
         totals: dict[tuple[date, str, str], list[int]] = {}
         for m in messages:
             known = claims.setdefault(str(m.claim_id), ["", 0])

@@ -33,15 +33,21 @@ def read_topic(bootstrap: str, topic: str) -> list[tuple[dict[str, bytes], Claim
         consumer.close()
 
 
+def stored_sequences(url: str) -> dict[str, list[int]]:
+    """Each claim's event versions as the store holds them, in order."""
+    stored: dict[str, list[int]] = defaultdict(list)
+    ledger = open_ledger(url)  # held: the store closes when its ledger goes
+    for n in ledger.recorder.select_notifications(start=None, limit=10**9):
+        if n.topic.startswith("domain.claim:Claim."):
+            stored[str(n.originator_id)].append(n.originator_version)
+    return stored
+
+
 def test_killed_relay_publishes_every_event_exactly_once_in_order(tmp_path):
     bootstrap = require_kafka()
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     ingest(url, demo_commands(12, 8000, date(2026, 11, 27)), source="test", workers=1)
-    ledger = open_ledger(url)
-    stored: dict[str, list[int]] = defaultdict(list)
-    for n in ledger.recorder.select_notifications(start=None, limit=10**9):
-        if n.topic.startswith("domain.claim:Claim."):
-            stored[str(n.originator_id)].append(n.originator_version)
+    stored = stored_sequences(url)
     assert sum(map(len, stored.values())) > 45_000
     topic, name = f"test-events-{uuid.uuid4().hex[:8]}", f"test-relay-{uuid.uuid4().hex[:8]}"
     command = [sys.executable, "-m", "infra.cli", "relay", "--db", url, "--bootstrap-servers", bootstrap,
@@ -83,11 +89,7 @@ def test_relay_rides_out_a_broker_restart(tmp_path):
     bootstrap = require_kafka()
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     ingest(url, demo_commands(14, 8000, date(2026, 11, 27)), source="test", workers=1)
-    ledger = open_ledger(url)
-    stored: dict[str, list[int]] = defaultdict(list)
-    for n in ledger.recorder.select_notifications(start=None, limit=10**9):
-        if n.topic.startswith("domain.claim:Claim."):
-            stored[str(n.originator_id)].append(n.originator_version)
+    stored = stored_sequences(url)
     total = sum(map(len, stored.values()))
     topic, name = f"test-events-{uuid.uuid4().hex[:8]}", f"test-relay-{uuid.uuid4().hex[:8]}"
     relay = subprocess.Popen([sys.executable, "-m", "infra.cli", "relay", "--db", url, "--bootstrap-servers",
