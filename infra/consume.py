@@ -330,7 +330,9 @@ class ConsumerRunner:
                 consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group,
                                          enable_auto_commit=False, isolation_level="read_committed",
                                          auto_offset_reset="earliest", max_poll_records=2000,
-                                         client_id=f"rcm-{self.name}")
+                                         client_id=f"rcm-{self.name}",
+                                         # a crashed instance's partitions move on after 6 s (the broker's minimum)
+                                         session_timeout_ms=6000, heartbeat_interval_ms=2000)
                 self.consumer = consumer
                 consumer.subscribe([self.topic], listener=SeekToStored(self))
                 producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True)
