@@ -207,7 +207,9 @@ class JournalStore(TableStore):
             c, "INSERT INTO journal_lines (day, payer_id, account, debit_cents, credit_cents) VALUES (?, ?, ?, ?, ?) "
                "ON CONFLICT (day, payer_id, account) DO UPDATE SET debit_cents = journal_lines.debit_cents + "
                "excluded.debit_cents, credit_cents = journal_lines.credit_cents + excluded.credit_cents",
-            [(d.isoformat() if self.db.dialect == "sqlite" else d, p, a, v[0], v[1]) for (d, p, a), v in totals.items()])
+            # in key order: instances adding to the same day's lines then lock them in one order (no deadlock)
+            [(d.isoformat() if self.db.dialect == "sqlite" else d, p, a, v[0], v[1])
+             for (d, p, a), v in sorted(totals.items())])
 
 
 MONEY_KEYS = frozenset({"charge", "paid", "patient_responsibility", "amount", "total_charge", "contractual",
@@ -387,7 +389,15 @@ class ConsumerRunner:
             self.dead_letter(record, reason)
         if dead:
             self.producer.flush(timeout=30)  # durable in the dead-letter topic before its offset is stored
-        self.store.save(messages, lambda c: self.offsets.write(c, self.name, self.topic, offsets))
+        for attempt in range(3):  # a transaction the database gave up on (deadlock, busy) is simply run again
+            try:
+                self.store.save(messages, lambda c: self.offsets.write(c, self.name, self.topic, offsets))
+                break
+            except Exception as error:  # noqa: BLE001 - only the database's transient refusals are retried
+                if attempt == 2 or not transient(error):
+                    raise
+                self.log(f"database refused a page ({type(error).__name__}); running it again")
+                time.sleep(0.2 * (attempt + 1))
         try:
             self.consumer.commit({tp: _offset(offsets[tp.partition]) for tp in batch})  # for group tooling only
         except KafkaError:
@@ -408,6 +418,12 @@ class ConsumerRunner:
 def _offset(value: int) -> Any:
     from kafka.structs import OffsetAndMetadata
     return OffsetAndMetadata(value, "", -1)
+
+
+def transient(error: Exception) -> bool:
+    name = type(error).__name__
+    return name in ("DeadlockDetected", "SerializationFailure", "LockNotAvailable") or \
+        (name == "OperationalError" and ("locked" in str(error) or "deadlock" in str(error)))
 
 
 def reason_of(error: Exception) -> str:

@@ -66,6 +66,10 @@ def days(later: str, earlier: str, dialect: str) -> str:
     return f"({later} - {earlier})"
 
 
+def order(item: tuple[tuple[Any, ...], Any]) -> tuple[str, ...]:
+    return tuple(str(k) for k in item[0])
+
+
 def add(totals: dict[str, dict[tuple[Any, ...], dict[str, int]]],
         contribution: dict[str, dict[tuple[Any, ...], dict[str, int]]], sign: int) -> None:
     for name, rows in contribution.items():
@@ -293,14 +297,16 @@ FROM k, ar, ap""",
                     "insert")
 
     def write_denials(self, c: Any, counts: dict[tuple[date, str, str, str], dict[str, int]]) -> None:
-        rows = [(*key, *(metrics.get(m, 0) for m in STAT_COLUMNS)) for key, metrics in counts.items()]
+        rows = [(*key, *(metrics.get(m, 0) for m in STAT_COLUMNS)) for key, metrics in sorted(counts.items(), key=order)]
         self.upsert(c, "denial_stats", ("day", "payer_id", "carc_group", "category", *STAT_COLUMNS),
                     ("day", "payer_id", "carc_group", "category"), rows, "add")
 
     def write_summary(self, c: Any, name: str, rows: dict[tuple[Any, ...], dict[str, int]]) -> None:
         keys, metrics = SUMMARIES[name]
         key_names = tuple(k for k, _ in keys)
-        changed = [(*key, *(values.get(m, 0) for m in metrics)) for key, values in rows.items() if any(values.values())]
+        # in key order: writers adding to the same summary rows (Kafka scale-out) lock them in one order
+        changed = [(*key, *(values.get(m, 0) for m in metrics)) for key, values in sorted(rows.items(), key=order)
+                   if any(values.values())]
         self.upsert(c, name, (*key_names, *metrics), key_names, changed, "add")
 
     def upsert(self, c: Any, name: str, columns: Sequence[str], conflict: Sequence[str], rows: list[tuple[Any, ...]],
@@ -326,7 +332,9 @@ FROM k, ar, ap""",
         with c.copy(f"COPY {staging} ({cols}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        c.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {staging}{on_conflict}")
+        # ordered by the key: concurrent writers (Kafka scale-out) take the row locks in the same order
+        c.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {staging} ORDER BY {', '.join(conflict or columns)}"
+                  f"{on_conflict}")
 
     # ---- database access ----
 
