@@ -17,7 +17,6 @@ ADJUSTMENTS = "4910 Other adjustments"
 WRITE_OFF = {"bad_debt": "6100 Bad debt", "charity": "4920 Charity care", "small_balance": "4930 Small balance write-off",
              "timely_filing": "4940 Timely filing write-off", "denial": "4950 Denial write-off",
              "contractual": CONTRACTUAL}
-ACCOUNTS = (CASH, AR_PAYER, AR_PATIENT, CONTRACTUAL, ADJUSTMENTS, *sorted(set(WRITE_OFF.values()) - {CONTRACTUAL}))
 
 Line = tuple[date, str, str, int, int]  # day, payer, account, debit cents, credit cents
 

@@ -171,11 +171,12 @@ def plain(value: Any) -> Any:
 def connect(database_url: str) -> Any:
     """A connection whose search_path is the ledger's schema (where the projection tables are)."""
     import psycopg
-    base, _, query = database_url.partition("?")
-    schema = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("schema")
-    connection = psycopg.connect(base.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
-    if schema:
-        connection.execute(f"SET search_path TO {schema}")
+
+    from infra.settings import Settings
+    settings = Settings.load(database_url)
+    connection = psycopg.connect(settings.postgres_conninfo(), autocommit=True)
+    if settings.postgres_schema:
+        connection.execute(f"SET search_path TO {settings.postgres_schema}")
     return connection
 
 

@@ -15,6 +15,7 @@ from grafana_client.client import GrafanaClientError, GrafanaException, GrafanaU
 from niquests.exceptions import ConnectionError as Unreachable
 
 from infra.dashboards import DATASOURCE_UID, load
+from infra.settings import Settings
 from projections.views import READER
 
 FOLDER_UID = "rcm"
@@ -28,8 +29,8 @@ class PublishError(Exception):
 
 def datasource_model(database_url: str) -> dict[str, Any]:
     """Grafana reads the projections as the read-only role, in the ledger's database and schema."""
-    url = urlparse(database_url.split("?", 1)[0])
-    schema = dict(p.split("=", 1) for p in (database_url.partition("?")[2] or "").split("&") if "=" in p).get("schema")
+    settings = Settings.load(database_url)
+    url, schema = urlparse(settings.postgres_conninfo()), settings.postgres_schema
     model: dict[str, Any] = {
         "uid": DATASOURCE_UID, "name": "rcm projections (PostgreSQL)", "type": DATASOURCE_TYPE, "access": "proxy",
         "url": f"{url.hostname or '127.0.0.1'}:{url.port or 5432}", "user": READER, "isDefault": False,

@@ -25,6 +25,7 @@ from domain import commands as c
 from domain.claim import Claim
 from domain.intake import Intake, InterchangeCounter, SubmissionBatch
 from domain.ledger import Ledger
+from domain.values import claim_id
 from infra.x12.mapping import PSEUDONYMIZED, key
 
 FILING = {"medicare": "MB", "medicaid": "MC", "commercial": "CI"}
@@ -126,7 +127,6 @@ def interchange(claims: list[Claim], providers: dict[str, Provider], env: Envelo
 
 
 def ready_claims(ledger: Ledger, numbers: list[tuple[str, str]]) -> Iterator[Claim]:
-    from domain.values import claim_id
     for npi, number in numbers:
         claim = ledger.load(claim_id(npi, number), {})
         if claim is not None and claim.status == "ready":

@@ -262,9 +262,6 @@ def transactions(stream: IO[str], file: str = "", warnings: list[str] | None = N
         raise X12Error(0, "", "no segments", file)
 
 
-def components(value: str, delimiters: Delimiters) -> list[str]:
-    return value.split(delimiters.component)
-
 
 def check_file(path: str, warnings: list[str] | None = None) -> list[tuple[str, str, int]]:
     """Reads the whole file once, checking structure only; returns (kind, control, claims) per transaction."""
