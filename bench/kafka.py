@@ -74,6 +74,7 @@ def e2e_latency(url: str, bootstrap: str, topic: str, name: str, samples: int = 
         stop.set()
         thread.join()
         consumer.close()
+        relay.close()
     return lags
 
 
@@ -91,6 +92,7 @@ def main() -> None:
     started = time.perf_counter()
     published = relay.run()
     relay_s = time.perf_counter() - started
+    relay.close()
     sizes = [len(m.value) for m in KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                                                  group_id=None, consumer_timeout_ms=3000, max_poll_records=5000)]
     size = round(sum(sizes) / len(sizes))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from uuid import UUID, uuid5
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -61,3 +61,15 @@ def message_for(event: Any, position: int, claim_number: str) -> ClaimEventMessa
         source=event.source, correlation_id=event.correlation_id, causation_id=event.causation_id,
         payload=plain({k: v for k, v in vars(event).items() if k not in META}),
     )
+
+
+class Encoded(NamedTuple):
+    """A message as it goes on the wire: key (the claim id), event type (a header) and the JSON value."""
+
+    key: bytes
+    type: str
+    value: bytes
+
+
+def encoded(message: ClaimEventMessage) -> Encoded:
+    return Encoded(str(message.claim_id).encode(), message.type, message.model_dump_json().encode())

@@ -56,12 +56,18 @@ def open_runner(database_url: str | None = None, suffix: str = "") -> Runner:
     return runner
 
 
-def open_relay(database_url: str | None, bootstrap: str, topic: str, name: str) -> Any:
-    from consumers.relay import Relay
+def open_relay(database_url: str | None, bootstrap: str, topic: str, name: str, page: int | None = None) -> Any:
+    from consumers.relay import PAGE, Relay, read_pages
     from infra.kafka_io import KafkaPublisher
+    from infra.relay_reader import MessageEncoder, ReaderProcess
 
     ledger = open_ledger(database_url, source="relay")
-    relay = Relay(ledger.recorder, ledger.mapper, KafkaPublisher(bootstrap, topic, name),
-                  lambda claim: ledger.repository.get(claim).claim_number)
+    if Settings.load(database_url).backend == "memory":
+        pages = read_pages(ledger.recorder, MessageEncoder(ledger.mapper,
+                                                           lambda claim: ledger.repository.get(claim).claim_number),
+                           page or PAGE)
+    else:
+        pages = ReaderProcess(database_url, page or PAGE)  # started first: it loads while the producer connects
+    relay = Relay(pages, KafkaPublisher(bootstrap, topic, name))
     relay.ledger = ledger  # type: ignore[attr-defined]  # keeps the store open as long as the relay
     return relay

@@ -22,6 +22,7 @@ from domain.commands import COMMAND, command_schema
 from domain.errors import LedgerError
 from domain.ledger import Ledger
 from infra import present
+from consumers.relay import PAGE
 from domain.contract import TOPIC, ClaimEventMessage
 from infra.bootstrap import open_ledger, open_relay, open_runner, tune_for_bulk_work
 from infra.ingest import Result, ingest
@@ -321,7 +322,7 @@ def cmd_claims(args: argparse.Namespace) -> int:
 
 
 def cmd_relay(args: argparse.Namespace) -> int:
-    relay = open_relay(args.db, args.bootstrap_servers, args.topic, args.name)
+    relay = open_relay(args.db, args.bootstrap_servers, args.topic, args.name, page=args.page)
     stop = threading.Event()
     try:
         with progress() as bar:
@@ -331,6 +332,8 @@ def cmd_relay(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         stop.set()
         return OK
+    finally:
+        relay.close()
     err.print(f"published {published} claim events to {args.topic}", markup=False)
     return OK
 
@@ -561,6 +564,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap-servers", default=os.environ.get("RCM_KAFKA", "127.0.0.1:9092"))
     p.add_argument("--topic", default=TOPIC)
     p.add_argument("--name", default="rcm-relay", help="the relay's identity: transactional id and checkpoint key")
+    p.add_argument("--page", type=int, default=PAGE, metavar="N",
+                   help=f"events per Kafka transaction (default {PAGE}; smaller pages show up sooner, larger go faster)")
     p.set_defaults(run=cmd_relay)
     p = command("import", "import X12 5010 files: 837P/837I claims, 999 and 277CA acknowledgments, 835 remittances")
     p.add_argument("files", nargs="+")

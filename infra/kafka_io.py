@@ -7,11 +7,13 @@ from collections.abc import Sequence
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError, TopicAlreadyExistsError
+from kafka.partitioner.default import murmur2
 
-from domain.contract import SCHEMA_VERSION, TOPIC, ClaimEventMessage
+from domain.contract import SCHEMA_VERSION, TOPIC, Encoded
 
 CHECKPOINT_TOPIC = "rcm.relay-checkpoint.v1"
+SCHEMA = str(SCHEMA_VERSION).encode()
 TOPICS = {
     # per-claim order needs one partition per claim: key = claim id; events are kept forever (the ledger's copy)
     TOPIC: (6, {"cleanup.policy": "delete", "retention.ms": "-1", "min.insync.replicas": "1"}),
@@ -62,6 +64,9 @@ class KafkaPublisher:
         """`name` is the relay's identity: its transactional id and the key of its checkpoint."""
         ensure_topics(bootstrap, topic)
         self.bootstrap, self.topic, self.name = bootstrap, topic, name
+        self.partitions: dict[bytes, int] = {}
+        self.partition_ids: list[int] = []
+        self.header_sets: dict[str, list[tuple[str, bytes]]] = {}
         self.producer = self.new_producer()
 
     def new_producer(self) -> KafkaProducer:
@@ -100,18 +105,68 @@ class KafkaPublisher:
         finally:
             consumer.close()
 
-    def publish(self, messages: Sequence[ClaimEventMessage], position: int) -> None:
+    def publish(self, messages: Sequence[Encoded], position: int) -> None:
         """One transaction: the page and the checkpoint. If the broker does not take the page within
         FLUSH_SECONDS the transaction is left open and an error raised: the relay replaces this producer, whose
-        successor (same transactional id) aborts it, so read_committed consumers never see the page twice."""
+        successor (same transactional id) aborts it, so read_committed consumers never see the page twice.
+        Each message goes to the partition Kafka's default partitioner picks for its key (murmur2, computed
+        once per claim here instead of once per message)."""
         producer = self.producer
         producer.begin_transaction()
-        for m in messages:
-            producer.send(self.topic, key=str(m.claim_id).encode(), value=m.model_dump_json().encode(),
-                          headers=[("type", m.type.encode()), ("schema_version", str(SCHEMA_VERSION).encode())])
+        if all(hasattr(producer, name) for name in ("_accumulator", "_sender", "_transaction_manager")):
+            self.append(messages)
+        else:
+            self.learn_partitions()
+            for key, kind, value in messages:
+                producer.send(self.topic, key=key, value=value, partition=self.partition_of(key),
+                              headers=self.headers(kind))
         producer.send(CHECKPOINT_TOPIC, key=self.name.encode(), value=json.dumps({"position": position}).encode())
         producer.flush(timeout=self.FLUSH_SECONDS)  # raises KafkaTimeoutError while the broker is away
         producer.commit_transaction()
+
+    def append(self, messages: Sequence[Encoded]) -> None:
+        """What kafka-python's `send()` does for each message, minus what it repeats for every message of a page
+        (argument checks, a debug line formatted per call, adding the partition to the transaction, size
+        estimates): its record accumulator appends each record and the sender is woken for each new batch. About
+        half the relay's time was `send()`'s own overhead. kafka-python is pinned to the release this was written
+        against (3.0.x); without these internals publish() takes `send()`."""
+        producer = self.producer
+        accumulator, sender, transactions = producer._accumulator, producer._sender, producer._transaction_manager
+        self.learn_partitions()  # as send() does: without the topic's metadata the sender could not deliver
+        limit = producer.config["max_request_size"] - 512  # room for the record's own framing and headers
+        partitions: dict[int, TopicPartition] = {}
+        for key, kind, value in messages:
+            partition = self.partition_of(key)
+            tp = partitions.get(partition)
+            if tp is None:
+                tp = partitions[partition] = TopicPartition(self.topic, partition)
+                transactions.maybe_add_partition_to_transaction(tp)  # raises if the transaction has failed
+            if len(value) > limit:
+                raise MessageSizeTooLargeError(f"claim event message of {len(value)} bytes exceeds {limit}")
+            _, full, new, _ = accumulator.append(tp, None, key, value, self.headers(kind))
+            if full or new:
+                sender.wakeup()
+
+    def learn_partitions(self) -> None:
+        """The topic's partitions, from the producer's metadata (waiting for it, e.g. after a new producer)."""
+        ids = sorted(self.producer.partitions_for(self.topic))
+        if ids != self.partition_ids:
+            self.partition_ids, self.partitions = ids, {}
+
+    def headers(self, kind: str) -> list[tuple[str, bytes]]:
+        found = self.header_sets.get(kind)
+        if found is None:
+            found = self.header_sets[kind] = [("type", kind.encode()), ("schema_version", SCHEMA)]
+        return found
+
+    def partition_of(self, key: bytes) -> int:
+        partition = self.partitions.get(key)
+        if partition is None:
+            if len(self.partitions) > 1_000_000:
+                self.partitions.clear()
+            partition = self.partitions[key] = self.partition_ids[(murmur2(key) & 0x7FFFFFFF)
+                                                                  % len(self.partition_ids)]
+        return partition
 
     def close(self) -> None:
         self.producer.close()

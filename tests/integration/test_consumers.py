@@ -35,7 +35,7 @@ def relayed(url: str, claims: int, seed: int = 21) -> tuple[str, str]:
     topic = f"test-consume-{uuid.uuid4().hex[:8]}"
     relay = open_relay(url, bootstrap, topic, f"relay-{topic}")
     relay.run()
-    relay.publisher.close()
+    relay.close()
     return bootstrap, topic
 
 

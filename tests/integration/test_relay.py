@@ -13,7 +13,7 @@ from collections import defaultdict
 from datetime import date
 from pathlib import Path
 
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
 
 from domain.contract import ClaimEventMessage
 from infra.bootstrap import open_ledger
@@ -29,6 +29,17 @@ def read_topic(bootstrap: str, topic: str) -> list[tuple[dict[str, bytes], Claim
                              isolation_level="read_committed", consumer_timeout_ms=6000, max_poll_records=5000)
     try:
         return [(dict(m.headers), ClaimEventMessage.model_validate_json(m.value)) for m in consumer]
+    finally:
+        consumer.close()
+
+
+def log_end(bootstrap: str, topic: str) -> int:
+    """Records written to the topic so far, committed or not (the sum of its partitions' end offsets)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+        return sum(ends.values())
     finally:
         consumer.close()
 
@@ -51,13 +62,23 @@ def test_killed_relay_publishes_every_event_exactly_once_in_order(tmp_path):
     assert sum(map(len, stored.values())) > 45_000
     topic, name = f"test-events-{uuid.uuid4().hex[:8]}", f"test-relay-{uuid.uuid4().hex[:8]}"
     command = [sys.executable, "-m", "infra.cli", "relay", "--db", url, "--bootstrap-servers", bootstrap,
-               "--topic", topic, "--name", name]
+               "--topic", topic, "--name", name, "--page", "1000"]
     rng = random.Random(3)
+    written = 0
     for _ in range(5):
+        # Each kill lands once this run has written something (mid-page, mid-flush or mid-commit), so the kills
+        # cover the whole publication however fast the machine is.
         relay = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(1.0, 3.0))
+        deadline = time.monotonic() + 120
+        while log_end(bootstrap, topic) < written + 1000 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.1))
         relay.send_signal(signal.SIGKILL)
         relay.wait()
+        written = log_end(bootstrap, topic)
+    time.sleep(0.5)
+    survivors = subprocess.run(["pgrep", "-f", topic], capture_output=True, text=True).stdout.split()
+    assert survivors == [], "a killed relay left its reader process behind"
     interrupted = len(read_topic(bootstrap, topic))
     assert interrupted < sum(map(len, stored.values())), "the kills all came after the relay had finished"
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -84,23 +105,28 @@ def test_published_messages_carry_no_patient_identifiers(tmp_path):
 
 
 def test_relay_rides_out_a_broker_restart(tmp_path):
-    """The project's broker is stopped while the relay publishes and started again: the relay says so, backs off,
-    resumes from its checkpoint, and the topic ends with every event exactly once, in order per claim."""
+    """The project's broker is stopped while the relay publishes, claims keep being recorded meanwhile, and the
+    broker is started again: the relay says so, backs off, resumes from its checkpoint, and the topic ends with
+    every event exactly once, in order per claim."""
     bootstrap = require_kafka()
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     ingest(url, demo_commands(14, 8000, date(2026, 11, 27)), source="test", workers=1)
-    stored = stored_sequences(url)
-    total = sum(map(len, stored.values()))
     topic, name = f"test-events-{uuid.uuid4().hex[:8]}", f"test-relay-{uuid.uuid4().hex[:8]}"
     relay = subprocess.Popen([sys.executable, "-m", "infra.cli", "relay", "--db", url, "--bootstrap-servers",
-                              bootstrap, "--topic", topic, "--name", name, "--follow"],
+                              bootstrap, "--topic", topic, "--name", name, "--follow", "--page", "1000"],
                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     kafka = str(ROOT / "infra" / "kafka.sh")
     try:
-        time.sleep(2.0)
+        deadline = time.monotonic() + 120
+        while log_end(bootstrap, topic) < 1000 and time.monotonic() < deadline:
+            time.sleep(0.05)
         subprocess.run([kafka, "stop"], capture_output=True, timeout=120, check=True)
+        # Claims recorded while the broker is away: the relay must publish them into the outage.
+        ingest(url, demo_commands(15, 200, date(2026, 11, 27)), source="test", workers=1)
         time.sleep(15.0)  # longer than the producer's 10 s blocking limit: the relay's own recovery takes over
         subprocess.run([kafka, "start"], capture_output=True, timeout=300, check=True)
+        stored = stored_sequences(url)
+        total = sum(map(len, stored.values()))
         deadline = time.monotonic() + 240
         published: list = []
         while time.monotonic() < deadline:
@@ -129,3 +155,29 @@ def test_no_broker_at_start_up_is_said_plainly(tmp_path):
     assert done.returncode == 1
     assert f"Kafka unavailable: no Kafka broker answers at 127.0.0.1:{port} (start one: infra/kafka.sh start)" \
         in done.stderr
+
+
+def test_encoder_writes_what_the_model_writes_on_each_back_end(database_url):
+    """The relay's fast encoder against the message model over a demo ledger read back from SQLite/PostgreSQL."""
+    from domain.commands import COMMAND
+    from domain.contract import encoded, message_for
+    from infra.relay_reader import MessageEncoder
+
+    ingest(database_url, demo_commands(14, 300, date(2026, 11, 27)), source="test", workers=1)
+    ledger = open_ledger(database_url)
+    ledger.execute([COMMAND.validate_python(
+        {"type": "open_from_remittance", "claim_number": "ERA-ONLY-1", "billing_npi": "1234567893",
+         "payer_id": "MCR", "payer_class": "medicare", "patient_key": "pk", "total_charge": "80.00",
+         "service_date": "2026-05-01", "origin": "835 trace T1", "effective_at": "2026-06-01T10:00:00-04:00"})])
+    encoder = MessageEncoder(ledger.mapper, lambda claim: ledger.repository.get(claim).claim_number)
+    types = set()
+    for n in ledger.recorder.select_notifications(start=1, limit=10**6):
+        event = ledger.mapper.to_domain_event(n)
+        if not n.topic.startswith("domain.claim:Claim."):
+            assert encoder(n) is None
+            continue
+        reference = encoded(message_for(event, n.id, ledger.repository.get(n.originator_id).claim_number))
+        assert encoder(n) == reference, n.topic
+        types.add(reference.type)
+    assert {"Coded", "Opened", "Scrubbed", "Submitted", "Accepted", "Rejected", "Paid", "Denied", "Appealed",
+            "AppealDecided", "PatientBilled", "PatientPaid", "WrittenOff"} <= types, types
