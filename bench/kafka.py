@@ -4,8 +4,9 @@
 
 In one run, on the project's broker (infra/kafka.sh): (1) the relay publishes a demo ledger to a fresh topic
 (events/s); (2) org.apache.kafka.tools.ProducerPerformance, from the same jars, sends the same number of
-records of the same average size; (3) while the relay follows, single commands are appended and a
-read_committed consumer times each event from append to arrival (p50/p99).
+records of the same average size, and so does kafka-python's public send() with the relay's producer
+settings and transactions (the Python client's own ceiling: no store, no encoding); (3) while the relay
+follows, single commands are appended and a read_committed consumer times each event from append to arrival.
 """
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ sys.path.insert(0, str(ROOT))
 
 from kafka import KafkaConsumer  # noqa: E402
 
+from consumers.relay import PAGE  # noqa: E402
 from infra.bootstrap import open_ledger, open_relay, tune_for_bulk_work  # noqa: E402
+from infra.kafka_io import ensure_topics  # noqa: E402
 from infra.ingest import ingest  # noqa: E402
 from infra.simulator import demo_commands, office_visit  # noqa: E402
 
@@ -48,6 +51,31 @@ def perf_test(bootstrap: str, records: int, size: int) -> float:
                            "--producer-props", f"bootstrap.servers={bootstrap}", "acks=all", "linger.ms=5",
                            "batch.size=262144"], capture_output=True, text=True, check=True)
     return float(re.findall(r"([0-9.]+) records/sec", done.stdout)[-1])
+
+
+def client_ceiling(bootstrap: str, records: int, size: int, page: int = PAGE) -> float:
+    """kafka-python's own speed here: its public send() with the relay's producer settings and transactions of
+    a relay page, records of the same size and count built beforehand (no store, no encoding)."""
+    from kafka import KafkaProducer
+
+    topic = f"bench-client-{uuid.uuid4().hex[:8]}"
+    ensure_topics(bootstrap, topic)
+    keys = [str(uuid.uuid4()).encode() for _ in range(records)]
+    value = b"x" * size
+    headers = [("type", b"Paid"), ("schema_version", b"1")]
+    producer = KafkaProducer(bootstrap_servers=bootstrap, transactional_id=topic, enable_idempotence=True,
+                             acks="all", linger_ms=5, batch_size=256 * 1024)
+    producer.init_transactions()
+    started = time.perf_counter()
+    for first in range(0, records, page):
+        producer.begin_transaction()
+        for key in keys[first:first + page]:
+            producer.send(topic, key=key, value=value, headers=headers)
+        producer.flush()
+        producer.commit_transaction()
+    seconds = time.perf_counter() - started
+    producer.close()
+    return records / seconds
 
 
 def e2e_latency(url: str, bootstrap: str, topic: str, name: str, samples: int = 100) -> list[float]:
@@ -97,9 +125,12 @@ def main() -> None:
                                                  group_id=None, consumer_timeout_ms=3000, max_poll_records=5000)]
     size = round(sum(sizes) / len(sizes))
     perf = perf_test(bootstrap, published, size)
+    client = client_ceiling(bootstrap, published, size)
     lags = sorted(e2e_latency(url, bootstrap, f"{topic}-e2e", f"{name}-e2e"))
     result = {"events": published, "message_bytes_avg": size, "relay_events_per_s": round(published / relay_s),
               "perf_test_records_per_s": round(perf), "relay_vs_perf_test": round(published / relay_s / perf, 3),
+              "kafka_python_records_per_s": round(client),
+              "relay_vs_kafka_python": round(published / relay_s / client, 3),
               "e2e_p50_ms": round(lags[len(lags) // 2], 1), "e2e_p99_ms": round(lags[int(len(lags) * 0.99) - 1], 1)}
     if args.json:
         print(json.dumps(result, indent=2))
