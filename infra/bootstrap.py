@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gc
 import os
+from datetime import date
 from typing import Any
 
 from domain.ledger import Ledger
@@ -48,10 +49,11 @@ def open_views(ledger: Ledger, database_url: str | None = None, suffix: str = ""
     return views
 
 
-def open_runner(database_url: str | None = None, suffix: str = "") -> Runner:
+def open_runner(database_url: str | None = None, suffix: str = "", until_day: date | None = None) -> Runner:
     ledger = open_ledger(database_url, source="projections")
     page = int(os.environ.get("RCM_PROJECTION_PAGE", "2000"))
-    runner = Runner(ledger.recorder, ledger.mapper, open_views(ledger, database_url, suffix), page=page)
+    runner = Runner(ledger.recorder, ledger.mapper, open_views(ledger, database_url, suffix), page=page,
+                    until_day=until_day)
     runner.ledger = ledger  # type: ignore[attr-defined]  # keeps the store open as long as the runner
     return runner
 

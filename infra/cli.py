@@ -9,6 +9,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from consumers.relay import PAGE
 from domain.commands import COMMAND, command_schema
+from domain.contract import TOPIC, ClaimEventMessage
 from domain.errors import LedgerError
 from domain.ledger import Ledger
 from infra import present
-from consumers.relay import PAGE
-from domain.contract import TOPIC, ClaimEventMessage
 from infra.bootstrap import open_ledger, open_relay, open_runner, tune_for_bulk_work
 from infra.ingest import Result, ingest
 from infra.simulator import demo_commands
@@ -276,29 +277,65 @@ def rebuild(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    if args.as_of and args.report != "aging":
-        raise InputRejected(f"--as-of applies to the aging report; {args.report} is reported as of now")
     if args.by == "provider" and args.report == "denials":
         raise InputRejected("denial statistics are kept per payer: use --by payer")
+    if args.as_of:
+        report_date(args.as_of)
     runner = open_runner(args.db)
     runner.catch_up()
-    views, as_of = runner.views, date.fromisoformat(args.as_of) if args.as_of else today()
+    views, as_of = runner.views, report_date(args.as_of) if args.as_of else today()
+    if args.as_of and args.report in ("status", "kpis"):
+        with views_as_of(args.db, as_of) as past:
+            return print_report(args, past, as_of)
+    return print_report(args, views, as_of)
+
+
+def report_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as e:
+        raise InputRejected(f"--as-of {text!r}: not a date (YYYY-MM-DD): {e}") from e
+
+
+@contextmanager
+def views_as_of(database_url: str | None, day: date) -> Iterator[Any]:
+    """Status and KPIs as of a past date: the views rebuilt from the history cut at that date, in tables of
+    this run's own (dropped afterwards). Denials and aging are kept by day and read as of a date directly."""
+    runner = open_runner(database_url, suffix=f"_asof_{os.getpid()}", until_day=day)
+    runner.views.drop()
+    runner.views.create()
+    try:
+        head = runner.recorder.max_notification_id() or 0
+        with progress() as bar:
+            task = bar.add_task(f"replaying the ledger as of {day}", total=head)
+            runner.catch_up(lambda n: bar.advance(task, n), until=head)
+        yield runner.views
+    finally:
+        runner.views.drop()
+
+
+def print_report(args: argparse.Namespace, views: Any, as_of: date) -> int:
+    dated = f" as of {as_of}" if args.as_of else ""
     if args.report == "kpis":
-        data: Any = reports.kpis(views)
+        data: Any = reports.kpis(views, as_of if args.as_of else None)
         table = present.kpi_table(data)
+        if args.as_of:
+            data = {"as_of": as_of, **data}
+            table.title = f"{table.title}{dated}"
     elif args.report == "status":
         data = reports.status(views, args.by)
-        table = present.rows_table("Claims by status", data)
+        table = present.rows_table(f"Claims by status{dated}", data)
     elif args.report == "denials":
-        data = reports.denials(views, args.by or "payer")
-        reasons = reports.denial_reasons(views)
-        table = present.rows_table("Denials by payer and category (rejections apart)", data)
+        until = as_of if args.as_of else None
+        data = reports.denials(views, args.by or "payer", until)
+        reasons = reports.denial_reasons(views, until=until)
+        table = present.rows_table(f"Denials by payer and category (rejections apart){dated}", data)
         if args.json:
             out.print_json(data=present.jsonable({"report": "denials", "as_of": as_of, "rows": data,
                                                   "by_carc": reasons}))
             return OK
         out.print(table)
-        table = present.rows_table("Top denial reasons (CARC) by dollars", reasons)
+        table = present.rows_table(f"Top denial reasons (CARC) by dollars{dated}", reasons)
     else:
         data = reports.aging(views, as_of, args.by, args.aging_from)
         table = present.aging_table(f"A/R aging as of {as_of} (from {args.aging_from})", data)
@@ -554,7 +591,8 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_projections)
     p = command("report", "claim status, A/R aging, denials or KPIs from the read models")
     p.add_argument("report", choices=("status", "aging", "denials", "kpis"))
-    p.add_argument("--as-of", help="aging as of this date (default today)")
+    p.add_argument("--as-of", help="as of the end of this date (default today): aging and denials from the views' "
+                   "daily records; status and KPIs by replaying the ledger up to that date")
     p.add_argument("--by", choices=("payer", "provider"))
     p.add_argument("--aging-from", choices=("dos", "submission", "responsibility", "activity"), default="dos")
     p.add_argument("--json", action="store_true")

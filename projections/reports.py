@@ -71,13 +71,20 @@ def aging_by_dos(views: ClaimViews, as_of: date, by: str | None) -> list[dict[st
              "balance": dollars(r["balance"])} for r in rows if int(r["balance"])]
 
 
-def denials(views: ClaimViews, by: str | None = "payer") -> list[dict[str, Any]]:
+def through(views: ClaimViews, until: date | None) -> tuple[str, list[Any]]:
+    """A filter on the day column of the per-day tables: everything, or what happened up to `until`."""
+    return ("", []) if until is None else (" WHERE day <= ?", [param(views, until)])
+
+
+def denials(views: ClaimViews, by: str | None = "payer", until: date | None = None) -> list[dict[str, Any]]:
+    """Adjudications, denials, rejections and appeals, counted on the day they happened (all, or up to `until`)."""
     group = {"payer": "payer_id", None: "'all'"}[by]
+    where, params = through(views, until)
     rows = views.query(
         f"SELECT {group} AS grp, category, sum(adjudicated) AS adjudicated, sum(denied) AS denied, "
         f"sum(denied_cents) AS denied_cents, sum(denied_lines_cents) AS line_cents, sum(rejected) AS rejected, "
         f"sum(appealed) AS appealed, sum(decided) AS decided, sum(overturned) AS overturned "
-        f"FROM {views.t['denial_stats']} GROUP BY 1, 2 ORDER BY 1, 2")
+        f"FROM {views.t['denial_stats']}{where} GROUP BY 1, 2 ORDER BY 1, 2", params)
     return [{"group": r["grp"], "category": r["category"], "adjudicated": int(r["adjudicated"]),
              "denied": int(r["denied"]), "denied_dollars": dollars(r["denied_cents"]),
              "line_denied_dollars": dollars(r["line_cents"]), "rejected": int(r["rejected"]),
@@ -85,19 +92,27 @@ def denials(views: ClaimViews, by: str | None = "payer") -> list[dict[str, Any]]
             for r in rows]
 
 
-def denial_reasons(views: ClaimViews, limit: int = 20) -> list[dict[str, Any]]:
+def denial_reasons(views: ClaimViews, limit: int = 20, until: date | None = None) -> list[dict[str, Any]]:
     """Top denial reasons (CARC with group) by dollars, with the category DOMAIN.md §2 gives them."""
+    where, params = through(views, until)
     rows = views.query(
         f"SELECT carc_group, carc, sum(remittances) AS remittances, sum(cents) AS cents, "
-        f"sum(denied_claims) AS denied_claims FROM {views.t['denial_carcs']} GROUP BY 1, 2 "
-        f"HAVING sum(remittances) > 0 ORDER BY 4 DESC, 1, 2 LIMIT {int(limit)}")
+        f"sum(denied_claims) AS denied_claims FROM {views.t['denial_carcs']}{where} GROUP BY 1, 2 "
+        f"HAVING sum(remittances) > 0 ORDER BY 4 DESC, 1, 2 LIMIT {int(limit)}", params)
     return [{"carc": f"{r['carc_group']}-{r['carc']}", "category": denial_category(r["carc"]),
              "remittances": int(r["remittances"]), "denied_claims": int(r["denied_claims"]),
              "dollars": dollars(r["cents"])} for r in rows]
 
 
-def kpis(views: ClaimViews) -> dict[str, Any]:
-    row = views.query(f"SELECT * FROM {views.kpis}")[0]
+def kpis(views: ClaimViews, as_of: date | None = None) -> dict[str, Any]:
+    """The KPIs over `views` (the live ones: the kpis SQL view, aged to today; views of a history cut at a date:
+    the same formulas, aged to that date)."""
+    if as_of is None:
+        row = views.query(f"SELECT * FROM {views.kpis}")[0]
+    else:
+        today = "date(?)" if views.dialect == "sqlite" else "CAST(? AS DATE)"
+        sql = views.kpi_select(today)
+        row = views.query(sql, [as_of.isoformat()] * sql.count("?"))[0]
     out: dict[str, Any] = {}
     for key, value in row.items():
         if key == "ar_cents":

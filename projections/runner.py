@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from threading import Event
 from typing import Any
 
@@ -29,8 +29,12 @@ class IncompleteViews(Exception):
 
 
 class Runner:
-    def __init__(self, recorder: Any, mapper: Any, views: ClaimViews, page: int = PAGE) -> None:
+    def __init__(self, recorder: Any, mapper: Any, views: ClaimViews, page: int = PAGE,
+                 until_day: date | None = None) -> None:
+        """`until_day` builds views of the history cut at that date: each claim's events effective by the end
+        of that day (business time, as aging as of a date reads it), the later ones left out."""
         self.recorder, self.mapper, self.views, self.page = recorder, mapper, views, page
+        self.until_day = until_day
 
     def catch_up(self, progress: Callable[[int], None] = lambda n: None, until: int | None = None) -> int:
         """Applies every notification after the views' position (up to `until`); returns how many."""
@@ -43,7 +47,11 @@ class Runner:
             notifications = self.recorder.select_notifications(start=position + 1, limit=self.page, stop=until)
             if not notifications:
                 break
-            self.views.apply([(n.id, self.decode(n)) for n in notifications])
+            page = [(n.id, self.decode(n)) for n in notifications]
+            if self.until_day is not None:
+                page = [(seq, e) for seq, e in page
+                        if not hasattr(e, "effective_at") or e.effective_at.date() <= self.until_day]
+            self.views.apply(page)
             position = notifications[-1].id
             done += len(notifications)
             progress(len(notifications))

@@ -152,10 +152,8 @@ class ClaimViews:
                 for name, table, columns in self.indexes(bare)]
 
     def view_statements(self) -> list[str]:
-        cs, ds, dialect = self.t["claim_status"], self.t["denial_stats"], self.dialect
-        today = "date('now')" if dialect == "sqlite" else "CURRENT_DATE"
-        ratio = (lambda a, b: f"(CAST({a} AS REAL) / NULLIF({b}, 0))") if dialect == "sqlite" else \
-            (lambda a, b: f"(CAST({a} AS DOUBLE PRECISION) / NULLIF({b}, 0))")
+        cs = self.t["claim_status"]
+        today = "date('now')" if self.dialect == "sqlite" else "CURRENT_DATE"
         drop = "DROP VIEW IF EXISTS"
         return [
             f"{drop} {self.kpis}", f"{drop} {self.ar_open}",
@@ -163,7 +161,15 @@ class ClaimViews:
             f"responsibility, payer_balance AS balance_cents, dos, first_submitted_on AS since FROM {cs} "
             f"WHERE payer_balance <> 0 UNION ALL SELECT claim_id, claim_number, payer_id, billing_npi, rendering_npi, "
             f"'patient', patient_balance, dos, patient_since FROM {cs} WHERE patient_balance <> 0",
-            f"""CREATE VIEW {self.kpis} AS
+            f"CREATE VIEW {self.kpis} AS {self.kpi_select(today)}",
+        ]
+
+    def kpi_select(self, today: str) -> str:
+        """The KPI formulas (DOMAIN.md §4) over these tables; `today` is the SQL for the day A/R is aged to."""
+        ds, dialect = self.t["denial_stats"], self.dialect
+        ratio = (lambda a, b: f"(CAST({a} AS REAL) / NULLIF({b}, 0))") if dialect == "sqlite" else \
+            (lambda a, b: f"(CAST({a} AS DOUBLE PRECISION) / NULLIF({b}, 0))")
+        return f"""
 WITH k AS (SELECT {', '.join(f'sum({m}) AS {m}' for m in KPI_COUNTERS)} FROM {self.t['kpi_counters']}),
 ar AS (SELECT sum(payer_balance + patient_balance) AS total,
               sum(CASE WHEN {days(today, 'dos', dialect)} > 90 THEN payer_balance + patient_balance ELSE 0 END) AS over90,
@@ -182,8 +188,7 @@ SELECT {ratio('k.clean', 'k.submitted')} AS clean_claim_rate,
        {ratio('k.days_to_bill_sum', 'k.days_to_bill_n')} AS days_to_bill,
        {ratio('k.lag_sum', 'k.lag_n')} AS payment_lag_days,
        k.submitted AS claims_submitted, k.adjudicated AS claims_adjudicated, ar.total AS ar_cents
-FROM k, ar, ap""",
-        ]
+FROM k, ar, ap"""
 
     def drop(self) -> None:
         with self.transaction() as c:

@@ -150,6 +150,14 @@ def test_projections_reports_and_worklist(database_url):
     assert "120+" in rcm("report", "aging", "--aging-from", "submission", db=database_url).stdout
     denials = json.loads(rcm("report", "denials", "--json", db=database_url).stdout)["rows"]
     assert sum(r["denied"] for r in denials) > 0
+    earlier = json.loads(rcm("report", "denials", "--as-of", "2026-09-30", "--json", db=database_url).stdout)["rows"]
+    assert 0 < sum(r["adjudicated"] for r in earlier) < sum(r["adjudicated"] for r in denials)
+    past = json.loads(rcm("report", "kpis", "--as-of", "2026-09-30", "--json", db=database_url).stdout)
+    assert past["as_of"] == "2026-09-30" and 0 < past["claims_submitted"] < kpis["claims_submitted"]
+    then = json.loads(rcm("report", "status", "--as-of", "2026-09-30", "--json", db=database_url).stdout)["rows"]
+    assert 0 < sum(r["claims"] for r in then) <= 300
+    bad = rcm("report", "status", "--as-of", "2026-13-01", db=database_url)
+    assert bad.returncode == 2 and "--as-of '2026-13-01': not a date" in bad.stderr
     worklist = json.loads(rcm("claims", "--status", "denied", "--limit", "5", "--json", db=database_url).stdout)
     assert all(row["status"] == "denied" for row in worklist)
 
