@@ -51,7 +51,10 @@ def open_views(ledger: Ledger, database_url: str | None = None, suffix: str = ""
 
 def open_runner(database_url: str | None = None, suffix: str = "", until_day: date | None = None) -> Runner:
     ledger = open_ledger(database_url, source="projections")
-    page = int(os.environ.get("RCM_PROJECTION_PAGE", "2000"))
+    # Events per transaction. PostgreSQL takes big pages in its stride (20,000 catch up ~1.25x faster than
+    # 2,000); SQLite has one write lock, which the ledger's writers wait for while a page is written.
+    default = 20_000 if Settings.load(database_url).backend == "postgresql" else 2_000
+    page = int(os.environ.get("RCM_PROJECTION_PAGE", default))
     runner = Runner(ledger.recorder, ledger.mapper, open_views(ledger, database_url, suffix), page=page,
                     until_day=until_day)
     runner.ledger = ledger  # type: ignore[attr-defined]  # keeps the store open as long as the runner

@@ -361,6 +361,7 @@ def cmd_claims(args: argparse.Namespace) -> int:
 def cmd_relay(args: argparse.Namespace) -> int:
     relay = open_relay(args.db, args.bootstrap_servers, args.topic, args.name, page=args.page)
     stop = threading.Event()
+    started = time.perf_counter()
     try:
         with progress() as bar:
             task = bar.add_task(f"relaying to {args.bootstrap_servers}", total=None)
@@ -371,7 +372,9 @@ def cmd_relay(args: argparse.Namespace) -> int:
         return OK
     finally:
         relay.close()
-    err.print(f"published {published} claim events to {args.topic}", markup=False)
+    seconds = time.perf_counter() - started
+    err.print(f"published {published} claim events to {args.topic} in {seconds:.1f} s "
+              f"({published / seconds:,.0f} events/s)", markup=False)
     return OK
 
 
