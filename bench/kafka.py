@@ -31,7 +31,7 @@ from kafka import KafkaConsumer  # noqa: E402
 
 from consumers.relay import PAGE  # noqa: E402
 from infra.bootstrap import open_ledger, open_relay, tune_for_bulk_work  # noqa: E402
-from infra.kafka_io import ensure_topics  # noqa: E402
+from infra.kafka_io import PRODUCER_SETTINGS, ensure_topics  # noqa: E402
 from infra.ingest import ingest  # noqa: E402
 from infra.simulator import demo_commands, office_visit  # noqa: E402
 
@@ -63,8 +63,7 @@ def client_ceiling(bootstrap: str, records: int, size: int, page: int = PAGE) ->
     keys = [str(uuid.uuid4()).encode() for _ in range(records)]
     value = b"x" * size
     headers = [("type", b"Paid"), ("schema_version", b"1")]
-    producer = KafkaProducer(bootstrap_servers=bootstrap, transactional_id=topic, enable_idempotence=True,
-                             acks="all", linger_ms=5, batch_size=256 * 1024)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, transactional_id=topic, **PRODUCER_SETTINGS)
     producer.init_transactions()
     started = time.perf_counter()
     for first in range(0, records, page):

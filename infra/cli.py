@@ -263,11 +263,7 @@ def cmd_projections(args: argparse.Namespace) -> int:
 def rebuild(args: argparse.Namespace) -> int:
     """Fresh tables beside the live ones, caught up, then switched in one transaction."""
     fresh = open_runner(args.db, suffix="_next")
-    fresh.views.drop()  # what an interrupted rebuild left behind
-    fresh.views.create()
-    with progress() as bar:
-        task = bar.add_task("rebuilding", total=fresh.lag().events)
-        fresh.catch_up(lambda n: bar.advance(task, n))
+    build_from_scratch(fresh, "rebuilding")
     live = open_runner(args.db)
     live.views.replace_with(fresh.views)
     live.catch_up()  # whatever was appended during the switch
@@ -302,16 +298,21 @@ def views_as_of(database_url: str | None, day: date) -> Iterator[Any]:
     """Status and KPIs as of a past date: the views rebuilt from the history cut at that date, in tables of
     this run's own (dropped afterwards). Denials and aging are kept by day and read as of a date directly."""
     runner = open_runner(database_url, suffix=f"_asof_{os.getpid()}", until_day=day)
-    runner.views.drop()
-    runner.views.create()
     try:
-        head = runner.recorder.max_notification_id() or 0
-        with progress() as bar:
-            task = bar.add_task(f"replaying the ledger as of {day}", total=head)
-            runner.catch_up(lambda n: bar.advance(task, n), until=head)
+        build_from_scratch(runner, f"replaying the ledger as of {day}")
         yield runner.views
     finally:
         runner.views.drop()
+
+
+def build_from_scratch(runner: Any, label: str) -> None:
+    """Empties a runner's own tables (whatever an interrupted run left) and catches them up to the head now."""
+    runner.views.drop()
+    runner.views.create()
+    head = runner.recorder.max_notification_id() or 0
+    with progress() as bar:
+        task = bar.add_task(label, total=head)
+        runner.catch_up(lambda n: bar.advance(task, n), until=head)
 
 
 def print_report(args: argparse.Namespace, views: Any, as_of: date) -> int:

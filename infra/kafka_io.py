@@ -14,6 +14,9 @@ from domain.contract import SCHEMA_VERSION, TOPIC, Encoded
 
 CHECKPOINT_TOPIC = "rcm.relay-checkpoint.v1"
 SCHEMA = str(SCHEMA_VERSION).encode()
+# The relay's producer (bench/kafka.py measures kafka-python's own ceiling with the same settings).
+PRODUCER_SETTINGS = dict(enable_idempotence=True, acks="all", linger_ms=5, batch_size=256 * 1024,
+                         compression_type=None, max_block_ms=10_000, request_timeout_ms=10_000)
 TOPICS = {
     # per-claim order needs one partition per claim: key = claim id; events are kept forever (the ledger's copy)
     TOPIC: (6, {"cleanup.policy": "delete", "retention.ms": "-1", "min.insync.replicas": "1"}),
@@ -70,9 +73,7 @@ class KafkaPublisher:
         self.producer = self.new_producer()
 
     def new_producer(self) -> KafkaProducer:
-        producer = KafkaProducer(bootstrap_servers=self.bootstrap, transactional_id=self.name,
-                                 enable_idempotence=True, acks="all", linger_ms=5, batch_size=256 * 1024,
-                                 compression_type=None, max_block_ms=10_000, request_timeout_ms=10_000)
+        producer = KafkaProducer(bootstrap_servers=self.bootstrap, transactional_id=self.name, **PRODUCER_SETTINGS)
         try:
             producer.init_transactions()  # fences any earlier producer of this relay, aborting its open transaction
         except Exception:
