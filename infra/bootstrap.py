@@ -11,6 +11,7 @@ from projections.runner import Runner
 from projections.views import ClaimViews
 from infra import icd_cache
 from infra.settings import Settings
+from infra.transcoding import PlainEvents
 
 
 def open_ledger(database_url: str | None = None, *, source: str = "cli", create_tables: bool = True) -> Ledger:
@@ -49,14 +50,19 @@ def open_views(ledger: Ledger, database_url: str | None = None, suffix: str = ""
     return views
 
 
+FACTS_KEPT = 200_000  # claims whose read-model facts a runner keeps in memory (about 1 GB at most)
+
+
 def open_runner(database_url: str | None = None, suffix: str = "", until_day: date | None = None) -> Runner:
     ledger = open_ledger(database_url, source="projections")
     # Events per transaction. PostgreSQL takes big pages in its stride (20,000 catch up ~1.25x faster than
     # 2,000); SQLite has one write lock, which the ledger's writers wait for while a page is written.
     default = 20_000 if Settings.load(database_url).backend == "postgresql" else 2_000
     page = int(os.environ.get("RCM_PROJECTION_PAGE", default))
-    runner = Runner(ledger.recorder, ledger.mapper, open_views(ledger, database_url, suffix), page=page,
-                    until_day=until_day)
+    views = open_views(ledger, database_url, suffix)
+    views.keep_facts(FACTS_KEPT)
+    runner = Runner(ledger.recorder, ledger.mapper, views, page=page, until_day=until_day,
+                    read_event=PlainEvents(ledger.mapper))
     runner.ledger = ledger  # type: ignore[attr-defined]  # keeps the store open as long as the runner
     return runner
 

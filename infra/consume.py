@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
-from decimal import Decimal
 from threading import Event
 from typing import Any
 
@@ -212,28 +211,17 @@ class JournalStore(TableStore):
              for (d, p, a), v in sorted(totals.items())])
 
 
-MONEY_KEYS = frozenset({"charge", "paid", "patient_responsibility", "amount", "total_charge", "contractual",
-                        "denied_amount", "transferred"})
 EVENT_TYPES: dict[str, type] = {}
 
 
-def revived(value: Any, key: str = "") -> Any:
-    if isinstance(value, dict):
-        return {k: revived(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [revived(v) for v in value]
-    if key in MONEY_KEYS and isinstance(value, str):
-        return Decimal(value)
-    return value
-
-
 def event_of(m: ClaimEventMessage) -> Any:
-    """The message as the projections' fold reads an event: its type name, ids, business time and payload."""
+    """The message as the projections' fold reads an event: its type name, ids, business time and payload
+    (money as text, as in the runner's plainly decoded events)."""
     cls = EVENT_TYPES.get(m.type)
     if cls is None:
         cls = EVENT_TYPES[m.type] = type(m.type, (), {"__qualname__": f"Claim.{m.type}"})
     event = cls()
-    event.__dict__.update(revived(m.payload))
+    event.__dict__.update(m.payload)
     event.originator_id, event.originator_version, event.effective_at = m.claim_id, m.sequence, m.occurred_at
     return event
 

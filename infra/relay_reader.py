@@ -27,6 +27,7 @@ from eventsourcing.utils import resolve_topic
 
 from consumers.relay import PAGE, Page, Pages, read_pages
 from domain.contract import META, SCHEMA_VERSION, Encoded, encoded, message_for
+from infra.transcoding import Unusual, untagged
 
 
 class MessageEncoder:
@@ -89,39 +90,6 @@ class MessageEncoder:
             "payload": {k: v for k, v in state.items() if k not in META},
         }
         return Encoded(claim_id.encode(), kind, orjson.dumps(message))
-
-
-class Unusual(Exception):
-    """A stored value the fast encoder does not write itself."""
-
-
-# eventsourcing's tagged values, {"_type_":name,"_data_":text}, as the text alone (UUIDs dashed). Untagging the
-# stored JSON as bytes is several times cheaper than walking the decoded values, and safe: a tag's opening
-# brace and quotes cannot occur unescaped inside a JSON string, so only real tags match.
-TEXT_TAGS = (b'{"_type_":"decimal_str","_data_":', b'{"_type_":"datetime_iso","_data_":', b'{"_type_":"date_iso","_data_":')
-UUID_TAG = b'{"_type_":"uuid_hex","_data_":"'
-
-
-def untagged(data: bytes) -> bytes:
-    for tag in TEXT_TAGS:
-        if tag in data:
-            head, *parts = data.split(tag)
-            for i, part in enumerate(parts):
-                end = part.find(b'"', 1)  # these texts hold no quotes: the first one closes the string
-                if part[:1] != b'"' or part[end + 1:end + 2] != b"}":
-                    raise Unusual(part[:40])
-                parts[i] = part[:end + 1] + part[end + 2:]
-            data = head + b"".join(parts)
-    if UUID_TAG in data:
-        head, *parts = data.split(UUID_TAG)
-        for i, part in enumerate(parts):
-            if part[32:34] != b'"}':
-                raise Unusual(part[:40])
-            parts[i] = b'"%s-%s-%s-%s-%s"%s' % (part[:8], part[8:12], part[12:16], part[16:20], part[20:32], part[34:])
-        data = head + b"".join(parts)
-    if b'"_type_"' in data:
-        raise Unusual("a tag this encoder does not write")
-    return data
 
 
 def event_id(claim: UUID, version: int) -> str:

@@ -11,9 +11,11 @@ from projections.runner import Runner
 
 
 def all_events(runner: Runner) -> list[tuple[int, Any]]:
+    """Every stored event as the domain decodes it (not as the runner's plain decoder does: the oracle checks
+    that too)."""
     events, start = [], 1
     while page := runner.recorder.select_notifications(start=start, limit=10_000):
-        events += [(n.id, runner.decode(n)) for n in page]
+        events += [(n.id, runner.mapper.to_domain_event(n)) for n in page]
         start = page[-1].id + 1
     return events
 

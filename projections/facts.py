@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from domain.carc import denial_category, is_denial
@@ -66,7 +67,8 @@ class Effects:
 
 
 def cents(amount: Any) -> int:
-    return int(amount * 100)
+    """Decimal, or its text as plainly decoded events hold it."""
+    return int((Decimal(amount) if type(amount) is str else amount) * 100)
 
 
 def new_facts(claim_id: str) -> dict[str, Any]:
@@ -183,7 +185,7 @@ def adjudicate(f: dict[str, Any], e: Any, day: date, fx: Effects, denied: bool) 
     f["patient_responsibility"] += cents(remit["patient_responsibility"])
     f["denied_amount"] = cents(e.denied_amount)
     f["last_carcs"] = " ".join(sorted({f"{a['group']}-{a['carc']}" for a in remit["adjustments"]}))
-    denials = sorted((a for a in remit["adjustments"] if is_denial(a["group"], a["carc"])), key=lambda a: -a["amount"])
+    denials = sorted((a for a in remit["adjustments"] if is_denial(a["group"], a["carc"])), key=lambda a: -cents(a["amount"]))
     main = denials[0] if denials else None
     group, category = (main["group"], denial_category(main["carc"])) if main else ("-", "-")
     fx.count(day, f["payer_id"], "-", "-", adjudicated=1, adjudicated_cents=f["billed"])
@@ -198,7 +200,7 @@ def adjudicate(f: dict[str, Any], e: Any, day: date, fx: Effects, denied: bool) 
     if denied:
         f["denial_category"] = category
         fx.count(day, f["payer_id"], group, category, denied=1, denied_cents=cents(e.denied_amount))
-    elif e.denied_amount:
+    elif cents(e.denied_amount):
         fx.count(day, f["payer_id"], group, category, denied_lines_cents=cents(e.denied_amount))
     if first:
         f["initially_denied"] = denied

@@ -8,9 +8,9 @@ from datetime import date, datetime, timezone
 from threading import Event
 from typing import Any
 
-from eventsourcing.utils import TopicError
+from eventsourcing.utils import TopicError, resolve_topic
 
-from projections.facts import UnknownEvent
+from projections.facts import IGNORED, UnknownEvent
 from projections.views import ClaimViews
 
 PAGE = 2000
@@ -30,11 +30,14 @@ class IncompleteViews(Exception):
 
 class Runner:
     def __init__(self, recorder: Any, mapper: Any, views: ClaimViews, page: int = PAGE,
-                 until_day: date | None = None) -> None:
+                 until_day: date | None = None, read_event: Callable[[Any], Any] | None = None) -> None:
         """`until_day` builds views of the history cut at that date: each claim's events effective by the end
-        of that day (business time, as aging as of a date reads it), the later ones left out."""
+        of that day (business time, as aging as of a date reads it), the later ones left out. `read_event`
+        decodes a notification for the fold (default: the mapper's domain event)."""
         self.recorder, self.mapper, self.views, self.page = recorder, mapper, views, page
         self.until_day = until_day
+        self.read_event = read_event or mapper.to_domain_event
+        self.ignored: dict[str, bool] = {}
 
     def catch_up(self, progress: Callable[[int], None] = lambda n: None, until: int | None = None) -> int:
         """Applies every notification after the views' position (up to `until`); returns how many."""
@@ -47,11 +50,10 @@ class Runner:
             notifications = self.recorder.select_notifications(start=position + 1, limit=self.page, stop=until)
             if not notifications:
                 break
-            page = [(n.id, self.decode(n)) for n in notifications]
+            page = [(n.id, self.decode(n)) for n in notifications if not self.is_ignored(n)]
             if self.until_day is not None:
-                page = [(seq, e) for seq, e in page
-                        if not hasattr(e, "effective_at") or e.effective_at.date() <= self.until_day]
-            self.views.apply(page)
+                page = [(seq, e) for seq, e in page if e.effective_at.date() <= self.until_day]
+            self.views.apply(page, notifications[-1].id, previous=position)
             position = notifications[-1].id
             done += len(notifications)
             progress(len(notifications))
@@ -63,9 +65,21 @@ class Runner:
             if not self.catch_up(progress):
                 stop.wait(poll_seconds)
 
+    def is_ignored(self, notification: Any) -> bool:
+        """Whether no projection reads events of this topic (skipped undecoded); an unknown topic is an error."""
+        topic = notification.topic
+        known = self.ignored.get(topic)
+        if known is None:
+            try:
+                known = self.ignored[topic] = resolve_topic(topic).__qualname__ in IGNORED
+            except TopicError as e:
+                raise UnknownEvent(f"notification {notification.id} has topic {topic!r}, which this release "
+                                   f"does not know: {e}") from e
+        return known
+
     def decode(self, notification: Any) -> Any:
         try:
-            return self.mapper.to_domain_event(notification)
+            return self.read_event(notification)
         except TopicError as e:
             raise UnknownEvent(f"notification {notification.id} has topic {notification.topic!r}, which this "
                                f"release does not know: {e}") from e

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
+from itertools import islice
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking
@@ -90,6 +91,8 @@ class ClaimViews:
         self.t = {name: f"{self.prefix}{bare}" for name, bare in self.bare.items()}
         self.kpis, self.ar_open = f"{self.prefix}kpis", f"{self.prefix}ar_open"
         self.incomplete: list[str] = []
+        self.cache: dict[str, dict[str, Any]] | None = None
+        self.cache_limit = 0
 
     # ---- schema ----
 
@@ -236,13 +239,16 @@ FROM k, ar, ap"""
 
     # ---- writing ----
 
-    def apply(self, page: Sequence[tuple[int, Any]], record_position: Callable[[Any], None] | None = None) -> None:
+    def apply(self, page: Sequence[tuple[int, Any]], position: int | None = None,
+              record_position: Callable[[Any], None] | None = None, previous: int | None = None) -> None:
         """Folds a page of (notification id, event) and writes it with its position, atomically: the tracking
-        rows, or whatever `record_position` writes with the same cursor (a Kafka consumer's offsets)."""
-        if not page:
+        rows (at `position`, by default the page's last notification), or whatever `record_position` writes with
+        the same cursor (a Kafka consumer's offsets). With `previous` (the position the page follows) the
+        tracking rows move only from there: a page overlapping one another runner wrote meanwhile fails."""
+        if not page and position is None:
             return
         claim_events = [(seq, e) for seq, e in page if not is_ignored(e)]
-        facts = self.read_facts({str(e.originator_id) for _, e in claim_events})
+        facts = self.known_facts({str(e.originator_id) for _, e in claim_events})
         totals: dict[str, dict[tuple[Any, ...], dict[str, int]]] = {name: {} for name in SUMMARIES}
         for state in facts.values():
             add(totals, summaries(state), -1)
@@ -256,7 +262,7 @@ FROM k, ar, ap"""
         totals["ar_daily"] = {key: {"delta_cents": delta} for key, delta in effects.ar_daily.items()}
         totals["denial_carcs"] = effects.carcs
         totals["cash_daily"] = effects.cash
-        last = page[-1][0]
+        last = page[-1][0] if position is None else position
         try:
             with self.transaction() as c:
                 self.write_facts(c, facts.values())
@@ -266,11 +272,62 @@ FROM k, ar, ap"""
                     self.write_summary(c, name, rows)
                 if record_position is not None:
                     record_position(c)
-                    return
-                for view in VIEW_NAMES:
-                    self.tracking._insert_tracking(c, Tracking(self.tracking_name(view), last))
+                elif previous is not None:
+                    self.move_position(c, previous, last)
+                else:
+                    for view in VIEW_NAMES:
+                        self.tracking._insert_tracking(c, Tracking(self.tracking_name(view), last))
         except IntegrityError as e:
+            self.forget()
             raise ConcurrentRunner(f"another runner already recorded notification {last} in these views: {e}") from e
+        except BaseException:
+            self.forget()  # the cached facts were folded past what the database holds
+            raise
+        self.remember(facts)
+
+    def move_position(self, c: Any, previous: int, last: int) -> None:
+        """Compare and set: eventsourcing's tracking insert only refuses a position not beyond the stored one,
+        which lets a page that began before another runner's page ended count that page's events again."""
+        table = self.tracking_table()
+        for view in VIEW_NAMES:
+            name = self.tracking_name(view)
+            if previous == 0:
+                c.execute(self.sql(f"INSERT INTO {table} (application_name, notification_id) VALUES (?, ?) "
+                                   "ON CONFLICT (application_name) DO NOTHING RETURNING notification_id"), [name, last])
+            else:
+                c.execute(self.sql(f"UPDATE {table} SET notification_id = ? WHERE application_name = ? AND "
+                                   "notification_id = ? RETURNING notification_id"), [last, name, previous])
+            if c.fetchone() is None:
+                raise IntegrityError(f"{name} is no longer at notification {previous}")
+
+    def keep_facts(self, claims: int) -> None:
+        """Keeps the facts of up to `claims` recently written claims in memory: a page then reads from the
+        database only the claims it has not seen. Only for the one writer of these views (the runner: its
+        tracking rows make a second runner fail); the cache is dropped whenever a page is not written."""
+        self.cache, self.cache_limit = {}, claims
+
+    def known_facts(self, claim_ids: set[str]) -> dict[str, dict[str, Any]]:
+        cache = self.cache
+        if cache is None:
+            return self.read_facts(claim_ids)
+        found = {i: cache[i] for i in claim_ids if i in cache}
+        found.update(self.read_facts(claim_ids - found.keys()))
+        return found
+
+    def remember(self, facts: dict[str, dict[str, Any]]) -> None:
+        cache = self.cache
+        if cache is None:
+            return
+        for key in facts:
+            cache.pop(key, None)  # to the end: the dict's order is the order of last use
+        cache.update(facts)
+        if len(cache) > self.cache_limit:
+            for key in list(islice(cache, len(cache) - self.cache_limit // 2)):
+                del cache[key]
+
+    def forget(self) -> None:
+        if self.cache is not None:
+            self.cache.clear()
 
     def read_facts(self, claim_ids: set[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}

@@ -14,7 +14,8 @@ from infra.bootstrap import open_ledger, open_runner
 from infra.ingest import ingest
 from infra.simulator import demo_commands
 from infra.verify import differences
-from tests.conftest import view_tables
+from tests.conftest import at, cmd, lifecycle_to_submitted, view_tables
+from domain.commands import COMMAND
 from projections import reports
 from projections.facts import HANDLERS, IGNORED, UnknownEvent
 from projections.views import ConcurrentRunner
@@ -88,6 +89,45 @@ def test_two_runners_never_count_twice(demo_url):
         t.join()
     open_runner(demo_url).catch_up()
     assert differences(open_runner(demo_url), AS_OF) == []
+
+
+def test_a_runner_whose_page_overlaps_one_written_meanwhile_fails_instead_of_counting_twice(database_url):
+    """Two runners' pages need not line up (a live follower's page ends wherever the log did). The second
+    runner reads two rejections, the first writes the first of them meanwhile: the second's page must not be
+    written. (Rejections change no balance, so the A/R log's keys cannot catch the overlap.)"""
+    ledger = open_ledger(database_url)
+    execute = lambda *bodies: ledger.execute([COMMAND.validate_python(b) for b in bodies])  # noqa: E731
+    execute(*lifecycle_to_submitted("C1"), *lifecycle_to_submitted("C2"))
+    first, second = open_runner(database_url), open_runner(database_url)
+    first.catch_up()
+    second.catch_up()
+    head = ledger.recorder.max_notification_id()
+    execute(cmd("reject_claim", "C1", stage="277CA", code="A7", reason="invalid", effective_at=at(3)),
+            cmd("reject_claim", "C2", stage="277CA", code="A7", reason="invalid", effective_at=at(3)))
+    read = second.recorder.select_notifications
+
+    def read_then_let_the_other_runner_write(*args, **kwargs):
+        page = read(*args, **kwargs)
+        first.catch_up(until=head + 1)
+        return page
+
+    second.recorder.select_notifications = read_then_let_the_other_runner_write
+    with pytest.raises(ConcurrentRunner, match=f"{head + 2}"):
+        second.catch_up()
+    second.recorder.select_notifications = read
+    assert second.views.position() == head + 1
+    second.catch_up()
+    assert differences(open_runner(database_url)) == []
+
+
+def test_facts_kept_in_memory_give_the_same_tables_when_the_cache_overflows(demo_url):
+    full = open_runner(demo_url)
+    full.catch_up()
+    small = open_runner(demo_url, suffix="_small")
+    small.views.keep_facts(7)
+    small.page = 50
+    small.catch_up()
+    assert view_tables(small) == view_tables(full)
 
 
 def test_an_unknown_event_type_stops_the_runner_loudly(database_url):
