@@ -2,7 +2,8 @@
 
 Each poll's records are applied per partition; the results and the next offset of every partition touched are
 written together, so a crash between "result written" and "offset written" cannot happen, and a restart (or a
-rebalance) resumes from the offsets in the database, never double-applying. A record that does not parse as a
+rebalance) resumes from the offsets in the database, never double-applying; offsets move by compare and set, so
+an instance that lost a partition in a rebalance while holding a batch of it drops that batch. A record that does not parse as a
 claim event message goes to the dead-letter topic with the reason (durably, before its offset is stored) and the
 consumer carries on. Several instances in one consumer group split the topic's partitions.
 """
@@ -266,11 +267,30 @@ class Offsets:
                              (consumer, topic))
         return {r["partition_id"]: r["next_offset"] for r in rows}
 
-    def write(self, c: Any, consumer: str, topic: str, offsets: dict[int, int]) -> None:
-        self.db.executemany(c, f"INSERT INTO {self.table} (consumer, topic, partition_id, next_offset) VALUES "
-                               "(?, ?, ?, ?) ON CONFLICT (consumer, topic, partition_id) DO UPDATE SET "
-                               "next_offset = excluded.next_offset",
-                            [(consumer, topic, p, o) for p, o in offsets.items()])
+    def write(self, c: Any, consumer: str, topic: str, offsets: dict[int, int],
+              expected: dict[int, int | None]) -> None:
+        """Compare and set: each partition's offset moves only from the one this instance last read or wrote
+        (None: no row yet). An instance whose partition was moved to another during a rebalance, with a batch
+        in flight, cannot store that batch: the other instance may have applied its records already."""
+        for partition, offset in sorted(offsets.items()):
+            if partition not in expected:
+                raise StaleOffsets(f"partition {partition} of {topic} is not assigned to this {consumer} instance")
+            was = expected[partition]
+            if was is None:
+                self.db.execute(c, f"INSERT INTO {self.table} (consumer, topic, partition_id, next_offset) VALUES "
+                                   "(?, ?, ?, ?) ON CONFLICT (consumer, topic, partition_id) DO NOTHING "
+                                   "RETURNING next_offset", (consumer, topic, partition, offset))
+            else:
+                self.db.execute(c, f"UPDATE {self.table} SET next_offset = ? WHERE consumer = ? AND topic = ? AND "
+                                   "partition_id = ? AND next_offset = ? RETURNING next_offset",
+                                (offset, consumer, topic, partition, was))
+            if c.fetchone() is None:
+                raise StaleOffsets(f"partition {partition} of {topic}: another {consumer} instance stored results "
+                                   f"past offset {was}")
+
+
+class StaleOffsets(Exception):
+    """A batch's partition moved on in the database meanwhile (a rebalance gave it to another instance)."""
 
 
 class SeekToStored(ConsumerRebalanceListener):
@@ -280,19 +300,15 @@ class SeekToStored(ConsumerRebalanceListener):
         self.runner = runner
 
     def on_partitions_revoked(self, revoked: Any) -> None:
-        pass
+        for tp in revoked:
+            self.runner.expected.pop(tp.partition, None)
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         r = self.runner
-        stored = r.offsets.read(r.name, r.topic)
         r.assigned = sorted(tp.partition for tp in assigned)
         r.joined, r.quiet_since = True, time.monotonic()
         r.log(f"assigned partitions {r.assigned} of {r.topic}")
-        for tp in assigned:
-            if tp.partition in stored:
-                r.consumer.seek(tp, stored[tp.partition])
-            else:
-                r.consumer.seek_to_beginning(tp)
+        r.seek_to_stored(assigned)
 
 
 class ConsumerRunner:
@@ -307,6 +323,7 @@ class ConsumerRunner:
         self.store = STORES[name](self.db)
         self.offsets = Offsets(self.db)
         self.assigned: list[int] = []
+        self.expected: dict[int, int | None] = {}  # each assigned partition's stored offset, as last read or written
         self.joined = False
         self.quiet_since = time.monotonic()
         self.consumer, self.producer = self.connect()
@@ -379,8 +396,14 @@ class ConsumerRunner:
             self.producer.flush(timeout=30)  # durable in the dead-letter topic before its offset is stored
         for attempt in range(3):  # a transaction the database gave up on (deadlock, busy) is simply run again
             try:
-                self.store.save(messages, lambda c: self.offsets.write(c, self.name, self.topic, offsets))
+                self.store.save(messages, lambda c: self.offsets.write(c, self.name, self.topic, offsets,
+                                                                       self.expected))
+                self.expected.update(offsets)
                 break
+            except StaleOffsets as error:
+                self.log(f"{error}: batch dropped, resuming from the stored offsets")
+                self.seek_to_stored(self.consumer.assignment())
+                return 0, len(dead)
             except Exception as error:  # noqa: BLE001 - only the database's transient refusals are retried
                 if attempt == 2 or not transient(error):
                     raise
@@ -391,6 +414,16 @@ class ConsumerRunner:
         except KafkaError:
             pass  # the database holds the truth; the group's committed offsets are informational
         return len(messages), len(dead)
+
+    def seek_to_stored(self, partitions: Any) -> None:
+        """Resumes each partition at the offset stored with the results (from the start if none is)."""
+        stored = self.offsets.read(self.name, self.topic)
+        for tp in partitions:
+            self.expected[tp.partition] = stored.get(tp.partition)
+            if tp.partition in stored:
+                self.consumer.seek(tp, stored[tp.partition])
+            else:
+                self.consumer.seek_to_beginning(tp)
 
     def dead_letter(self, record: Any, reason: str) -> None:
         self.log(f"dead letter: {record.topic}[{record.partition}]@{record.offset}: {reason}")

@@ -143,6 +143,27 @@ def stored_offsets(url: str) -> int:
         connection.close()
 
 
+def test_an_instance_whose_partitions_moved_on_meanwhile_drops_its_batch_instead_of_applying_it_twice(tmp_path):
+    """The zombie case of a rebalance: an instance holds a polled batch while another instance applies those
+    partitions and stores their offsets. Its batch must not be stored on top (nor its offsets written back)."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    bootstrap, topic = relayed(url, 60)
+    late = ConsumerRunner("journal", url, bootstrap, topic, f"g-{uuid.uuid4().hex[:8]}")
+    try:
+        batch, deadline = {}, time.monotonic() + 60
+        while not batch and time.monotonic() < deadline:  # joins, reads the stored offsets (none yet), polls
+            batch = late.consumer.poll(timeout_ms=500)
+        assert batch
+        consume("journal", url, bootstrap, topic)  # meanwhile another instance applies the whole topic
+        done = journal_totals(url)
+        assert done
+        assert late.handle(batch) == (0, 0)
+        assert late.run(idle_seconds=3)["applied"] == 0
+    finally:
+        late.close()
+    assert journal_totals(url) == done
+
+
 def test_two_instances_in_one_group_split_the_partitions(database_url: str, tmp_path):
     bootstrap, topic = relayed(database_url, 500)
     reference = f"sqlite:///{tmp_path / 'reference.db'}"
