@@ -53,6 +53,8 @@ def apply(row: dict[str, Any], m: ClaimEventMessage) -> None:
     row["sequence"], row["claim_number"] = m.sequence, m.claim_number
     if m.type in ("Coded", "Opened"):
         row.update(payer_id=p["payer_id"], payer_class=p["payer_class"])
+    if m.type == "CodingAttached":
+        row["payer_class"] = p["payer_class"]
     if m.type == "Submitted":
         row["payer_id"] = p["payer_id"]
     if m.type == "Denied":

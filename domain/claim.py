@@ -140,6 +140,31 @@ class Claim(Aggregate):
             claim.first_coding = None
             claim.origin = self.origin
 
+    class CodingAttached(Event):
+        """The coding of a claim first seen on a remittance, found later (its 837 imported after the 835): who
+        rendered it, for whom, where, the diagnoses and the lines as billed. The lifecycle does not move: the
+        remittance that opened the claim already answered that submission. Effective when the ledger learns it,
+        never before the claim's last recorded fact (the dates of service it brings move the claim's A/R from
+        then on); `billed_on` keeps the 837's own date."""
+        billed_on: date
+        rendering_npi: str
+        payer_class: str
+        patient_key: str
+        place_of_service: str
+        diagnoses: list[str]
+        lines: list[dict[str, Any]]
+
+        def assign(self, claim: Claim) -> None:
+            claim.rendering_npi, claim.payer_class = self.rendering_npi, self.payer_class
+            claim.patient_key, claim.place_of_service = self.patient_key, self.place_of_service
+            claim.diagnoses = list(self.diagnoses)
+            claim.lines = [ServiceLine.from_record(r) for r in self.lines]
+            claim.first_coding = {
+                "payer_class": self.payer_class, "patient_key": self.patient_key,
+                "place_of_service": self.place_of_service, "diagnoses": self.diagnoses, "lines": self.lines,
+                "total_charge": claim.total_charge,
+            }
+
     class Recoded(Event):
         diagnoses: list[str]
         lines: list[dict[str, Any]]
@@ -424,6 +449,33 @@ class Claim(Aggregate):
                 first["lines"], first["total_charge"]) == (
             payer_class, patient_key, place_of_service, list(diagnoses), [ln.as_record() for ln in lines],
             declared_total(total_charge, lines))
+
+    @property
+    def awaits_coding(self) -> bool:
+        """Opened from a remittance and no coding attached yet."""
+        return self.origin != "coded" and self.first_coding is None
+
+    def attach_coding(self, *, rendering_npi: str, payer_class: str, patient_key: str, place_of_service: str,
+                      diagnoses: list[str], lines: list[ServiceLine], total_charge: Decimal | None, meta: Meta,
+                      **_: Any) -> None:
+        check_coding(self.claim_number, lines)
+        billed = declared_total(total_charge, lines)
+        if billed != self.total_charge:
+            raise errors.ClaimNumberConflict(
+                self.claim_number, "a claim number names one claim",
+                f"the remittance that opened claim {self.claim_number} billed {self.total_charge}, this coding "
+                f"{billed}", "check the claim number (a coding attaches to a claim opened from a remittance only "
+                             "when the charges agree)", field="total_charge")
+        learned = Meta(**{**meta, "effective_at": max(meta.effective_at, self.last_activity_at)})
+        self.trigger_event(self.CodingAttached, billed_on=meta.effective_at.date(), rendering_npi=rendering_npi,
+                           payer_class=payer_class, patient_key=patient_key, place_of_service=place_of_service,
+                           diagnoses=list(diagnoses), lines=[ln.as_record() for ln in lines], **learned)
+
+    def answered(self, submission_at: datetime) -> bool:
+        """Whether a submission another system sent at that time is the one the remittance that opened this
+        claim answered (no submission recorded, none adjudicated before it): then it is no new submission."""
+        return (self.origin != "coded" and self.submissions == 0
+                and (self.first_adjudicated_at is None or submission_at <= self.first_adjudicated_at))
 
     def recode(self, *, diagnoses: list[str], lines: list[ServiceLine], total_charge: Decimal | None,
                meta: Meta) -> None:

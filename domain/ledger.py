@@ -214,6 +214,8 @@ class Ledger(Application):
                                       f"no claim {cmd.claim_number} for billing NPI {cmd.billing_npi}", "code_claim")
         if key in claim.applied:
             return Outcome(cmd, "duplicate")
+        if cmd.type == "submit_claim" and cmd.already_sent and claim.answered(meta.effective_at):
+            return Outcome(cmd, "duplicate")  # the submission its opening remittance answered: nothing new
         before = len(claim.pending_events)
         HANDLERS[cmd.type](claim, cmd, meta)
         touched[cid] = claim
@@ -227,6 +229,10 @@ class Ledger(Application):
         if claim is not None:
             if claim.same_coding(**fields):
                 return Outcome(cmd, "duplicate")
+            if claim.awaits_coding:  # opened from a remittance: its 837 came later
+                claim.attach_coding(rendering_npi=cmd.rendering_npi or claim.rendering_npi, meta=meta, **fields)
+                touched[claim.id] = claim
+                return Outcome(cmd, "applied", 1)
             raise errors.ClaimNumberConflict(
                 cmd.claim_number, "a claim number names one claim",
                 f"claim {cmd.claim_number} of billing NPI {cmd.billing_npi} exists with different coding",

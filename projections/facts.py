@@ -152,6 +152,12 @@ def on_recoded(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
              dos=min(as_date(line["service_date"]) for line in e.lines))
 
 
+def on_coding_attached(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
+    """The 837 of a claim opened from a remittance, found later: its lines date the service; no status change."""
+    f.update(rendering_npi=e.rendering_npi, payer_class=e.payer_class,
+             dos=min(as_date(line["service_date"]) for line in e.lines))
+
+
 def on_scrubbed(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     f["status"] = "ready" if e.passed else "scrub_failed"
     f["scrub_failures"] += 0 if e.passed else 1
@@ -270,7 +276,7 @@ def as_date(value: date | str) -> date:
 
 
 HANDLERS = {
-    "Coded": on_coded, "Opened": on_opened, "Recoded": on_recoded, "Scrubbed": on_scrubbed, "Submitted": on_submitted,
+    "Coded": on_coded, "Opened": on_opened, "Recoded": on_recoded, "CodingAttached": on_coding_attached, "Scrubbed": on_scrubbed, "Submitted": on_submitted,
     "Accepted": on_accepted, "Rejected": on_rejected, "Paid": on_paid, "Denied": on_denied,
     "Appealed": on_appealed, "AppealDecided": on_appeal_decided, "PaymentReversed": on_reversed,
     "Adjusted": on_adjusted, "PatientBilled": on_patient_billed, "PatientPaid": on_patient_paid,

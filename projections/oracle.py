@@ -94,7 +94,8 @@ def claim_row(claim_id: str, history: list[tuple[int, Any]]) -> dict[str, Any]:
     kinds = [type(e).__name__ for e in events]
     on = [e.effective_at.date() for e in events]
     first = events[0]
-    last_coding = [e for e in events if type(e).__name__ in ("Coded", "Recoded", "Opened")][-1]
+    last_coding = [e for e in events if type(e).__name__ in ("Coded", "Recoded", "Opened", "CodingAttached")][-1]
+    described = [e for e in events if type(e).__name__ in ("Coded", "Opened", "CodingAttached")][-1]
     dos = last_coding.service_date if type(last_coding).__name__ == "Opened" \
         else min(ln["service_date"] for ln in last_coding.lines)
     submitted = [d for d, k in zip(on, kinds) if k == "Submitted"]
@@ -122,9 +123,9 @@ def claim_row(claim_id: str, history: list[tuple[int, Any]]) -> dict[str, Any]:
     denied_last = [e for _, e in adjudications if type(e).__name__ == "Denied"]
     return {
         "claim_id": claim_id, "claim_number": first.claim_number, "billing_npi": first.billing_npi,
-        "rendering_npi": first.rendering_npi,
+        "rendering_npi": described.rendering_npi,
         "payer_id": ([e.payer_id for e in events if type(e).__name__ == "Submitted"] or [first.payer_id])[-1],
-        "payer_class": first.payer_class, "status": current,
+        "payer_class": described.payer_class, "status": current,
         "dos": dos, "coded_on": on[0] if kinds[0] == "Coded" else None,
         "first_submitted_on": submitted[0] if submitted else None,
         "last_submitted_on": submitted[-1] if submitted else None,

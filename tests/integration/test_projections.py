@@ -14,7 +14,7 @@ from infra.bootstrap import open_ledger, open_runner
 from infra.ingest import ingest
 from infra.simulator import demo_commands
 from infra.verify import differences
-from tests.conftest import at, cmd, lifecycle_to_submitted, view_tables
+from tests.conftest import at, cmd, code, lifecycle_to_submitted, payment, view_tables
 from domain.commands import COMMAND
 from projections import reports
 from projections.facts import HANDLERS, IGNORED, UnknownEvent
@@ -118,6 +118,24 @@ def test_a_runner_whose_page_overlaps_one_written_meanwhile_fails_instead_of_cou
     assert second.views.position() == head + 1
     second.catch_up()
     assert differences(open_runner(database_url)) == []
+
+
+def test_a_late_837_that_moves_the_date_of_service_keeps_aging_as_of_past_dates_exact(database_url):
+    """The 837 of a claim opened from its 835, imported after the patient was billed, dates the service 9 days
+    earlier: the A/R moves to the new date of service from the day the ledger learns it, not from the 837's day
+    (when the patient owed nothing yet)."""
+    ledger = open_ledger(database_url)
+    bodies = [cmd("open_from_remittance", "E1", payer_id="BCBS", payer_class="commercial", patient_key="pk",
+                  total_charge="100.00", service_date="2026-03-01", origin="835 trace T1", effective_at=at(20)),
+              payment("E1", effective_at=at(20)), cmd("bill_patient", "E1", effective_at=at(30)),
+              code("E1", lines=[{"procedure": "99213", "charge": "100.00", "service_date": "2026-02-20"}],
+                   effective_at=at(1))]
+    assert [o.result for o in ledger.execute([COMMAND.validate_python(b) for b in bodies])] == ["applied"] * 4
+    runner = open_runner(database_url)
+    runner.catch_up()
+    assert differences(runner, (date(2026, 3, 5), date(2026, 3, 25), date(2026, 4, 30))) == []
+    assert runner.views.query(f"SELECT dos FROM {runner.views.t['claim_status']}")[0]["dos"] in (
+        "2026-02-20", date(2026, 2, 20))
 
 
 def test_facts_kept_in_memory_give_the_same_tables_when_the_cache_overflows(demo_url):

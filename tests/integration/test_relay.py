@@ -168,7 +168,12 @@ def test_encoder_writes_what_the_model_writes_on_each_back_end(database_url):
     ledger.execute([COMMAND.validate_python(
         {"type": "open_from_remittance", "claim_number": "ERA-ONLY-1", "billing_npi": "1234567893",
          "payer_id": "MCR", "payer_class": "medicare", "patient_key": "pk", "total_charge": "80.00",
-         "service_date": "2026-05-01", "origin": "835 trace T1", "effective_at": "2026-06-01T10:00:00-04:00"})])
+         "service_date": "2026-05-01", "origin": "835 trace T1", "effective_at": "2026-06-01T10:00:00-04:00"}),
+        COMMAND.validate_python(  # its 837, found later
+            {"type": "code_claim", "claim_number": "ERA-ONLY-1", "billing_npi": "1234567893", "payer_id": "MCR",
+             "payer_class": "medicare", "patient_key": "pk", "place_of_service": "11", "diagnoses": ["E11.9"],
+             "lines": [{"procedure": "99213", "charge": "80.00", "service_date": "2026-05-01"}],
+             "effective_at": "2026-05-02T10:00:00-04:00"})])
     encoder = MessageEncoder(ledger.mapper, lambda claim: ledger.repository.get(claim).claim_number)
     types = set()
     for n in ledger.recorder.select_notifications(start=1, limit=10**6):
@@ -179,5 +184,5 @@ def test_encoder_writes_what_the_model_writes_on_each_back_end(database_url):
         reference = encoded(message_for(event, n.id, ledger.repository.get(n.originator_id).claim_number))
         assert encoder(n) == reference, n.topic
         types.add(reference.type)
-    assert {"Coded", "Opened", "Scrubbed", "Submitted", "Accepted", "Rejected", "Paid", "Denied", "Appealed",
+    assert {"Coded", "Opened", "CodingAttached", "Scrubbed", "Submitted", "Accepted", "Rejected", "Paid", "Denied", "Appealed",
             "AppealDecided", "PatientBilled", "PatientPaid", "WrittenOff"} <= types, types

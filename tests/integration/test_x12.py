@@ -9,7 +9,7 @@ import re
 import subprocess
 import sys
 from collections import Counter
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -257,6 +257,37 @@ def test_acknowledgments_and_remittance_after_export(database_url: str, tmp_path
     claim = ledger.find("AK1")
     assert (claim.status, claim.payer_paid, claim.contractual, claim.patient_responsibility) == \
         ("paid", D("98"), D("52.50"), D("24.50"))
+
+
+def test_an_837_imported_after_the_835_attaches_its_coding_to_the_claim_the_835_opened(database_url: str,
+                                                                                        tmp_path: Path):
+    """A practice that started from its 835s imports the 837s another system sent: the coding attaches to the
+    claims the 835 opened, the submission it answered is not recorded again, and the views equal the oracle."""
+    source = open_ledger(f"sqlite:///{tmp_path / 'source.db'}")
+    sent = tmp_path / "sent.837"
+    export_837p(source, ready_claims(source, ["LT1"]), str(sent), PROVIDERS)
+    ledger = open_ledger(database_url)
+    importer = Importer(ledger, validate=False)
+    era = tmp_path / "paid.835"
+    era.write_text(samples.remittance([samples.Remit(
+        "LT1", "1", D("175"), D("98"), D("24.50"), "ICN-LT1",
+        lines=[samples.Line("99214", D("150"), D("84"), [("CO", "45", D("45")), ("PR", "2", D("21"))]),
+               samples.Line("36415", D("25"), D("14"), [("CO", "45", D("7.50")), ("PR", "2", D("3.50"))])])],
+        payee_npi="1234567893", paid_on=NOW.date() + timedelta(days=1)))
+    assert importer.import_file(str(era)).transactions[0].claims[0]["outcome"] == "posted"
+    assert ledger.find("LT1").diagnoses == []
+    late = importer.import_file(str(sent))
+    assert [i["outcome"] for i in late.transactions[0].claims] == ["posted"], late.transactions[0].claims
+    claim = ledger.find("LT1")
+    assert (claim.status, claim.diagnoses, claim.place_of_service, claim.submissions) == ("paid", ["E119", "I10"],
+                                                                                        "11", 0)
+    assert [type(e).__name__ for e in claim_events(ledger)] == ["Opened", "Paid", "CodingAttached"]
+    before = event_count(ledger)
+    assert importer.import_file(str(sent)).transactions[0].status == "already imported"
+    assert event_count(ledger) == before
+    runner = open_runner(database_url)
+    runner.catch_up()
+    assert differences(runner, ()) == []
 
 
 def test_999_rejects_the_claims_of_the_837_it_names(database_url: str, tmp_path: Path):

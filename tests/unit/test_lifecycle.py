@@ -281,3 +281,37 @@ def test_reapplied_command_is_a_duplicate(ledger):
     run(ledger, *commands)
     assert [o.result for o in run(ledger, *commands)] == ["duplicate"] * len(commands)
     assert ledger.find("C1").version == 5
+
+
+def opened(claim: str = "E1", charge: str = "100.00") -> dict:
+    return cmd("open_from_remittance", claim, payer_id="BCBS", payer_class="commercial", patient_key="pk-835",
+               total_charge=charge, service_date="2026-03-01", origin="835 trace T1", effective_at=at(20))
+
+
+def test_a_late_837_attaches_its_coding_to_a_claim_opened_from_the_835(ledger):
+    run(ledger, opened(), payment("E1", effective_at=at(20)))
+    sent = cmd("submit_claim", "E1", already_sent=True, interchange_control_number="000000101", effective_at=at(1))
+    outcomes = run(ledger, code("E1", place_of_service="22", effective_at=at(1)), sent)
+    assert [o.result for o in outcomes] == ["applied", "duplicate"]  # the 835 answered that submission already
+    claim = ledger.find("E1")
+    assert claim.status == Status.PAID
+    assert claim.diagnoses == ["E119"] and claim.place_of_service == "22" and claim.lines[0].procedure == "99213"
+    assert claim.submissions == 0 and claim.version == 3
+    again = run(ledger, code("E1", place_of_service="22", effective_at=at(1)), sent)
+    assert [o.result for o in again] == ["duplicate", "duplicate"] and ledger.find("E1").version == 3
+
+
+def test_a_late_837_with_other_charges_is_a_conflict_not_an_attachment(ledger):
+    run(ledger, opened(), payment("E1", effective_at=at(20)))
+    error = last_error(ledger, code("E1", charge="120.00", effective_at=at(1)))
+    assert isinstance(error, errors.ClaimNumberConflict) and error.field == "total_charge"
+    assert "billed 100.00, this coding 120.00" in str(error)
+    run(ledger, code("E1", effective_at=at(1)))
+    error = last_error(ledger, code("E1", place_of_service="22", effective_at=at(2)))
+    assert isinstance(error, errors.ClaimNumberConflict), "a second, different coding is still a conflict"
+
+
+def test_a_resubmission_after_the_835_is_a_new_submission(ledger):
+    run(ledger, opened(), denial("E1", effective_at=at(20)), code("E1", effective_at=at(1)))
+    outcomes = run(ledger, cmd("submit_claim", "E1", already_sent=True, frequency="7", effective_at=at(25)))
+    assert outcomes[0].result == "applied" and ledger.find("E1").status == Status.SUBMITTED

@@ -15,7 +15,7 @@ from tests.unit.helpers import memory_ledger, run
 
 CENT = Decimal("0.01")
 ACTIONS = ("scrub", "submit", "accept", "reject", "pay", "deny", "appeal", "decide", "reverse", "adjust",
-           "bill", "patient_pay", "write_off_payer", "write_off_patient", "recode", "void", "submit7")
+           "bill", "patient_pay", "write_off_payer", "write_off_patient", "recode", "void", "submit7", "attach")
 
 
 def part(amount: Decimal, percent: int) -> Decimal:
@@ -62,6 +62,11 @@ def command_for(action: str, claim: Claim, percent: int, flag: bool, step: int) 
         "recode": ("recode_claim", {"diagnoses": ["I10"], "lines": [
             {"procedure": "99214", "charge": str(charge + (5 if flag else 0)), "service_date": "2026-03-01"}]}),
         "void": ("void_claim", {"reason": "error"}),
+        # the claim's 837 found late: attaches to a claim opened from a remittance, a conflict for a coded one
+        "attach": ("code_claim", {"payer_id": claim.payer_id, "payer_class": claim.payer_class, "patient_key": "pk-837",
+                                  "place_of_service": "22", "diagnoses": ["J20.9"], "lines": [
+                                      {"procedure": "99213", "charge": str(charge),
+                                       "service_date": "2026-02-27" if flag else "2026-03-01"}]}),
     }
     kind, fields = simple[action]
     return cmd(kind, effective_at=when, **fields)
