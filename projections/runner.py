@@ -11,7 +11,7 @@ from typing import Any
 from eventsourcing.utils import TopicError, resolve_topic
 
 from projections.facts import IGNORED, UnknownEvent
-from projections.views import ClaimViews
+from projections.views import ClaimViews, ConcurrentRunner
 
 PAGE = 2000
 
@@ -40,7 +40,9 @@ class Runner:
         self.ignored: dict[str, bool] = {}
 
     def catch_up(self, progress: Callable[[int], None] = lambda n: None, until: int | None = None) -> int:
-        """Applies every notification after the views' position (up to `until`); returns how many."""
+        """Applies every notification after the views' position (up to `until`); returns how many it applied.
+        Another runner on the same views is waited out, not raced: when it wrote first, this page is dropped
+        and the catch-up goes on from the position it stored (a view left inconsistent still stops it)."""
         if self.views.incomplete:
             raise IncompleteViews(
                 f"the read models were built by an earlier release: {', '.join(self.views.incomplete)} would start "
@@ -53,7 +55,15 @@ class Runner:
             page = [(n.id, self.decode(n)) for n in notifications if not self.is_ignored(n)]
             if self.until_day is not None:
                 page = [(seq, e) for seq, e in page if e.effective_at.date() <= self.until_day]
-            self.views.apply(page, notifications[-1].id, previous=position)
+            try:
+                self.views.apply(page, notifications[-1].id, previous=position)
+            except ConcurrentRunner:
+                stored = self.views.position()
+                if stored == position:
+                    raise
+                progress(max(0, stored - position))
+                position = stored
+                continue
             position = notifications[-1].id
             done += len(notifications)
             progress(len(notifications))
