@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import socket
 import sys
 import threading
 import time
@@ -296,13 +298,32 @@ def report_date(text: str) -> date:
 @contextmanager
 def views_as_of(database_url: str | None, day: date) -> Iterator[Any]:
     """Status and KPIs as of a past date: the views rebuilt from the history cut at that date, in tables of
-    this run's own (dropped afterwards). Denials and aging are kept by day and read as of a date directly."""
-    runner = open_runner(database_url, suffix=f"_asof_{os.getpid()}", until_day=day)
+    this run's own (dropped afterwards, or by the next run on this host if this one is killed). Denials and
+    aging are kept by day and read as of a date directly."""
+    runner = open_runner(database_url, suffix=f"{AS_OF_TABLES}{os.getpid()}", until_day=day)
+    for suffix in runner.views.suffixes(AS_OF_TABLES):
+        if not alive(int(suffix.rsplit("_", 1)[1])):
+            stale = open_runner(database_url, suffix=suffix)  # (held: the runner keeps its store open)
+            stale.views.drop()
     try:
         build_from_scratch(runner, f"replaying the ledger as of {day}")
         yield runner.views
     finally:
         runner.views.drop()
+
+
+# this host's as-of tables (another host's, on a shared PostgreSQL, are not this host's to judge)
+AS_OF_TABLES = f"_asof_{hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]}_"
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def build_from_scratch(runner: Any, label: str) -> None:

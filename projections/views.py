@@ -87,6 +87,7 @@ class ClaimViews:
         self.tracking, self.dialect, self.suffix = tracking, dialect, suffix
         schema = getattr(tracking.datastore, "schema", "") if dialect == "postgresql" else ""
         self.prefix = f"{schema}." if schema else ""
+        self.schema = schema or "public"
         self.bare = {name: f"{name}{suffix}" for name in ("claim_status", "ar_log", "denial_stats", *SUMMARIES)}
         self.t = {name: f"{self.prefix}{bare}" for name, bare in self.bare.items()}
         self.kpis, self.ar_open = f"{self.prefix}kpis", f"{self.prefix}ar_open"
@@ -127,6 +128,16 @@ class ClaimViews:
         if self.dialect == "sqlite":
             return bool(self.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", [table]))
         return self.query("SELECT to_regclass(?) IS NOT NULL AS present", [table])[0]["present"]
+
+    def suffixes(self, start: str) -> list[str]:
+        """The suffixes, beginning with `start`, of other sets of these tables (`claim_status<suffix>`)."""
+        if self.dialect == "sqlite":
+            rows = self.query("SELECT name FROM sqlite_master WHERE type = 'table'")
+        else:
+            rows = self.query("SELECT table_name AS name FROM information_schema.tables WHERE table_schema = ?",
+                              [self.schema])
+        head = "claim_status" + start
+        return sorted(r["name"][len("claim_status"):] for r in rows if r["name"].startswith(head))
 
     def grant_reader(self, c: Any) -> None:
         """Grafana's role (made by infra/postgres.sh) reads the read models, never the events."""

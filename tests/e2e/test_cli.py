@@ -198,3 +198,22 @@ def test_x12_import_report_quarantine_and_export(database_url: str, tmp_path: Pa
     again = json.loads(rcm("import", str(out), "--json", db=database_url).stdout)
     assert again[0]["pyx12"] == "valid (005010X222A1, pyx12 4.0.0)"
     assert [c["outcome"] for c in again[0]["transactions"][0]["claims"]] == ["duplicate"]
+
+
+def test_as_of_tables_a_killed_report_left_are_dropped_by_the_next_one(database_url):
+    """`rcm report status --as-of` builds tables of its own; killed, it cannot drop them: the next as-of report
+    on this host drops those whose process is gone (and leaves a live one's alone)."""
+    from infra.bootstrap import open_runner
+    from infra.cli import AS_OF_TABLES
+
+    assert rcm("demo", "--claims", "40", "--seed", "3", db=database_url).returncode == 0
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead, living = int(gone.stdout), os.getpid()
+    runners = [open_runner(database_url, suffix=f"{AS_OF_TABLES}{pid}") for pid in (dead, living)]
+    for runner in runners:
+        runner.catch_up()
+    live = open_runner(database_url)
+    assert live.views.suffixes(AS_OF_TABLES) == sorted([f"{AS_OF_TABLES}{dead}", f"{AS_OF_TABLES}{living}"])
+    assert rcm("report", "status", "--as-of", "2026-10-01", db=database_url).returncode == 0
+    assert live.views.suffixes(AS_OF_TABLES) == [f"{AS_OF_TABLES}{living}"]
+    runners[1].views.drop()
