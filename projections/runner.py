@@ -54,7 +54,8 @@ class Runner:
                 break
             page = [(n.id, self.decode(n)) for n in notifications if not self.is_ignored(n)]
             if self.until_day is not None:
-                page = [(seq, e) for seq, e in page if e.effective_at.date() <= self.until_day]
+                page = [(seq, e) for seq, e in page
+                        if not hasattr(e, "effective_at") or e.effective_at.date() <= self.until_day]
             try:
                 self.views.apply(page, notifications[-1].id, previous=position)
             except ConcurrentRunner:

@@ -93,7 +93,7 @@ class ClaimViews:
         self.kpis, self.ar_open = f"{self.prefix}kpis", f"{self.prefix}ar_open"
         self.incomplete: list[str] = []
         self.cache: dict[str, dict[str, Any]] | None = None
-        self.cache_limit = 0
+        self.cache_limit, self.cached_at = 0, -1  # cached_at: the position the cached facts stand at
 
     # ---- schema ----
 
@@ -259,6 +259,8 @@ FROM k, ar, ap"""
         if not page and position is None:
             return
         claim_events = [(seq, e) for seq, e in page if not is_ignored(e)]
+        if previous != self.cached_at:
+            self.forget()  # another writer moved these views since this one last wrote: its copies are old
         facts = self.known_facts({str(e.originator_id) for _, e in claim_events})
         totals: dict[str, dict[tuple[Any, ...], dict[str, int]]] = {name: {} for name in SUMMARIES}
         for state in facts.values():
@@ -295,6 +297,7 @@ FROM k, ar, ap"""
             self.forget()  # the cached facts were folded past what the database holds
             raise
         self.remember(facts)
+        self.cached_at = last
 
     def move_position(self, c: Any, previous: int, last: int) -> None:
         """Compare and set: eventsourcing's tracking insert only refuses a position not beyond the stored one,
@@ -313,8 +316,8 @@ FROM k, ar, ap"""
 
     def keep_facts(self, claims: int) -> None:
         """Keeps the facts of up to `claims` recently written claims in memory: a page then reads from the
-        database only the claims it has not seen. Only for the one writer of these views (the runner: its
-        tracking rows make a second runner fail); the cache is dropped whenever a page is not written."""
+        database only the claims it has not seen. Trusted only for a page that follows the position this
+        object last wrote (another runner may have written since); dropped whenever a page is not written."""
         self.cache, self.cache_limit = {}, claims
 
     def known_facts(self, claim_ids: set[str]) -> dict[str, dict[str, Any]]:

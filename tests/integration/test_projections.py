@@ -136,6 +136,21 @@ def test_a_late_837_that_moves_the_date_of_service_keeps_aging_as_of_past_dates_
         "2026-02-20", date(2026, 2, 20))
 
 
+def test_facts_kept_in_memory_are_not_trusted_after_another_runner_wrote(database_url):
+    """A follower keeps the facts it wrote; `rcm report` catches the same views up meanwhile; the follower's
+    next page must read what that run wrote, not its own older copy."""
+    ledger = open_ledger(database_url)
+    execute = lambda *bodies: ledger.execute([COMMAND.validate_python(b) for b in bodies])  # noqa: E731
+    follower, other = open_runner(database_url), open_runner(database_url)
+    execute(*lifecycle_to_submitted("C1"), *lifecycle_to_submitted("C2"))
+    follower.catch_up()
+    execute(payment("C1"), payment("C2"))
+    other.catch_up()
+    execute(cmd("bill_patient", "C1", effective_at=at(20)), cmd("bill_patient", "C2", effective_at=at(20)))
+    follower.catch_up()
+    assert differences(open_runner(database_url)) == []
+
+
 def test_facts_kept_in_memory_give_the_same_tables_when_the_cache_overflows(demo_url):
     full = open_runner(demo_url)
     full.catch_up()
