@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from domain.codes import is_billable_icd10  # noqa: E402
-from infra.bootstrap import open_ledger, open_runner, tune_for_bulk_work  # noqa: E402
+from infra.bootstrap import appends_wake, open_ledger, open_runner, tune_for_bulk_work  # noqa: E402
 from infra.ingest import ingest  # noqa: E402
 from infra.simulator import demo_command_chunks, office_visit  # noqa: E402
 from projections import reports  # noqa: E402
@@ -63,10 +63,13 @@ def read_all(runner: Any, limit: int, decode: bool) -> tuple[int, float]:
 
 
 def live_lag(url: str, samples: int = 200) -> list[float]:
+    """As `rcm projections run --follow` follows on PostgreSQL: woken by the append's NOTIFY (polling every 2 s
+    only as a fallback)."""
     follower = open_runner(url)
     follower.catch_up()
     stop = threading.Event()
-    thread = threading.Thread(target=follower.follow, args=(stop, 0.005), daemon=True)
+    thread = threading.Thread(target=follower.follow, args=(stop, 2.0), kwargs={"wait": appends_wake(follower, url)},
+                              daemon=True)
     thread.start()
     writer, probe = open_ledger(url, source="bench"), open_runner(url)
     lags = []

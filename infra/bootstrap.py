@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 import os
 from datetime import date
 from typing import Any
@@ -65,6 +66,27 @@ def open_runner(database_url: str | None = None, suffix: str = "", until_day: da
                     read_event=PlainEvents(ledger.mapper))
     runner.ledger = ledger  # type: ignore[attr-defined]  # keeps the store open as long as the runner
     return runner
+
+
+def appends_wake(runner: Runner, database_url: str | None = None) -> Callable[[float], None] | None:
+    """On PostgreSQL, a wait that ends as soon as the ledger appends (every insert NOTIFYs the events table's
+    channel; the connection LISTENs from now on, so an append between a catch-up and the wait still wakes it) or
+    after the given seconds. None on SQLite, which has no notifications: the follower polls."""
+    channel = getattr(runner.recorder, "channel_name", None)
+    if channel is None or Settings.load(database_url).backend != "postgresql":
+        return None
+    import psycopg
+    from psycopg import sql
+
+    connection = psycopg.connect(Settings.load(database_url).postgres_conninfo(), autocommit=True)
+    connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+
+    def wait(seconds: float) -> None:
+        for _ in connection.notifies(timeout=seconds, stop_after=1):
+            pass
+
+    runner.listener = connection  # type: ignore[attr-defined]  # lives as long as the runner
+    return wait
 
 
 def open_relay(database_url: str | None, bootstrap: str, topic: str, name: str, page: int | None = None) -> Any:

@@ -27,7 +27,7 @@ from domain.contract import TOPIC, ClaimEventMessage
 from domain.errors import LedgerError
 from domain.ledger import Ledger
 from infra import present
-from infra.bootstrap import open_ledger, open_relay, open_runner, tune_for_bulk_work
+from infra.bootstrap import appends_wake, open_ledger, open_relay, open_runner, tune_for_bulk_work
 from infra.ingest import Result, ingest
 from infra.simulator import demo_commands
 from infra.verify import differences
@@ -239,10 +239,13 @@ def cmd_projections(args: argparse.Namespace) -> int:
             done = runner.catch_up(lambda n: bar.advance(task, n))
         err.print(f"projected {done} events; position {runner.views.position()}", markup=False)
         if args.follow:
-            err.print("following the ledger (Ctrl-C to stop)", markup=False)
+            wake = appends_wake(runner, args.db)
+            how = "woken by PostgreSQL's notifications" if wake else "polling every 0.2 s"
+            err.print(f"following the ledger, {how} (Ctrl-C to stop)", markup=False)
             stop = threading.Event()
             try:
-                runner.follow(stop, progress=lambda n: err.print(f"+{n} events", markup=False))
+                runner.follow(stop, poll_seconds=2.0 if wake else 0.2, wait=wake,
+                              progress=lambda n: err.print(f"+{n} events", markup=False))
             except KeyboardInterrupt:
                 stop.set()
         return OK

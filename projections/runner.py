@@ -70,11 +70,17 @@ class Runner:
             progress(len(notifications))
         return done
 
-    def follow(self, stop: Event, poll_seconds: float = 0.2, progress: Callable[[int], None] = lambda n: None) -> None:
-        """Polls for new notifications until `stop` is set (eventsourcing 9.5 has no SQLite subscriptions)."""
+    def follow(self, stop: Event, poll_seconds: float = 0.2, progress: Callable[[int], None] = lambda n: None,
+               wait: Callable[[float], None] | None = None) -> None:
+        """Catches up whenever the ledger may have grown, until `stop` is set: after `wait` returns (woken by an
+        append, or after `poll_seconds`), or by polling every `poll_seconds` (eventsourcing 9.5 has no SQLite
+        subscriptions)."""
         while not stop.is_set():
             if not self.catch_up(progress):
-                stop.wait(poll_seconds)
+                if wait is None:
+                    stop.wait(poll_seconds)
+                else:
+                    wait(poll_seconds)
 
     def is_ignored(self, notification: Any) -> bool:
         """Whether no projection reads events of this topic (skipped undecoded); an unknown topic is an error."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from infra.bootstrap import open_ledger
-from tests.conftest import at, cmd, denial, lifecycle_to_submitted, payment
+from tests.conftest import at, cmd, code, denial, lifecycle_to_submitted, payment
 
 RCM = [sys.executable, "-m", "infra.cli"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -217,3 +217,37 @@ def test_as_of_tables_a_killed_report_left_are_dropped_by_the_next_one(database_
     assert rcm("report", "status", "--as-of", "2026-10-01", db=database_url).returncode == 0
     assert live.views.suffixes(AS_OF_TABLES) == [f"{AS_OF_TABLES}{living}"]
     runners[1].views.drop()
+
+
+def test_projections_run_follow_shows_new_claims_until_interrupted(database_url):
+    """`rcm projections run --follow` as an operator runs it: woken by PostgreSQL's notifications (polling on
+    SQLite), a claim coded while it follows reaches the views; Ctrl-C ends it cleanly."""
+    import signal
+    import time
+
+    from infra.bootstrap import open_runner
+    from tests.unit.helpers import run
+
+    ledger = open_ledger(database_url)
+    run(ledger, code("F0"))
+    follower = subprocess.Popen([*RCM, "projections", "run", "--follow", "--db", database_url], cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        watcher = open_runner(database_url)
+        views = watcher.views
+        deadline = time.monotonic() + 60
+        while views.position() < ledger.recorder.max_notification_id() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        run(ledger, code("F1"))
+        head = ledger.recorder.max_notification_id()
+        while views.position() < head and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert views.position() == head
+        assert {r["claim_number"] for r in views.query(f"SELECT claim_number FROM {views.t['claim_status']}")} == \
+            {"F0", "F1"}
+    finally:
+        follower.send_signal(signal.SIGINT)
+        _, stderr = follower.communicate(timeout=30)
+    assert follower.returncode == 0, stderr
+    how = "polling every 0.2 s" if database_url.startswith("sqlite") else "woken by PostgreSQL's notifications"
+    assert f"following the ledger, {how}" in stderr

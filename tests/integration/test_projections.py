@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from datetime import date
 
 import pytest
@@ -195,6 +196,36 @@ def test_following_makes_new_events_visible(database_url):
         stop.set()
         thread.join()
     assert differences(runner) == []
+
+
+def test_a_follower_on_postgresql_is_woken_by_the_append_not_the_poll(database_url):
+    """PostgreSQL: every insert NOTIFYs; a follower polling only every 60 s still shows a new claim at once.
+    SQLite has no notifications: there is no wake, and the follower polls."""
+    from infra.bootstrap import appends_wake
+    from projections.runner import wait_until_caught_up
+
+    runner = open_runner(database_url)
+    wake = appends_wake(runner, database_url)
+    if database_url.startswith("sqlite"):
+        assert wake is None
+        return
+    ledger = open_ledger(database_url)
+    ledger.execute([COMMAND.validate_python(code("W0"))])
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.follow, args=(stop, 60.0), kwargs={"wait": wake})
+    thread.start()
+    try:
+        assert wait_until_caught_up(runner, ledger.recorder.max_notification_id(), timeout=10)
+        time.sleep(0.3)  # the follower is waiting now
+        started = time.monotonic()
+        ledger.execute([COMMAND.validate_python(code("W1"))])
+        assert wait_until_caught_up(runner, ledger.recorder.max_notification_id(), timeout=10)
+        assert time.monotonic() - started < 5
+    finally:
+        stop.set()
+        ledger.execute([COMMAND.validate_python(code("W2"))])  # wakes it to see the stop
+        thread.join(timeout=30)
+    assert not thread.is_alive() and differences(runner) == []
 
 
 def test_reports_as_of_a_past_date_equal_the_oracle_over_the_history_cut_there(demo_url):
