@@ -55,7 +55,7 @@ def apply(row: dict[str, Any], m: ClaimEventMessage) -> None:
         row.update(payer_id=p["payer_id"], payer_class=p["payer_class"])
     if m.type == "CodingAttached":
         row["payer_class"] = p["payer_class"]
-    if m.type == "Submitted":
+    if m.type in ("Submitted", "SubmissionAttached"):
         row["payer_id"] = p["payer_id"]
     if m.type == "Denied":
         carcs = sorted({f"{a['group']}-{a['carc']}" for a in p["remittance"]["adjustments"]})

@@ -1,7 +1,7 @@
 """The Claim aggregate: a claim's lifecycle, its refused transitions and its money rules (DOMAIN.md §1, §3)."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -199,6 +199,24 @@ class Claim(Aggregate):
             claim.submissions += 1
             claim.first_submitted_at = claim.first_submitted_at or self.effective_at
             claim.last_submitted_at = self.effective_at
+
+    class SubmissionAttached(Event):
+        """The submission the remittance that opened this claim answered, learned from its 837 found later: the
+        837's date and control numbers. The lifecycle does not move. Effective when the ledger learns it, never
+        before the claim's last recorded fact (as `CodingAttached`); `submitted_on` is the 837's date."""
+        submitted_on: date
+        frequency: str
+        payer_sequence: str
+        payer_id: str
+        interchange_control_number: str
+        group_control_number: str
+        transaction_control_number: str
+
+        def assign(self, claim: Claim) -> None:
+            claim.frequency, claim.payer_sequence, claim.payer_id = self.frequency, self.payer_sequence, self.payer_id
+            claim.submissions += 1
+            sent = datetime.combine(self.submitted_on, time.min, tzinfo=self.effective_at.tzinfo)
+            claim.first_submitted_at = claim.last_submitted_at = sent
 
     class Accepted(Event):
         acknowledgment: str
@@ -470,6 +488,16 @@ class Claim(Aggregate):
         self.trigger_event(self.CodingAttached, billed_on=meta.effective_at.date(), rendering_npi=rendering_npi,
                            payer_class=payer_class, patient_key=patient_key, place_of_service=place_of_service,
                            diagnoses=list(diagnoses), lines=[ln.as_record() for ln in lines], **learned)
+
+    def attach_submission(self, *, frequency: str, payer_sequence: str, payer_id: str,
+                          interchange_control_number: str, group_control_number: str,
+                          transaction_control_number: str, meta: Meta) -> None:
+        learned = Meta(**{**meta, "effective_at": max(meta.effective_at, self.last_activity_at)})
+        self.trigger_event(self.SubmissionAttached, submitted_on=meta.effective_at.date(), frequency=frequency,
+                           payer_sequence=payer_sequence, payer_id=payer_id,
+                           interchange_control_number=interchange_control_number,
+                           group_control_number=group_control_number,
+                           transaction_control_number=transaction_control_number, **learned)
 
     def answered(self, submission_at: datetime) -> bool:
         """Whether a submission another system sent at that time is the one the remittance that opened this

@@ -115,6 +115,14 @@ def run_submit(claim: Claim, cmd: c.SubmitClaim, meta: Meta) -> None:
                  already_sent=cmd.already_sent)
 
 
+def run_attach_submission(claim: Claim, cmd: c.SubmitClaim, meta: Meta) -> None:
+    claim.attach_submission(frequency=cmd.frequency, payer_sequence=cmd.payer_sequence,
+                            payer_id=cmd.payer_id or claim.payer_id,
+                            interchange_control_number=cmd.interchange_control_number or "",
+                            group_control_number=cmd.group_control_number or "",
+                            transaction_control_number=cmd.transaction_control_number or "", meta=meta)
+
+
 HANDLERS: dict[str, Callable[[Claim, Any, Meta], None]] = {
     "recode_claim": lambda cl, cmd, m: cl.recode(diagnoses=cmd.diagnoses, lines=lines_of(cmd),
                                                  total_charge=cmd.total_charge, meta=m),
@@ -214,10 +222,11 @@ class Ledger(Application):
                                       f"no claim {cmd.claim_number} for billing NPI {cmd.billing_npi}", "code_claim")
         if key in claim.applied:
             return Outcome(cmd, "duplicate")
-        if cmd.type == "submit_claim" and cmd.already_sent and claim.answered(meta.effective_at):
-            return Outcome(cmd, "duplicate")  # the submission its opening remittance answered: nothing new
         before = len(claim.pending_events)
-        HANDLERS[cmd.type](claim, cmd, meta)
+        if cmd.type == "submit_claim" and cmd.already_sent and claim.answered(meta.effective_at):
+            run_attach_submission(claim, cmd, meta)  # the submission its opening remittance answered
+        else:
+            HANDLERS[cmd.type](claim, cmd, meta)
         touched[cid] = claim
         return Outcome(cmd, "applied", len(claim.pending_events) - before)
 

@@ -194,7 +194,7 @@ class JournalStore(TableStore):
             if m.sequence <= known[1]:
                 continue  # already applied
             known[1] = m.sequence
-            if m.type in ("Coded", "Opened", "Submitted"):
+            if m.type in ("Coded", "Opened", "Submitted", "SubmissionAttached"):
                 known[0] = m.payload["payer_id"]
             for line_day, payer, account, debit, credit in journal.lines(m, known[0]):
                 t = totals.setdefault((line_day, payer, account), [0, 0])

@@ -171,6 +171,18 @@ def on_submitted(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
         f["clean"] = f["scrub_failures"] == 0 and f["rejections"] == 0
 
 
+def on_submission_attached(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
+    """The submission a remittance answered, learned from the claim's 837 found later (the claim had none)."""
+    sent = as_date(e.submitted_on)
+    f.update(payer_id=e.payer_id, first_submitted_on=f["first_submitted_on"] or sent,
+             last_submitted_on=f["last_submitted_on"] or sent)
+    f["submissions"] += 1
+    if f["submissions"] == 1:
+        f["clean"] = f["scrub_failures"] == 0 and f["rejections"] == 0
+        if f["adjudications"]:  # the remittance adjudicated this very submission
+            f["first_pass_resolved"] = not f["initially_denied"]
+
+
 def on_accepted(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     f["status"] = "accepted"
 
@@ -277,6 +289,7 @@ def as_date(value: date | str) -> date:
 
 HANDLERS = {
     "Coded": on_coded, "Opened": on_opened, "Recoded": on_recoded, "CodingAttached": on_coding_attached, "Scrubbed": on_scrubbed, "Submitted": on_submitted,
+    "SubmissionAttached": on_submission_attached,
     "Accepted": on_accepted, "Rejected": on_rejected, "Paid": on_paid, "Denied": on_denied,
     "Appealed": on_appealed, "AppealDecided": on_appeal_decided, "PaymentReversed": on_reversed,
     "Adjusted": on_adjusted, "PatientBilled": on_patient_billed, "PatientPaid": on_patient_paid,

@@ -98,11 +98,12 @@ def claim_row(claim_id: str, history: list[tuple[int, Any]]) -> dict[str, Any]:
     described = [e for e in events if type(e).__name__ in ("Coded", "Opened", "CodingAttached")][-1]
     dos = last_coding.service_date if type(last_coding).__name__ == "Opened" \
         else min(ln["service_date"] for ln in last_coding.lines)
-    submitted = [d for d, k in zip(on, kinds) if k == "Submitted"]
+    submitted = [e.submitted_on if k == "SubmissionAttached" else d for d, k, e in zip(on, kinds, events)
+                 if k in ("Submitted", "SubmissionAttached")]
     adjudications = [(d, e) for d, e in zip(on, events) if type(e).__name__ in ("Paid", "Denied")]
+    first_sent = next((i for i, k in enumerate(kinds) if k in ("Submitted", "SubmissionAttached")), 0)
     scrub_failed_before_first_submission = any(
-        k == "Scrubbed" and not e.passed for k, e in zip(kinds[:kinds.index("Submitted")], events)
-    ) if "Submitted" in kinds else False
+        k == "Scrubbed" and not e.passed for k, e in zip(kinds[:first_sent], events))
     m = money(history)
     payer, patient = balances(history)
     cents = lambda d: int(d * 100)  # noqa: E731
@@ -124,7 +125,8 @@ def claim_row(claim_id: str, history: list[tuple[int, Any]]) -> dict[str, Any]:
     return {
         "claim_id": claim_id, "claim_number": first.claim_number, "billing_npi": first.billing_npi,
         "rendering_npi": described.rendering_npi,
-        "payer_id": ([e.payer_id for e in events if type(e).__name__ == "Submitted"] or [first.payer_id])[-1],
+        "payer_id": ([e.payer_id for e in events if type(e).__name__ in ("Submitted", "SubmissionAttached")]
+                     or [first.payer_id])[-1],
         "payer_class": described.payer_class, "status": current,
         "dos": dos, "coded_on": on[0] if kinds[0] == "Coded" else None,
         "first_submitted_on": submitted[0] if submitted else None,
@@ -146,7 +148,8 @@ def claim_row(claim_id: str, history: list[tuple[int, Any]]) -> dict[str, Any]:
         "clean": bool(submitted) and not scrub_failed_before_first_submission and "Rejected" not in kinds,
         "initially_denied": bool(adjudications) and type(adjudications[0][1]).__name__ == "Denied",
         "first_pass_resolved": bool(adjudications) and type(adjudications[0][1]).__name__ == "Paid"
-        and kinds[:kinds.index(type(adjudications[0][1]).__name__)].count("Submitted") == 1,
+        and kinds[:kinds.index(type(adjudications[0][1]).__name__)].count("Submitted")
+        + kinds.count("SubmissionAttached") == 1,  # (what an 837 found later attaches, the remittance answered)
         "adjudications": len(adjudications), "version": events[-1].originator_version,
     }
 

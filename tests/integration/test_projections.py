@@ -15,7 +15,7 @@ from infra.bootstrap import open_ledger, open_runner
 from infra.ingest import ingest
 from infra.simulator import demo_commands
 from infra.verify import differences
-from tests.conftest import at, cmd, code, lifecycle_to_submitted, payment, view_tables
+from tests.conftest import at, cmd, code, denial, lifecycle_to_submitted, payment, view_tables
 from domain.commands import COMMAND
 from projections import reports
 from projections.facts import HANDLERS, IGNORED, UnknownEvent
@@ -135,6 +135,31 @@ def test_a_late_837_that_moves_the_date_of_service_keeps_aging_as_of_past_dates_
     assert differences(runner, (date(2026, 3, 5), date(2026, 3, 25), date(2026, 4, 30))) == []
     assert runner.views.query(f"SELECT dos FROM {runner.views.t['claim_status']}")[0]["dos"] in (
         "2026-02-20", date(2026, 2, 20))
+
+
+def test_claims_opened_from_835s_count_in_the_kpis_once_their_837s_arrive(database_url):
+    """Two claims opened from remittances (one paid, one denied), then their 837s: each gets its submission
+    date, counts as submitted, and the paid one as resolved on first pass; the views equal the oracle, also
+    as of a date between the 835 and the 837's import."""
+    ledger = open_ledger(database_url)
+    execute = lambda *bodies: ledger.execute([COMMAND.validate_python(b) for b in bodies])  # noqa: E731
+    for number in ("O1", "O2"):
+        execute(cmd("open_from_remittance", number, payer_id="BCBS", payer_class="commercial", patient_key="pk",
+                    total_charge="100.00", service_date="2026-03-01", origin="835 trace T1", effective_at=at(20)))
+    execute(payment("O1", effective_at=at(20)), denial("O2", effective_at=at(20)))
+    runner = open_runner(database_url)
+    runner.catch_up()
+    assert reports.kpis(runner.views)["claims_submitted"] in (0, None)
+    for number in ("O1", "O2"):
+        outcomes = execute(code(number, effective_at=at(2)),
+                           cmd("submit_claim", number, already_sent=True, effective_at=at(2)))
+        assert [o.result for o in outcomes] == ["applied", "applied"], [str(o.error) for o in outcomes]
+    execute(cmd("appeal_denial", "O2", level=1, reason="necessary", effective_at=at(40)))
+    runner.catch_up()
+    assert differences(runner, (date(2026, 3, 25), date(2026, 5, 1))) == []
+    kpis = reports.kpis(runner.views)
+    assert kpis["claims_submitted"] == 2 and kpis["first_pass_resolution_rate"] == 0.5
+    assert kpis["payment_lag_days"] == 18  # sent on day 2, adjudicated on day 20
 
 
 def test_facts_kept_in_memory_are_not_trusted_after_another_runner_wrote(database_url):

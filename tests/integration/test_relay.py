@@ -173,7 +173,10 @@ def test_encoder_writes_what_the_model_writes_on_each_back_end(database_url):
             {"type": "code_claim", "claim_number": "ERA-ONLY-1", "billing_npi": "1234567893", "payer_id": "MCR",
              "payer_class": "medicare", "patient_key": "pk", "place_of_service": "11", "diagnoses": ["E11.9"],
              "lines": [{"procedure": "99213", "charge": "80.00", "service_date": "2026-05-01"}],
-             "effective_at": "2026-05-02T10:00:00-04:00"})])
+             "effective_at": "2026-05-02T10:00:00-04:00"}),
+        COMMAND.validate_python({"type": "submit_claim", "claim_number": "ERA-ONLY-1", "billing_npi": "1234567893",
+                                 "already_sent": True, "interchange_control_number": "000000777",
+                                 "effective_at": "2026-05-02T10:00:00-04:00"})])
     encoder = MessageEncoder(ledger.mapper, lambda claim: ledger.repository.get(claim).claim_number)
     types = set()
     for n in ledger.recorder.select_notifications(start=1, limit=10**6):
@@ -184,5 +187,5 @@ def test_encoder_writes_what_the_model_writes_on_each_back_end(database_url):
         reference = encoded(message_for(event, n.id, ledger.repository.get(n.originator_id).claim_number))
         assert encoder(n) == reference, n.topic
         types.add(reference.type)
-    assert {"Coded", "Opened", "CodingAttached", "Scrubbed", "Submitted", "Accepted", "Rejected", "Paid", "Denied", "Appealed",
+    assert {"Coded", "Opened", "CodingAttached", "SubmissionAttached", "Scrubbed", "Submitted", "Accepted", "Rejected", "Paid", "Denied", "Appealed",
             "AppealDecided", "PatientBilled", "PatientPaid", "WrittenOff"} <= types, types

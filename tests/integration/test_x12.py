@@ -261,8 +261,8 @@ def test_acknowledgments_and_remittance_after_export(database_url: str, tmp_path
 
 def test_an_837_imported_after_the_835_attaches_its_coding_to_the_claim_the_835_opened(database_url: str,
                                                                                         tmp_path: Path):
-    """A practice that started from its 835s imports the 837s another system sent: the coding attaches to the
-    claims the 835 opened, the submission it answered is not recorded again, and the views equal the oracle."""
+    """A practice that started from its 835s imports the 837s another system sent: the coding and the submission
+    the 835 answered attach to the claim the 835 opened (its status stays), and the views equal the oracle."""
     source = open_ledger(f"sqlite:///{tmp_path / 'source.db'}")
     sent = tmp_path / "sent.837"
     export_837p(source, ready_claims(source, ["LT1"]), str(sent), PROVIDERS)
@@ -280,14 +280,20 @@ def test_an_837_imported_after_the_835_attaches_its_coding_to_the_claim_the_835_
     assert [i["outcome"] for i in late.transactions[0].claims] == ["posted"], late.transactions[0].claims
     claim = ledger.find("LT1")
     assert (claim.status, claim.diagnoses, claim.place_of_service, claim.submissions) == ("paid", ["E119", "I10"],
-                                                                                        "11", 0)
-    assert [type(e).__name__ for e in claim_events(ledger)] == ["Opened", "Paid", "CodingAttached"]
+                                                                                        "11", 1)
+    assert [type(e).__name__ for e in claim_events(ledger)] == ["Opened", "Paid", "CodingAttached",
+                                                                "SubmissionAttached"]
+    assert claim.first_submitted_at.date() == NOW.date()
     before = event_count(ledger)
     assert importer.import_file(str(sent)).transactions[0].status == "already imported"
     assert event_count(ledger) == before
     runner = open_runner(database_url)
     runner.catch_up()
     assert differences(runner, ()) == []
+    [row] = runner.views.query(f"SELECT first_submitted_on, submissions, first_pass_resolved FROM "
+                               f"{runner.views.t['claim_status']}")
+    assert str(row["first_submitted_on"]) == NOW.date().isoformat() and row["submissions"] == 1
+    assert row["first_pass_resolved"]
 
 
 def test_999_rejects_the_claims_of_the_837_it_names(database_url: str, tmp_path: Path):

@@ -283,6 +283,11 @@ def test_reapplied_command_is_a_duplicate(ledger):
     assert ledger.find("C1").version == 5
 
 
+def at_date(days: float):
+    from datetime import datetime
+    return datetime.fromisoformat(at(days)).date()
+
+
 def opened(claim: str = "E1", charge: str = "100.00") -> dict:
     return cmd("open_from_remittance", claim, payer_id="BCBS", payer_class="commercial", patient_key="pk-835",
                total_charge=charge, service_date="2026-03-01", origin="835 trace T1", effective_at=at(20))
@@ -292,13 +297,16 @@ def test_a_late_837_attaches_its_coding_to_a_claim_opened_from_the_835(ledger):
     run(ledger, opened(), payment("E1", effective_at=at(20)))
     sent = cmd("submit_claim", "E1", already_sent=True, interchange_control_number="000000101", effective_at=at(1))
     outcomes = run(ledger, code("E1", place_of_service="22", effective_at=at(1)), sent)
-    assert [o.result for o in outcomes] == ["applied", "duplicate"]  # the 835 answered that submission already
+    assert [o.result for o in outcomes] == ["applied", "applied"]
     claim = ledger.find("E1")
-    assert claim.status == Status.PAID
+    assert claim.status == Status.PAID, "the 835 answered that submission already: the lifecycle does not move"
     assert claim.diagnoses == ["E119"] and claim.place_of_service == "22" and claim.lines[0].procedure == "99213"
-    assert claim.submissions == 0 and claim.version == 3
+    assert claim.submissions == 1 and claim.first_submitted_at.date() == at_date(1) and claim.version == 4
+    attached = list(ledger.events.get(claim.id))[-1]
+    assert type(attached).__name__ == "SubmissionAttached" and attached.interchange_control_number == "000000101"
+    assert attached.effective_at >= claim.first_adjudicated_at, "effective when learned, after the 835"
     again = run(ledger, code("E1", place_of_service="22", effective_at=at(1)), sent)
-    assert [o.result for o in again] == ["duplicate", "duplicate"] and ledger.find("E1").version == 3
+    assert [o.result for o in again] == ["duplicate", "duplicate"] and ledger.find("E1").version == 4
 
 
 def test_a_late_837_with_other_charges_is_a_conflict_not_an_attachment(ledger):

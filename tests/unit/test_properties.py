@@ -15,7 +15,8 @@ from tests.unit.helpers import memory_ledger, run
 
 CENT = Decimal("0.01")
 ACTIONS = ("scrub", "submit", "accept", "reject", "pay", "deny", "appeal", "decide", "reverse", "adjust",
-           "bill", "patient_pay", "write_off_payer", "write_off_patient", "recode", "void", "submit7", "attach")
+           "bill", "patient_pay", "write_off_payer", "write_off_patient", "recode", "void", "submit7", "attach",
+           "sent837")
 
 
 def part(amount: Decimal, percent: int) -> Decimal:
@@ -68,7 +69,10 @@ def command_for(action: str, claim: Claim, percent: int, flag: bool, step: int) 
                                       {"procedure": "99213", "charge": str(charge),
                                        "service_date": "2026-02-27" if flag else "2026-03-01"}]}),
     }
-    kind, fields = simple[action]
+    if action == "sent837" and claim.origin != "coded":
+        # the 837 another system sent, found after the 835 that opened the claim: dated before it
+        return cmd("submit_claim", already_sent=True, interchange_control_number=f"{step:09d}", effective_at=at(0))
+    kind, fields = simple["submit" if action == "sent837" else action]
     return cmd(kind, effective_at=when, **fields)
 
 
