@@ -119,7 +119,7 @@ class Coding(Frozen):
 
 class CodeClaim(CommandBase, Coding):
     type: Literal["code_claim"]
-    billing_npi: NPI
+    billing_npi: BillingKey  # TIN-<tax id> only to attach to a claim an 835 opened so (the ledger checks)
     rendering_npi: NPI | None = None
     payer_id: str = Field(min_length=1, max_length=80)
     payer_class: Literal["medicare", "medicaid", "commercial", "self_pay"]

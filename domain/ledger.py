@@ -246,6 +246,11 @@ class Ledger(Application):
                 cmd.claim_number, "a claim number names one claim",
                 f"claim {cmd.claim_number} of billing NPI {cmd.billing_npi} exists with different coding",
                 "recode_claim to change its coding, or use a new claim number")
+        if cmd.billing_npi.startswith("TIN-"):
+            raise errors.UnknownClaim(
+                cmd.claim_number, "a claim is coded under its billing provider's NPI",
+                f"{cmd.billing_npi} names only claims opened from a remittance whose payee gave no NPI, and no such "
+                f"claim {cmd.claim_number} exists", "code_claim with the billing NPI", field="billing_npi")
         new = Claim.code(claim_number=cmd.claim_number, billing_npi=cmd.billing_npi,
                          rendering_npi=cmd.rendering_npi or cmd.billing_npi, meta=meta, **fields)
         self.index(new, touched)

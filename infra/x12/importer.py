@@ -114,7 +114,7 @@ class Importer:
 
     def import_transaction(self, tx: Any, source: str) -> TransactionResult:
         if tx.set_id == "837":
-            plan = mapping.read_837(tx)
+            plan = mapping.read_837(tx, self.opened_under_tax_id)
         elif tx.set_id == "835":
             plan = mapping.read_835(tx, self.lookup, self.strict)
         elif tx.set_id == "999":
@@ -220,6 +220,15 @@ class Importer:
         if len(index.claims) == 1:
             return self.ledger.load(next(iter(index.claims.values())), {})
         return None  # several billing providers use this number and the file names none of them
+
+    def opened_under_tax_id(self, claim_number: str, npi: str, tin: str) -> str | None:
+        """The key of a claim an 835 opened under this tax id (its payee gave no NPI), unless the claim is known
+        under the NPI: the 837 attaches to it rather than coding the same claim a second time."""
+        if not tin or self.ledger.load(claim_id(npi, claim_number), {}) is not None:
+            return None
+        key = f"TIN-{tin}"
+        claim = self.ledger.load(claim_id(key, claim_number), {})
+        return key if claim is not None and claim.origin != "coded" else None
 
     def batch(self, group_control: str, transaction_control: str) -> list[tuple[str, str]]:
         batch = self.ledger.load(SubmissionBatch.batch_id(group_control, transaction_control), {})

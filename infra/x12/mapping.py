@@ -141,11 +141,14 @@ def diagnoses_of(hi: list[str], component: str, notes: list[str]) -> list[str]:
     return out
 
 
-def read_837(tx: Transaction) -> Plan:
+def read_837(tx: Transaction, opened_under_tax_id: Callable[[str, str, str], str | None] = lambda n, npi, tin: None
+             ) -> Plan:
+    """`opened_under_tax_id(claim number, billing NPI, billing tax id)` names the key of a claim an 835 opened
+    under the billing provider's tax id (its payee gave no NPI), to attach this 837's claim to instead."""
     comp = tx.delimiters.component
     plan = Plan(kind=tx.kind, key=f"{tx.kind}|{tx.sender}|{tx.interchange_control}|{tx.group_control}|{tx.control}"
                 f"|{tx.digest()[:16]}", tx=tx, at=tx.created, batch=(tx.group_control, tx.control))
-    billing_npi = payer_id = member = sequence = filing = patient = ""
+    billing_npi = billing_tin = payer_id = member = sequence = filing = patient = level = ""
     claim: dict[str, Any] | None = None
     line: dict[str, Any] | None = None
     in_other_payer = False
@@ -154,7 +157,7 @@ def read_837(tx: Transaction) -> Plan:
     def finish() -> None:
         nonlocal claim
         if claim is not None:
-            plan.claims.append(plan_837_claim(tx, claim, plan.at, ordinal))
+            plan.claims.append(plan_837_claim(tx, claim, plan.at, ordinal, opened_under_tax_id))
         claim = None
 
     for seg in tx.segments:
@@ -165,7 +168,7 @@ def read_837(tx: Transaction) -> Plan:
             finish()
             level = el(seg, 3)
             if level == "20":
-                billing_npi = ""
+                billing_npi = billing_tin = ""
             elif level == "22":
                 member = patient = payer_id = ""
             elif level == "23":
@@ -183,12 +186,14 @@ def read_837(tx: Transaction) -> Plan:
                 patient = " ".join(filter(None, (el(seg, 3), el(seg, 4), el(seg, 9))))
         elif sid == "SBR" and claim is None:
             sequence, filing = el(seg, 1), el(seg, 9)
+        elif sid == "REF" and claim is None and el(seg, 1) == "EI" and level == "20":
+            billing_tin = el(seg, 2)  # 2010AA: the billing provider's tax id
         elif sid == "CLM":
             finish()
             ordinal += 1
             line, in_other_payer = None, False
             claim = {"number": el(seg, 1), "total": el(seg, 2), "clm05": el(seg, 5).split(comp),
-                     "billing_npi": billing_npi, "payer_id": payer_id, "sequence": sequence, "filing": filing,
+                     "billing_npi": billing_npi, "billing_tin": billing_tin, "payer_id": payer_id, "sequence": sequence, "filing": filing,
                      "patient": pseudonym(payer_id, member, patient), "diagnoses": [], "lines": [],
                      "rendering": "", "dates": [], "notes": [], "other_payers": 0}
         elif claim is not None:
@@ -213,7 +218,8 @@ def read_837(tx: Transaction) -> Plan:
     return plan
 
 
-def plan_837_claim(tx: Transaction, claim: dict[str, Any], at: datetime, ordinal: int) -> ClaimPlan:
+def plan_837_claim(tx: Transaction, claim: dict[str, Any], at: datetime, ordinal: int,
+                   opened_under_tax_id: Callable[[str, str, str], str | None]) -> ClaimPlan:
     comp = tx.delimiters.component
     plan = ClaimPlan(label=claim["number"], notes=claim["notes"])
     claim_day = next((d for q, d in claim["dates"] if q in ("472", "434")), None)
@@ -246,6 +252,10 @@ def plan_837_claim(tx: Transaction, claim: dict[str, Any], at: datetime, ordinal
     if sequence is None:
         plan.error = f"payer responsibility {claim['sequence']!r} (SBR01): the ledger follows primary and secondary"
         return plan
+    opened_as = opened_under_tax_id(claim["number"], billing, claim["billing_tin"])
+    if opened_as:
+        plan.notes.append(f"attached to claim {claim['number']} an 835 opened under tax id {claim['billing_tin']}")
+        billing = opened_as
     common = {"claim_number": claim["number"], "billing_npi": billing, "effective_at": at.isoformat(),
               "actor": ACTOR, "source": f"x12:{tx.kind} {tx.control}"}
     try:

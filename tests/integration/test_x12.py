@@ -296,6 +296,31 @@ def test_an_837_imported_after_the_835_attaches_its_coding_to_the_claim_the_835_
     assert row["first_pass_resolved"]
 
 
+def test_an_837_attaches_to_the_claim_an_835_opened_under_the_billing_providers_tax_id(database_url: str,
+                                                                                       tmp_path: Path):
+    """The 835's payee gave only a tax id, so the claim was opened as TIN-<tax id>; the 837 names the billing
+    NPI and, in 2010AA, that tax id: it attaches to that claim instead of coding the same claim a second time."""
+    source = open_ledger(f"sqlite:///{tmp_path / 'source.db'}")
+    sent = tmp_path / "sent.837"
+    export_837p(source, ready_claims(source, ["TX1"]), str(sent), PROVIDERS)
+    ledger = open_ledger(database_url)
+    importer = Importer(ledger, validate=False)
+    era = tmp_path / "paid.835"
+    era.write_text(samples.remittance([samples.Remit("TX1", "1", D("175"), D("140"), D("0"), "ICN-TX1",
+                                                     adjustments=[("CO", "45", D("35"))])],
+                                      payee_tin=PROVIDERS["1234567893"].tin, paid_on=NOW.date() + timedelta(days=1)))
+    importer.import_file(str(era))
+    assert ledger.find("TX1").billing_npi == "TIN-371234567"
+    late = importer.import_file(str(sent)).transactions[0].claims
+    assert [i["outcome"] for i in late] == ["posted"] and "tax id 371234567" in late[0]["notes"][0], late
+    assert len({e.originator_id for e in claim_events(ledger)}) == 1, "one claim, not two"
+    claim = ledger.find("TX1")
+    assert (claim.status, claim.diagnoses, claim.submissions) == ("closed", ["E119", "I10"], 1)
+    runner = open_runner(database_url)
+    runner.catch_up()
+    assert differences(runner, ()) == []
+
+
 def test_999_rejects_the_claims_of_the_837_it_names(database_url: str, tmp_path: Path):
     ledger = open_ledger(database_url)
     export_837p(ledger, ready_claims(ledger, ["N1", "N2"]), str(tmp_path / "c.837"), PROVIDERS)

@@ -323,3 +323,11 @@ def test_a_resubmission_after_the_835_is_a_new_submission(ledger):
     run(ledger, opened(), denial("E1", effective_at=at(20)), code("E1", effective_at=at(1)))
     outcomes = run(ledger, cmd("submit_claim", "E1", already_sent=True, frequency="7", effective_at=at(25)))
     assert outcomes[0].result == "applied" and ledger.find("E1").status == Status.SUBMITTED
+
+
+def test_coding_under_a_tax_id_only_attaches_to_a_claim_an_835_opened_so(ledger):
+    error = last_error(ledger, code("T1", billing_npi="TIN-371234567"))
+    assert isinstance(error, errors.UnknownClaim) and error.field == "billing_npi"
+    run(ledger, {**opened("T1"), "billing_npi": "TIN-371234567"})
+    assert run(ledger, code("T1", billing_npi="TIN-371234567"))[0].result == "applied"
+    assert ledger.find("T1").diagnoses == ["E119"]
