@@ -259,16 +259,24 @@ def test_acknowledgments_and_remittance_after_export(database_url: str, tmp_path
         ("paid", D("98"), D("52.50"), D("24.50"))
 
 
+def sent_elsewhere(tmp_path: Path, number: str) -> Path:
+    """An 837P another system sent: exported from a ledger of its own."""
+    source = open_ledger(f"sqlite:///{tmp_path / 'source.db'}")
+    sent = tmp_path / "sent.837"
+    export_837p(source, ready_claims(source, [number]), str(sent), PROVIDERS)
+    return sent
+
+
+def ledger_importer(url: str) -> tuple:
+    ledger = open_ledger(url)
+    return ledger, Importer(ledger, validate=False)
+
+
 def test_an_837_imported_after_the_835_attaches_its_coding_to_the_claim_the_835_opened(database_url: str,
                                                                                         tmp_path: Path):
     """A practice that started from its 835s imports the 837s another system sent: the coding and the submission
     the 835 answered attach to the claim the 835 opened (its status stays), and the views equal the oracle."""
-    source = open_ledger(f"sqlite:///{tmp_path / 'source.db'}")
-    sent = tmp_path / "sent.837"
-    export_837p(source, ready_claims(source, ["LT1"]), str(sent), PROVIDERS)
-    ledger = open_ledger(database_url)
-    importer = Importer(ledger, validate=False)
-    era = tmp_path / "paid.835"
+    sent, ledger, importer, era = sent_elsewhere(tmp_path, "LT1"), *ledger_importer(database_url), tmp_path / "paid.835"
     era.write_text(samples.remittance([samples.Remit(
         "LT1", "1", D("175"), D("98"), D("24.50"), "ICN-LT1",
         lines=[samples.Line("99214", D("150"), D("84"), [("CO", "45", D("45")), ("PR", "2", D("21"))]),
@@ -300,12 +308,7 @@ def test_an_837_attaches_to_the_claim_an_835_opened_under_the_billing_providers_
                                                                                        tmp_path: Path):
     """The 835's payee gave only a tax id, so the claim was opened as TIN-<tax id>; the 837 names the billing
     NPI and, in 2010AA, that tax id: it attaches to that claim instead of coding the same claim a second time."""
-    source = open_ledger(f"sqlite:///{tmp_path / 'source.db'}")
-    sent = tmp_path / "sent.837"
-    export_837p(source, ready_claims(source, ["TX1"]), str(sent), PROVIDERS)
-    ledger = open_ledger(database_url)
-    importer = Importer(ledger, validate=False)
-    era = tmp_path / "paid.835"
+    sent, ledger, importer, era = sent_elsewhere(tmp_path, "TX1"), *ledger_importer(database_url), tmp_path / "paid.835"
     era.write_text(samples.remittance([samples.Remit("TX1", "1", D("175"), D("140"), D("0"), "ICN-TX1",
                                                      adjustments=[("CO", "45", D("35"))])],
                                       payee_tin=PROVIDERS["1234567893"].tin, paid_on=NOW.date() + timedelta(days=1)))
