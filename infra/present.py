@@ -68,7 +68,8 @@ def event_summary(event: Any) -> str:
     if name == "CodingAttached":
         return f"837 found after the 835: {len(p['lines'])} line(s) dx {','.join(p['diagnoses'])}"
     if name == "SubmissionAttached":
-        return f"837 found after the 835: sent {p['submitted_on']} to {p['payer_id']} ICN {p['interchange_control_number']}"
+        return (f"837 found after the 835: sent {p['submitted_on']} to {p['payer_id']} "
+                f"ICN {p['interchange_control_number']}")
     if name == "Submitted":
         return f"freq {p['frequency']} {p['payer_sequence']} to {p['payer_id']} ICN/GS/ST {p['interchange_control_number']}"
     keys = [k for k in ("level", "overturned", "amount", "responsibility", "reason", "stage", "code", "statement",

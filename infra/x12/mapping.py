@@ -193,7 +193,8 @@ def read_837(tx: Transaction, opened_under_tax_id: Callable[[str, str, str], str
             ordinal += 1
             line, in_other_payer = None, False
             claim = {"number": el(seg, 1), "total": el(seg, 2), "clm05": el(seg, 5).split(comp),
-                     "billing_npi": billing_npi, "billing_tin": billing_tin, "payer_id": payer_id, "sequence": sequence, "filing": filing,
+                     "billing_npi": billing_npi, "billing_tin": billing_tin, "payer_id": payer_id,
+                     "sequence": sequence, "filing": filing,
                      "patient": pseudonym(payer_id, member, patient), "diagnoses": [], "lines": [],
                      "rendering": "", "dates": [], "notes": [], "other_payers": 0}
         elif claim is not None:
