@@ -469,9 +469,19 @@ class Claim(Aggregate):
             declared_total(total_charge, lines))
 
     @property
+    def opened(self) -> bool:
+        """First seen on a remittance (not coded here)."""
+        return self.origin != "coded"
+
+    @property
     def awaits_coding(self) -> bool:
         """Opened from a remittance and no coding attached yet."""
-        return self.origin != "coded" and self.first_coding is None
+        return self.opened and self.first_coding is None
+
+    def learned_now(self, meta: Meta) -> Meta:
+        """The provenance of a fact about the claim's past learned late: effective when the ledger learns it,
+        never before the claim's last recorded fact."""
+        return Meta(**{**meta, "effective_at": max(meta.effective_at, self.last_activity_at)})
 
     def attach_coding(self, *, rendering_npi: str, payer_class: str, patient_key: str, place_of_service: str,
                       diagnoses: list[str], lines: list[ServiceLine], total_charge: Decimal | None, meta: Meta,
@@ -484,25 +494,24 @@ class Claim(Aggregate):
                 f"the remittance that opened claim {self.claim_number} billed {self.total_charge}, this coding "
                 f"{billed}", "check the claim number (a coding attaches to a claim opened from a remittance only "
                              "when the charges agree)", field="total_charge")
-        learned = Meta(**{**meta, "effective_at": max(meta.effective_at, self.last_activity_at)})
         self.trigger_event(self.CodingAttached, billed_on=meta.effective_at.date(), rendering_npi=rendering_npi,
                            payer_class=payer_class, patient_key=patient_key, place_of_service=place_of_service,
-                           diagnoses=list(diagnoses), lines=[ln.as_record() for ln in lines], **learned)
+                           diagnoses=list(diagnoses), lines=[ln.as_record() for ln in lines],
+                           **self.learned_now(meta))
 
     def attach_submission(self, *, frequency: str, payer_sequence: str, payer_id: str,
                           interchange_control_number: str, group_control_number: str,
                           transaction_control_number: str, meta: Meta) -> None:
-        learned = Meta(**{**meta, "effective_at": max(meta.effective_at, self.last_activity_at)})
         self.trigger_event(self.SubmissionAttached, submitted_on=meta.effective_at.date(), frequency=frequency,
                            payer_sequence=payer_sequence, payer_id=payer_id,
                            interchange_control_number=interchange_control_number,
                            group_control_number=group_control_number,
-                           transaction_control_number=transaction_control_number, **learned)
+                           transaction_control_number=transaction_control_number, **self.learned_now(meta))
 
     def answered(self, submission_at: datetime) -> bool:
         """Whether a submission another system sent at that time is the one the remittance that opened this
         claim answered (no submission recorded, none adjudicated before it): then it is no new submission."""
-        return (self.origin != "coded" and self.submissions == 0
+        return (self.opened and self.submissions == 0
                 and (self.first_adjudicated_at is None or submission_at <= self.first_adjudicated_at))
 
     def recode(self, *, diagnoses: list[str], lines: list[ServiceLine], total_charge: Decimal | None,

@@ -105,6 +105,13 @@ def run_scrub(claim: Claim, cmd: Any, meta: Meta) -> None:
 
 
 def run_submit(claim: Claim, cmd: c.SubmitClaim, meta: Meta) -> None:
+    if cmd.already_sent and claim.answered(meta.effective_at):  # the submission its opening remittance answered
+        claim.attach_submission(frequency=cmd.frequency, payer_sequence=cmd.payer_sequence,
+                                payer_id=cmd.payer_id or claim.payer_id,
+                                interchange_control_number=cmd.interchange_control_number,
+                                group_control_number=cmd.group_control_number,
+                                transaction_control_number=cmd.transaction_control_number, meta=meta)
+        return
     if cmd.already_sent and claim.status == "coded":
         run_scrub(claim, cmd, meta)  # what the ledger's edits say of a claim another system sent unscrubbed here
     stamp = f"{claim.submissions + 1:09d}"
@@ -113,14 +120,6 @@ def run_submit(claim: Claim, cmd: c.SubmitClaim, meta: Meta) -> None:
                  group_control_number=cmd.group_control_number or stamp,
                  transaction_control_number=cmd.transaction_control_number or stamp[-4:], meta=meta,
                  already_sent=cmd.already_sent)
-
-
-def run_attach_submission(claim: Claim, cmd: c.SubmitClaim, meta: Meta) -> None:
-    claim.attach_submission(frequency=cmd.frequency, payer_sequence=cmd.payer_sequence,
-                            payer_id=cmd.payer_id or claim.payer_id,
-                            interchange_control_number=cmd.interchange_control_number or "",
-                            group_control_number=cmd.group_control_number or "",
-                            transaction_control_number=cmd.transaction_control_number or "", meta=meta)
 
 
 HANDLERS: dict[str, Callable[[Claim, Any, Meta], None]] = {
@@ -223,10 +222,7 @@ class Ledger(Application):
         if key in claim.applied:
             return Outcome(cmd, "duplicate")
         before = len(claim.pending_events)
-        if cmd.type == "submit_claim" and cmd.already_sent and claim.answered(meta.effective_at):
-            run_attach_submission(claim, cmd, meta)  # the submission its opening remittance answered
-        else:
-            HANDLERS[cmd.type](claim, cmd, meta)
+        HANDLERS[cmd.type](claim, cmd, meta)
         touched[cid] = claim
         return Outcome(cmd, "applied", len(claim.pending_events) - before)
 

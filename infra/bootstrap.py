@@ -72,13 +72,13 @@ def appends_wake(runner: Runner, database_url: str | None = None) -> Callable[[f
     """On PostgreSQL, a wait that ends as soon as the ledger appends (every insert NOTIFYs the events table's
     channel; the connection LISTENs from now on, so an append between a catch-up and the wait still wakes it) or
     after the given seconds. None on SQLite, which has no notifications: the follower polls."""
-    channel = getattr(runner.recorder, "channel_name", None)
-    if channel is None or Settings.load(database_url).backend != "postgresql":
+    channel, settings = getattr(runner.recorder, "channel_name", None), Settings.load(database_url)
+    if channel is None or settings.backend != "postgresql":
         return None
     import psycopg
     from psycopg import sql
 
-    connection = psycopg.connect(Settings.load(database_url).postgres_conninfo(), autocommit=True)
+    connection = psycopg.connect(settings.postgres_conninfo(), autocommit=True)
     connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
 
     def wait(seconds: float) -> None:

@@ -228,7 +228,7 @@ class Importer:
             return None
         key = f"TIN-{tin}"
         claim = self.ledger.load(claim_id(key, claim_number), {})
-        return key if claim is not None and claim.origin != "coded" else None
+        return key if claim is not None and claim.opened else None
 
     def batch(self, group_control: str, transaction_control: str) -> list[tuple[str, str]]:
         batch = self.ledger.load(SubmissionBatch.batch_id(group_control, transaction_control), {})

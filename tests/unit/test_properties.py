@@ -69,7 +69,7 @@ def command_for(action: str, claim: Claim, percent: int, flag: bool, step: int) 
                                       {"procedure": "99213", "charge": str(charge),
                                        "service_date": "2026-02-27" if flag else "2026-03-01"}]}),
     }
-    if action == "sent837" and claim.origin != "coded":
+    if action == "sent837" and claim.opened:
         # the 837 another system sent, found after the 835 that opened the claim: dated before it
         return cmd("submit_claim", already_sent=True, interchange_control_number=f"{step:09d}", effective_at=at(0))
     kind, fields = simple["submit" if action == "sent837" else action]
