@@ -28,6 +28,7 @@ from consumers import journal, worklist
 from domain.contract import TOPIC, ClaimEventMessage
 from infra.kafka_io import BrokerUnavailable, ensure_topics
 from infra.settings import Settings
+from infra.transcoding import plain_event_class
 
 DEAD_LETTER_SUFFIX = ".dlq"
 
@@ -212,16 +213,10 @@ class JournalStore(TableStore):
              for (d, p, a), v in sorted(totals.items())])
 
 
-EVENT_TYPES: dict[str, type] = {}
-
-
 def event_of(m: ClaimEventMessage) -> Any:
     """The message as the projections' fold reads an event: its type name, ids, business time and payload
     (money as text, as in the runner's plainly decoded events)."""
-    cls = EVENT_TYPES.get(m.type)
-    if cls is None:
-        cls = EVENT_TYPES[m.type] = type(m.type, (), {"__qualname__": f"Claim.{m.type}"})
-    event = cls()
+    event = plain_event_class(f"Claim.{m.type}")()
     event.__dict__.update(m.payload)
     event.originator_id, event.originator_version, event.effective_at = m.claim_id, m.sequence, m.occurred_at
     return event

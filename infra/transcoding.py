@@ -7,6 +7,7 @@ UUIDs itself, so top-level UUID values are tagged before encoding; event payload
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -120,6 +121,12 @@ class PlainEvents:
         cls = self.classes.get(topic)
         if cls is None:
             real = resolve_topic(topic)
-            cls = self.classes[topic] = type(real.__name__, (), {"__qualname__": real.__qualname__,
-                                                                  "__module__": real.__module__})
+            cls = self.classes[topic] = plain_event_class(real.__qualname__, real.__module__)
         return cls
+
+
+@lru_cache(maxsize=None)
+def plain_event_class(qualname: str, module: str = "domain.claim") -> type:
+    """A bare class named like an event class (`Claim.Paid`): what the projections' fold reads an event's type
+    from, for events decoded plainly from the store or from a Kafka message."""
+    return type(qualname.rsplit(".", 1)[-1], (), {"__qualname__": qualname, "__module__": module})
