@@ -103,6 +103,7 @@ class Claim(Aggregate):
         diagnoses: list[str]
         lines: list[dict[str, Any]]
         total_charge: Decimal
+        facility_type_code: str = ""  # an institutional claim's (837I CLM05-1); then place_of_service is ""
 
         def apply(self, claim: Claim) -> None:
             claim.start(self)
@@ -112,8 +113,8 @@ class Claim(Aggregate):
             claim.recode_from(self)
             claim.first_coding = {
                 "payer_class": self.payer_class, "patient_key": self.patient_key,
-                "place_of_service": self.place_of_service, "diagnoses": self.diagnoses, "lines": self.lines,
-                "total_charge": self.total_charge,
+                "place_of_service": self.place_of_service, "facility_type_code": self.facility_type_code,
+                "diagnoses": self.diagnoses, "lines": self.lines, "total_charge": self.total_charge,
             }
 
     class Opened(Event, Aggregate.Created):
@@ -128,6 +129,7 @@ class Claim(Aggregate):
         total_charge: Decimal
         service_date: date
         origin: str
+        payer_sequence: str = "primary"  # the remittance's CLP02: processed as primary, secondary or tertiary
 
         def apply(self, claim: Claim) -> None:
             claim.start(self)
@@ -135,6 +137,7 @@ class Claim(Aggregate):
 
         def assign(self, claim: Claim) -> None:
             claim.status = S.SUBMITTED  # awaiting the remittance that opened it, recorded next
+            claim.payer_sequence = self.payer_sequence
             claim.diagnoses, claim.total_charge = [], self.total_charge
             claim.lines = [ServiceLine.from_record(r) for r in self.lines]
             claim.first_coding = None
@@ -153,16 +156,18 @@ class Claim(Aggregate):
         place_of_service: str
         diagnoses: list[str]
         lines: list[dict[str, Any]]
+        facility_type_code: str = ""
 
         def assign(self, claim: Claim) -> None:
             claim.rendering_npi, claim.payer_class = self.rendering_npi, self.payer_class
             claim.patient_key, claim.place_of_service = self.patient_key, self.place_of_service
+            claim.facility_type_code = self.facility_type_code
             claim.diagnoses = list(self.diagnoses)
             claim.lines = [ServiceLine.from_record(r) for r in self.lines]
             claim.first_coding = {
                 "payer_class": self.payer_class, "patient_key": self.patient_key,
-                "place_of_service": self.place_of_service, "diagnoses": self.diagnoses, "lines": self.lines,
-                "total_charge": claim.total_charge,
+                "place_of_service": self.place_of_service, "facility_type_code": self.facility_type_code,
+                "diagnoses": self.diagnoses, "lines": self.lines, "total_charge": claim.total_charge,
             }
 
     class Recoded(Event):
@@ -356,6 +361,7 @@ class Claim(Aggregate):
         self.rendering_npi, self.payer_id, self.payer_class = coded.rendering_npi, coded.payer_id, coded.payer_class
         self.patient_key = coded.patient_key
         self.place_of_service = getattr(coded, "place_of_service", "")
+        self.facility_type_code = getattr(coded, "facility_type_code", "")
         self.origin = "coded"
         self.coded_at = coded.effective_at
         self.applied: set[UUID] = set()
@@ -434,19 +440,19 @@ class Claim(Aggregate):
     @classmethod
     def code(cls, *, claim_number: str, billing_npi: str, rendering_npi: str, payer_id: str, payer_class: str,
              patient_key: str, place_of_service: str, diagnoses: list[str], lines: list[ServiceLine],
-             total_charge: Decimal | None, meta: Meta) -> Claim:
+             total_charge: Decimal | None, meta: Meta, facility_type_code: str = "") -> Claim:
         check_coding(claim_number, lines)
         return cls._create(
             cls.Coded, id=claim_id(billing_npi, claim_number), claim_number=claim_number, billing_npi=billing_npi,
             rendering_npi=rendering_npi, payer_id=payer_id, payer_class=payer_class, patient_key=patient_key,
-            place_of_service=place_of_service, diagnoses=list(diagnoses), lines=[ln.as_record() for ln in lines],
-            total_charge=declared_total(total_charge, lines), **meta,
+            place_of_service=place_of_service, facility_type_code=facility_type_code, diagnoses=list(diagnoses),
+            lines=[ln.as_record() for ln in lines], total_charge=declared_total(total_charge, lines), **meta,
         )
 
     @classmethod
     def open_from_remittance(cls, *, claim_number: str, billing_npi: str, rendering_npi: str, payer_id: str,
                              payer_class: str, patient_key: str, lines: list[ServiceLine], total_charge: Decimal,
-                             service_date: date, origin: str, meta: Meta) -> Claim:
+                             service_date: date, origin: str, meta: Meta, payer_sequence: str = "primary") -> Claim:
         check_money(claim_number, "total_charge", total_charge, positive=True)
         for ln in lines:
             check_money(claim_number, f"lines[{ln.number}].charge", ln.charge)
@@ -454,19 +460,20 @@ class Claim(Aggregate):
             cls.Opened, id=claim_id(billing_npi, claim_number), claim_number=claim_number, billing_npi=billing_npi,
             rendering_npi=rendering_npi, payer_id=payer_id, payer_class=payer_class, patient_key=patient_key,
             lines=[ln.as_record() for ln in lines], total_charge=total_charge, service_date=service_date,
-            origin=origin, **meta,
+            origin=origin, payer_sequence=payer_sequence, **meta,
         )
 
     def same_coding(self, *, payer_class: str, patient_key: str, place_of_service: str, diagnoses: list[str],
-                    lines: list[ServiceLine], total_charge: Decimal | None, **_: Any) -> bool:
+                    lines: list[ServiceLine], total_charge: Decimal | None, facility_type_code: str = "",
+                    **_: Any) -> bool:
         """Whether a repeated code command describes this claim as first coded (then it is not a conflict)."""
         first = self.first_coding
         if first is None:  # opened from a remittance: there is no coding to compare with
             return False
-        return (first["payer_class"], first["patient_key"], first["place_of_service"], first["diagnoses"],
-                first["lines"], first["total_charge"]) == (
-            payer_class, patient_key, place_of_service, list(diagnoses), [ln.as_record() for ln in lines],
-            declared_total(total_charge, lines))
+        return (first["payer_class"], first["patient_key"], first["place_of_service"],
+                first.get("facility_type_code", ""), first["diagnoses"], first["lines"], first["total_charge"]) == (
+            payer_class, patient_key, place_of_service, facility_type_code, list(diagnoses),
+            [ln.as_record() for ln in lines], declared_total(total_charge, lines))
 
     @property
     def opened(self) -> bool:
@@ -485,7 +492,7 @@ class Claim(Aggregate):
 
     def attach_coding(self, *, rendering_npi: str, payer_class: str, patient_key: str, place_of_service: str,
                       diagnoses: list[str], lines: list[ServiceLine], total_charge: Decimal | None, meta: Meta,
-                      **_: Any) -> None:
+                      facility_type_code: str = "", **_: Any) -> None:
         check_coding(self.claim_number, lines)
         billed = declared_total(total_charge, lines)
         if billed != self.total_charge:
@@ -496,7 +503,8 @@ class Claim(Aggregate):
                              "when the charges agree)", field="total_charge")
         self.trigger_event(self.CodingAttached, billed_on=meta.effective_at.date(), rendering_npi=rendering_npi,
                            payer_class=payer_class, patient_key=patient_key, place_of_service=place_of_service,
-                           diagnoses=list(diagnoses), lines=[ln.as_record() for ln in lines],
+                           facility_type_code=facility_type_code, diagnoses=list(diagnoses),
+                           lines=[ln.as_record() for ln in lines],
                            **self.learned_now(meta))
 
     def attach_submission(self, *, frequency: str, payer_sequence: str, payer_id: str,
@@ -544,9 +552,9 @@ class Claim(Aggregate):
                 self.claim_number, "replacement/void needs the payer's claim control number",
                 f"frequency {frequency} was sent but the payer never adjudicated this claim",
                 "submit as an original (frequency 1)")
-        if payer_sequence == "secondary" and not self.adjudicated:
+        if payer_sequence != "primary" and not self.adjudicated:
             raise errors.PrimaryNotAdjudicated(
-                self.claim_number, "secondary payer after primary adjudication",
+                self.claim_number, f"{payer_sequence} payer after primary adjudication",
                 "the primary payer has not adjudicated this claim yet", "wait for the primary's remittance")
         if frequency == "1" and payer_sequence == "primary" and self.adjudicated:
             raise errors.DuplicateSubmission(

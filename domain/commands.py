@@ -8,7 +8,8 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal, Union
 from uuid import UUID, uuid5
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter,
+                      field_validator, model_validator)
 
 from domain.codes import CPT_CATEGORY_II_SHAPE, CPT_CATEGORY_III_SHAPE, CPT_SHAPE, HCPCS_SHAPE, ICD9_SHAPE, ICD10_SHAPE
 
@@ -41,8 +42,12 @@ NPI = Annotated[str, Field(pattern=r"^[0-9]{10}$", description="10-digit Nationa
 BillingKey = Annotated[str, Field(pattern=r"^[0-9]{10}$|^TIN-[0-9]{9}$",
                                   description="billing provider NPI; a claim opened from an 835 whose payee is "
                                               "known only by tax id uses TIN-<9 digits>")]
-ClaimNumber = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9\-_.]+( [A-Za-z0-9\-_.]+)*$",
-                                   description="patient control number (CLM01), at most 20 characters")]
+CLAIM_NUMBER_MAX = 38  # CLP01 of an 835: the longest patient control number X12 carries back to a provider
+BILLED_CLAIM_NUMBER_MAX = 20  # CLM01 of an 837P/837I (5010 TR3): what a claim the ledger bills may use
+ClaimNumber = Annotated[str, Field(min_length=1, max_length=CLAIM_NUMBER_MAX,
+                                   pattern=r"^[A-Za-z0-9\-_.]+( [A-Za-z0-9\-_.]+)*$",
+                                   description="patient control number: at most 38 characters (835 CLP01); an 837 "
+                                               "(CLM01) carries at most 20")]
 Units = Annotated[Decimal, Field(gt=0, max_digits=9, decimal_places=3)]
 
 
@@ -50,13 +55,25 @@ class Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
+def modifier_shape(modifiers: list[str]) -> list[str]:
+    for m in modifiers:
+        if not re.match(r"^[A-Z0-9]{2}$", m):
+            raise ValueError(f"modifier {m!r} must be 2 capital letters or digits")
+    return modifiers
+
+
+Modifiers = Annotated[list[str], AfterValidator(modifier_shape)]  # how many: a scrub edit (COUNTS)
+
+
 class ServiceLineIn(Frozen):
     procedure: str = Field(description="CPT (99213, 0001F, 0042T) or HCPCS Level II (J3490)")
-    modifiers: list[str] = Field(default_factory=list)
+    modifiers: Modifiers = Field(default_factory=list)
     units: Units = Decimal("1")
     charge: NonNegativeMoney
     pointers: list[int] = Field(default_factory=lambda: [1], description="1-based diagnosis pointers")
     service_date: date
+    revenue_code: str | None = Field(default=None, pattern=r"^[0-9]{4}$",
+                                     description="NUBC revenue code of an institutional line (837I SV201)")
 
     @field_validator("procedure")
     @classmethod
@@ -64,14 +81,6 @@ class ServiceLineIn(Frozen):
         if not any(s.match(code) for s in (CPT_SHAPE, CPT_CATEGORY_II_SHAPE, CPT_CATEGORY_III_SHAPE, HCPCS_SHAPE)):
             raise ValueError(f"{code!r} is neither CPT (5 digits, 4 digits + F/T) nor HCPCS Level II (A-V + 4 digits)")
         return code
-
-    @field_validator("modifiers")
-    @classmethod
-    def modifier_shape(cls, modifiers: list[str]) -> list[str]:
-        for m in modifiers:
-            if not re.match(r"^[A-Z0-9]{2}$", m):
-                raise ValueError(f"modifier {m!r} must be 2 capital letters or digits")
-        return modifiers
 
 
 class AdjustmentIn(Frozen):
@@ -124,11 +133,23 @@ class CodeClaim(CommandBase, Coding):
     payer_id: str = Field(min_length=1, max_length=80)
     payer_class: Literal["medicare", "medicaid", "commercial", "self_pay"]
     patient_key: str = Field(min_length=1, max_length=64, description="pseudonymous patient key, never a name")
-    place_of_service: str = Field(pattern=r"^[0-9]{2}$")
+    place_of_service: str = Field(default="", pattern=r"^([0-9]{2})?$",
+                                  description="CMS place of service of a professional claim (837P CLM05-1)")
+    facility_type_code: str = Field(default="", pattern=r"^([0-9]{2})?$",
+                                    description="facility type code of an institutional claim (837I CLM05-1, the "
+                                                "first two digits of the type of bill): not a place of service")
+
+    @model_validator(mode="after")
+    def professional_or_institutional(self) -> CodeClaim:
+        if bool(self.place_of_service) == bool(self.facility_type_code):
+            raise ValueError("place_of_service (a professional claim) or facility_type_code (an institutional "
+                             "claim): exactly one of them")
+        return self
 
 
 class RemittanceLineIn(Frozen):
     procedure: str = Field(min_length=1, max_length=48, description="as the payer reports it (SVC01)")
+    modifiers: Modifiers = Field(default_factory=list)
     units: Units = Decimal("1")
     charge: NonNegativeMoney
     service_date: date | None = None
@@ -141,6 +162,8 @@ class OpenFromRemittance(CommandBase):
     payer_id: str = Field(min_length=1, max_length=80)
     payer_class: Literal["medicare", "medicaid", "commercial", "self_pay"]
     patient_key: str = Field(min_length=1, max_length=64)
+    payer_sequence: Literal["primary", "secondary", "tertiary"] = Field(
+        default="primary", description="the payer's place in coordination of benefits (835 CLP02 1/2/3)")
     lines: list[RemittanceLineIn] = Field(default_factory=list, max_length=999)
     total_charge: NonNegativeMoney
     service_date: date
@@ -159,7 +182,7 @@ class ScrubClaim(CommandBase):
 class SubmitClaim(CommandBase):
     type: Literal["submit_claim"]
     frequency: Literal["1", "7", "8"] = "1"
-    payer_sequence: Literal["primary", "secondary"] = "primary"
+    payer_sequence: Literal["primary", "secondary", "tertiary"] = "primary"
     payer_id: str | None = None
     interchange_control_number: str = Field(default="", pattern=r"^[0-9]{0,9}$")
     group_control_number: str = Field(default="", pattern=r"^[0-9]{0,9}$")

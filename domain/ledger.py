@@ -78,7 +78,8 @@ class Outcome:
 def lines_of(coding: c.Coding) -> list[ServiceLine]:
     return [
         ServiceLine(number=i, procedure=ln.procedure, charge=ln.charge, units=ln.units,
-                    modifiers=tuple(ln.modifiers), pointers=tuple(ln.pointers), service_date=ln.service_date)
+                    modifiers=tuple(ln.modifiers), pointers=tuple(ln.pointers), service_date=ln.service_date,
+                    revenue_code=ln.revenue_code or "")
         for i, ln in enumerate(coding.lines, start=1)
     ]
 
@@ -97,7 +98,8 @@ def run_scrub(claim: Claim, cmd: Any, meta: Meta) -> None:
     claim.require("scrub")
     facts = ClaimForScrub(
         claim_number=claim.claim_number, billing_npi=claim.billing_npi, rendering_npi=claim.rendering_npi,
-        payer_class=claim.payer_class, place_of_service=claim.place_of_service, diagnoses=tuple(claim.diagnoses),
+        payer_class=claim.payer_class, place_of_service=claim.place_of_service,
+        facility_type_code=claim.facility_type_code, diagnoses=tuple(claim.diagnoses),
         lines=tuple(claim.lines), total_charge=claim.total_charge, scrub_date=meta.effective_at.date(),
         timely_filing_days=getattr(cmd, "timely_filing_days", None),
     )
@@ -229,8 +231,8 @@ class Ledger(Application):
     def code(self, cmd: c.CodeClaim, claim: Any, meta: Meta, touched: dict[UUID, Aggregate]) -> Outcome:
         lines = lines_of(cmd)
         fields = dict(payer_id=cmd.payer_id, payer_class=cmd.payer_class, patient_key=cmd.patient_key,
-                      place_of_service=cmd.place_of_service, diagnoses=cmd.diagnoses, lines=lines,
-                      total_charge=cmd.total_charge)
+                      place_of_service=cmd.place_of_service, facility_type_code=cmd.facility_type_code,
+                      diagnoses=cmd.diagnoses, lines=lines, total_charge=cmd.total_charge)
         if claim is not None:
             if claim.same_coding(**fields):
                 return Outcome(cmd, "duplicate")
@@ -256,13 +258,13 @@ class Ledger(Application):
         if claim is not None:
             return Outcome(cmd, "duplicate")  # known already (coded, or opened by an earlier remittance)
         lines = [ServiceLine(number=i, procedure=ln.procedure, charge=ln.charge, units=ln.units,
-                             service_date=ln.service_date or cmd.service_date)
+                             modifiers=tuple(ln.modifiers), service_date=ln.service_date or cmd.service_date)
                  for i, ln in enumerate(cmd.lines, start=1)]
         new = Claim.open_from_remittance(
             claim_number=cmd.claim_number, billing_npi=cmd.billing_npi,
             rendering_npi=cmd.rendering_npi or cmd.billing_npi, payer_id=cmd.payer_id, payer_class=cmd.payer_class,
             patient_key=cmd.patient_key, lines=lines, total_charge=cmd.total_charge, service_date=cmd.service_date,
-            origin=cmd.origin, meta=meta)
+            origin=cmd.origin, payer_sequence=cmd.payer_sequence, meta=meta)
         self.index(new, touched)
         return Outcome(cmd, "applied", 1)
 

@@ -39,6 +39,7 @@ class ClaimForScrub:
     total_charge: Decimal
     scrub_date: date
     timely_filing_days: int | None = None
+    facility_type_code: str = ""  # an institutional claim's: it has no place of service
 
 
 Rule = Callable[[ClaimForScrub], Iterator[Edit]]
@@ -89,7 +90,7 @@ def modifier_format(claim: ClaimForScrub) -> Iterator[Edit]:
 
 @rule("POS-FORMAT")
 def place_of_service_format(claim: ClaimForScrub) -> Iterator[Edit]:
-    if not is_place_of_service(claim.place_of_service):
+    if not claim.facility_type_code and not is_place_of_service(claim.place_of_service):
         yield Edit("POS-FORMAT", "error", None,
                    f"place of service {claim.place_of_service!r} is not a 2-digit CMS place-of-service code")
 

@@ -50,10 +50,14 @@ class ServiceLine:
     modifiers: tuple[str, ...] = ()
     pointers: tuple[int, ...] = (1,)
     service_date: date | None = None
+    revenue_code: str = ""  # institutional lines (837I SV201)
 
     def as_record(self) -> dict[str, Any]:
-        return {"number": self.number, "procedure": self.procedure, "charge": self.charge, "units": self.units,
-                "modifiers": list(self.modifiers), "pointers": list(self.pointers), "service_date": self.service_date}
+        record = {"number": self.number, "procedure": self.procedure, "charge": self.charge, "units": self.units,
+                  "modifiers": list(self.modifiers), "pointers": list(self.pointers), "service_date": self.service_date}
+        if self.revenue_code:  # only where there is one: a professional line is recorded as it always was
+            record["revenue_code"] = self.revenue_code
+        return record
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> ServiceLine:

@@ -415,7 +415,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             bar.update(task, description=f"importing {Path(path).name}")
             results.append(importer.import_file(path))
             bar.advance(task)
-    refused = any(r.error for r in results)
+    refused = any(r.error or any(t.refused for t in r.transactions) for r in results)
     if args.json:
         out.print_json(data=present.jsonable([present.import_summary(r) for r in results]))
     else:
@@ -424,6 +424,11 @@ def cmd_import(args: argparse.Namespace) -> int:
                 out.print(table)
             if r.error:
                 err.print(f"rejected: {r.error}; nothing from this file was written", markup=False, highlight=False)
+    for r in results:
+        for t in r.transactions:
+            for item in t.refused:
+                err.print(f"refused: {t.kind} {t.control} claim {item['claim']}: {item['reason']}", markup=False,
+                          highlight=False)
     return REJECTED if refused else OK
 
 

@@ -35,7 +35,8 @@ def claim_state(claim: Claim) -> dict[str, Any]:
         "rendering_npi": claim.rendering_npi, "status": claim.status, "version": claim.version,
         "payer_id": claim.payer_id, "payer_class": claim.payer_class, "payer_sequence": claim.payer_sequence,
         "patient_key": claim.patient_key, "place_of_service": claim.place_of_service,
-        "diagnoses": claim.diagnoses, "lines": [ln.as_record() for ln in claim.lines],
+        "facility_type_code": claim.facility_type_code, "diagnoses": claim.diagnoses,
+        "lines": [ln.as_record() for ln in claim.lines],
         "frequency": claim.frequency, "submissions": claim.submissions, "rejections": claim.rejections,
         "payer_claim_control_number": claim.payer_claim_control_number, "carcs": claim.carcs,
         "denial_category": claim.denial_category, "appeal_level": claim.appeal_level,
@@ -111,7 +112,8 @@ def claim_table(state: dict[str, Any]) -> Table:
         if key not in ("lines", "scrub_edits"):
             table.add_row(key, ", ".join(map(str, value)) if isinstance(value, list) else str(value))
     for ln in state["lines"]:
-        table.add_row(f"line {ln['number']}", f"{ln['procedure']} {' '.join(ln['modifiers'])} x{ln['units']} "
+        revenue = f"rev {ln['revenue_code']} " if "revenue_code" in ln else ""
+        table.add_row(f"line {ln['number']}", f"{revenue}{ln['procedure']} {' '.join(ln['modifiers'])} x{ln['units']} "
                       f"{ln['charge']} dx {ln['pointers']} DOS {ln['service_date']}")
     for edit in state["scrub_edits"]:
         table.add_row(f"edit {edit['rule']}", f"{edit['severity']} line {edit['line']}: {edit['message']}")

@@ -29,6 +29,7 @@ from domain.values import claim_id
 from infra.x12.mapping import PSEUDONYMIZED, key
 
 FILING = {"medicare": "MB", "medicaid": "MC", "commercial": "CI"}
+SBR01 = {"primary": "P", "secondary": "S", "tertiary": "T"}
 
 
 class Provider(BaseModel):
@@ -66,7 +67,7 @@ def r(amount: Decimal) -> str:
 
 
 def claim_segments(claim: Claim, hl: int, provider_hl: int) -> list[list[str]]:
-    seq = "S" if claim.payer_sequence == "secondary" and claim.adjudicated else "P"
+    seq = SBR01[claim.payer_sequence] if claim.adjudicated else "P"
     frequency = "7" if claim.adjudicated else "1"
     segs = [
         ["HL", str(hl), str(provider_hl), "22", "0"],
@@ -145,6 +146,15 @@ def export_837p(ledger: Ledger, candidates: list[tuple[str, str]], out: str, pro
                                    "has no name, address and tax id in the providers file"})
         elif claim.payer_class == "self_pay":
             result.skipped.append({"claim": claim.claim_number, "reason": "self-pay: billed to the patient"})
+        elif len(claim.claim_number) > c.BILLED_CLAIM_NUMBER_MAX:
+            result.skipped.append({"claim": claim.claim_number, "reason": (
+                f"patient control number {claim.claim_number!r} has {len(claim.claim_number)} characters; an 837 "
+                f"CLM01 allows at most {c.BILLED_CLAIM_NUMBER_MAX}: void it and code the claim under a shorter "
+                f"number")})
+        elif claim.facility_type_code:
+            result.skipped.append({"claim": claim.claim_number, "reason": (
+                f"institutional claim (facility type code {claim.facility_type_code}): an 837P carries professional "
+                f"claims only; bill it on an 837I")})
         elif len(claims) < limit:
             claims.append(claim)
     if not claims:
@@ -165,7 +175,7 @@ def export_837p(ledger: Ledger, candidates: list[tuple[str, str]], out: str, pro
         commands = [c.COMMAND.validate_python({
             "type": "submit_claim", "claim_number": cl.claim_number, "billing_npi": cl.billing_npi,
             "frequency": "7" if cl.adjudicated else "1",
-            "payer_sequence": "secondary" if cl.payer_sequence == "secondary" and cl.adjudicated else "primary",
+            "payer_sequence": cl.payer_sequence if cl.adjudicated else "primary",
             "interchange_control_number": isa13, "group_control_number": gs06, "transaction_control_number": st02,
             "effective_at": at.isoformat(), "actor": "x12-export", "source": f"x12:837P {isa13}",
             "command_id": str(key("837", isa13, gs06, st02, i, cl.claim_number))})

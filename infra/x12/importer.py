@@ -27,13 +27,18 @@ PYX12_MAPS = {"005010X222A1", "005010X223A2", "005010X221A1", "005010X214", "005
 class TransactionResult:
     kind: str
     control: str
-    status: str  # posted | already imported | quarantined | already quarantined | dry run
+    status: str  # posted | partly posted | refused | already imported | quarantined | already quarantined | dry run
     claims: list[dict[str, Any]] = field(default_factory=list)
     payment: dict[str, Any] = field(default_factory=dict)
     provider_adjustments: list[dict[str, Any]] = field(default_factory=list)
     reason: str = ""
     notes: list[str] = field(default_factory=list)
     events: int = 0
+
+    @property
+    def refused(self) -> list[dict[str, Any]]:
+        """The claims the ledger refused, each with its reason (rejected input: `rcm import` exits 2)."""
+        return [item for item in self.claims if item["outcome"] == "rejected"]
 
 
 @dataclass
@@ -143,6 +148,9 @@ class Importer:
         result.claims, result.events, unchanged = self.post(plan, intake, source, now)
         if self.dry_run:
             result.status = "dry run"
+        elif result.refused:
+            posted = any(i["outcome"] in ("posted", "duplicate") for i in result.claims)
+            result.status = "partly posted" if posted else "refused"
         elif unchanged:
             result.status = "already imported"
         return result

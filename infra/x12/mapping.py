@@ -27,6 +27,7 @@ PAYER_CLASS = {"MA": "medicare", "MB": "medicare", "16": "medicare", "MC": "medi
                "ZZ": "commercial"}
 ICD10 = {"ABK", "ABF"}
 ICD9 = {"BK", "BF"}
+PAYER_SEQUENCE = {"2": "secondary", "3": "tertiary", "20": "secondary", "21": "tertiary"}  # CLP02 "processed as"
 ACCEPTED_277 = {"A1", "A2"}
 REJECTED_277 = {"A3", "A4", "A6", "A7", "A8"}
 
@@ -223,6 +224,10 @@ def plan_837_claim(tx: Transaction, claim: dict[str, Any], at: datetime, ordinal
                    opened_under_tax_id: Callable[[str, str, str], str | None]) -> ClaimPlan:
     comp = tx.delimiters.component
     plan = ClaimPlan(label=claim["number"], notes=claim["notes"])
+    if len(claim["number"]) > c.BILLED_CLAIM_NUMBER_MAX:
+        plan.error = (f"CLM01 {claim['number']!r} has {len(claim['number'])} characters; an 837 allows at most "
+                      f"{c.BILLED_CLAIM_NUMBER_MAX} (5010 TR3 patient control number)")
+        return plan
     claim_day = next((d for q, d in claim["dates"] if q in ("472", "434")), None)
     lines = []
     for ln in claim["lines"]:
@@ -230,12 +235,14 @@ def plan_837_claim(tx: Transaction, claim: dict[str, Any], at: datetime, ordinal
         if seg is None:
             plan.error = f"service line {ln['number']} has no SV1/SV2"
             return plan
+        revenue: dict[str, str] = {}
         if seg[0] == "SV1":
             procedure = el(seg, 1).split(comp)
             charge, units, pointers = el(seg, 2), el(seg, 4) or "1", el(seg, 7)
         else:  # SV2: revenue code, then the HCPCS composite
             procedure = el(seg, 2).split(comp) if el(seg, 2) else ["", ""]
             charge, units, pointers = el(seg, 3), el(seg, 5) or "1", ""
+            revenue = {"revenue_code": el(seg, 1)}
             if len(procedure) < 2 or not procedure[1]:
                 plan.error = (f"service line {ln['number']}: revenue code {el(seg, 1)} without a HCPCS code; the "
                               f"ledger codes lines by CPT/HCPCS")
@@ -243,15 +250,17 @@ def plan_837_claim(tx: Transaction, claim: dict[str, Any], at: datetime, ordinal
         service_date = ln.get("date") or claim_day or at.date()
         lines.append({"procedure": procedure[1] if len(procedure) > 1 else "", "modifiers": procedure[2:6],
                       "units": units, "charge": charge, "service_date": service_date.isoformat(),
-                      "pointers": [int(p) for p in pointers.split(comp) if p.isdigit()] or [1]})
+                      "pointers": [int(p) for p in pointers.split(comp) if p.isdigit()] or [1], **revenue})
     clm05 = claim["clm05"] + ["", "", ""]
+    where = where_performed(tx.kind, clm05, plan.notes)
     billing = claim["billing_npi"]
     if not billing:
         plan.error = "no billing provider NPI (2010AA NM1*85 with qualifier XX)"
         return plan
-    sequence = {"P": "primary", "S": "secondary"}.get(claim["sequence"])
+    sequence = {"P": "primary", "S": "secondary", "T": "tertiary"}.get(claim["sequence"])
     if sequence is None:
-        plan.error = f"payer responsibility {claim['sequence']!r} (SBR01): the ledger follows primary and secondary"
+        plan.error = (f"payer responsibility {claim['sequence']!r} (SBR01): the ledger follows primary, secondary "
+                      f"and tertiary")
         return plan
     opened_as = opened_under_tax_id(claim["number"], billing, claim["billing_tin"])
     if opened_as:
@@ -264,7 +273,7 @@ def plan_837_claim(tx: Transaction, claim: dict[str, Any], at: datetime, ordinal
             **common, "type": "code_claim", "command_id": str(key(tx.kind, "code", billing, claim["number"])),
             "rendering_npi": claim["rendering"] if len(claim["rendering"]) == 10 else None,
             "payer_id": claim["payer_id"] or "unknown", "payer_class": PAYER_CLASS.get(claim["filing"], "commercial"),
-            "patient_key": claim["patient"], "place_of_service": clm05[0], "diagnoses": claim["diagnoses"],
+            "patient_key": claim["patient"], **where, "diagnoses": claim["diagnoses"],
             "lines": lines, "total_charge": claim["total"]})
         submit = c.COMMAND.validate_python({
             **common, "type": "submit_claim",
@@ -281,6 +290,17 @@ def plan_837_claim(tx: Transaction, claim: dict[str, Any], at: datetime, ordinal
     plan.commands = [code, submit]
     plan.facts = {"billing_npi": billing, "charge": str(code.total_charge), "lines": len(lines)}
     return plan
+
+
+def where_performed(kind: str, clm05: list[str], notes: list[str]) -> dict[str, str]:
+    """CLM05-1: an 837P's place of service; an 837I's facility type code (with CLM05-3, the type of bill), which
+    is no place of service even where the digits look alike (11 is inpatient hospital, not an office)."""
+    if kind != "837I":
+        return {"place_of_service": clm05[0]}
+    if clm05[1] != "A":
+        notes.append(f"CLM05-2 {clm05[1]!r} on an 837I (the TR3 has A, uniform billing bill type): CLM05-1 "
+                     f"{clm05[0]} read as the facility type code")
+    return {"facility_type_code": clm05[0]}
 
 
 # ---------------------------------------------------------------- 835 -> paid, denied, reversed
@@ -441,7 +461,10 @@ def plan_clp(tx: Transaction, plan: Plan, clp: Clp, ordinal: int, payee: dict[st
     if previous is not None and previous != "22" and status != "22":
         # The same patient control number on another claim in this remittance (an account number used as
         # PCN): a claim of its own, numbered after its place in the remittance.
-        number = f"{number[:16]}-{ordinal}"
+        suffix = f"-{ordinal}"
+        # up to 20 characters the number is cut as it always was (claims opened so keep their ids)
+        number = (number[:16] if len(number) <= c.BILLED_CLAIM_NUMBER_MAX
+                  else number[:c.CLAIM_NUMBER_MAX - len(suffix)]) + suffix
         out.label = number
         out.notes.append(f"patient control number {el(seg, 1)} repeats in this remittance: claim {number}")
     claim = lookup(number, payee["npi"])
@@ -472,13 +495,15 @@ def plan_clp(tx: Transaction, plan: Plan, clp: Clp, ordinal: int, payee: dict[st
             out.commands.append(c.COMMAND.validate_python({
                 **common, "type": "open_from_remittance",
                 "payer_id": payer_id, "payer_class": PAYER_CLASS.get(el(seg, 6), "commercial"),
+                "payer_sequence": PAYER_SEQUENCE.get(status, "primary"),
                 "patient_key": pseudonym(payer_id, clp.patient), "total_charge": str(charge),
                 "rendering_npi": clp.rendering if len(clp.rendering) == 10 else None,
                 "service_date": min(days).isoformat(),
                 "origin": f"835 trace {plan.payment['trace']} of payer {payer_id}: no coding or submission known",
                 "lines": [{"procedure": (el(ln["segment"], 1).split(comp) + [""])[1] or el(ln["segment"], 1),
+                           "modifiers": el(ln["segment"], 1).split(comp)[2:6],
                            "charge": str(money(el(ln["segment"], 2), "SVC02")),
-                           "units": el(ln["segment"], 5) or "1",
+                           "units": billed_units(ln["segment"]),
                            "service_date": ln["date"].isoformat() if ln["date"] else None} for ln in clp.lines]}))
             numbers = list(range(1, len(clp.lines) + 1))
         else:
@@ -506,6 +531,19 @@ def plan_clp(tx: Transaction, plan: Plan, clp: Clp, ordinal: int, payee: dict[st
         out.commands = []
         out.error = explain(error) if isinstance(error, ValidationError) else str(error)
     return out
+
+
+def billed_units(svc: list[str]) -> str:
+    """The units billed: SVC07 (original units) where the payer paid other units, else SVC05 (units paid); a
+    denied line often pays 0 units, and then without SVC07 it was one unit."""
+    for position in (7, 5):
+        value = el(svc, position)
+        try:
+            if value and Decimal(value) > 0:
+                return value
+        except InvalidOperation:
+            raise ValueError(f"SVC{position:02d}: {value!r} is not a number of units") from None
+    return "1"
 
 
 def match_lines(svcs: list[dict[str, Any]], lines: list[Any], comp: str) -> list[int]:

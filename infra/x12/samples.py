@@ -18,6 +18,9 @@ class Line:
     adjustments: list[tuple[str, str, Decimal]] = field(default_factory=list)
     ref: str = ""
     service_date: date | None = None
+    modifiers: tuple[str, ...] = ()  # SVC01-3..6
+    units_paid: str = "1"  # SVC05
+    original_units: str = ""  # SVC07, when the payer paid other units than billed
 
 
 @dataclass
@@ -79,7 +82,9 @@ def remittance(remits: list[Remit], *, trace: str = "TRACE1", payer_id: str = "1
             body += cas(group, r.adjustments)
         body.append(["NM1", "QC", "1", "PATIENT", "SYNTHETIC", "", "", "", "MI", "M" + r.claim_number[-8:]])
         for ln in r.lines:
-            body.append(["SVC", f"HC:{ln.procedure}", money(ln.charge), money(ln.paid), "", "1"])
+            svc = ["SVC", ":".join(("HC", ln.procedure, *ln.modifiers)), money(ln.charge), money(ln.paid), "",
+                   ln.units_paid]
+            body.append(svc + (["", ln.original_units] if ln.original_units else []))
             if ln.service_date:
                 body.append(["DTM", "472", ln.service_date.strftime("%Y%m%d")])
             for group in ("CO", "OA", "PI", "PR"):

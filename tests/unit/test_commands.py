@@ -43,6 +43,25 @@ def test_codes_of_the_wrong_shape_are_refused(field, value, words):
     assert words in reason(code(**{field: value}))
 
 
+def test_a_claim_names_its_place_of_service_or_its_facility_type_never_both_nor_neither():
+    both, neither = code(facility_type_code="13"), code(place_of_service="")
+    for body in (both, neither):
+        assert "place_of_service (a professional claim) or facility_type_code (an institutional claim)" in reason(body)
+    institutional = COMMAND.validate_python(code(place_of_service="", facility_type_code="13"))
+    assert (institutional.place_of_service, institutional.facility_type_code) == ("", "13")
+    assert "revenue_code" in reason(code(place_of_service="", facility_type_code="13", lines=[
+        {"procedure": "99213", "charge": "1.00", "service_date": "2026-03-01", "revenue_code": "45"}]))
+
+
+@pytest.mark.parametrize("number, refused", [("A" * 20, False), ("A" * 38, False), ("A" * 39, True)])
+def test_a_patient_control_number_is_as_long_as_an_835_allows(number, refused):
+    body = payment(number)
+    if refused:
+        assert "at most 38 characters" in reason(body)
+    else:
+        assert COMMAND.validate_python(body).claim_number == number
+
+
 def test_unknown_command_and_unknown_field_are_refused():
     assert "union_tag_invalid" in reason(cmd("pay_everything"))
     assert "extra" in reason(cmd("bill_patient", surprise=1))
