@@ -14,6 +14,21 @@ from domain.codes import CPT_CATEGORY_II_SHAPE, CPT_CATEGORY_III_SHAPE, CPT_SHAP
 
 COMMAND_NAMESPACE = UUID("0b7e64c3-2f7d-5a39-8c41-d2a51e8f7b60")
 MONEY_TEXT = re.compile(r"^-?[0-9]{1,9}(\.[0-9]{1,2})?$")
+# C0 (tab and newline included: every text field is an identifier, a code or a one-line note shown in one table
+# cell, and X12 cannot carry them), DEL and C1. PostgreSQL text cannot hold NUL; ESC and CSI drive terminals.
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable_text(value: Any) -> Any:
+    """Refuses a control character in a text field or in any text of a list field, saying which and where."""
+    for index, text in enumerate(value if isinstance(value, list) else [value]):
+        found = CONTROL_CHARACTER.search(text) if isinstance(text, str) else None
+        if found:
+            character = found.group()
+            where = f"item {index}, " if isinstance(value, list) else ""
+            raise ValueError(f"contains the control character U+{ord(character):04X} {character!r} "
+                             f"({where}character {found.start() + 1}); text fields hold printable characters only")
+    return value
 
 
 def parse_money(value: Any) -> Decimal:
@@ -48,6 +63,11 @@ Units = Annotated[Decimal, Field(gt=0, max_digits=9, decimal_places=3)]
 
 class Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def no_control_characters(cls, value: Any) -> Any:
+        return printable_text(value)
 
 
 class ServiceLineIn(Frozen):

@@ -423,7 +423,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             for table in present.import_tables(r):
                 out.print(table)
             if r.error:
-                err.print(f"rejected: {r.error}; nothing from this file was written", markup=False, highlight=False)
+                err.print(present.shown(f"rejected: {r.error}; nothing from this file was written"))
     return REJECTED if refused else OK
 
 
@@ -470,7 +470,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         out.print_json(data=summary)
     else:
         for s_ in result.skipped:
-            err.print(f"not exported: {s_['claim']}: {s_['reason']}", markup=False, highlight=False)
+            err.print(present.shown(f"not exported: {s_['claim']}: {s_['reason']}"))
         if result.claims:
             out.print(f"wrote {args.out}: interchange {result.interchange}, {len(result.claims)} claims submitted")
         else:

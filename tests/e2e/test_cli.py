@@ -251,3 +251,19 @@ def test_projections_run_follow_shows_new_claims_until_interrupted(database_url)
     assert follower.returncode == 0, stderr
     how = "polling every 0.2 s" if database_url.startswith("sqlite") else "woken by PostgreSQL's notifications"
     assert f"following the ledger, {how}" in stderr
+
+
+def test_stored_text_is_printed_with_its_control_characters_escaped(database_url):
+    """Text recorded before commands refused control characters (here a terminal escape that would turn the screen
+    red, and rich markup) is printed as \\x1b, never sent to the terminal."""
+    from domain.commands import COMMAND
+
+    spiked = COMMAND.validate_python(code()).model_copy(update={"payer_id": "BC\x1b[31mBS[bold]", "actor": "\x9b2J"})
+    assert [o.result for o in open_ledger(database_url).execute([spiked])] == ["applied"]
+    for args, escaped in ((["show", "C1"], "\\x1b[31m"), (["history", "C1"], "\\x9b2J"), (["claims"], "\\x1b[31m"),
+                          (["report", "status", "--by", "payer"], "\\x1b[31m")):
+        done = rcm(*args, db=database_url)
+        assert done.returncode == 0, done.stderr
+        assert "\x1b" not in done.stdout and "\x9b" not in done.stdout, args
+        assert escaped in done.stdout, (args, done.stdout)
+    assert "BC\\x1b[31mBS[bold]" in rcm("show", "C1", db=database_url).stdout
