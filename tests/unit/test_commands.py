@@ -108,3 +108,12 @@ def test_control_characters_in_any_text_field_are_refused_naming_the_field(body,
 
 def test_printable_unicode_text_is_accepted():
     assert COMMAND.validate_python(cmd("void_claim", reason="doublon — saisi deux fois")).reason.startswith("doublon")
+
+
+@pytest.mark.parametrize("amount", ["1000000000.00", "-1000000000", 10**12, "123456789012.00"])
+def test_money_of_a_billion_dollars_or_more_is_refused(amount):
+    assert "less than 1000000000" in reason(cmd("adjust_claim", group="CO", carc="45", amount=amount))
+
+
+def test_money_just_under_the_bound_is_accepted():
+    assert COMMAND.validate_python(cmd("adjust_claim", group="CO", carc="45", amount="-999999999.99")).amount < 0
