@@ -310,6 +310,7 @@ class Claim(Aggregate):
 
         def assign(self, claim: Claim) -> None:
             claim.contractual += self.amount
+            claim.adjusted += self.amount
             claim.settle()
 
     class PatientBilled(Event):
@@ -377,6 +378,7 @@ class Claim(Aggregate):
         self.appeal_deadline: date | None = None
         self.payments: list[dict[str, Any]] = []
         self.payer_paid = self.contractual = self.patient_responsibility = ZERO
+        self.adjusted = ZERO  # the ledger's own adjust_claim amounts (the payers' sit in their remittances)
         self.patient_paid = self.written_off_payer = self.written_off_patient = self.denied_amount = ZERO
 
     def recode_from(self, event: Claim.Coded | Claim.Recoded) -> None:
@@ -662,6 +664,12 @@ class Claim(Aggregate):
                 "patient responsibility comes only from the payer's remittance (PR adjustments)",
                 "adjust with group CO, OA or PI, or write_off")
         check_money(self.claim_number, "amount", amount, signed=True)
+        if self.adjusted + amount < ZERO:
+            raise errors.BalanceExceeded(
+                self.claim_number, "a negative adjustment only undoes the claim's own earlier adjustments",
+                f"{amount} requested, earlier adjust_claim adjustments total {self.adjusted}",
+                f"adjust by at least {-self.adjusted}; a payer's adjustment is undone by reversing its remittance",
+                field="amount")
         if amount > self.payer_balance:
             raise errors.BalanceExceeded(
                 self.claim_number, "an adjustment cannot exceed the payer balance",

@@ -11,22 +11,39 @@ from uuid import UUID, uuid5
 from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter,
                       field_validator, model_validator)
 
+from domain.money import MONEY_LIMIT, within_limit
 from domain.codes import CPT_CATEGORY_II_SHAPE, CPT_CATEGORY_III_SHAPE, CPT_SHAPE, HCPCS_SHAPE, ICD9_SHAPE, ICD10_SHAPE
 
 COMMAND_NAMESPACE = UUID("0b7e64c3-2f7d-5a39-8c41-d2a51e8f7b60")
-MONEY_TEXT = re.compile(r"^-?[0-9]{1,9}(\.[0-9]{1,2})?$")
+MONEY_TEXT = re.compile(r"^-?[0-9]+(\.[0-9]{1,2})?$")
+# C0 (tab and newline included: every text field is an identifier, a code or a one-line note shown in one table
+# cell, and X12 cannot carry them), DEL and C1. PostgreSQL text cannot hold NUL; ESC and CSI drive terminals.
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable_text(value: Any) -> Any:
+    """Refuses a control character in a text field or in any text of a list field, saying which and where."""
+    for index, text in enumerate(value if isinstance(value, list) else [value]):
+        found = CONTROL_CHARACTER.search(text) if isinstance(text, str) else None
+        if found:
+            character = found.group()
+            where = f"item {index}, " if isinstance(value, list) else ""
+            raise ValueError(f"contains the control character U+{ord(character):04X} {character!r} "
+                             f"({where}character {found.start() + 1}); text fields hold printable characters only")
+    return value
 
 
 def parse_money(value: Any) -> Decimal:
     """Money is written as a string ("125.00") or a whole number; a JSON float could already have lost cents."""
     if isinstance(value, bool) or isinstance(value, float):
         raise ValueError("money must be a string like \"125.00\" or a whole number, not a float")
-    if isinstance(value, int):
-        return Decimal(value).quantize(Decimal("0.01"))
     if isinstance(value, Decimal):
         value = str(value)
-    if isinstance(value, str) and MONEY_TEXT.match(value.strip()):
-        return Decimal(value.strip()).quantize(Decimal("0.01"))
+    if isinstance(value, int) or isinstance(value, str) and MONEY_TEXT.match(value.strip()):
+        amount = Decimal(value.strip() if isinstance(value, str) else value).quantize(Decimal("0.01"))
+        if not within_limit(amount):
+            raise ValueError(f"{value!r} is too large: an amount is less than {MONEY_LIMIT} in size")
+        return amount
     raise ValueError(f"{value!r} is not an amount of money (digits with at most 2 decimals, e.g. \"125.00\")")
 
 
@@ -53,6 +70,11 @@ Units = Annotated[Decimal, Field(gt=0, max_digits=9, decimal_places=3)]
 
 class Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def no_control_characters(cls, value: Any) -> Any:
+        return printable_text(value)
 
 
 def modifier_shape(modifiers: list[str]) -> list[str]:

@@ -8,6 +8,14 @@ from domain import errors
 from domain.carc import is_denial
 from domain.values import ZERO, Remittance, ServiceLine, is_money, total
 
+# Every amount, signed or not, is below a billion dollars: far above any claim, and integer cents of a million
+# claims at the bound still fit the views' BIGINT sums.
+MONEY_LIMIT = Decimal("1000000000")
+
+
+def within_limit(value: Decimal) -> bool:
+    return abs(value) < MONEY_LIMIT
+
 
 def check_remittance(number: str, remit: Remittance, lines: list[ServiceLine], billed: Decimal) -> None:
     """The 835 balancing rules for one claim: line, claim, and CLP05 against the PR adjustments."""
@@ -76,6 +84,9 @@ def check_money(claim: str, name: str, value: Decimal, *, positive: bool = False
     if not is_money(value):
         raise errors.InvalidAmount(claim, f"{name} is money", f"{value!r} is not a decimal with at most 2 places",
                                    "write amounts like 125.00", field=name)
+    if not within_limit(value):
+        raise errors.InvalidAmount(claim, f"{name} is less than {MONEY_LIMIT} in size", f"{name} is {value}",
+                                   f"an amount between -{MONEY_LIMIT} and {MONEY_LIMIT}", field=name)
     if not signed and value < ZERO:
         raise errors.InvalidAmount(claim, f"{name} is never negative", f"{name} is {value}",
                                    "a positive amount", field=name)
@@ -93,3 +104,4 @@ def check_coding(claim: str, lines: list[ServiceLine]) -> None:
         if not isinstance(ln.units, Decimal) or ln.units <= 0:
             raise errors.InvalidAmount(claim, "units are positive", f"line {ln.number} has {ln.units} units",
                                        "units above 0", field=f"lines[{ln.number}].units")
+    check_money(claim, "total_charge", total(ln.charge for ln in lines))

@@ -18,7 +18,7 @@ from infra.transcoding import PlainEvents
 def open_ledger(database_url: str | None = None, *, source: str = "cli", create_tables: bool = True) -> Ledger:
     settings = Settings.load(database_url)
     icd_cache.install()
-    if settings.backend == "postgresql" and settings.postgres_schema:
+    if settings.backend == "postgresql":
         ensure_schema(settings)
     env = settings.eventsourcing_env()
     if not create_tables:
@@ -33,12 +33,27 @@ def tune_for_bulk_work() -> None:
     gc.set_threshold(100_000, 50, 1000)
 
 
+class DatabaseUnreachable(Exception):
+    """The database named by the URL cannot be connected to: said at once, with where it was looked for."""
+
+
 def ensure_schema(settings: Settings) -> None:
+    """Connects once before eventsourcing's pool does (which retries a refused connection for its whole timeout),
+    so an unreachable server is reported at once; creates the URL's ?schema= if it has one."""
     import psycopg
     from psycopg import sql
 
-    with psycopg.connect(settings.postgres_conninfo(), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(settings.postgres_schema)))
+    env = settings.eventsourcing_env()
+    try:
+        conn = psycopg.connect(settings.postgres_conninfo(), autocommit=True,
+                               connect_timeout=int(env["POSTGRES_CONNECT_TIMEOUT"]))
+    except psycopg.OperationalError as error:
+        raise DatabaseUnreachable(
+            f"cannot connect to PostgreSQL at host {env['POSTGRES_HOST']} port {env['POSTGRES_PORT']} database "
+            f"{env['POSTGRES_DBNAME']} as {env['POSTGRES_USER']}: {' '.join(str(error).split())}") from None
+    with conn:
+        if settings.postgres_schema:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(settings.postgres_schema)))
 
 
 def open_views(ledger: Ledger, database_url: str | None = None, suffix: str = "") -> ClaimViews:

@@ -22,12 +22,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from consumers.relay import PAGE
+from domain.claim import Status
 from domain.commands import COMMAND, command_schema
 from domain.contract import TOPIC, ClaimEventMessage
 from domain.errors import LedgerError
 from domain.ledger import Ledger
 from infra import present
-from infra.bootstrap import appends_wake, open_ledger, open_relay, open_runner, tune_for_bulk_work
+from infra.bootstrap import DatabaseUnreachable, appends_wake, open_ledger, open_relay, open_runner, tune_for_bulk_work
 from infra.ingest import Result, ingest
 from infra.simulator import demo_commands
 from infra.verify import differences
@@ -175,6 +176,9 @@ def parse_as_of(text: str) -> datetime:
 def cmd_history(args: argparse.Namespace) -> int:
     ledger, claim = find(args)
     as_of = parse_as_of(args.as_of) if args.as_of else None
+    if args.version and args.version > claim.version:
+        raise InputRejected(f"--version {args.version}: claim {args.claim_number} has {claim.version} events "
+                            f"(versions 1 to {claim.version})")
     rows = present.history_rows(ledger.replay(claim, as_of=as_of, version=args.version))
     if (as_of or args.version) and not rows:
         raise InputRejected(f"claim {args.claim_number} was not yet recorded at {args.as_of or args.version}")
@@ -191,7 +195,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    until = date.fromisoformat(args.until) if args.until else datetime.now(timezone.utc).date()
+    until = args.until or today()
     tune_for_bulk_work()
     started = time.perf_counter()
     commands = demo_commands(args.seed, args.claims, until)
@@ -255,7 +259,7 @@ def cmd_projections(args: argparse.Namespace) -> int:
                  "lag_seconds": lag.seconds} for name in VIEW_NAMES]
         out.print_json(data=rows) if args.json else out.print(present.rows_table("Projections", rows))
         return OK
-    as_of = [date.fromisoformat(d) for d in (args.as_of or [])] or [datetime.now(timezone.utc).date()]
+    as_of = args.as_of or [today()]
     problems = differences(runner, tuple(as_of))
     for problem in problems[:50]:
         err.print(problem, markup=False)
@@ -375,6 +379,9 @@ def print_report(args: argparse.Namespace, views: Any, as_of: date) -> int:
 def cmd_claims(args: argparse.Namespace) -> int:
     runner = open_runner(args.db)
     runner.catch_up()
+    if args.payer and args.payer not in (known := reports.payers(runner.views)):
+        raise InputRejected(f"--payer {args.payer!r}: no such payer in the ledger (payers: "
+                            f"{', '.join(known[:20]) or 'none yet'}{', ...' if len(known) > 20 else ''})")
     rows = reports.worklist(runner.views, today(), args.status, args.payer, args.older_than, args.limit)
     if args.json:
         out.print_json(data=present.jsonable(rows))
@@ -423,12 +430,11 @@ def cmd_import(args: argparse.Namespace) -> int:
             for table in present.import_tables(r):
                 out.print(table)
             if r.error:
-                err.print(f"rejected: {r.error}; nothing from this file was written", markup=False, highlight=False)
+                err.print(present.shown(f"rejected: {r.error}; nothing from this file was written"))
     for r in results:
         for t in r.transactions:
             for item in t.refused:
-                err.print(f"refused: {t.kind} {t.control} claim {item['claim']}: {item['reason']}", markup=False,
-                          highlight=False)
+                err.print(present.shown(f"refused: {t.kind} {t.control} claim {item['claim']}: {item['reason']}"))
     return REJECTED if refused else OK
 
 
@@ -475,7 +481,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         out.print_json(data=summary)
     else:
         for s_ in result.skipped:
-            err.print(f"not exported: {s_['claim']}: {s_['reason']}", markup=False, highlight=False)
+            err.print(present.shown(f"not exported: {s_['claim']}: {s_['reason']}"))
         if result.claims:
             out.print(f"wrote {args.out}: interchange {result.interchange}, {len(result.claims)} claims submitted")
         else:
@@ -556,8 +562,7 @@ def cmd_journal(args: argparse.Namespace) -> int:
 
     from infra.consume import journal_rows
 
-    rows = journal_rows(args.db, date.fromisoformat(args.start) if args.start else None,
-                        date.fromisoformat(args.end) if args.end else None)
+    rows = journal_rows(args.db, args.start, args.end)
     lines = [{"day": str(r["day"]), "payer": r["payer_id"], "account": r["account"],
               "debit": reports.dollars(r["debit_cents"]), "credit": reports.dollars(r["credit_cents"])} for r in rows]
     if args.csv:
@@ -575,6 +580,25 @@ def cmd_journal(args: argparse.Namespace) -> int:
 
 def today() -> date:
     return datetime.now(timezone.utc).date()
+
+
+def iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD): {e}") from None
+
+
+def whole_number(what: str, low: int, high: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            number = low - 1
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{text} is not a number of {what} from {low} to {high}")
+        return number
+    return parse
 
 
 def parser() -> argparse.ArgumentParser:
@@ -605,12 +629,13 @@ def parser() -> argparse.ArgumentParser:
         if name == "history":
             when = p.add_mutually_exclusive_group()
             when.add_argument("--as-of", help="what the ledger knew at this time (ISO, with zone)")
-            when.add_argument("--version", type=int, help="state up to this event version")
+            when.add_argument("--version", type=whole_number("events", 1, 10**9),
+                              help="state up to this event version")
         p.set_defaults(run=run)
     p = command("demo", "simulate a practice's claims through their whole lifecycle into the ledger")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--claims", type=int, default=5000)
-    p.add_argument("--until", help="the simulation's today (default: today, UTC)")
+    p.add_argument("--until", type=iso_date, help="the simulation's today (default: today, UTC)")
     p.add_argument("--workers", type=int, help="ingest processes (default: one per core, at most 4)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_demo)
@@ -619,7 +644,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", choices=(*VIEW_NAMES, "all"), default="all",
                    help="rebuild: the view to rebuild (the three are one unit of work and rebuilt together)")
     p.add_argument("--follow", action="store_true", help="run: keep following the ledger")
-    p.add_argument("--as-of", action="append", help="verify: also check A/R as of this date (repeatable)")
+    p.add_argument("--as-of", action="append", type=iso_date,
+                   help="verify: also check A/R as of this date (repeatable)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_projections)
     p = command("report", "claim status, A/R aging, denials or KPIs from the read models")
@@ -684,16 +710,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_worklist)
     p = command("journal", "the daily cash and adjustment journal kept by `rcm consume journal`")
-    p.add_argument("--from", dest="start")
-    p.add_argument("--to", dest="end")
+    p.add_argument("--from", dest="start", type=iso_date)
+    p.add_argument("--to", dest="end", type=iso_date)
     p.add_argument("--csv", help="write the lines to this CSV file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_journal)
     p = command("claims", "a worklist of open claims")
-    p.add_argument("--status")
-    p.add_argument("--payer")
-    p.add_argument("--older-than", type=int, help="days since the date of service")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--status", choices=Status.ALL, metavar="STATUS", help=f"one of {', '.join(Status.ALL)}")
+    p.add_argument("--payer", help="a payer id in the ledger")
+    p.add_argument("--older-than", type=whole_number("days", 0, 36500), help="days since the date of service")
+    p.add_argument("--limit", type=whole_number("claims", 1, 10**6), default=50)
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_claims)
     return top
@@ -703,8 +729,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.run(args)
-    except (LedgerError, InputRejected, ValidationError, IncompleteViews) as e:
-        err.print(f"rejected: {e}", markup=False, highlight=False)
+    except ValidationError as e:  # settings (the database URL, RCM_ACTOR): commands are reported by line
+        err.print(present.shown(f"rejected: {describe_validation(e, None)}"))
+        return REJECTED
+    except (LedgerError, InputRejected, IncompleteViews, DatabaseUnreachable) as e:
+        err.print(present.shown(f"rejected: {e}"))
         return REJECTED
     except KeyboardInterrupt:
         err.print("interrupted", markup=False)

@@ -7,12 +7,24 @@ from decimal import Decimal
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from domain.claim import Claim
+from domain.commands import CONTROL_CHARACTER
 
 MONEY_FIELDS = ("total_charge", "payer_paid", "contractual", "patient_responsibility", "patient_paid",
                 "written_off_payer", "written_off_patient", "payer_balance", "patient_balance", "balance",
                 "denied_amount")
+
+
+def shown(value: Any) -> Text:
+    """Text for the terminal: control characters (ESC and CSI begin escape sequences) written as \\xNN, and
+    square brackets kept as they are (a Text is never read as rich markup)."""
+    return Text(CONTROL_CHARACTER.sub(lambda found: f"\\x{ord(found.group()):02x}", str(value)))
+
+
+def add_row(table: Table, *cells: Any) -> None:
+    table.add_row(*(shown(cell) for cell in cells))
 
 
 def jsonable(value: Any) -> Any:
@@ -93,30 +105,29 @@ def history_rows(replayed: Iterable[tuple[Any, Claim]]) -> list[dict[str, Any]]:
 
 
 def history_table(claim_number: str, rows: list[dict[str, Any]]) -> Table:
-    table = Table(title=f"History of claim {claim_number}", show_lines=False)
+    table = Table(title=shown(f"History of claim {claim_number}"), show_lines=False)
     for col in ("v", "event", "recorded", "effective", "actor", "source", "status after", "payer bal",
                 "patient bal", "detail"):
         table.add_column(col, justify="right" if col in ("v", "payer bal", "patient bal") else "left")
     for r in rows:
-        table.add_row(str(r["version"]), r["type"], r["recorded_at"][:19], r["effective_at"][:22], r["actor"],
-                      r["source"], r["status_after"], r["payer_balance_after"], r["patient_balance_after"],
-                      r["summary"])
+        add_row(table, r["version"], r["type"], r["recorded_at"][:19], r["effective_at"][:22], r["actor"],
+                r["source"], r["status_after"], r["payer_balance_after"], r["patient_balance_after"], r["summary"])
     return table
 
 
 def claim_table(state: dict[str, Any]) -> Table:
-    table = Table(title=f"Claim {state['claim_number']}", show_header=False)
+    table = Table(title=shown(f"Claim {state['claim_number']}"), show_header=False)
     table.add_column("field")
     table.add_column("value")
     for key, value in state.items():
         if key not in ("lines", "scrub_edits"):
-            table.add_row(key, ", ".join(map(str, value)) if isinstance(value, list) else str(value))
+            add_row(table, key, ", ".join(map(str, value)) if isinstance(value, list) else value)
     for ln in state["lines"]:
         revenue = f"rev {ln['revenue_code']} " if "revenue_code" in ln else ""
-        table.add_row(f"line {ln['number']}", f"{revenue}{ln['procedure']} {' '.join(ln['modifiers'])} x{ln['units']} "
-                      f"{ln['charge']} dx {ln['pointers']} DOS {ln['service_date']}")
+        add_row(table, f"line {ln['number']}", f"{revenue}{ln['procedure']} {' '.join(ln['modifiers'])} x{ln['units']} "
+                f"{ln['charge']} dx {ln['pointers']} DOS {ln['service_date']}")
     for edit in state["scrub_edits"]:
-        table.add_row(f"edit {edit['rule']}", f"{edit['severity']} line {edit['line']}: {edit['message']}")
+        add_row(table, f"edit {edit['rule']}", f"{edit['severity']} line {edit['line']}: {edit['message']}")
     return table
 
 
@@ -125,8 +136,8 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
     for col in ("status", "claims", "charges", "open balance", "try: rcm history"):
         status.add_column(col, justify="left" if col in ("status", "try: rcm history") else "right")
     for name, row in summary["by_status"].items():
-        status.add_row(name, str(row["claims"]), row["charges"], row["balance"],
-                       " ".join(summary["examples"].get(name, [])[:1]))
+        add_row(status, name, row["claims"], row["charges"], row["balance"],
+                " ".join(summary["examples"].get(name, [])[:1]))
     money = Table(title="Money")
     money.add_column("figure")
     money.add_column("amount", justify="right")
@@ -136,18 +147,18 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
               "payer_balance": "payer balance (A/R)", "patient_balance": "patient balance (A/R)",
               "denied_amount": "denied dollars (adjudications)"}
     for key, label in labels.items():
-        money.add_row(label, summary["totals"][key])
+        add_row(money, label, summary["totals"][key])
     return [status, money]
 
 
 def rows_table(title: str, rows: list[dict[str, Any]], columns: list[str] | None = None) -> Table:
-    table = Table(title=title)
+    table = Table(title=shown(title))
     columns = columns or (list(rows[0]) if rows else [])
     for col in columns:
         sample = rows[0].get(col) if rows else None
         table.add_column(col.replace("_", " "), justify="right" if isinstance(sample, (int, float, Decimal)) else "left")
     for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+        add_row(table, *("" if row.get(c) is None else row.get(c) for c in columns))
     return table
 
 
@@ -162,7 +173,7 @@ def aging_table(title: str, rows: list[dict[str, Any]]) -> Table:
         table.add_column(col, justify="left" if col in ("group", "responsibility") else "right")
     for (group, responsibility), by_bucket in sorted(pivot.items()):
         values = [by_bucket.get(b, Decimal("0.00")) for b in buckets]
-        table.add_row(group, responsibility, *(f"{v:,.2f}" for v in values), f"{sum(values):,.2f}")
+        add_row(table, group, responsibility, *(f"{v:,.2f}" for v in values), f"{sum(values):,.2f}")
     return table
 
 
@@ -188,8 +199,8 @@ def kpi_table(kpis: dict[str, Any]) -> Table:
         table.add_column(col, justify="right" if col == "value" else "left")
     for key, (label, unit, target) in KPI_LABELS.items():
         value = kpis.get(key)
-        shown = "n/a" if value is None else f"{value * 100:.1f}%" if unit == "pct" else f"{value:.1f}"
-        table.add_row(label, shown, target)
+        value_text = "n/a" if value is None else f"{value * 100:.1f}%" if unit == "pct" else f"{value:.1f}"
+        add_row(table, label, value_text, target)
     return table
 
 
@@ -209,18 +220,18 @@ def import_tables(result: Any) -> list[Table]:
                             f"dry run, would append {result.events} events" if dry else f"{result.events} events")
     if result.pyx12:
         title += f" | pyx12: {result.pyx12}"
-    table = Table(title=title, title_justify="left")
+    table = Table(title=shown(title), title_justify="left")
     for col in ("transaction", "claim", "outcome", "events", "detail"):
         table.add_column(col, justify="right" if col == "events" else "left", overflow="fold")
     for t in result.transactions:
         head = f"{t.kind} {t.control}"
         if t.status != "posted" or not t.claims:
-            table.add_row(head, "", t.status, "", t.reason)
+            add_row(table, head, "", t.status, "", t.reason)
         for item in t.claims:
             detail = item["reason"] or "; ".join(item["notes"])
-            table.add_row(head, item["claim"], item["outcome"], str(item["events"]), detail)
+            add_row(table, head, item["claim"], item["outcome"], item["events"], detail)
         for adj in t.provider_adjustments:
-            table.add_row(head, "(provider)", "PLB", "", f"{adj['reason']} {adj['reference']} {adj['amount']}")
+            add_row(table, head, "(provider)", "PLB", "", f"{adj['reason']} {adj['reference']} {adj['amount']}")
     for warning in result.warnings:
-        table.add_row("", "", "warning", "", warning)
+        add_row(table, "", "", "warning", "", warning)
     return [table]

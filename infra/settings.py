@@ -6,6 +6,8 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from pydantic import BaseModel, field_validator
 
+from domain.commands import printable_text
+
 DEFAULT_URL = "sqlite:///./rcm-ledger.db"
 
 
@@ -24,6 +26,11 @@ class Settings(BaseModel):
         if url == "memory:" or url.split(":", 1)[0] in ("sqlite", "postgresql", "postgres"):
             return url
         raise ValueError(f"{url!r}: use sqlite:///PATH, postgresql://USER:PASSWORD@HOST:PORT/DB or memory:")
+
+    @field_validator("actor")
+    @classmethod
+    def printable_actor(cls, actor: str) -> str:  # recorded on every event this process appends
+        return printable_text(actor)
 
     @property
     def backend(self) -> str:

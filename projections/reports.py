@@ -124,6 +124,12 @@ def kpis(views: ClaimViews, as_of: date | None = None) -> dict[str, Any]:
     return out
 
 
+def payers(views: ClaimViews) -> list[str]:
+    """The payers the ledger has claims for (from the small status summary, not the claims)."""
+    return [r["payer_id"] for r in views.query(f"SELECT payer_id FROM {views.t['status_summary']} GROUP BY payer_id "
+                                               "HAVING sum(claims) > 0 ORDER BY payer_id")]
+
+
 def worklist(views: ClaimViews, today: date, status: str | None = None, payer: str | None = None,
              older_than: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
     where, params = ["status NOT IN ('closed', 'voided', 'written_off')"], []

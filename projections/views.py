@@ -41,6 +41,8 @@ STAT_COLUMNS = ("adjudicated", "adjudicated_cents", "denied", "denied_cents", "d
                 "appealed", "decided", "overturned")
 TYPES = {"sqlite": {"date": "TEXT", "bool": "INTEGER"}, "postgresql": {"date": "DATE", "bool": "BOOLEAN"}}
 BOOLS = ("clean", "initially_denied", "first_pass_resolved")
+RECORDED_TEXT = ("claim_number", "billing_npi", "rendering_npi", "payer_id", "payer_class", "last_carcs",
+                 "denial_category", "carc_group", "carc", "category")  # view columns holding text from events
 
 
 READER = "rcm_grafana"
@@ -69,6 +71,14 @@ def days(later: str, earlier: str, dialect: str) -> str:
 
 def order(item: tuple[tuple[Any, ...], Any]) -> tuple[str, ...]:
     return tuple(str(k) for k in item[0])
+
+
+def storable(columns: Sequence[str], rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """PostgreSQL text cannot hold NUL: text recorded with one before commands refused control characters is
+    written with U+FFFD in its place (on both back ends, so their views agree) instead of stopping the projections."""
+    at = [i for i, name in enumerate(columns) if name in RECORDED_TEXT]
+    return [tuple(v.replace("\x00", "\ufffd") if isinstance(v, str) else v for v in row)
+            if any(isinstance(row[i], str) and "\x00" in row[i] for i in at) else row for row in rows]
 
 
 def add(totals: dict[str, dict[tuple[Any, ...], dict[str, int]]],
@@ -391,6 +401,7 @@ FROM k, ar, ap"""
         SQLite: one executemany. PostgreSQL: COPY into a session temp table, then one INSERT ... SELECT."""
         if not rows:
             return
+        rows = storable(columns, rows)
         table, cols = self.t[name], ", ".join(columns)
         others = [col for col in columns if col not in conflict]
         on_conflict = ""

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -116,9 +117,41 @@ def test_schema_is_json_schema_of_every_command(tmp_path):
     assert done.returncode == 0 and "code_claim" in json.loads(done.stdout)["discriminator"]["mapping"]
 
 
-def test_unreachable_database_is_an_unexpected_failure():
-    done = rcm("show", "C1", db="postgresql://nobody:x@127.0.0.1:9/none")
-    assert done.returncode == 1 and "unexpected failure" in done.stderr
+def test_an_unreachable_database_is_named_at_once():
+    started = time.monotonic()
+    done = rcm("show", "C1", db="postgresql://nobody:secret@127.0.0.1:9/none")
+    assert done.returncode == 2, done.stderr
+    assert "host 127.0.0.1 port 9 database none" in done.stderr and "secret" not in done.stderr
+    assert time.monotonic() - started < 8, "a refused connection is reported without waiting out a pool timeout"
+
+
+def test_an_unsupported_database_url_is_refused_readably():
+    done = rcm("show", "C1", db="mysql://rcm@localhost/rcm")
+    assert done.returncode == 2 and "'mysql://rcm@localhost/rcm': use sqlite:///PATH" in done.stderr
+    assert "pydantic" not in done.stderr
+
+
+@pytest.mark.parametrize("args,words", [
+    (["demo", "--claims", "5", "--until", "2026-02-30"], "argument --until: '2026-02-30' is not a date"),
+    (["journal", "--from", "2026-13-01"], "argument --from: '2026-13-01' is not a date"),
+    (["claims", "--older-than", "-5"], "argument --older-than: -5 is not a number of days from 0 to 36500"),
+    (["claims", "--older-than", "99999999999"], "argument --older-than: 99999999999 is not a number of days"),
+    (["claims", "--status", "bogus"], "argument --status: invalid choice: 'bogus' (choose from 'coded', 'scrub_failed',"),
+])
+def test_impossible_arguments_are_refused_with_the_reason(database_url, args, words):
+    done = rcm(*args, db=database_url)
+    assert done.returncode == 2 and words in done.stderr, done.stderr
+
+
+def test_an_unknown_payer_or_a_version_beyond_the_claim_is_refused(database_url, story):
+    rcm("apply", str(story), db=database_url)
+    unknown = rcm("claims", "--payer", "NOPE", db=database_url)
+    assert unknown.returncode == 2 and "--payer 'NOPE': no such payer in the ledger (payers: BCBS)" in unknown.stderr
+    assert rcm("claims", "--payer", "BCBS", db=database_url).returncode == 0
+    beyond = rcm("history", "C1", "--version", "99", db=database_url)
+    assert beyond.returncode == 2 and "--version 99: claim C1 has 6 events (versions 1 to 6)" in beyond.stderr
+    zero = rcm("history", "C1", "--version", "0", db=database_url)
+    assert zero.returncode == 2 and "argument --version" in zero.stderr
 
 
 def test_demo_tells_a_denied_claims_story(database_url):
@@ -251,3 +284,19 @@ def test_projections_run_follow_shows_new_claims_until_interrupted(database_url)
     assert follower.returncode == 0, stderr
     how = "polling every 0.2 s" if database_url.startswith("sqlite") else "woken by PostgreSQL's notifications"
     assert f"following the ledger, {how}" in stderr
+
+
+def test_stored_text_is_printed_with_its_control_characters_escaped(database_url):
+    """Text recorded before commands refused control characters (here a terminal escape that would turn the screen
+    red, and rich markup) is printed as \\x1b, never sent to the terminal."""
+    from domain.commands import COMMAND
+
+    spiked = COMMAND.validate_python(code()).model_copy(update={"payer_id": "BC\x1b[31mBS[bold]", "actor": "\x9b2J"})
+    assert [o.result for o in open_ledger(database_url).execute([spiked])] == ["applied"]
+    for args, escaped in ((["show", "C1"], "\\x1b[31m"), (["history", "C1"], "\\x9b2J"), (["claims"], "\\x1b[31m"),
+                          (["report", "status", "--by", "payer"], "\\x1b[31m")):
+        done = rcm(*args, db=database_url)
+        assert done.returncode == 0, done.stderr
+        assert "\x1b" not in done.stdout and "\x9b" not in done.stdout, args
+        assert escaped in done.stdout, (args, done.stdout)
+    assert "BC\\x1b[31mBS[bold]" in rcm("show", "C1", db=database_url).stdout

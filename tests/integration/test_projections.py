@@ -288,3 +288,17 @@ def test_reports_as_of_a_past_date_equal_the_oracle_over_the_history_cut_there(d
     with views_as_of(demo_url, today) as now:
         assert reports.kpis(now, today) == reports.kpis(runner.views)
     assert not runner.views.exists(f"{runner.views.prefix}claim_status_asof_{os.getpid()}"), "as-of tables left"
+
+
+def test_a_nul_stored_before_the_boundary_refused_it_does_not_stop_the_projections(database_url):
+    """PostgreSQL text cannot hold NUL: a payer id recorded with one (before commands refused control characters)
+    is projected with U+FFFD in its place instead of failing every page from then on."""
+    ledger = open_ledger(database_url)
+    spiked = COMMAND.validate_python(code()).model_copy(update={"payer_id": "BC\x00BS"})
+    assert [o.result for o in ledger.execute([spiked])] == ["applied"]
+    ledger.execute([COMMAND.validate_python(c) for c in lifecycle_to_submitted(claim="C2")])
+    runner = open_runner(database_url)
+    assert runner.catch_up() == runner.recorder.max_notification_id()
+    rows = runner.views.query(f"SELECT claim_number, payer_id FROM {runner.views.t['claim_status']} "
+                              "ORDER BY claim_number")
+    assert [(r["claim_number"], r["payer_id"]) for r in rows] == [("C1", "BC\ufffdBS"), ("C2", "BCBS")]

@@ -533,3 +533,14 @@ def test_claims_to_837p_and_back(claims, tmp_path_factory):
                           "place_of_service", "rendering_npi", "billing_npi"):
             assert getattr(mine, attribute) == getattr(theirs, attribute), attribute
         assert (theirs.status, theirs.submissions) == ("submitted", 1)
+
+
+def test_control_characters_in_x12_text_meet_the_same_refusal_as_any_command(tmp_path: Path):
+    era = tmp_path / "escape.835"
+    era.write_text(samples.remittance([samples.Remit("NB1", "1", D("175"), D("140"), D("0"), "ICN\x1bNB1",
+                                                     adjustments=[("CO", "45", D("35"))])], payee_npi="1234567893"))
+    ledger, importer = ledger_importer(f"sqlite:///{tmp_path / 'ledger.db'}")
+    [item] = importer.import_file(str(era)).transactions[0].claims
+    assert item["outcome"] == "rejected" and "payer_claim_control_number" in item["reason"]
+    assert "control character U+001B" in item["reason"]
+    assert claim_events(ledger) == []

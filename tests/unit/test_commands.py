@@ -90,3 +90,49 @@ def test_the_published_message_schema_in_the_repository_matches_the_model():
 
     committed = json.loads((Path(__file__).parents[2] / "consumers" / "claim-event.v1.schema.json").read_text())
     assert committed == ClaimEventMessage.model_json_schema(), "regenerate: rcm schema --message > consumers/..."
+
+
+CONTROL_CHARACTERS = ["\x00", "\t", "\n", "\x1b", "\x7f", "\x9b"]
+
+
+@pytest.mark.parametrize("character", CONTROL_CHARACTERS, ids=lambda ch: f"U+{ord(ch):04X}")
+@pytest.mark.parametrize("body,field", [
+    (code(payer_id="BC{}BS"), "payer_id"),
+    (code(patient_key="pk{}1"), "patient_key"),
+    (code(diagnoses=["E11.9", "I1{}0"]), "diagnoses"),
+    (code(lines=[{"procedure": "99213", "modifiers": ["2{}5"], "charge": "1.00", "service_date": "2026-03-01"}]),
+     "lines.0.modifiers"),
+    (cmd("reject_claim", stage="999", code="IK5", reason="bad{}data"), "reason"),
+    (cmd("void_claim", reason="du{}p", actor="clerk"), "reason"),
+    (cmd("bill_patient", actor="cl{}erk"), "actor"),
+    (payment(trace_number="T{}1"), "trace_number"),
+    (payment(remark_codes=["N{}130"]), "remark_codes"),
+])
+def test_control_characters_in_any_text_field_are_refused_naming_the_field(body, field, character):
+    def spiked(value):
+        if isinstance(value, str):
+            return value.replace("{}", character)
+        if isinstance(value, list):
+            return [spiked(v) for v in value]
+        if isinstance(value, dict):
+            return {k: spiked(v) for k, v in value.items()}
+        return value
+
+    with pytest.raises(ValidationError) as caught:
+        COMMAND.validate_python(spiked(body))
+    problems = [(".".join(str(part) for part in e["loc"][1:]), e["msg"]) for e in caught.value.errors()]
+    assert [loc for loc, _ in problems] == [field], problems
+    assert f"U+{ord(character):04X}" in problems[0][1] and "control character" in problems[0][1]
+
+
+def test_printable_unicode_text_is_accepted():
+    assert COMMAND.validate_python(cmd("void_claim", reason="doublon — saisi deux fois")).reason.startswith("doublon")
+
+
+@pytest.mark.parametrize("amount", ["1000000000.00", "-1000000000", 10**12, "123456789012.00"])
+def test_money_of_a_billion_dollars_or_more_is_refused(amount):
+    assert "less than 1000000000" in reason(cmd("adjust_claim", group="CO", carc="45", amount=amount))
+
+
+def test_money_just_under_the_bound_is_accepted():
+    assert COMMAND.validate_python(cmd("adjust_claim", group="CO", carc="45", amount="-999999999.99")).amount < 0

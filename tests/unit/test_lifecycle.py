@@ -331,3 +331,38 @@ def test_coding_under_a_tax_id_only_attaches_to_a_claim_an_835_opened_so(ledger)
     run(ledger, {**opened("T1"), "billing_npi": "TIN-371234567"})
     assert run(ledger, code("T1", billing_npi="TIN-371234567"))[0].result == "applied"
     assert ledger.find("T1").diagnoses == ["E119"]
+
+
+def test_a_negative_adjustment_on_a_coded_claim_is_refused(ledger):
+    error = last_error(ledger, code(), cmd("adjust_claim", group="CO", carc="45", amount="-999999999.99"))
+    assert isinstance(error, errors.BalanceExceeded) and "undoes" in str(error)
+    assert ledger.find("C1").payer_balance == Decimal("100.00")
+
+
+def test_a_negative_adjustment_undoes_at_most_the_claims_own_earlier_adjustments(ledger):
+    claim = applied(ledger, *lifecycle_to_submitted(), denial(),
+                    cmd("adjust_claim", group="CO", carc="45", amount="40.00", effective_at=at(20)),
+                    cmd("adjust_claim", group="CO", carc="45", amount="-15.00", effective_at=at(21)))
+    assert claim.payer_balance == Decimal("75.00")
+    error = last_error(ledger, cmd("adjust_claim", group="CO", carc="45", amount="-25.01", effective_at=at(22)))
+    assert isinstance(error, errors.BalanceExceeded) and "25.00" in str(error)
+    assert applied(ledger, cmd("adjust_claim", group="CO", carc="45", amount="-25.00",
+                               effective_at=at(22))).payer_balance == Decimal("100.00")
+
+
+def test_a_negative_adjustment_cannot_undo_the_payers_contractual_adjustment(ledger):
+    """The payer's CO adjustment is undone by reversing its remittance (which removes it whole), not by hand: a
+    manual undo followed by the payer's takeback would leave the payer owing more than was billed."""
+    error = last_error(ledger, *lifecycle_to_submitted(), payment(),
+                       cmd("adjust_claim", group="CO", carc="45", amount="-20.00", effective_at=at(20)))
+    assert isinstance(error, errors.BalanceExceeded)
+
+
+def test_every_money_figure_the_aggregate_takes_is_bounded(ledger):
+    from domain.money import check_money
+
+    with pytest.raises(errors.InvalidAmount, match="less than 1000000000"):
+        check_money("C1", "amount", Decimal("-1000000000.00"), signed=True)
+    lines = [{"procedure": "99213", "charge": "999999999.00", "service_date": "2026-03-01"}] * 2
+    error = last_error(ledger, code(lines=lines))
+    assert isinstance(error, errors.InvalidAmount) and error.field == "total_charge"

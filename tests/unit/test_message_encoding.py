@@ -17,7 +17,8 @@ from tests.conftest import code
 from tests.unit.helpers import memory_ledger, run
 from tests.unit.test_properties import ACTIONS, command_for
 
-TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12)
+# any text a command accepts: no control characters (Cc, refused at the boundary), not blank
+TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=12).filter(str.strip)
 OFFSETS = st.sampled_from([timedelta(0), timedelta(hours=-5), timedelta(hours=5, minutes=30), timedelta(hours=14)])
 
 

@@ -102,6 +102,7 @@ def test_random_command_sequences_keep_claims_balanced(actions, payer_class):
         if action == "reverse" and after.patient_paid + after.written_off_patient > 0:
             reversed_after_patient_paid = True
         assert after.payer_balance >= 0, f"payer balance negative after {action}"
+        assert after.payer_balance <= after.total_charge, f"payer owes more than was billed after {action}"
         assert after.patient_balance >= 0 or (reversed_after_patient_paid and after.credit_balance)
         assert after.total_charge == (after.payer_paid + after.contractual + after.patient_paid
                                       + after.written_off_payer + after.written_off_patient
