@@ -84,7 +84,8 @@ def modifier_shape(modifiers: list[str]) -> list[str]:
     return modifiers
 
 
-Modifiers = Annotated[list[str], AfterValidator(modifier_shape)]  # how many: a scrub edit (COUNTS)
+# how many: a scrub edit (COUNTS); control characters are named before the shape
+Modifiers = Annotated[list[str], AfterValidator(printable_text), AfterValidator(modifier_shape)]
 
 
 class ServiceLineIn(Frozen):
