@@ -14,12 +14,13 @@ from infra.bootstrap import open_runner
 from infra.ingest import ingest
 from infra.simulator import demo_commands
 from infra.verify import differences
+from projections.runner import Runner
 from tests.conftest import view_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def kill_once_it_has_progressed(database_url: str, observer, rng: random.Random) -> int:
+def kill_once_it_has_progressed(database_url: str, observer: Runner, rng: random.Random) -> int:
     """Start a runner, kill -9 it once the views' position (read from the database) has moved past where this run
     started, or once it has finished; the position it was killed at."""
     start = observer.views.position()
