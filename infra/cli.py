@@ -5,6 +5,8 @@ import argparse
 import hashlib
 import json
 import os
+import shlex
+import shutil
 import socket
 import sys
 import threading
@@ -194,13 +196,35 @@ def cmd_history(args: argparse.Namespace) -> int:
     return OK
 
 
+def typed_rcm() -> str:
+    """This program as the user can type it again from the current directory: `rcm` when that is what PATH finds,
+    else the path it was started by (`.venv/bin/rcm`), or `python -m infra.cli` when started as a module."""
+    started = Path(sys.argv[0])
+    if started.name == "cli.py":
+        return shlex.join([typed_path(Path(sys.executable)), "-m", "infra.cli"])
+    on_path = shutil.which("rcm")
+    if on_path and started.exists() and Path(on_path).samefile(started):
+        return "rcm"
+    return shlex.quote(typed_path(started))
+
+
+def typed_path(path: Path) -> str:
+    absolute = Path(os.path.abspath(path))
+    try:
+        relative = absolute.relative_to(Path.cwd())
+    except ValueError:
+        return str(absolute)
+    return str(relative) if relative.parent != Path(".") else f"./{relative}"
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     until = args.until or today()
     tune_for_bulk_work()
     started = time.perf_counter()
     commands = demo_commands(args.seed, args.claims, until)
+    simulated = len({cmd.claim_number for cmd in commands})
     with progress() as bar:
-        task = bar.add_task(f"simulating {args.claims} claims", total=len(commands))
+        task = bar.add_task(f"simulating {simulated} claims", total=len(commands))
         results = ingest(args.db, commands, source="demo", workers=args.workers,
                          progress=lambda n: bar.advance(task, n))
     seconds = time.perf_counter() - started
@@ -211,7 +235,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     runner.catch_up()
     summary = present.jsonable(reports.ledger_summary(runner.views))
     kpis = reports.kpis(runner.views)
-    report = {"seed": args.seed, "until": until.isoformat(), "commands": len(commands),
+    report = {"seed": args.seed, "until": until.isoformat(), "simulated_claims": simulated, "commands": len(commands),
               "events_appended": appended, "already_applied": counts["duplicate"],
               "rejected": counts["rejected"], "seconds": round(seconds, 2), **summary, "kpis": present.jsonable(kpis)}
     for problem in problems[:20]:
@@ -219,16 +243,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.json:
         out.print_json(data=report)
     else:
-        out.print(f"Simulated {args.claims} claims up to {until}: {len(commands)} commands, "
+        history = shlex.join([*shlex.split(typed_rcm()), "history"])
+        out.print(f"Simulated {simulated} claims up to {until}: {len(commands)} commands, "
                   f"{appended} events appended, {counts['duplicate']} already in the ledger ({seconds:.1f}s)")
-        for table in present.summary_tables(summary):
+        for table in present.summary_tables(summary, history=history):
             out.print(table)
         out.print(present.kpi_table(kpis))
         out.print(present.aging_table(f"A/R aging as of {until} (from date of service)",
                                       reports.aging(runner.views, until)))
         denied = summary["examples"].get("denied") or summary["examples"].get("appealed") or []
         if denied:
-            out.print(f"Try: rcm history {denied[0]}" + (f" --db {args.db}" if args.db else ""))
+            db = ["--db", args.db] if args.db else []
+            out.print(f"Try: {history} {shlex.join([denied[0], *db])}", markup=False, highlight=False)
     return FAILURE if problems else OK
 
 

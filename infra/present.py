@@ -131,10 +131,10 @@ def claim_table(state: dict[str, Any]) -> Table:
     return table
 
 
-def summary_tables(summary: dict[str, Any]) -> list[Table]:
+def summary_tables(summary: dict[str, Any], history: str) -> list[Table]:
     status = Table(title=f"Claims by status ({summary['claims']} claims)")
-    for col in ("status", "claims", "charges", "open balance", "try: rcm history"):
-        status.add_column(col, justify="left" if col in ("status", "try: rcm history") else "right")
+    for col in ("status", "claims", "charges", "open balance", f"try: {history}"):
+        status.add_column(col, justify="left" if col in ("status", f"try: {history}") else "right")
     for name, row in summary["by_status"].items():
         add_row(status, name, row["claims"], row["charges"], row["balance"],
                 " ".join(summary["examples"].get(name, [])[:1]))

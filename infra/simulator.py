@@ -17,6 +17,7 @@ from uuid import UUID, uuid5
 from zoneinfo import ZoneInfo
 
 from domain import commands as c
+from domain.claim import APPEAL_LEVELS
 from domain.codes import npi_check_digit
 
 PRACTICE_TZ = ZoneInfo("America/New_York")
@@ -93,6 +94,8 @@ class Story:
         """Append a command dated `day`; False once the story has reached the future."""
         if day > self.until or self.at(day).date() > self.until:
             return False
+        if model is c.SubmitClaim:
+            fields.update(daily_batch(self.clock.date()))
         self.step += 1
         actor = fields.pop("actor", "biller")
         source = fields.pop("source", "demo")
@@ -100,6 +103,13 @@ class Story:
         self.commands.append(model(**self.base, **fields, command_id=command_id, effective_at=self.clock, actor=actor,
                                    source=source))
         return True
+
+
+def daily_batch(day: date) -> dict[str, str]:
+    """The practice sends one 837 a day: its control numbers (ISA13, GS06, ST02) come from that day, so each
+    day's batch has its own interchange control number and a re-run on a later day gives the same ones."""
+    number = f"{day.toordinal():09d}"
+    return {"interchange_control_number": number, "group_control_number": number, "transaction_control_number": "0001"}
 
 
 class Practice:
@@ -172,7 +182,8 @@ class ClaimLife:
         diagnoses, lines = self.coding()
         self.charge = sum((Decimal(ln["charge"]) for ln in lines), Decimal("0.00"))
         self.lines, self.diagnoses = lines, diagnoses
-        day = self.dos + timedelta(days=rng.choices((0, 1, 2, 3, 5), weights=(30, 35, 20, 10, 5))[0])
+        coding_lag = rng.choices((0, 1, 2, 3, 5), weights=(30, 35, 20, 10, 5))[0]
+        day = min(self.dos + timedelta(days=coding_lag), self.practice.until)  # every visit is coded by 'today'
         defect = rng.random() < 0.04
         coded_dx = ["E11"] + diagnoses[1:] if defect else diagnoses
         if not s.add(c.CodeClaim, day, type="code_claim", rendering_npi=rng.choice(self.practice.providers),
@@ -251,9 +262,10 @@ class ClaimLife:
         level = 0
         while carc not in UNAPPEALABLE and rng.random() < (0.7 if level == 0 else 0.35):
             level += 1
-            if level > (5 if self.payer.payer_class == "medicare" else 2) or not s.add(
-                    c.AppealDenial, work, type="appeal_denial", level=level,
-                    reason="records attached; medically necessary per policy", actor="appeals"):
+            if not self.may_appeal(level):
+                break
+            if not s.add(c.AppealDenial, work, type="appeal_denial", level=level,
+                         reason="records attached; medically necessary per policy", actor="appeals"):
                 return
             work += timedelta(days=rng.randint(20, 60))
             overturned = rng.random() < 0.6
@@ -273,6 +285,11 @@ class ClaimLife:
         s.add(c.WriteOff, work, type="write_off", responsibility="payer", amount=self.charge,
               reason="timely_filing" if carc == "29" else "denial")
 
+    def may_appeal(self, level: int) -> bool:
+        """The ledger's rule: the payer class has that level and the denied charge meets its minimum in controversy."""
+        levels = APPEAL_LEVELS[self.payer.payer_class]
+        return level <= len(levels) and self.charge >= levels[level - 1][3]
+
     def paid(self, day: date, *, correction: bool = False) -> None:
         rng, s, payer = self.rng, self.story, self.payer
         adjustments, line_paid = [], []
@@ -280,7 +297,8 @@ class ClaimLife:
         patient_total = Decimal("0.00")
         for number, ln in enumerate(self.lines, start=1):
             charge = Decimal(ln["charge"])
-            if bundled and number == len(self.lines):
+            if bundled and number == len(self.lines) and any(lp["paid"] > 0 for lp in line_paid):
+                # bundled into a paid line; with nothing paid, a CO-97 line would make the remittance a denial
                 adjustments.append({"group": "CO", "carc": "97", "amount": charge, "line": number})
                 line_paid.append({"line": number, "paid": Decimal("0.00")})
                 continue

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -158,13 +159,40 @@ def test_demo_tells_a_denied_claims_story(database_url):
     done = rcm("demo", "--seed", "3", "--claims", "400", "--until", "2026-11-27", "--json", db=database_url)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
-    assert summary["rejected"] == 0 and summary["claims"] > 350
+    assert summary["rejected"] == 0 and summary["claims"] == summary["simulated_claims"] == 400
     denied = summary["examples"]["denied"][0]
     events = json.loads(rcm("history", denied, "--json", db=database_url).stdout)["events"]
     assert "Denied" in [e["type"] for e in events] and len(events) >= 4
     again = json.loads(rcm("demo", "--seed", "3", "--claims", "400", "--until", "2026-11-27", "--json",
                            db=database_url).stdout)
     assert again["events_appended"] == 0
+
+
+def test_demo_keeps_its_own_rules_simulates_what_it_says_and_hints_what_can_be_typed(tmp_path):
+    """Issue 12 item 18: 12,000 claims up to 2026-11-01 appealed a $123 Medicare denial to an ALJ hearing (minimum
+    in controversy $190) and left the visits of the last days uncoded; every first submission carried ISA13
+    000000001; the hints said `rcm` where only .venv/bin/rcm exists."""
+    db = f"sqlite:///{tmp_path / 'demo.db'}"
+    installed = Path(sys.executable).parent / "rcm"
+    env = {**os.environ, "COLUMNS": "200", "PATH": "/usr/bin:/bin"}  # as from a fresh shell: rcm is not on PATH
+    done = subprocess.run([str(installed), "demo", "--claims", "12000", "--until", "2026-11-01", "--db", db],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "Simulated 12000 claims" in done.stdout and "(12000 claims)" in done.stdout
+    ledger = open_ledger(db)
+    notifications = ledger.recorder.select_notifications(start=None, limit=10**9)
+    assert len({n.originator_id for n in notifications if n.topic == "domain.claim:Claim.Coded"}) == 12000
+    batch_days: dict[str, set] = {}
+    for n in notifications:
+        if n.topic == "domain.claim:Claim.Submitted":
+            sent = ledger.mapper.to_domain_event(n)
+            batch_days.setdefault(sent.interchange_control_number, set()).add(sent.effective_at.date())
+    assert all(len(days) == 1 for days in batch_days.values())  # one ISA13 per day's 837 batch, never shared
+    hint = next(line for line in done.stdout.splitlines() if line.startswith("Try: "))
+    typed = shlex.split(hint.removeprefix("Try: "))
+    assert f"try: {shlex.join(typed[:-3])}" in done.stdout  # the status table's column names the same command
+    history = subprocess.run(typed, capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert history.returncode == 0 and "Denied" in history.stdout, history.stderr
 
 
 def test_projections_reports_and_worklist(database_url):

@@ -236,16 +236,21 @@ def test_a_follower_on_postgresql_is_woken_by_the_append_not_the_poll(database_u
         return
     ledger = open_ledger(database_url)
     ledger.execute([COMMAND.validate_python(code("W0"))])
-    stop = threading.Event()
-    thread = threading.Thread(target=runner.follow, args=(stop, 60.0), kwargs={"wait": wake})
+    stop, waiting = threading.Event(), threading.Event()
+
+    def observed_wake(seconds: float) -> None:
+        waiting.set()
+        wake(seconds)
+
+    thread = threading.Thread(target=runner.follow, args=(stop, 60.0), kwargs={"wait": observed_wake})
     thread.start()
     try:
-        assert wait_until_caught_up(runner, ledger.recorder.max_notification_id(), timeout=10)
-        time.sleep(0.3)  # the follower is waiting now
+        assert wait_until_caught_up(runner, ledger.recorder.max_notification_id(), timeout=60)
+        assert waiting.wait(timeout=60)  # the follower is waiting: only an append or its 60 s poll ends the wait
         started = time.monotonic()
         ledger.execute([COMMAND.validate_python(code("W1"))])
-        assert wait_until_caught_up(runner, ledger.recorder.max_notification_id(), timeout=10)
-        assert time.monotonic() - started < 5
+        assert wait_until_caught_up(runner, ledger.recorder.max_notification_id(), timeout=30)
+        assert time.monotonic() - started < 30, "caught up by the 60 s poll, not woken by the append"
     finally:
         stop.set()
         ledger.execute([COMMAND.validate_python(code("W2"))])  # wakes it to see the stop

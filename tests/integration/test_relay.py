@@ -7,6 +7,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -54,6 +55,29 @@ def stored_sequences(url: str) -> dict[str, list[int]]:
     return stored
 
 
+def survivors_of(topic: str) -> list[str]:
+    """Processes still running for this topic, once the kernel has had up to 30 s to end the killed relays' readers
+    (their parent-death signal)."""
+    deadline = time.monotonic() + 30
+    while True:
+        survivors = subprocess.run(["pgrep", "-f", topic], capture_output=True, text=True).stdout.split()
+        if not survivors or time.monotonic() > deadline:
+            return survivors
+        time.sleep(0.05)
+
+
+def stderr_lines(process: subprocess.Popen) -> list[str]:
+    """The process's stderr lines as they come, read by a thread (a full pipe would stall the process)."""
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in process.stderr:
+            lines.append(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
 def test_killed_relay_publishes_every_event_exactly_once_in_order(tmp_path):
     bootstrap = require_kafka()
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
@@ -76,9 +100,7 @@ def test_killed_relay_publishes_every_event_exactly_once_in_order(tmp_path):
         relay.send_signal(signal.SIGKILL)
         relay.wait()
         written = log_end(bootstrap, topic)
-    time.sleep(0.5)
-    survivors = subprocess.run(["pgrep", "-f", topic], capture_output=True, text=True).stdout.split()
-    assert survivors == [], "a killed relay left its reader process behind"
+    assert survivors_of(topic) == [], "a killed relay left its reader process behind"
     interrupted = len(read_topic(bootstrap, topic))
     assert interrupted < sum(map(len, stored.values())), "the kills all came after the relay had finished"
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -115,6 +137,7 @@ def test_relay_rides_out_a_broker_restart(tmp_path):
     relay = subprocess.Popen([sys.executable, "-m", "infra.cli", "relay", "--db", url, "--bootstrap-servers",
                               bootstrap, "--topic", topic, "--name", name, "--follow", "--page", "1000"],
                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    said = stderr_lines(relay)
     kafka = str(ROOT / "infra" / "kafka.sh")
     try:
         deadline = time.monotonic() + 120
@@ -123,7 +146,10 @@ def test_relay_rides_out_a_broker_restart(tmp_path):
         subprocess.run([kafka, "stop"], capture_output=True, timeout=120, check=True)
         # Claims recorded while the broker is away: the relay must publish them into the outage.
         ingest(url, demo_commands(15, 200, date(2026, 11, 27)), source="test", workers=1)
-        time.sleep(15.0)  # longer than the producer's 10 s blocking limit: the relay's own recovery takes over
+        # the broker stays away until the relay says its own recovery took over (after the producer's 10 s limit)
+        deadline = time.monotonic() + 180
+        while not any("publishing failed" in line for line in said) and time.monotonic() < deadline:
+            time.sleep(0.1)
         subprocess.run([kafka, "start"], capture_output=True, timeout=300, check=True)
         stored = stored_sequences(url)
         total = sum(map(len, stored.values()))
@@ -136,7 +162,8 @@ def test_relay_rides_out_a_broker_restart(tmp_path):
             time.sleep(3)
     finally:
         relay.send_signal(signal.SIGKILL)
-        _, log = relay.communicate(timeout=30)
+        relay.wait(timeout=30)
+    log = "".join(said)
     assert "publishing failed" in log, "the relay never saw the broker go away"
     got: dict[str, list[int]] = defaultdict(list)
     for _, message in published:

@@ -106,6 +106,15 @@ def test_the_demo_is_deterministic_and_rerunning_it_appends_nothing(database_url
     assert not [str(o.error) for o in later if o.error]  # later days continue the same stories
 
 
+def test_the_demo_keeps_the_ledgers_rules_in_a_deductible_season(database_url):
+    """Issue 12 item 18: a January Medicare visit whose first line went wholly to the deductible and whose add-on
+    was bundled (CO-97) was posted as a $0 payment, which the ledger refuses as a denial."""
+    commands = demo_commands(22, 200, date(2026, 3, 1))
+    outcomes = open_ledger(database_url).execute(commands)
+    assert [str(o.error) for o in outcomes if o.error] == []
+    assert len({cmd.claim_number for cmd in commands}) == 200
+
+
 def test_a_failed_save_leaves_no_unsaved_change_in_the_cache(database_url, monkeypatch):
     ledger = open_ledger(database_url)
     execute(ledger, *lifecycle_to_submitted())
