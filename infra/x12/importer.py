@@ -17,6 +17,7 @@ from typing import Any
 from domain.intake import Intake, SubmissionBatch, intake_id
 from domain.ledger import Ledger, PatientControlNumberIndex, topic_of
 from domain.values import claim_id
+from infra.stores import Rehearsal
 from infra.x12 import mapping
 from infra.x12.segments import X12Error, check_file, open_text, transactions
 
@@ -43,6 +44,7 @@ class FileResult:
     warnings: list[str] = field(default_factory=list)
     pyx12: str = ""
     transactions: list[TransactionResult] = field(default_factory=list)
+    dry_run: bool = False
 
     @property
     def events(self) -> int:
@@ -88,10 +90,12 @@ def pyx12_verdict(path: str) -> str:
 
 class Importer:
     def __init__(self, ledger: Ledger, *, strict: bool = False, dry_run: bool = False, validate: bool = True) -> None:
-        self.ledger, self.strict, self.dry_run, self.validate = ledger, strict, dry_run, validate
+        # A dry run imports into a rehearsal of the ledger: the same code, so the same counts, and nothing stored.
+        self.ledger = Rehearsal(ledger) if dry_run else ledger
+        self.strict, self.dry_run, self.validate = strict, dry_run, validate
 
     def import_file(self, path: str) -> FileResult:
-        result = FileResult(path)
+        result = FileResult(path, dry_run=self.dry_run)
         try:
             check_file(path, result.warnings)
         except X12Error as error:
@@ -131,8 +135,6 @@ class Importer:
         now = datetime.now(timezone.utc)
         if plan.quarantine:
             result.status, result.reason = "quarantined", plan.quarantine
-            if self.dry_run:
-                return result
             intake = intake or Intake.log(plan.kind, plan.key, now)
             if intake.quarantine(at=now, source=source, reason=plan.quarantine, digest=tx.digest(),
                                  text=tx.interchange_text()):
@@ -141,10 +143,10 @@ class Importer:
                 result.status = "already quarantined"
             return result
         result.claims, result.events, unchanged = self.post(plan, intake, source, now)
-        if self.dry_run:
-            result.status = "dry run"
-        elif unchanged:
+        if unchanged:
             result.status = "already imported"
+        elif self.dry_run:
+            result.status = "dry run"
         return result
 
     def post(self, plan: mapping.Plan, intake: Any, source: str,
@@ -174,16 +176,14 @@ class Importer:
 
         while True:
             commands = [cmd for p in plan.claims for cmd in p.commands]
-            outcomes = self.ledger.execute(commands, all_or_nothing=True, dry_run=self.dry_run, also=records)
+            outcomes = self.ledger.execute(commands, all_or_nothing=True, also=records)
             rejected = {id(o.command): o for o in outcomes if o.result == "rejected"}
-            if not rejected or self.dry_run:
+            if not rejected:
                 break
             for p in plan.claims:
                 errors = [rejected[id(cmd)] for cmd in p.commands if id(cmd) in rejected]
                 if errors:
                     p.error, p.commands = str(errors[0].error), []
-        if self.dry_run:
-            items = self.items(plan, outcomes)
         return items, sum(i["events"] for i in items), bool(unchanged)
 
     def items(self, plan: mapping.Plan, outcomes: list[Any]) -> list[dict[str, Any]]:
@@ -191,11 +191,8 @@ class Importer:
         items = []
         for p in plan.claims:
             done = [by_command[id(cmd)] for cmd in p.commands if id(cmd) in by_command]
-            refused = next((o for o in done if o.result == "rejected"), None)
             if p.error and not p.commands:
                 outcome = "unmatched" if p.unmatched else "rejected"
-            elif refused is not None:  # only on a dry run: otherwise the claim was left out and tried again
-                outcome, p.error = "rejected", str(refused.error)
             elif p.unmatched:
                 outcome = "kept"
             elif done and all(o.result == "duplicate" for o in done):
