@@ -111,7 +111,7 @@ class Rehearsal(Ledger):
     """A ledger over the real store that writes nothing: what it records stays in its RehearsalRecorder."""
 
     def __init__(self, ledger: Ledger) -> None:
-        self.store = ledger.recorder
+        self.real, self.store = ledger, ledger.recorder  # the real ledger closes its store when it is collected
         super().__init__({**ledger.env, "PERSISTENCE_MODULE": "eventsourcing.popo"}, actor=ledger.actor,
                          source=ledger.source)
 

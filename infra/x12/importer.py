@@ -19,7 +19,7 @@ from domain.ledger import Ledger, PatientControlNumberIndex, topic_of
 from domain.values import claim_id
 from infra.stores import Rehearsal
 from infra.x12 import mapping
-from infra.x12.segments import X12Error, check_file, open_text, transactions
+from infra.x12.segments import X12Error, amount_fault, open_text, transactions
 
 PYX12_MAPS = {"005010X222A1", "005010X223A2", "005010X221A1", "005010X214", "005010X231A1", "005010X231"}
 
@@ -28,7 +28,7 @@ PYX12_MAPS = {"005010X222A1", "005010X223A2", "005010X221A1", "005010X214", "005
 class TransactionResult:
     kind: str
     control: str
-    status: str  # posted | already imported | quarantined | already quarantined | dry run
+    status: str  # posted | already imported | quarantined | already quarantined | not written | dry run
     claims: list[dict[str, Any]] = field(default_factory=list)
     payment: dict[str, Any] = field(default_factory=dict)
     provider_adjustments: list[dict[str, Any]] = field(default_factory=list)
@@ -45,6 +45,11 @@ class FileResult:
     pyx12: str = ""
     transactions: list[TransactionResult] = field(default_factory=list)
     dry_run: bool = False
+
+    @property
+    def held(self) -> bool:
+        """Some of the file is not posted: a transaction quarantined, and so the rest of the file not written."""
+        return any(t.status in ("quarantined", "already quarantined", "not written") for t in self.transactions)
 
     @property
     def events(self) -> int:
@@ -89,15 +94,16 @@ def pyx12_verdict(path: str) -> str:
 
 
 class Importer:
-    def __init__(self, ledger: Ledger, *, strict: bool = False, dry_run: bool = False, validate: bool = True) -> None:
+    def __init__(self, ledger: Ledger, *, strict: bool = False, dry_run: bool = False, validate: bool = True,
+                 per_transaction: bool = False) -> None:
         # A dry run imports into a rehearsal of the ledger: the same code, so the same counts, and nothing stored.
         self.ledger = Rehearsal(ledger) if dry_run else ledger
-        self.strict, self.dry_run, self.validate = strict, dry_run, validate
+        self.strict, self.dry_run, self.validate, self.per_transaction = strict, dry_run, validate, per_transaction
 
     def import_file(self, path: str) -> FileResult:
         result = FileResult(path, dry_run=self.dry_run)
         try:
-            check_file(path, result.warnings)
+            held = self.refusals(path, result.warnings)
         except X12Error as error:
             result.error = str(error)
             return result
@@ -107,9 +113,30 @@ class Importer:
         if self.validate:
             result.pyx12 = pyx12_verdict(path)
         with open_text(path) as stream:
-            for tx in transactions(stream, path):
-                result.transactions.append(self.import_transaction(tx, path))
+            for n, tx in enumerate(transactions(stream, path)):
+                if held and n not in held:
+                    result.transactions.append(TransactionResult(tx.kind, tx.control, "not written", reason=(
+                        f"the file is written whole or not at all, and {', '.join(held.values())} of it cannot be "
+                        f"posted: import the corrected file (or use --per-transaction)")))
+                else:
+                    result.transactions.append(self.import_transaction(tx, path))
         return result
+
+    def refusals(self, path: str, warnings: list[str]) -> dict[int, str]:
+        """Reads the whole file once, for its structure (any fault refuses the file) and, unless each transaction is
+        imported on its own, for the transactions that cannot be posted at all: they are quarantined and nothing
+        else of the file is written. Returns their place in the file and name."""
+        with open_text(path) as stream:
+            return {n: f"{tx.kind} {tx.control}" for n, tx in enumerate(transactions(stream, path, warnings))
+                    if not self.per_transaction and self.refusal(tx)}
+
+    @staticmethod
+    def refusal(tx: Any) -> str:
+        """Why a transaction cannot be posted at all, judged on its text alone: an amount X12 does not allow, or
+        a remittance that does not balance."""
+        if tx.set_id == "835":
+            return amount_fault(tx) or mapping.read_835(tx, lambda number, npi: None, strict=True).quarantine
+        return amount_fault(tx)
 
     def import_text(self, text: str, source: str) -> list[TransactionResult]:
         return [self.import_transaction(tx, source) for tx in transactions(io.StringIO(text), source)]
@@ -125,6 +152,8 @@ class Importer:
             plan = mapping.read_999(tx, self.batch)
         else:
             plan = mapping.read_277(tx, self.lookup)
+        if fault := amount_fault(tx):
+            plan.quarantine, plan.claims = fault, []
         result = TransactionResult(plan.kind, tx.control, "posted", payment=plan.payment,
                                    provider_adjustments=plan.provider_adjustments, notes=plan.notes)
         intake = self.ledger.load(intake_id(plan.key), {})

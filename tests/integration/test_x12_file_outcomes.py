@@ -6,11 +6,13 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from infra.bootstrap import open_ledger
 from infra.x12 import samples
 from infra.x12.export837 import export_837p
-from infra.x12.importer import Importer
-from tests.integration.test_x12 import PROVIDERS, event_count, ready_claims
+from infra.x12.importer import Importer, quarantine_rows
+from tests.integration.test_x12 import PROVIDERS, claim_events, event_count, ready_claims
 
 D = Decimal
 
@@ -26,14 +28,19 @@ def paying(claim_number: str, control: int = 3, trace: str = "TR1") -> str:
                               trace=trace, payee_npi="1234567893", control=control)
 
 
+def sent_837(tmp_path: Path, number: str) -> str:
+    """An 837P another system sent: exported from a ledger of its own."""
+    source = open_ledger(f"sqlite:///{tmp_path / 'source.db'}")
+    sent = tmp_path / f"{number}.837"
+    export_837p(source, ready_claims(source, [number]), str(sent), PROVIDERS)
+    return sent.read_text()
+
+
 def test_a_dry_run_counts_repeats_within_a_file_as_the_import_does(database_url: str, tmp_path: Path):
     """One file: an 837 sending claim DR1, the very same 837 again, and an 835 paying DR1. The import posts the
     first, finds the second already imported and pays the claim the first coded; the dry run must say the same."""
-    sent = tmp_path / "sent.837"
-    export_837p(open_ledger(f"sqlite:///{tmp_path / 'source.db'}"),
-                ready_claims(open_ledger(f"sqlite:///{tmp_path / 'source.db'}"), ["DR1"]), str(sent), PROVIDERS)
     both = tmp_path / "both.x12"
-    both.write_text(sent.read_text() * 2 + paying("DR1"))
+    both.write_text(sent_837(tmp_path, "DR1") * 2 + paying("DR1"))
     ledger = open_ledger(database_url)
     dry = Importer(ledger, dry_run=True, validate=False).import_file(str(both))
     assert event_count(ledger) == 0, "a dry run writes nothing"
@@ -41,3 +48,59 @@ def test_a_dry_run_counts_repeats_within_a_file_as_the_import_does(database_url:
     assert [t.status for t in real.transactions] == ["posted", "already imported", "posted"]
     assert counts(dry) == counts(real)
     assert dry.events == real.events == 4  # Coded, Scrubbed, Submitted, Paid
+
+
+# ---- a file is written whole or not at all; amounts X12 does not allow are quarantined with their reason ----
+
+@pytest.mark.parametrize("bad, where, reason", [
+    (("BPR*I*140*", "BPR*I*NaN*"), "(BPR) BPR02", "'NaN' is not a decimal number"),
+    (("BPR*I*140*", "BPR*I*Infinity*"), "(BPR) BPR02", "'Infinity' is not a decimal number"),
+    (("*175*140*0*", "*175*1E400*0*"), "(CLP) CLP04", "'1E400' uses exponential notation"),
+    (("CAS*CO*45*35~", "CAS*CO*45*35.001~"), "(CAS) CAS03", "'35.001' has 3 decimal places"),
+    (("BPR*I*140*", "BPR*I*140000000*"), "(BPR) BPR02", "'140000000' exceeds 99999999.99"),
+])
+def test_an_amount_x12_does_not_allow_quarantines_its_transaction_and_nothing_of_the_file_is_written(
+        database_url: str, tmp_path: Path, bad: tuple[str, str], where: str, reason: str):
+    claims, remittance = sent_837(tmp_path, "AN1"), paying("AN1")
+    assert bad[0] in remittance
+    path = tmp_path / "mixed.x12"
+    path.write_text(claims + remittance.replace(*bad))
+    ledger = open_ledger(database_url)
+    result = Importer(ledger, validate=False).import_file(str(path))
+    assert [t.status for t in result.transactions] == ["not written", "quarantined"]
+    assert where in result.transactions[1].reason and reason in result.transactions[1].reason
+    assert "835 0001" in result.transactions[0].reason
+    assert claim_events(ledger) == [], "the good 837 before it is not written either"
+    [row] = quarantine_rows(ledger)
+    assert row["state"] == "quarantined" and reason in row["reason"]
+    # the corrected file (same payer and trace) posts whole and clears the quarantine
+    path.write_text(claims + remittance)
+    fixed = Importer(ledger, validate=False).import_file(str(path))
+    assert [t.status for t in fixed.transactions] == ["posted", "posted"]
+    assert [type(e).__name__ for e in claim_events(ledger)] == ["Coded", "Scrubbed", "Submitted", "Paid"]
+    assert quarantine_rows(ledger) == []
+
+
+def test_an_unbalanced_remittance_holds_back_its_file_unless_each_transaction_is_imported_on_its_own(
+        database_url: str, tmp_path: Path):
+    path = tmp_path / "mixed.x12"
+    path.write_text(sent_837(tmp_path, "UB1") + paying("UB1").replace("BPR*I*140*", "BPR*I*140.01*"))
+    ledger = open_ledger(database_url)
+    whole = Importer(ledger, validate=False).import_file(str(path))
+    assert [t.status for t in whole.transactions] == ["not written", "quarantined"]
+    assert "(transaction balancing)" in whole.transactions[1].reason and claim_events(ledger) == []
+    each = Importer(ledger, validate=False, per_transaction=True).import_file(str(path))
+    assert [t.status for t in each.transactions] == ["posted", "already quarantined"]
+    assert [type(e).__name__ for e in claim_events(ledger)] == ["Coded", "Scrubbed", "Submitted"]
+
+
+def test_a_bad_amount_in_an_837_quarantines_it(database_url: str, tmp_path: Path):
+    text = sent_837(tmp_path, "AM1")
+    assert "SV1*HC:99214:25*150*UN*1*" in text
+    path = tmp_path / "bad.837"
+    path.write_text(text.replace("SV1*HC:99214:25*150*UN*1*", "SV1*HC:99214:25*150*UN*1E2*"))
+    ledger = open_ledger(database_url)
+    result = Importer(ledger, validate=False).import_file(str(path))
+    assert result.transactions[0].status == "quarantined"
+    assert "(SV1) SV104: '1E2' uses exponential notation" in result.transactions[0].reason
+    assert claim_events(ledger) == []
