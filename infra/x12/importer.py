@@ -192,7 +192,8 @@ class Importer:
                 return
             record = intake or Intake.log(plan.kind, plan.key, now)
             record.post(at=now, source=source, envelope=plan.envelope, payment=plan.payment,
-                        provider_adjustments=plan.provider_adjustments, items=items)
+                        provider_adjustments=plan.provider_adjustments, items=items,
+                        text=plan.tx.interchange_text(), strict=self.strict)
             yield record
             sent = [[p.commands[0].billing_npi, p.commands[0].claim_number] for p in plan.claims if p.commands]
             if plan.batch is not None and sent:
@@ -294,11 +295,19 @@ def quarantine_rows(ledger: Ledger) -> list[dict[str, Any]]:
 
 
 def retry_quarantined(ledger: Ledger, key: str | None = None) -> list[TransactionResult]:
-    """Imports the held text of each quarantined intake again (after the ledger or the mapping changed)."""
+    """Imports the held text of each quarantined intake, and of each posted one with claims left unmatched or
+    rejected, again (after the ledger or the mapping changed); the latter as strictly as they were first read."""
     out: list[TransactionResult] = []
-    importer = Importer(ledger, validate=False)
     for intake in list(intakes(ledger)):
-        if intake.status == "quarantined" and (key is None or intake.key == key):
+        if key is not None and intake.key != key:
+            continue
+        if intake.status == "quarantined":
             for held in intake.quarantines:
-                out += importer.import_text(held["text"], f"retry of {held['source']}")
+                out += Importer(ledger, validate=False).import_text(held["text"], f"retry of {held['source']}")
+        elif intake.open_items and intake.posted["text"]:
+            importer = Importer(ledger, strict=intake.posted["strict"], validate=False)
+            out += importer.import_text(intake.posted["text"], f"retry of {intake.posted['source']}")
+        elif intake.open_items:
+            out.append(TransactionResult(intake.kind, intake.key, "not retried", reason=(
+                "imported before open items kept their text: import the file again")))
     return out

@@ -223,6 +223,30 @@ def test_x12_file_with_an_amount_x12_does_not_allow_is_held_whole_exit_2(databas
     assert json.loads(rcm("show", "NN1", "--json", db=database_url).stdout)["status"] == "submitted"
 
 
+def test_quarantine_lists_unmatched_items_and_retry_posts_them_once_the_claim_exists(database_url: str,
+                                                                                      tmp_path: Path):
+    from decimal import Decimal
+
+    from infra.x12 import samples
+    from tests.integration.test_x12_file_outcomes import sent_837
+
+    ack, claims = tmp_path / "ack.277", tmp_path / "claims.837"
+    ack.write_text(samples.ack_277("1234567893", [("UR1", "A2", Decimal("175"))]))
+    claims.write_text(sent_837(tmp_path, "UR1"))
+    rcm("import", str(ack), "--no-validate", db=database_url)
+    [row] = json.loads(rcm("quarantine", "--json", db=database_url).stdout)
+    assert (row["state"], row["claim"]) == ("unmatched", "UR1") and "never saw" in row["reason"]
+    assert rcm("import", str(claims), "--no-validate", db=database_url).returncode == 0
+    retried = rcm("quarantine", "retry", "--json", db=database_url)
+    assert retried.returncode == 0, retried.stderr
+    assert [(r["kind"], r["status"], r["events"]) for r in json.loads(retried.stdout)] == [("277CA", "posted", 1)]
+    assert json.loads(rcm("quarantine", "--json", db=database_url).stdout) == []
+    assert json.loads(rcm("show", "UR1", "--json", db=database_url).stdout)["status"] == "accepted"
+    before = snapshot(database_url)
+    assert json.loads(rcm("quarantine", "retry", "--json", db=database_url).stdout) == []
+    assert snapshot(database_url) == before
+
+
 def test_as_of_tables_a_killed_report_left_are_dropped_by_the_next_one(database_url):
     """`rcm report status --as-of` builds tables of its own; killed, it cannot drop them: the next as-of report
     on this host drops those whose process is gone (and leaves a live one's alone)."""

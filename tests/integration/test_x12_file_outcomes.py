@@ -11,7 +11,7 @@ import pytest
 from infra.bootstrap import open_ledger
 from infra.x12 import samples
 from infra.x12.export837 import export_837p
-from infra.x12.importer import Importer, quarantine_rows
+from infra.x12.importer import Importer, quarantine_rows, retry_quarantined
 from tests.integration.test_x12 import PROVIDERS, claim_events, event_count, ready_claims
 
 D = Decimal
@@ -104,3 +104,34 @@ def test_a_bad_amount_in_an_837_quarantines_it(database_url: str, tmp_path: Path
     assert result.transactions[0].status == "quarantined"
     assert "(SV1) SV104: '1E2' uses exponential notation" in result.transactions[0].reason
     assert claim_events(ledger) == []
+
+
+# ---- items left unmatched or rejected are retried once the claim exists ----
+
+def test_unmatched_and_rejected_items_are_retried_once_the_claim_exists(database_url: str, tmp_path: Path):
+    ledger = open_ledger(database_url)
+    importer = Importer(ledger, validate=False)
+    era, ack, early = tmp_path / "paid.835", tmp_path / "unknown.277", tmp_path / "early.277"
+    era.write_text(paying("UM1"))
+    ack.write_text(samples.ack_277("1234567893", [("UM1", "A2", D("175"))]))
+    ready_claims(ledger, ["RJ1"])  # coded and scrubbed, never submitted: a 277CA cannot accept it yet
+    early.write_text(samples.ack_277("1234567893", [("RJ1", "A2", D("175"))], control=10))
+    importer.import_file(str(ack))
+    importer.import_file(str(early))
+    Importer(ledger, strict=True, validate=False).import_file(str(era))
+    rows = quarantine_rows(ledger)
+    assert sorted((r["kind"], r["claim"], r["state"]) for r in rows) == [
+        ("277CA", "RJ1", "rejected"), ("277CA", "UM1", "unmatched"), ("835", "UM1", "unmatched")]
+    assert all(r["reason"] for r in rows)
+    before = event_count(ledger)
+    assert all(t.events == 0 for t in retry_quarantined(ledger)), "nothing changed: nothing to post"
+    assert event_count(ledger) == before, "the 835 was imported with --strict: a retry opens no claim either"
+
+    Importer(ledger, validate=False).import_text(sent_837(tmp_path, "UM1"), "the claim's 837")
+    export_837p(ledger, [("1234567893", "RJ1")], str(tmp_path / "rj1.837"), PROVIDERS)
+    retried = retry_quarantined(ledger)
+    assert sorted(t.kind for t in retried) == ["277CA", "277CA", "835"]
+    assert quarantine_rows(ledger) == [], "a retried item that posts is cleared"
+    assert (ledger.find("UM1").status, ledger.find("RJ1").status) == ("closed", "accepted")  # UM1 paid in full
+    after = event_count(ledger)
+    assert retry_quarantined(ledger) == [] and event_count(ledger) == after, "re-retrying appends nothing"
