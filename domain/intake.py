@@ -17,6 +17,7 @@ from domain import errors
 
 INTAKE_NAMESPACE = UUID("5f8e2d4a-1b3c-5e6f-8a9b-0c1d2e3f4a5b")
 KINDS = ("837P", "837I", "835", "999", "277CA")
+OPEN = ("rejected", "unmatched")  # a claim's outcomes that a retry tries again
 
 
 def intake_id(key: str) -> UUID:
@@ -35,18 +36,23 @@ class Intake(Aggregate):
             intake.posted: dict[str, Any] | None = None
 
     class Posted(Aggregate.Event):
-        """The transaction went into the ledger: its facts, and each claim's outcome (posted, unmatched...)."""
+        """The transaction went into the ledger: its facts, and each claim's outcome (posted, unmatched...). While
+        some claims are open (rejected or unmatched) it keeps the transaction's text and whether it was read
+        strictly, to try them again once the ledger changed."""
         effective_at: datetime
         source: str
         envelope: dict[str, Any]
         payment: dict[str, Any]
         provider_adjustments: list[dict[str, Any]]
         items: list[dict[str, Any]]
+        text: str = ""
+        strict: bool = False
 
         def apply(self, intake: Intake) -> None:
             intake.status = "posted"
             intake.posted = {"source": self.source, "envelope": self.envelope, "payment": self.payment,
-                             "provider_adjustments": self.provider_adjustments, "items": self.items}
+                             "provider_adjustments": self.provider_adjustments, "items": self.items,
+                             "text": self.text, "strict": self.strict}
 
     class Quarantined(Aggregate.Event):
         """Held whole and unposted (a remittance that does not balance): the reason and the text to retry."""
@@ -73,15 +79,18 @@ class Intake(Aggregate):
         """Claims of a posted transaction the ledger refused or could not match: a re-import tries them again."""
         if self.posted is None:
             return []
-        return [i for i in self.posted["items"] if i["outcome"] in ("rejected", "unmatched")]
+        return [i for i in self.posted["items"] if i["outcome"] in OPEN]
 
     def post(self, *, at: datetime, source: str, envelope: dict[str, Any], payment: dict[str, Any],
-             provider_adjustments: list[dict[str, Any]], items: list[dict[str, Any]]) -> None:
+             provider_adjustments: list[dict[str, Any]], items: list[dict[str, Any]], text: str = "",
+             strict: bool = False) -> None:
         if self.status == "posted" and not self.open_items:
             raise errors.LedgerError(self.key, "a transaction posts once", "it is already posted",
                                      "nothing: re-importing a file appends nothing")
+        still_open = any(i["outcome"] in OPEN for i in items)
         self.trigger_event(self.Posted, effective_at=at, source=source, envelope=envelope, payment=payment,
-                           provider_adjustments=provider_adjustments, items=items)
+                           provider_adjustments=provider_adjustments, items=items, text=text if still_open else "",
+                           strict=strict)
 
     def quarantine(self, *, at: datetime, source: str, reason: str, digest: str, text: str) -> bool:
         """Holds the text; False if this very text is already held (a re-import of the same broken file)."""

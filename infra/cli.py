@@ -440,7 +440,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from infra.x12.importer import Importer
 
     importer = Importer(open_ledger(args.db, source="x12"), strict=args.strict, dry_run=args.dry_run,
-                        validate=not args.no_validate)
+                        validate=not args.no_validate, per_transaction=args.per_transaction)
     results = []
     with progress() as bar:
         task = bar.add_task("importing", total=len(args.files))
@@ -448,7 +448,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             bar.update(task, description=f"importing {Path(path).name}")
             results.append(importer.import_file(path))
             bar.advance(task)
-    refused = any(r.error or any(t.refused for t in r.transactions) for r in results)
+    refused = any(r.error or r.held or any(t.refused for t in r.transactions) for r in results)
     if args.json:
         out.print_json(data=present.jsonable([present.import_summary(r) for r in results]))
     else:
@@ -457,6 +457,8 @@ def cmd_import(args: argparse.Namespace) -> int:
                 out.print(table)
             if r.error:
                 err.print(present.shown(f"rejected: {r.error}; nothing from this file was written"))
+            elif r.held:
+                err.print(present.shown(f"held: {r.path}: a transaction is quarantined (see `rcm quarantine`)"))
     for r in results:
         for t in r.transactions:
             for item in t.refused:
@@ -696,6 +698,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true",
                    help="keep remittances for claims the ledger never saw as unmatched items instead of opening them")
     p.add_argument("--no-validate", action="store_true", help="skip pyx12 validation (it is advisory; slow on big files)")
+    p.add_argument("--per-transaction", action="store_true",
+                   help="write each transaction on its own: one quarantined does not hold back the rest of its file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_import)
     p = command("export", "write claims that passed scrub as an X12 837P and record their submission")

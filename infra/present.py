@@ -215,9 +215,8 @@ def import_summary(result: Any) -> dict[str, Any]:
 def import_tables(result: Any) -> list[Table]:
     """One table per file: each transaction's claims and what became of them."""
     name = result.path.rsplit("/", 1)[-1]
-    dry = result.transactions and all(t.status == "dry run" for t in result.transactions)
-    title = f"{name}: " + ("rejected" if result.error else
-                            f"dry run, would append {result.events} events" if dry else f"{result.events} events")
+    title = f"{name}: " + ("rejected" if result.error else f"dry run, would append {result.events} events"
+                            if result.dry_run else f"{result.events} events")
     if result.pyx12:
         title += f" | pyx12: {result.pyx12}"
     table = Table(title=shown(title), title_justify="left")

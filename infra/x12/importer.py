@@ -17,8 +17,9 @@ from typing import Any
 from domain.intake import Intake, SubmissionBatch, intake_id
 from domain.ledger import Ledger, PatientControlNumberIndex, topic_of
 from domain.values import claim_id
+from infra.stores import Rehearsal
 from infra.x12 import mapping
-from infra.x12.segments import X12Error, check_file, open_text, transactions
+from infra.x12.segments import X12Error, amount_fault, open_text, transactions
 
 PYX12_MAPS = {"005010X222A1", "005010X223A2", "005010X221A1", "005010X214", "005010X231A1", "005010X231"}
 
@@ -27,7 +28,8 @@ PYX12_MAPS = {"005010X222A1", "005010X223A2", "005010X221A1", "005010X214", "005
 class TransactionResult:
     kind: str
     control: str
-    status: str  # posted | partly posted | refused | already imported | quarantined | already quarantined | dry run
+    # posted | partly posted | refused | already imported | quarantined | already quarantined | not written | dry run
+    status: str
     claims: list[dict[str, Any]] = field(default_factory=list)
     payment: dict[str, Any] = field(default_factory=dict)
     provider_adjustments: list[dict[str, Any]] = field(default_factory=list)
@@ -48,6 +50,12 @@ class FileResult:
     warnings: list[str] = field(default_factory=list)
     pyx12: str = ""
     transactions: list[TransactionResult] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def held(self) -> bool:
+        """Some of the file is not posted: a transaction quarantined, and so the rest of the file not written."""
+        return any(t.status in ("quarantined", "already quarantined", "not written") for t in self.transactions)
 
     @property
     def events(self) -> int:
@@ -92,13 +100,16 @@ def pyx12_verdict(path: str) -> str:
 
 
 class Importer:
-    def __init__(self, ledger: Ledger, *, strict: bool = False, dry_run: bool = False, validate: bool = True) -> None:
-        self.ledger, self.strict, self.dry_run, self.validate = ledger, strict, dry_run, validate
+    def __init__(self, ledger: Ledger, *, strict: bool = False, dry_run: bool = False, validate: bool = True,
+                 per_transaction: bool = False) -> None:
+        # A dry run imports into a rehearsal of the ledger: the same code, so the same counts, and nothing stored.
+        self.ledger = Rehearsal(ledger) if dry_run else ledger
+        self.strict, self.dry_run, self.validate, self.per_transaction = strict, dry_run, validate, per_transaction
 
     def import_file(self, path: str) -> FileResult:
-        result = FileResult(path)
+        result = FileResult(path, dry_run=self.dry_run)
         try:
-            check_file(path, result.warnings)
+            held = self.refusals(path, result.warnings)
         except X12Error as error:
             result.error = str(error)
             return result
@@ -108,9 +119,30 @@ class Importer:
         if self.validate:
             result.pyx12 = pyx12_verdict(path)
         with open_text(path) as stream:
-            for tx in transactions(stream, path):
-                result.transactions.append(self.import_transaction(tx, path))
+            for n, tx in enumerate(transactions(stream, path)):
+                if held and n not in held:
+                    result.transactions.append(TransactionResult(tx.kind, tx.control, "not written", reason=(
+                        f"the file is written whole or not at all, and {', '.join(held.values())} of it cannot be "
+                        f"posted: import the corrected file (or use --per-transaction)")))
+                else:
+                    result.transactions.append(self.import_transaction(tx, path))
         return result
+
+    def refusals(self, path: str, warnings: list[str]) -> dict[int, str]:
+        """Reads the whole file once, for its structure (any fault refuses the file) and, unless each transaction is
+        imported on its own, for the transactions that cannot be posted at all: they are quarantined and nothing
+        else of the file is written. Returns their place in the file and name."""
+        with open_text(path) as stream:
+            return {n: f"{tx.kind} {tx.control}" for n, tx in enumerate(transactions(stream, path, warnings))
+                    if not self.per_transaction and self.refusal(tx)}
+
+    @staticmethod
+    def refusal(tx: Any) -> str:
+        """Why a transaction cannot be posted at all, judged on its text alone: an amount X12 does not allow, or
+        a remittance that does not balance."""
+        if tx.set_id == "835":
+            return amount_fault(tx) or mapping.read_835(tx, lambda number, npi: None, strict=True).quarantine
+        return amount_fault(tx)
 
     def import_text(self, text: str, source: str) -> list[TransactionResult]:
         return [self.import_transaction(tx, source) for tx in transactions(io.StringIO(text), source)]
@@ -126,6 +158,8 @@ class Importer:
             plan = mapping.read_999(tx, self.batch)
         else:
             plan = mapping.read_277(tx, self.lookup)
+        if fault := amount_fault(tx):
+            plan.quarantine, plan.claims = fault, []
         result = TransactionResult(plan.kind, tx.control, "posted", payment=plan.payment,
                                    provider_adjustments=plan.provider_adjustments, notes=plan.notes)
         intake = self.ledger.load(intake_id(plan.key), {})
@@ -136,8 +170,6 @@ class Importer:
         now = datetime.now(timezone.utc)
         if plan.quarantine:
             result.status, result.reason = "quarantined", plan.quarantine
-            if self.dry_run:
-                return result
             intake = intake or Intake.log(plan.kind, plan.key, now)
             if intake.quarantine(at=now, source=source, reason=plan.quarantine, digest=tx.digest(),
                                  text=tx.interchange_text()):
@@ -146,13 +178,13 @@ class Importer:
                 result.status = "already quarantined"
             return result
         result.claims, result.events, unchanged = self.post(plan, intake, source, now)
-        if self.dry_run:
-            result.status = "dry run"
-        elif result.refused:
+        if result.refused:
             posted = any(i["outcome"] in ("posted", "duplicate") for i in result.claims)
             result.status = "partly posted" if posted else "refused"
         elif unchanged:
             result.status = "already imported"
+        elif self.dry_run:
+            result.status = "dry run"
         return result
 
     def post(self, plan: mapping.Plan, intake: Any, source: str,
@@ -169,7 +201,8 @@ class Importer:
                 return
             record = intake or Intake.log(plan.kind, plan.key, now)
             record.post(at=now, source=source, envelope=plan.envelope, payment=plan.payment,
-                        provider_adjustments=plan.provider_adjustments, items=items)
+                        provider_adjustments=plan.provider_adjustments, items=items,
+                        text=plan.tx.interchange_text(), strict=self.strict)
             yield record
             sent = [[p.commands[0].billing_npi, p.commands[0].claim_number] for p in plan.claims if p.commands]
             if plan.batch is not None and sent:
@@ -182,16 +215,14 @@ class Importer:
 
         while True:
             commands = [cmd for p in plan.claims for cmd in p.commands]
-            outcomes = self.ledger.execute(commands, all_or_nothing=True, dry_run=self.dry_run, also=records)
+            outcomes = self.ledger.execute(commands, all_or_nothing=True, also=records)
             rejected = {id(o.command): o for o in outcomes if o.result == "rejected"}
-            if not rejected or self.dry_run:
+            if not rejected:
                 break
             for p in plan.claims:
                 errors = [rejected[id(cmd)] for cmd in p.commands if id(cmd) in rejected]
                 if errors:
                     p.error, p.commands = str(errors[0].error), []
-        if self.dry_run:
-            items = self.items(plan, outcomes)
         return items, sum(i["events"] for i in items), bool(unchanged)
 
     def items(self, plan: mapping.Plan, outcomes: list[Any]) -> list[dict[str, Any]]:
@@ -199,11 +230,8 @@ class Importer:
         items = []
         for p in plan.claims:
             done = [by_command[id(cmd)] for cmd in p.commands if id(cmd) in by_command]
-            refused = next((o for o in done if o.result == "rejected"), None)
             if p.error and not p.commands:
                 outcome = "unmatched" if p.unmatched else "rejected"
-            elif refused is not None:  # only on a dry run: otherwise the claim was left out and tried again
-                outcome, p.error = "rejected", str(refused.error)
             elif p.unmatched:
                 outcome = "kept"
             elif done and all(o.result == "duplicate" for o in done):
@@ -276,11 +304,19 @@ def quarantine_rows(ledger: Ledger) -> list[dict[str, Any]]:
 
 
 def retry_quarantined(ledger: Ledger, key: str | None = None) -> list[TransactionResult]:
-    """Imports the held text of each quarantined intake again (after the ledger or the mapping changed)."""
+    """Imports the held text of each quarantined intake, and of each posted one with claims left unmatched or
+    rejected, again (after the ledger or the mapping changed); the latter as strictly as they were first read."""
     out: list[TransactionResult] = []
-    importer = Importer(ledger, validate=False)
     for intake in list(intakes(ledger)):
-        if intake.status == "quarantined" and (key is None or intake.key == key):
+        if key is not None and intake.key != key:
+            continue
+        if intake.status == "quarantined":
             for held in intake.quarantines:
-                out += importer.import_text(held["text"], f"retry of {held['source']}")
+                out += Importer(ledger, validate=False).import_text(held["text"], f"retry of {held['source']}")
+        elif intake.open_items and intake.posted["text"]:
+            importer = Importer(ledger, strict=intake.posted["strict"], validate=False)
+            out += importer.import_text(intake.posted["text"], f"retry of {intake.posted['source']}")
+        elif intake.open_items:
+            out.append(TransactionResult(intake.kind, intake.key, "not retried", reason=(
+                "imported before open items kept their text: import the file again")))
     return out

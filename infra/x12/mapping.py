@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from domain import commands as c
 from domain.carc import is_denial
-from infra.x12.segments import Transaction, x12_date
+from infra.x12.segments import Transaction, decimal, x12_date
 
 NAMESPACE = UUID("3c9a1f0e-7d2b-5c4e-9f1a-2b3c4d5e6f70")
 ACTOR = "x12-import"
@@ -64,13 +64,7 @@ class Plan:
 
 
 def money(value: str, where: str) -> Decimal:
-    try:
-        amount = Decimal(value.strip() or "0")
-    except InvalidOperation:
-        raise ValueError(f"{where}: {value!r} is not an amount") from None
-    if amount != amount.quantize(Decimal("0.01")):
-        raise ValueError(f"{where}: {value!r} has more than 2 decimals")
-    return amount.quantize(Decimal("0.01"))
+    return decimal(value.strip() or "0", where).quantize(Decimal("0.01"))
 
 
 def el(segment: list[str], i: int) -> str:
@@ -393,25 +387,27 @@ def read_835(tx: Transaction, lookup: Callable[[str, str], Any], strict: bool = 
                 elif sid == "DTM" and el(seg, 1) in ("232", "233") and line is None:
                     if (d := day_of(seg)) is not None:
                         current.dates.append(d)
-    except ValueError as error:
+    except ValueError as error:  # an amount X12 does not allow: held whole, under its trace when it has one
         plan.quarantine = str(error)
-        plan.key = f"835|{tx.sender}|{tx.interchange_control}|{tx.control}"
-        return plan
     if not bpr or not trace:
-        plan.quarantine = "no BPR or TRN segment: an 835 without its payment and trace cannot be posted"
+        plan.quarantine = plan.quarantine or ("no BPR or TRN segment: an 835 without its payment and trace cannot "
+                                              "be posted")
         plan.key = f"835|{tx.sender}|{tx.interchange_control}|{tx.control}"
         return plan
     payer_id = payer["id"] or el(trace, 3) or payer["name"] or "unknown"
     paid_on = day_of(["DTM", "", el(bpr, 16)]) if el(bpr, 16) else None
     plan.at = noon(paid_on or production or tx.created.date())
     plan.key = f"835|{payer_id}|{el(trace, 2)}|{el(bpr, 16)}"  # a fixed re-send keeps its trace, not its amounts
-    plan.payment = {"trace": el(trace, 2), "payer_id": payer_id, "payer": payer["name"], "handling": el(bpr, 1),
-                    "amount": str(money(el(bpr, 2), "BPR02")), "credit_debit": el(bpr, 3), "method": el(bpr, 4),
-                    "paid_on": paid_on.isoformat() if paid_on else "", "payee": payee["name"],
-                    "payee_npi": payee["npi"], "payee_tin": payee["tin"]}
-    plan.provider_adjustments = [{**a, "amount": str(a["amount"])} for a in plb]
+    if plan.quarantine:
+        return plan
     try:
-        balance(clps, plb, money(el(bpr, 2), "BPR02"), comp)
+        total = money(el(bpr, 2), "BPR02")
+        plan.payment = {"trace": el(trace, 2), "payer_id": payer_id, "payer": payer["name"],
+                        "handling": el(bpr, 1), "amount": str(total), "credit_debit": el(bpr, 3),
+                        "method": el(bpr, 4), "paid_on": paid_on.isoformat() if paid_on else "",
+                        "payee": payee["name"], "payee_npi": payee["npi"], "payee_tin": payee["tin"]}
+        plan.provider_adjustments = [{**a, "amount": str(a["amount"])} for a in plb]
+        balance(clps, plb, total, comp)
     except ValueError as error:
         plan.quarantine = str(error)
         return plan

@@ -8,9 +8,11 @@ the file's ISA, as pyx12 and the TR3s count), the segment id and the reason.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import IO
 
 CHUNK = 1 << 20
@@ -24,6 +26,16 @@ VERSIONS = {
     "999": ("005010X231A1", "005010X231"),
     "277": ("005010X214",),
 }
+
+
+# The decimal (R) elements the ledger reads, by segment: money (data element 782) and quantities (380).
+MONEY_ELEMENTS = {"BPR": (2,), "CLP": (3, 4, 5), "CAS": (3, 6, 9, 12, 15, 18), "SVC": (2, 3),
+                  "PLB": (4, 6, 8, 10, 12, 14), "CLM": (2,), "SV1": (2,), "SV2": (3, 7)}
+QUANTITY_ELEMENTS = {"CAS": (4, 7, 10, 13, 16, 19), "SVC": (5, 7), "SV1": (4,), "SV2": (5,)}
+DECIMAL = re.compile(r"^-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
+EXPONENTIAL = re.compile(r"^-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[Ee][+-]?[0-9]+$")
+LARGEST_MONEY = Decimal("99999999.99")  # TR3 B.1.1.3.1.2: 782 carries at most 10 digits, the cents included
+QUANTITY_DIGITS = 15  # data element 380 is R 1/15
 
 
 class X12Error(Exception):
@@ -80,6 +92,41 @@ class Transaction:
 
     def digest(self) -> str:
         return hashlib.sha256(self.text().encode()).hexdigest()
+
+
+def decimal(text: str, where: str, *, money: bool = True) -> Decimal:
+    """An X12 decimal (R) element, strictly: digits with an optional point and leading minus; no exponent, NaN or
+    infinity; money with at most 2 decimal places and at most 99999999.99. A ValueError names where and why."""
+    if not DECIMAL.match(text):
+        if EXPONENTIAL.match(text):
+            raise ValueError(f"{where}: {text!r} uses exponential notation, which the HIPAA X12 guides prohibit")
+        raise ValueError(f"{where}: {text!r} is not a decimal number (X12 R: digits, an optional decimal point "
+                         f"and leading minus)")
+    value = Decimal(text)
+    places = len(text.partition(".")[2])
+    if money and places > 2:
+        raise ValueError(f"{where}: {text!r} has {places} decimal places; an amount of money has at most 2")
+    if money and abs(value) > LARGEST_MONEY:
+        raise ValueError(f"{where}: {text!r} exceeds {LARGEST_MONEY}, the largest amount an X12 health care file "
+                         f"carries (10 digits with the cents)")
+    if not money and sum(ch.isdigit() for ch in text) > QUANTITY_DIGITS:
+        raise ValueError(f"{where}: {text!r} has more than {QUANTITY_DIGITS} digits, the most an X12 quantity has")
+    return value
+
+
+def amount_fault(tx: Transaction) -> str:
+    """The first decimal element the ledger reads that X12 does not allow, with its segment and element; or ''."""
+    for number, segment in enumerate(tx.segments, start=tx.first_segment):
+        sid = segment[0]
+        for kind, positions in ((True, MONEY_ELEMENTS.get(sid, ())), (False, QUANTITY_ELEMENTS.get(sid, ()))):
+            for i in positions:
+                text = segment[i].strip() if len(segment) > i else ""
+                try:
+                    if text:
+                        decimal(text, f"segment {number} ({sid}) {sid}{i:02d}", money=kind)
+                except ValueError as error:
+                    return str(error)
+    return ""
 
 
 def open_text(path: str) -> IO[str]:

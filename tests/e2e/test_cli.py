@@ -229,11 +229,11 @@ X12 = ROOT.parent / "shared" / "data" / "x12"
 def test_x12_import_report_quarantine_and_export(database_url: str, tmp_path: Path):
     files = [str(X12 / "azoner+pyx12/835_mult_loops.txt"), str(X12 / "kputnam+stupidedi/3a.edi")]
     done = rcm("import", *files, "--json", db=database_url)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 2, done.stderr  # a quarantined remittance is rejected input, recorded
     summary = json.loads(done.stdout)
     assert summary[0]["pyx12"].startswith("valid") and summary[0]["transactions"][0]["status"] == "posted"
     assert summary[1]["transactions"][0]["status"] == "quarantined"
-    assert rcm("import", *files, "--json", db=database_url).returncode == 0
+    assert rcm("import", *files, "--json", db=database_url).returncode == 2
     denials = json.loads(rcm("report", "denials", "--json", db=database_url).stdout)
     assert {r["carc"]: r["dollars"] for r in denials["by_carc"]} == {"CO-16": "500.04", "OA-A7": "415.35"}
     held = json.loads(rcm("quarantine", "--json", db=database_url).stdout)
@@ -259,6 +259,53 @@ def test_x12_import_report_quarantine_and_export(database_url: str, tmp_path: Pa
     again = json.loads(rcm("import", str(out), "--json", db=database_url).stdout)
     assert again[0]["pyx12"] == "valid (005010X222A1, pyx12 4.0.0)"
     assert [c["outcome"] for c in again[0]["transactions"][0]["claims"]] == ["duplicate"]
+
+
+def test_x12_file_with_an_amount_x12_does_not_allow_is_held_whole_exit_2(database_url: str, tmp_path: Path):
+    """A good 837 then an 835 whose BPR02 is NaN: the 835 is quarantined with its segment, element and reason,
+    the 837 is not written (a file is written whole or not at all), exit 2; --per-transaction writes the 837."""
+    from tests.integration.test_x12_file_outcomes import paying, sent_837
+
+    path = tmp_path / "mixed.x12"
+    path.write_text(sent_837(tmp_path, "NN1") + paying("NN1").replace("BPR*I*140*", "BPR*I*NaN*"))
+    before = snapshot(database_url)
+    dry = rcm("import", str(path), "--dry-run", "--no-validate", "--json", db=database_url)
+    assert dry.returncode == 2 and snapshot(database_url) == before
+    done = rcm("import", str(path), "--no-validate", "--json", db=database_url)
+    assert done.returncode == 2, done.stderr
+    [summary] = json.loads(done.stdout)
+    assert [t["status"] for t in summary["transactions"]] == ["not written", "quarantined"]
+    assert "(BPR) BPR02: 'NaN' is not a decimal number" in summary["transactions"][1]["reason"]
+    assert "no claim NN1" in rcm("show", "NN1", db=database_url).stderr
+    held = json.loads(rcm("quarantine", "--json", db=database_url).stdout)
+    assert [(h["state"], h["kind"]) for h in held] == [("quarantined", "835")] and "NaN" in held[0]["reason"]
+    each = rcm("import", str(path), "--no-validate", "--per-transaction", db=database_url)
+    assert each.returncode == 2 and "held:" in each.stderr
+    assert json.loads(rcm("show", "NN1", "--json", db=database_url).stdout)["status"] == "submitted"
+
+
+def test_quarantine_lists_unmatched_items_and_retry_posts_them_once_the_claim_exists(database_url: str,
+                                                                                      tmp_path: Path):
+    from decimal import Decimal
+
+    from infra.x12 import samples
+    from tests.integration.test_x12_file_outcomes import sent_837
+
+    ack, claims = tmp_path / "ack.277", tmp_path / "claims.837"
+    ack.write_text(samples.ack_277("1234567893", [("UR1", "A2", Decimal("175"))]))
+    claims.write_text(sent_837(tmp_path, "UR1"))
+    rcm("import", str(ack), "--no-validate", db=database_url)
+    [row] = json.loads(rcm("quarantine", "--json", db=database_url).stdout)
+    assert (row["state"], row["claim"]) == ("unmatched", "UR1") and "never saw" in row["reason"]
+    assert rcm("import", str(claims), "--no-validate", db=database_url).returncode == 0
+    retried = rcm("quarantine", "retry", "--json", db=database_url)
+    assert retried.returncode == 0, retried.stderr
+    assert [(r["kind"], r["status"], r["events"]) for r in json.loads(retried.stdout)] == [("277CA", "posted", 1)]
+    assert json.loads(rcm("quarantine", "--json", db=database_url).stdout) == []
+    assert json.loads(rcm("show", "UR1", "--json", db=database_url).stdout)["status"] == "accepted"
+    before = snapshot(database_url)
+    assert json.loads(rcm("quarantine", "retry", "--json", db=database_url).stdout) == []
+    assert snapshot(database_url) == before
 
 
 def test_as_of_tables_a_killed_report_left_are_dropped_by_the_next_one(database_url):
