@@ -30,7 +30,8 @@ D = Decimal
 # or the reason the whole file is refused / a transaction quarantined.
 EXPECTED: dict[str, dict] = {
     "azoner+pyx12/835_mult_loops.txt": dict(
-        events={"Opened": 1, "Denied": 1}, outcomes={"posted": 1}, paid=D("0"), denied=D("915.39"),
+        events={"Opened": 1, "Denied": 1}, outcomes={"posted": 1}, paid=D("0"), denied=D("500.04"),  # CO-16 only:
+        # OA-A7 (presumptive payment adjustment) is no denial reason (DOMAIN.md §2)
         carcs={"CO-16", "OA-A7"}),
     "kputnam+stupidedi/multiple-claims-single-check.edi": dict(
         events={"Opened": 9, "Paid": 9}, outcomes={"posted": 9}, paid=D("810.80"), denied=D("0")),
