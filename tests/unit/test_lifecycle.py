@@ -331,3 +331,23 @@ def test_coding_under_a_tax_id_only_attaches_to_a_claim_an_835_opened_so(ledger)
     run(ledger, {**opened("T1"), "billing_npi": "TIN-371234567"})
     assert run(ledger, code("T1", billing_npi="TIN-371234567"))[0].result == "applied"
     assert ledger.find("T1").diagnoses == ["E119"]
+
+
+def test_a_submission_dated_before_the_date_of_service_is_refused(ledger):
+    """Days to bill (DOS -> submission) can never go negative: the bill cannot predate the service."""
+    error = last_error(ledger, code(lines=[{"procedure": "99213", "charge": "100.00", "service_date": "2026-03-10"}],
+                                    effective_at=at(9)),
+                       cmd("scrub_claim", effective_at=at(9)), cmd("submit_claim", effective_at=at(5)))
+    assert isinstance(error, errors.SubmissionBeforeService) and error.field == "effective_at"
+    assert "2026-03-07" in str(error) and "2026-03-10" in str(error)
+
+
+def test_an_837_found_later_dated_before_its_date_of_service_is_refused(ledger):
+    """The path of a claim opened from its 835, whose 837 attaches later: the submission it attaches is refused
+    when its date precedes the dates of service the 837's own lines give."""
+    opened = cmd("open_from_remittance", payer_id="BCBS", payer_class="commercial", patient_key="pk",
+                 total_charge="100.00", service_date="2026-03-01", origin="835 trace T1", effective_at=at(20))
+    coding = code(lines=[{"procedure": "99213", "charge": "100.00", "service_date": "2026-03-10"}], effective_at=at(2))
+    error = last_error(ledger, opened, payment(effective_at=at(20)), coding,
+                       cmd("submit_claim", already_sent=True, effective_at=at(2)))
+    assert isinstance(error, errors.SubmissionBeforeService)
