@@ -70,7 +70,8 @@ EXPECTED: dict[str, dict] = {
         reasons=["'478331' is neither CPT", "a claim is submitted on or after its date of service"],
         notes=["read as BK:8901"], warnings=["SE01 says '25' segments"]),
     "imsweb+x12-parser/x12_many_claims.txt": dict(
-        events={}, outcomes={"rejected": 820}, reasons=["a claim is submitted on or after its date of service"]),  # BHT04 before the dates of service
+        # BHT04 before the dates of service: refused
+        events={}, outcomes={"rejected": 820}, reasons=["a claim is submitted on or after its date of service"]),
     "Inteligenz+X12Parser/MedicaidExample.txt": dict(
         events={}, outcomes={"rejected": 5}, reasons=["code_claim.diagnoses"]),
     "Inteligenz+X12Parser/Example1_2_And_3_Combined.txt": dict(
