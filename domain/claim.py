@@ -512,6 +512,7 @@ class Claim(Aggregate):
     def attach_submission(self, *, frequency: str, payer_sequence: str, payer_id: str,
                           interchange_control_number: str, group_control_number: str,
                           transaction_control_number: str, meta: Meta) -> None:
+        self.check_sent_after_service(meta.effective_at.date())
         self.trigger_event(self.SubmissionAttached, submitted_on=meta.effective_at.date(), frequency=frequency,
                            payer_sequence=payer_sequence, payer_id=payer_id,
                            interchange_control_number=interchange_control_number,
@@ -566,6 +567,7 @@ class Claim(Aggregate):
         if self.status in (S.DENIED, *PAYMENT_ON_BOOKS) and frequency == "1" and payer_sequence == "primary":
             raise errors.IllegalTransition(self.claim_number, "resubmission of an adjudicated claim",
                                            "use frequency 7 or 8", allowed_commands(self.status))
+        self.check_sent_after_service(meta.effective_at.date())
         self.trigger_event(self.Submitted, frequency=frequency, payer_sequence=payer_sequence, payer_id=payer_id,
                            interchange_control_number=interchange_control_number,
                            group_control_number=group_control_number,
@@ -731,6 +733,15 @@ class Claim(Aggregate):
             raise errors.IllegalTransition(
                 self.claim_number, f"{command} is not allowed in status {self.status}",
                 f"{command} needs one of: {', '.join(ALLOWED[command])}", allowed_commands(self.status))
+
+    def check_sent_after_service(self, sent_on: date) -> None:
+        """A bill for a service not yet rendered is no bill (and would make days to bill negative)."""
+        dates = [ln.service_date for ln in self.lines if ln.service_date]
+        if dates and sent_on < min(dates):
+            raise errors.SubmissionBeforeService(
+                self.claim_number, "a claim is submitted on or after its date of service",
+                f"submitted on {sent_on}, earliest date of service {min(dates)}",
+                "correct the dates of service (recode_claim) or the submission's effective_at", field="effective_at")
 
     def check_payer_balance_covers(self, posted: Decimal) -> None:
         if posted > self.payer_balance:

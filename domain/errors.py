@@ -77,6 +77,10 @@ class ClaimNumberConflict(LedgerError):
     pass
 
 
+class SubmissionBeforeService(LedgerError):
+    pass
+
+
 class UnknownClaim(LedgerError):
     pass
 

@@ -307,9 +307,27 @@ def rebuild(args: argparse.Namespace) -> int:
     return OK
 
 
+# the options each report takes beyond --as-of, --json and --db; any other is refused, never ignored
+REPORT_OPTIONS = {"status": {"by": ("payer", "provider")}, "kpis": {"by": ("payer", "provider")},
+                  "denials": {"by": ("payer",)},
+                  "aging": {"by": ("payer", "provider"),
+                            "aging_from": ("dos", "submission", "responsibility", "activity")}}
+
+
+SCORECARD = ["group", "initial_denial_rate", "first_pass_resolution_rate", "payment_lag_days", "days_in_ar",
+             "net_collection_rate", "ar_over_90_share", "claims_adjudicated", "ar_total"]
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    if args.by == "provider" and args.report == "denials":
-        raise InputRejected("denial statistics are kept per payer: use --by payer")
+    takes = REPORT_OPTIONS[args.report]
+    for option in ("by", "aging_from"):
+        value = getattr(args, option)
+        if value is not None and value not in takes.get(option, ()):
+            flag = "--" + option.replace("_", "-")
+            refusal = (f"it takes {flag} {' or '.join(takes[option])}" if option in takes
+                       else f"it takes no {flag}")
+            raise InputRejected(f"rcm report {args.report}: {flag} {value} is not supported: {refusal}"
+                                + (" (denial statistics are kept per payer)" if args.report == "denials" else ""))
     if args.as_of:
         report_date(args.as_of)
     runner = open_runner(args.db)
@@ -371,7 +389,10 @@ def build_from_scratch(runner: Any, label: str) -> None:
 
 def print_report(args: argparse.Namespace, views: Any, as_of: date) -> int:
     dated = f" as of {as_of}" if args.as_of else ""
-    if args.report == "kpis":
+    if args.report == "kpis" and args.by:
+        data = reports.scorecard(views, args.by, as_of)
+        table = present.rows_table(f"KPIs by {args.by}{dated} (--json for every KPI)", data, SCORECARD)
+    elif args.report == "kpis":
         data: Any = reports.kpis(views, as_of if args.as_of else None)
         table = present.kpi_table(data)
         if args.as_of:
@@ -392,8 +413,9 @@ def print_report(args: argparse.Namespace, views: Any, as_of: date) -> int:
         out.print(table)
         table = present.rows_table(f"Top denial reasons (CARC) by dollars{dated}", reasons)
     else:
-        data = reports.aging(views, as_of, args.by, args.aging_from)
-        table = present.aging_table(f"A/R aging as of {as_of} (from {args.aging_from})", data)
+        start = args.aging_from or "dos"
+        data = reports.aging(views, as_of, args.by, start)
+        table = present.aging_table(f"A/R aging as of {as_of} (from {start})", data)
     if args.json:
         out.print_json(data=present.jsonable({"report": args.report, "as_of": as_of, "rows": data}
                                              if isinstance(data, list) else {"report": args.report, **data}))
@@ -681,7 +703,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", help="as of the end of this date (default today): aging and denials from the views' "
                    "daily records; status and KPIs by replaying the ledger up to that date")
     p.add_argument("--by", choices=("payer", "provider"))
-    p.add_argument("--aging-from", choices=("dos", "submission", "responsibility", "activity"), default="dos")
+    p.add_argument("--aging-from", choices=("dos", "submission", "responsibility", "activity"),
+                   help="aging only: what the age counts from (default dos)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_report)
     p = command("relay", "publish the ledger's events to Kafka, exactly once and in order per claim")

@@ -101,25 +101,27 @@ def summary_differences(views: Any, claims: dict[str, dict[str, Any]]) -> list[s
             row[name] += value
 
     for c in claims.values():
+        kpi_key = (c["payer_id"], c["rendering_npi"])
         money = dict(billed=c["billed"], payer_balance=c["payer_balance"], patient_balance=c["patient_balance"])
         add("status_summary", (c["status"], c["payer_id"], c["rendering_npi"]), claims=1, **money)
         if c["status"] == "voided":
             continue
-        add("dos_summary", (c["dos"], c["payer_id"]), claims=1, **money)
+        add("dos_summary", (c["dos"], c["payer_id"], c["rendering_npi"]), claims=1, **money)
         if c["submissions"]:
-            add("kpi_counters", (c["payer_id"],), submitted=1, clean=int(c["clean"]), rejected=int(c["rejections"] > 0),
+            add("kpi_counters", kpi_key, submitted=1, clean=int(c["clean"]), rejected=int(c["rejections"] > 0),
                 days_to_bill_n=1, days_to_bill_sum=(c["first_submitted_on"] - c["dos"]).days)
         if c["adjudications"]:
-            add("kpi_counters", (c["payer_id"],), adjudicated=1, initially_denied=int(c["initially_denied"]),
+            add("kpi_counters", kpi_key, adjudicated=1, initially_denied=int(c["initially_denied"]),
                 adjudicated_billed=c["billed"], denied_billed=c["billed"] * int(c["initially_denied"]),
                 first_pass=int(c["first_pass_resolved"]),
-                collected=c["payer_paid"] + c["patient_paid"], net=c["billed"] - c["adjustments"])
+                collected=c["payer_paid"] + c["patient_paid"], net=c["billed"] - c["contractual"])
             if c["first_submitted_on"]:  # a claim opened from a remittance has no known submission
-                add("kpi_counters", (c["payer_id"],), lag_n=1,
+                add("kpi_counters", kpi_key, lag_n=1,
                     lag_sum=(c["first_adjudicated_on"] - c["first_submitted_on"]).days)
     found = []
-    for table, keys in (("status_summary", ("status", "payer_id", "rendering_npi")), ("dos_summary", ("dos", "payer_id")),
-                        ("kpi_counters", ("payer_id",))):
+    for table, keys in (("status_summary", ("status", "payer_id", "rendering_npi")),
+                        ("dos_summary", ("dos", "payer_id", "rendering_npi")),
+                        ("kpi_counters", ("payer_id", "rendering_npi"))):
         got = {}
         for row in views.query(f"SELECT * FROM {views.t[table]}"):
             key = tuple(date.fromisoformat(row[k]) if k == "dos" and isinstance(row[k], str) else row[k] for k in keys)

@@ -6,12 +6,13 @@ plain sight; an event type nobody handles or ignores stops the runner (UnknownEv
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from domain.carc import denial_category, is_denial
+from domain.carc import denial_category, is_contractual, is_denial
 
 # Never a claim fact: the claim-number index, X12 intakes and submission batches (bookkeeping of files), and the default creation events eventsourcing declares
 # (claims are created by Coded, the index by Registered).
@@ -28,10 +29,10 @@ COLUMNS = (
     "patient_responsibility", "patient_paid", "written_off_payer", "written_off_patient", "payer_balance",
     "patient_balance", "denied_amount", "last_carcs", "denial_category", "appeal_level", "submissions",
     "rejections", "scrub_failures", "clean", "initially_denied", "first_pass_resolved", "adjudications",
-    "version",
+    "version", "contractual", "allowances",
 )
 MONEY = ("billed", "payer_paid", "adjustments", "patient_responsibility", "patient_paid", "written_off_payer",
-         "written_off_patient", "payer_balance", "patient_balance", "denied_amount")
+         "written_off_patient", "payer_balance", "patient_balance", "denied_amount", "contractual")
 DATES = ("dos", "coded_on", "first_submitted_on", "last_submitted_on", "first_adjudicated_on",
          "last_adjudicated_on", "closed_on", "last_activity_on", "patient_since")
 
@@ -75,7 +76,7 @@ def new_facts(claim_id: str) -> dict[str, Any]:
     facts: dict[str, Any] = dict.fromkeys(COLUMNS)
     facts.update({name: 0 for name in MONEY})
     facts.update(claim_id=claim_id, appeal_level=0, submissions=0, rejections=0, scrub_failures=0, clean=False,
-                 initially_denied=False, first_pass_resolved=False, adjudications=0, last_carcs="",
+                 initially_denied=False, first_pass_resolved=False, adjudications=0, last_carcs="", allowances="",
                  denial_category="", version=0)
     return facts
 
@@ -230,6 +231,11 @@ def on_paid(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     f["status"] = "paid"
     f["payer_paid"] += cents(e.remittance["paid"])
     f["adjustments"] += cents(e.contractual)
+    allowed_off = sum(cents(a["amount"]) for a in e.remittance["adjustments"] if is_contractual(a["group"], a["carc"]))
+    f["contractual"] += allowed_off
+    # per payment (payer claim control number, cents): what a reversal of that payment takes back
+    f["allowances"] = json.dumps([*json.loads(f["allowances"] or "[]"),
+                                  [e.remittance["payer_claim_control_number"], allowed_off]])
     settle(f, day)
 
 
@@ -252,11 +258,16 @@ def on_reversed(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     f["status"] = "reversed"
     f["payer_paid"] -= cents(e.paid)
     f["adjustments"] -= cents(e.contractual)
+    # the contractual part of the payment reversed (its last posting under that number), as the aggregate does
+    posted = json.loads(f["allowances"] or "[]")
+    f["contractual"] -= next((amount for icn, amount in reversed(posted) if icn == e.payer_claim_control_number), 0)
+    f["allowances"] = json.dumps([[icn, amount] for icn, amount in posted if icn != e.payer_claim_control_number])
     f["patient_responsibility"] -= cents(e.patient_responsibility)
 
 
 def on_adjusted(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     f["adjustments"] += cents(e.amount)
+    f["contractual"] += cents(e.amount) if is_contractual(e.group, e.carc) else 0
     settle(f, day)
 
 
@@ -311,7 +322,7 @@ def summaries(f: dict[str, Any]) -> dict[str, dict[tuple[Any, ...], dict[str, in
     }
     if f["status"] == "voided":
         return out
-    out["dos_summary"] = {(f["dos"], f["payer_id"]): {
+    out["dos_summary"] = {(f["dos"], f["payer_id"], f["rendering_npi"]): {
         "claims": 1, "billed": f["billed"], "payer_balance": f["payer_balance"], "patient_balance": f["patient_balance"]}}
     k: dict[str, int] = {}
     if f["submissions"]:
@@ -321,9 +332,9 @@ def summaries(f: dict[str, Any]) -> dict[str, dict[tuple[Any, ...], dict[str, in
         k.update(adjudicated=1, initially_denied=int(f["initially_denied"]), adjudicated_billed=f["billed"],
                  denied_billed=f["billed"] if f["initially_denied"] else 0,
                  first_pass=int(f["first_pass_resolved"]),
-                 collected=f["payer_paid"] + f["patient_paid"], net=f["billed"] - f["adjustments"])
+                 collected=f["payer_paid"] + f["patient_paid"], net=f["billed"] - f["contractual"])
         if f["first_submitted_on"]:  # claims opened from a remittance have no known submission date
             k.update(lag_n=1, lag_sum=(f["first_adjudicated_on"] - f["first_submitted_on"]).days)
     if k:
-        out["kpi_counters"] = {(f["payer_id"],): k}
+        out["kpi_counters"] = {(f["payer_id"], f["rendering_npi"]): k}
     return out

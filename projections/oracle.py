@@ -6,13 +6,14 @@ the adjudication events. `rcm projections verify` and the property tests compare
 """
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from domain.carc import denial_category, is_denial
+from domain.carc import denial_category, is_contractual, is_denial
 
 Z = Decimal("0")
 STATUS_AFTER = {"Coded": "coded", "Opened": "submitted", "Recoded": "coded", "Submitted": "submitted", "Accepted": "accepted",
@@ -31,6 +32,7 @@ def histories(events: Iterable[tuple[int, Any]]) -> dict[str, list[tuple[int, An
 def money(history: list[tuple[int, Any]]) -> dict[str, Decimal]:
     """Sums over the whole history: what was billed, paid, adjusted, owed and written off."""
     m = defaultdict(lambda: Z)
+    payments: list[Any] = []  # the payments on the books, for what a reversal takes back
     for _, e in history:
         kind = type(e).__name__
         if kind in ("Coded", "Recoded", "Opened"):
@@ -40,12 +42,18 @@ def money(history: list[tuple[int, Any]]) -> dict[str, Decimal]:
             if kind == "Paid":
                 m["payer_paid"] += e.remittance["paid"]
                 m["adjustments"] += sum((a["amount"] for a in e.remittance["adjustments"] if a["group"] != "PR"), Z)
+                m["contractual"] += allowance(e.remittance)
+                payments.append(e.remittance)
         elif kind == "PaymentReversed":
             m["payer_paid"] -= e.paid
             m["adjustments"] -= e.contractual
             m["patient_responsibility"] -= e.patient_responsibility
+            reversed_ = [p for p in payments if p["payer_claim_control_number"] == e.payer_claim_control_number]
+            m["contractual"] -= allowance(reversed_[-1]) if reversed_ else Z
+            payments = [p for p in payments if p not in reversed_]
         elif kind == "Adjusted":
             m["adjustments"] += e.amount
+            m["contractual"] += e.amount if is_contractual(e.group, e.carc) else Z
         elif kind == "PatientBilled":
             m["patient_responsibility"] += e.transferred
         elif kind == "PatientPaid":
@@ -53,6 +61,11 @@ def money(history: list[tuple[int, Any]]) -> dict[str, Decimal]:
         elif kind == "WrittenOff":
             m["written_off_" + e.responsibility] += e.amount
     return m
+
+
+def allowance(remittance: dict[str, Any]) -> Decimal:
+    """The contractual allowances of a payment: CO adjustments for contractual (fee-schedule) reasons only."""
+    return sum((a["amount"] for a in remittance["adjustments"] if is_contractual(a["group"], a["carc"])), Z)
 
 
 def balances(history: list[tuple[int, Any]]) -> tuple[Decimal, Decimal]:
@@ -151,7 +164,27 @@ def claim_row(claim_id: str, history: list[tuple[int, Any]]) -> dict[str, Any]:
         and kinds[:kinds.index(type(adjudications[0][1]).__name__)].count("Submitted")
         + kinds.count("SubmissionAttached") == 1,  # (what an 837 found later attaches, the remittance answered)
         "adjudications": len(adjudications), "version": events[-1].originator_version,
+        "contractual": cents(m["contractual"]),
+        "allowances": allowances_on_books(history),
     }
+
+
+def allowances_on_books(history: list[tuple[int, Any]]) -> str:
+    """The payments on the books and their contractual allowances in cents, as claim_status keeps them."""
+    books: list[list[Any]] = []
+    for _, e in history:
+        if type(e).__name__ == "Paid":
+            books.append([e.remittance["payer_claim_control_number"], int(allowance(e.remittance) * 100)])
+        elif type(e).__name__ == "PaymentReversed":
+            books = [b for b in books if b[0] != e.payer_claim_control_number]
+    return json.dumps(books) if books or any(type(e).__name__ == "Paid" for _, e in history) else ""
+
+
+def net_collection_rate(claims: Iterable[dict[str, Any]]) -> float | None:
+    """Payments on the adjudicated claims (not voided) / their charges less contractual allowances (README, KPIs)."""
+    entering = [c for c in claims if c["adjudications"] and c["status"] != "voided"]
+    net = sum(c["billed"] - c["contractual"] for c in entering)
+    return sum(c["payer_paid"] + c["patient_paid"] for c in entering) / net if net else None
 
 
 def main_category(denial: Any) -> str:

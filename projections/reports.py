@@ -108,17 +108,25 @@ def kpis(views: ClaimViews, as_of: date | None = None) -> dict[str, Any]:
     """The KPIs over `views` (the live ones: the kpis SQL view, aged to today; views of a history cut at a date:
     the same formulas, aged to that date)."""
     if as_of is None:
-        row = views.query(f"SELECT * FROM {views.kpis}")[0]
-    else:
-        today = "date(?)" if views.dialect == "sqlite" else "CAST(? AS DATE)"
-        sql = views.kpi_select(today)
-        row = views.query(sql, [as_of.isoformat()] * sql.count("?"))[0]
+        return kpi_figures(views.query(f"SELECT * FROM {views.kpis}")[0])
+    return scorecard(views, None, as_of)[0]
+
+
+def scorecard(views: ClaimViews, by: str | None, as_of: date) -> list[dict[str, Any]]:
+    """The KPIs for the practice (one row) or one row per payer or rendering provider, A/R aged to `as_of`."""
+    today = "date(?)" if views.dialect == "sqlite" else "CAST(? AS DATE)"
+    sql = views.kpi_select(today, by)
+    rows = views.query(sql, [as_of.isoformat()] * sql.count("?"))
+    return [kpi_figures(row) for row in rows]
+
+
+def kpi_figures(row: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in row.items():
         if key == "ar_cents":
             out["ar_total"] = dollars(value)
-        elif value is None:
-            out[key] = None
+        elif key == "grp" or value is None:
+            out["group" if key == "grp" else key] = value
         else:
             out[key] = round(float(value), 4) if not key.startswith("claims_") else int(value)
     return out

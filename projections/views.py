@@ -25,8 +25,9 @@ KPI_COUNTERS = ("submitted", "clean", "rejected", "days_to_bill_n", "days_to_bil
 SUMMARIES = {
     "status_summary": ((("status", "text"), ("payer_id", "text"), ("rendering_npi", "text")),
                        ("claims", "billed", "payer_balance", "patient_balance")),
-    "dos_summary": ((("dos", "date"), ("payer_id", "text")), ("claims", "billed", "payer_balance", "patient_balance")),
-    "kpi_counters": ((("payer_id", "text"),), KPI_COUNTERS),
+    "dos_summary": ((("dos", "date"), ("payer_id", "text"), ("rendering_npi", "text")),
+                    ("claims", "billed", "payer_balance", "patient_balance")),
+    "kpi_counters": ((("payer_id", "text"), ("rendering_npi", "text")), KPI_COUNTERS),
     "ar_daily": ((("effective_on", "date"), ("dos", "date"), ("payer_id", "text"), ("responsibility", "text")),
                  ("delta_cents",)),
     # denial adjustments by reason: per adjudication day, payer and CARC, how many remittances carried it
@@ -58,7 +59,7 @@ def column_type(name: str, dialect: str) -> str:
     if name in BOOLS:
         return TYPES[dialect]["bool"]
     if name in ("claim_id", "claim_number", "billing_npi", "rendering_npi", "payer_id", "payer_class", "status",
-                "last_carcs", "denial_category"):
+                "last_carcs", "denial_category", "allowances"):
         return "TEXT"
     return "BIGINT"
 
@@ -112,7 +113,9 @@ class ClaimViews:
         d = TYPES[self.dialect]["date"]
         columns = ", ".join(f"{c} {column_type(c, self.dialect)}" for c in COLUMNS)
         stats = ", ".join(f"{c} BIGINT NOT NULL DEFAULT 0" for c in STAT_COLUMNS)
-        missing = [name for name, table in self.t.items() if not self.exists(table)]
+        absent = [name for name, table in self.t.items() if not self.exists(table)]
+        outdated = [name for name in self.t if name not in absent and self.outdated(name)]
+        missing = absent + outdated
         self.incomplete = []
         with self.transaction() as c:
             for statement in (
@@ -125,19 +128,32 @@ class ClaimViews:
                 *(self.summary_statement(name) for name in SUMMARIES),
             ):
                 c.execute(statement)
-            if not self.suffix:
+            if not self.suffix and not outdated:  # (an outdated table gets its views when `rebuild` replaces it)
                 for statement in self.view_statements():
                     c.execute(statement)
             if self.dialect == "postgresql":
                 self.grant_reader(c)
-        if missing and len(missing) < len(self.t) and self.position() > 0:
-            # tables a newer release added, created empty behind a position the older tables already reached
+        if missing and len(absent) < len(self.t) and self.position() > 0:
+            # tables a newer release added or changed, behind a position the older tables already reached
             self.incomplete = missing
 
     def exists(self, table: str) -> bool:
         if self.dialect == "sqlite":
             return bool(self.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", [table]))
         return self.query("SELECT to_regclass(?) IS NOT NULL AS present", [table])[0]["present"]
+
+    def outdated(self, name: str) -> bool:
+        """A table an earlier release made without columns this release writes (rebuilt, never half-filled)."""
+        wanted = {"claim_status": COLUMNS, **{k: [c for c, _ in keys] + list(m) for k, (keys, m) in SUMMARIES.items()}}
+        if name not in wanted:
+            return False
+        if self.dialect == "sqlite":
+            have = {r["name"] for r in self.query(f"SELECT name FROM pragma_table_info('{self.bare[name]}')")}
+        else:
+            have = {r["name"] for r in self.query(
+                "SELECT column_name AS name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+                [self.schema, self.bare[name]])}
+        return bool(set(wanted[name]) - have)
 
     def suffixes(self, start: str) -> list[str]:
         """The suffixes, beginning with `start`, of other sets of these tables (`claim_status<suffix>`)."""
@@ -188,19 +204,26 @@ class ClaimViews:
             f"CREATE VIEW {self.kpis} AS {self.kpi_select(today)}",
         ]
 
-    def kpi_select(self, today: str) -> str:
-        """The KPI formulas (DOMAIN.md §4) over these tables; `today` is the SQL for the day A/R is aged to."""
+    def kpi_select(self, today: str, by: str | None = None) -> str:
+        """The KPI formulas (DOMAIN.md §4, README "KPIs") over these tables, for the practice or one row per payer
+        or rendering provider (`by`); `today` is the SQL for the day A/R is aged to."""
         ds, dialect = self.t["denial_stats"], self.dialect
         ratio = (lambda a, b: f"(CAST({a} AS REAL) / NULLIF({b}, 0))") if dialect == "sqlite" else \
             (lambda a, b: f"(CAST({a} AS DOUBLE PRECISION) / NULLIF({b}, 0))")
+        group = {None: "'all'", "payer": "payer_id", "provider": "rendering_npi"}[by]
+        # appeals are counted per payer only: no overturn rate per provider
+        appeals = "NULL" if by == "provider" else ratio("ap.overturned", "ap.decided")
         return f"""
-WITH k AS (SELECT {', '.join(f'sum({m}) AS {m}' for m in KPI_COUNTERS)} FROM {self.t['kpi_counters']}),
-ar AS (SELECT sum(payer_balance + patient_balance) AS total,
+WITH k AS (SELECT {group} AS grp, {', '.join(f'sum({m}) AS {m}' for m in KPI_COUNTERS)}
+           FROM {self.t['kpi_counters']} GROUP BY 1),
+ar AS (SELECT {group} AS grp, sum(payer_balance + patient_balance) AS total,
               sum(CASE WHEN {days(today, 'dos', dialect)} > 90 THEN payer_balance + patient_balance ELSE 0 END) AS over90,
               sum(CASE WHEN {days(today, 'dos', dialect)} < 90 THEN billed ELSE 0 END) AS charges90
-       FROM {self.t['dos_summary']}),
-ap AS (SELECT sum(decided) AS decided, sum(overturned) AS overturned FROM {ds})
-SELECT {ratio('k.clean', 'k.submitted')} AS clean_claim_rate,
+       FROM {self.t['dos_summary']} GROUP BY 1),
+ap AS (SELECT {"'all'" if by is None else "payer_id"} AS grp, sum(decided) AS decided, sum(overturned) AS overturned
+       FROM {ds} GROUP BY 1),
+g AS ({"SELECT 'all' AS grp" if by is None else "SELECT grp FROM k UNION SELECT grp FROM ar"})
+SELECT {'' if by is None else 'g.grp AS grp, '}{ratio('k.clean', 'k.submitted')} AS clean_claim_rate,
        {ratio('k.rejected', 'k.submitted')} AS rejection_rate,
        {ratio('k.initially_denied', 'k.adjudicated')} AS initial_denial_rate,
        {ratio('k.denied_billed', 'k.adjudicated_billed')} AS initial_denial_rate_dollars,
@@ -208,11 +231,12 @@ SELECT {ratio('k.clean', 'k.submitted')} AS clean_claim_rate,
        {ratio('ar.total', 'ar.charges90')} * 90 AS days_in_ar,
        {ratio('ar.over90', 'ar.total')} AS ar_over_90_share,
        {ratio('k.collected', 'k.net')} AS net_collection_rate,
-       {ratio('ap.overturned', 'ap.decided')} AS appeal_overturn_rate,
+       {appeals} AS appeal_overturn_rate,
        {ratio('k.days_to_bill_sum', 'k.days_to_bill_n')} AS days_to_bill,
        {ratio('k.lag_sum', 'k.lag_n')} AS payment_lag_days,
        k.submitted AS claims_submitted, k.adjudicated AS claims_adjudicated, ar.total AS ar_cents
-FROM k, ar, ap"""
+FROM g LEFT JOIN k ON k.grp = g.grp LEFT JOIN ar ON ar.grp = g.grp
+LEFT JOIN ap ON ap.grp = g.grp{'' if by is None else ' ORDER BY 1'}"""
 
     def drop(self) -> None:
         with self.transaction() as c:

@@ -30,7 +30,8 @@ D = Decimal
 # or the reason the whole file is refused / a transaction quarantined.
 EXPECTED: dict[str, dict] = {
     "azoner+pyx12/835_mult_loops.txt": dict(
-        events={"Opened": 1, "Denied": 1}, outcomes={"posted": 1}, paid=D("0"), denied=D("915.39"),
+        events={"Opened": 1, "Denied": 1}, outcomes={"posted": 1}, paid=D("0"), denied=D("500.04"),  # CO-16 only:
+        # OA-A7 (presumptive payment adjustment) is no denial reason (DOMAIN.md §2)
         carcs={"CO-16", "OA-A7"}),
     "kputnam+stupidedi/multiple-claims-single-check.edi": dict(
         events={"Opened": 9, "Paid": 9}, outcomes={"posted": 9}, paid=D("810.80"), denied=D("0")),
@@ -64,11 +65,13 @@ EXPECTED: dict[str, dict] = {
     "kputnam+stupidedi/drug-administered-in-the-physician-office.edi": dict(
         events={"Coded": 1, "Scrubbed": 1, "Submitted": 1}, outcomes={"posted": 1}),
     "imsweb+x12-parser/x12_complex.txt": dict(
-        events={"Coded": 1, "Scrubbed": 1, "Submitted": 1}, outcomes={"posted": 1, "rejected": 5},
-        reasons=["'478331' is neither CPT", "no second submission while one is pending"],
+        # BHT04 1996-09-18, dates of service 2015-2016: a bill before the service is refused (issue 12 item 5)
+        events={}, outcomes={"rejected": 6},
+        reasons=["'478331' is neither CPT", "a claim is submitted on or after its date of service"],
         notes=["read as BK:8901"], warnings=["SE01 says '25' segments"]),
     "imsweb+x12-parser/x12_many_claims.txt": dict(
-        events={"Coded": 1, "Scrubbed": 1, "Submitted": 1}, outcomes={"posted": 1, "rejected": 819}),
+        # BHT04 before the dates of service: refused
+        events={}, outcomes={"rejected": 820}, reasons=["a claim is submitted on or after its date of service"]),
     "Inteligenz+X12Parser/MedicaidExample.txt": dict(
         events={}, outcomes={"rejected": 5}, reasons=["code_claim.diagnoses"]),
     "Inteligenz+X12Parser/Example1_2_And_3_Combined.txt": dict(
@@ -76,13 +79,14 @@ EXPECTED: dict[str, dict] = {
     "LinuxForHealth+x12/demo.cob.example3.B.837": dict(
         events={}, outcomes={"rejected": 1}, reasons=["secondary payer after primary adjudication"]),
     "UHIN+x12-parser-library/837.edi": dict(
-        events={"Coded": 1, "Scrubbed": 1, "Submitted": 1}, outcomes={"posted": 1}, diagnoses=["R69"]),
+        # BHT04 2022-01-18, date of service 2024-08-15: days to bill would be negative; refused
+        events={}, outcomes={"rejected": 1}, reasons=["a claim is submitted on or after its date of service"]),
     "kputnam+stupidedi/837-institutional-claim.edi": dict(
         events={"Coded": 1, "Scrubbed": 1, "Submitted": 1}, outcomes={"posted": 1}),
     "LinuxForHealth+x12/two-claims-single-provider.837i": dict(
         events={"Coded": 2, "Scrubbed": 2, "Submitted": 2}, outcomes={"posted": 2}),
-    "imsweb+x12-parser/x223-test.txt": dict(
-        events={"Coded": 1, "Scrubbed": 1, "Submitted": 1}, outcomes={"posted": 1}),
+    "imsweb+x12-parser/x223-test.txt": dict(  # BHT04 1996-09-18, dates of service 2005-2012: refused
+        events={}, outcomes={"rejected": 1}, reasons=["a claim is submitted on or after its date of service"]),
     "imsweb+x12-parser/x12_277CA_accepted.txt": dict(
         events={}, outcomes={"unmatched": 1}, reasons=["277CA status A2 for claim 5781 the ledger never saw"]),
     "imsweb+x12-parser/x12_277CA_rejected.txt": dict(

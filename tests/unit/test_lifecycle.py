@@ -366,3 +366,23 @@ def test_every_money_figure_the_aggregate_takes_is_bounded(ledger):
     lines = [{"procedure": "99213", "charge": "999999999.00", "service_date": "2026-03-01"}] * 2
     error = last_error(ledger, code(lines=lines))
     assert isinstance(error, errors.InvalidAmount) and error.field == "total_charge"
+
+
+def test_a_submission_dated_before_the_date_of_service_is_refused(ledger):
+    """Days to bill (DOS -> submission) can never go negative: the bill cannot predate the service."""
+    error = last_error(ledger, code(lines=[{"procedure": "99213", "charge": "100.00", "service_date": "2026-03-10"}],
+                                    effective_at=at(9)),
+                       cmd("scrub_claim", effective_at=at(9)), cmd("submit_claim", effective_at=at(5)))
+    assert isinstance(error, errors.SubmissionBeforeService) and error.field == "effective_at"
+    assert "2026-03-07" in str(error) and "2026-03-10" in str(error)
+
+
+def test_an_837_found_later_dated_before_its_date_of_service_is_refused(ledger):
+    """The path of a claim opened from its 835, whose 837 attaches later: the submission it attaches is refused
+    when its date precedes the dates of service the 837's own lines give."""
+    opened = cmd("open_from_remittance", payer_id="BCBS", payer_class="commercial", patient_key="pk",
+                 total_charge="100.00", service_date="2026-03-01", origin="835 trace T1", effective_at=at(20))
+    coding = code(lines=[{"procedure": "99213", "charge": "100.00", "service_date": "2026-03-10"}], effective_at=at(2))
+    error = last_error(ledger, opened, payment(effective_at=at(20)), coding,
+                       cmd("submit_claim", already_sent=True, effective_at=at(2)))
+    assert isinstance(error, errors.SubmissionBeforeService)
