@@ -20,13 +20,11 @@ def parse_money(value: Any) -> Decimal:
     """Money is written as a string ("125.00") or a whole number; a JSON float could already have lost cents."""
     if isinstance(value, bool) or isinstance(value, float):
         raise ValueError("money must be a string like \"125.00\" or a whole number, not a float")
-    if isinstance(value, int):
-        return Decimal(value).quantize(Decimal("0.01"))
-    if isinstance(value, Decimal):
+    if isinstance(value, int | Decimal):
         value = str(value)
     if isinstance(value, str) and MONEY_TEXT.match(value.strip()):
         return Decimal(value.strip()).quantize(Decimal("0.01"))
-    raise ValueError(f"{value!r} is not an amount of money (digits with at most 2 decimals, e.g. \"125.00\")")
+    raise ValueError(f"{value!r} is not an amount of money (up to 9 digits with at most 2 decimals, e.g. \"125.00\")")
 
 
 def non_negative(value: Decimal) -> Decimal:

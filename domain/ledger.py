@@ -5,6 +5,7 @@ import copy
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import islice
 from datetime import date, datetime, timezone
 from typing import Any
 from uuid import UUID, uuid5
@@ -311,9 +312,12 @@ class Ledger(Application):
             return None
 
     def remember(self, touched: dict[UUID, Aggregate]) -> None:
-        if len(self.cache) + len(touched) > self.CACHE_LIMIT:
-            self.cache.clear()
-        self.cache.update(touched)
+        """Keeps the claims written last; the least recently written go first (memory stays bounded)."""
+        for aggregate_id, aggregate in touched.items():
+            self.cache.pop(aggregate_id, None)
+            self.cache[aggregate_id] = aggregate
+        for stale in list(islice(self.cache, max(0, len(self.cache) - self.CACHE_LIMIT))):
+            del self.cache[stale]
 
     def forget(self, touched: dict[UUID, Aggregate]) -> None:
         for aggregate_id in touched:

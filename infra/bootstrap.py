@@ -23,7 +23,9 @@ def open_ledger(database_url: str | None = None, *, source: str = "cli", create_
     env = settings.eventsourcing_env()
     if not create_tables:
         env["CREATE_TABLE"] = "n"
-    return Ledger(env=env, actor=settings.actor, source=source)
+    ledger = Ledger(env=env, actor=settings.actor, source=source)
+    ledger.CACHE_LIMIT = settings.claim_cache
+    return ledger
 
 
 def tune_for_bulk_work() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from urllib.parse import parse_qs, unquote, urlparse
 
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 DEFAULT_URL = "sqlite:///./rcm-ledger.db"
 
@@ -12,11 +12,13 @@ DEFAULT_URL = "sqlite:///./rcm-ledger.db"
 class Settings(BaseModel):
     database_url: str = DEFAULT_URL
     actor: str = "rcm"
+    claim_cache: int = Field(default=20_000, ge=0)  # claims a ledger process keeps loaded (~7 KB each)
 
     @classmethod
     def load(cls, database_url: str | None = None) -> Settings:
         return cls(database_url=database_url or os.environ.get("RCM_DATABASE_URL") or DEFAULT_URL,
-                   actor=os.environ.get("RCM_ACTOR") or os.environ.get("USER") or "rcm")
+                   actor=os.environ.get("RCM_ACTOR") or os.environ.get("USER") or "rcm",
+                   claim_cache=os.environ.get("RCM_CLAIM_CACHE") or 20_000)
 
     @field_validator("database_url")
     @classmethod
