@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from eventsourcing.persistence import IntegrityError
+
 from domain.intake import Intake, SubmissionBatch, intake_id
 from domain.ledger import Ledger, PatientControlNumberIndex, topic_of
 from domain.values import claim_id
@@ -133,11 +135,7 @@ class Importer:
             result.status, result.reason = "quarantined", plan.quarantine
             if self.dry_run:
                 return result
-            intake = intake or Intake.log(plan.kind, plan.key, now)
-            if intake.quarantine(at=now, source=source, reason=plan.quarantine, digest=tx.digest(),
-                                 text=tx.interchange_text()):
-                self.ledger.record([intake])
-            else:
+            if not self.hold(plan, tx, intake, source, now):
                 result.status = "already quarantined"
             return result
         result.claims, result.events, unchanged = self.post(plan, intake, source, now)
@@ -146,6 +144,22 @@ class Importer:
         elif unchanged:
             result.status = "already imported"
         return result
+
+    def hold(self, plan: mapping.Plan, tx: Any, intake: Any, source: str, now: datetime) -> bool:
+        """Quarantines the transaction; False if it is held already (by this import or one running beside it)."""
+        for attempt in range(self.ledger.ATTEMPTS):
+            intake = intake or Intake.log(plan.kind, plan.key, now)
+            if not intake.quarantine(at=now, source=source, reason=plan.quarantine, digest=tx.digest(),
+                                     text=tx.interchange_text()):
+                return False
+            try:
+                self.ledger.record([intake])
+                return True
+            except IntegrityError:
+                if attempt == self.ledger.ATTEMPTS - 1:
+                    raise
+                intake = self.ledger.load(intake_id(plan.key), {})  # another import recorded it meanwhile
+        raise AssertionError("unreachable")
 
     def post(self, plan: mapping.Plan, intake: Any, source: str,
              now: datetime) -> tuple[list[dict[str, Any]], int, bool]:
@@ -156,10 +170,13 @@ class Importer:
 
         def records(outcomes: list[Any]) -> Iterator[Any]:
             items[:] = self.items(plan, outcomes)
-            if intake is not None and intake.posted is not None and settled(intake.posted["items"]) == settled(items):
+            unchanged.clear()
+            # Read again on every attempt: an import running beside this one may have recorded it meanwhile.
+            latest = self.ledger.load(intake_id(plan.key), {})
+            if latest is not None and latest.posted is not None and settled(latest.posted["items"]) == settled(items):
                 unchanged.append(True)  # tried again, same outcome: nothing new to record
                 return
-            record = intake or Intake.log(plan.kind, plan.key, now)
+            record = latest or Intake.log(plan.kind, plan.key, now)
             record.post(at=now, source=source, envelope=plan.envelope, payment=plan.payment,
                         provider_adjustments=plan.provider_adjustments, items=items)
             yield record
