@@ -407,22 +407,18 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     importer = Importer(open_ledger(args.db, source="x12"), strict=args.strict, dry_run=args.dry_run,
                         validate=not args.no_validate)
-    results = []
+    report, refused = present.ImportReport(out, args.json), False
     with progress() as bar:
         task = bar.add_task("importing", total=len(args.files))
         for path in args.files:
             bar.update(task, description=f"importing {Path(path).name}")
-            results.append(importer.import_file(path))
-            bar.advance(task)
-    refused = any(r.error for r in results)
-    if args.json:
-        out.print_json(data=present.jsonable([present.import_summary(r) for r in results]))
-    else:
-        for r in results:
-            for table in present.import_tables(r):
-                out.print(table)
+            r = importer.import_file(path, each=report.transaction)  # written as it goes, not kept
+            report.file(r)
             if r.error:
+                refused = True
                 err.print(f"rejected: {r.error}; nothing from this file was written", markup=False, highlight=False)
+            bar.advance(task)
+    report.close()
     return REJECTED if refused else OK
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -44,11 +44,8 @@ class FileResult:
     error: str = ""
     warnings: list[str] = field(default_factory=list)
     pyx12: str = ""
-    transactions: list[TransactionResult] = field(default_factory=list)
-
-    @property
-    def events(self) -> int:
-        return sum(t.events for t in self.transactions)
+    transactions: list[TransactionResult] = field(default_factory=list)  # unless handed on one by one
+    events: int = 0
 
 
 def pyx12_verdict(path: str) -> str:
@@ -92,7 +89,10 @@ class Importer:
     def __init__(self, ledger: Ledger, *, strict: bool = False, dry_run: bool = False, validate: bool = True) -> None:
         self.ledger, self.strict, self.dry_run, self.validate = ledger, strict, dry_run, validate
 
-    def import_file(self, path: str) -> FileResult:
+    def import_file(self, path: str,
+                    each: Callable[[FileResult, TransactionResult], None] | None = None) -> FileResult:
+        """With `each`, every transaction's result is handed to it as soon as it is known and not kept: memory
+        then stays bounded by the largest transaction, whatever the file's size."""
         result = FileResult(path)
         try:
             check_file(path, result.warnings)
@@ -106,7 +106,12 @@ class Importer:
             result.pyx12 = pyx12_verdict(path)
         with open_text(path) as stream:
             for tx in transactions(stream, path):
-                result.transactions.append(self.import_transaction(tx, path))
+                done = self.import_transaction(tx, path)
+                result.events += done.events
+                if each is None:
+                    result.transactions.append(done)
+                else:
+                    each(result, done)
         return result
 
     def import_text(self, text: str, source: str) -> list[TransactionResult]:

@@ -84,3 +84,19 @@ def test_apply_memory_does_not_grow_with_the_file(tmp_path):
     small_peak = peak_rss_mb("apply", str(small), "--workers", "2", db=f"sqlite:///{tmp_path / 'small.db'}")
     large_peak = peak_rss_mb("apply", str(large), "--workers", "2", db=f"sqlite:///{tmp_path / 'large.db'}")
     assert large_peak - small_peak < 20, (small_peak, large_peak)  # the whole file held grew it by ~100 MB
+
+
+def remittance_file(path: Path, transactions: int, claims_each: int = 200) -> Path:
+    remits = samples.random_remits(transactions * claims_each, seed=8)
+    with path.open("w") as out:
+        for k in range(transactions):
+            out.write(samples.remittance(remits[k * claims_each:(k + 1) * claims_each], trace=f"T{k}",
+                                         payee_npi="1234567893", control=k + 1))
+    return path
+
+
+def test_import_memory_does_not_grow_with_the_file(tmp_path):
+    small, large = remittance_file(tmp_path / "small.835", 8), remittance_file(tmp_path / "large.835", 32)
+    small_peak = peak_rss_mb("import", str(small), "--no-validate", "--json", db=f"sqlite:///{tmp_path / 's.db'}")
+    large_peak = peak_rss_mb("import", str(large), "--no-validate", "--json", db=f"sqlite:///{tmp_path / 'l.db'}")
+    assert large_peak - small_peak < 20, (small_peak, large_peak)  # every claim's result kept grew it by ~300 MB
