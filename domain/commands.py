@@ -37,13 +37,13 @@ def parse_money(value: Any) -> Decimal:
     """Money is written as a string ("125.00") or a whole number; a JSON float could already have lost cents."""
     if isinstance(value, bool) or isinstance(value, float):
         raise ValueError("money must be a string like \"125.00\" or a whole number, not a float")
-    if isinstance(value, Decimal):
+    if isinstance(value, int | Decimal):
         value = str(value)
-    if isinstance(value, int) or isinstance(value, str) and MONEY_TEXT.match(value.strip()):
-        amount = Decimal(value.strip() if isinstance(value, str) else value).quantize(Decimal("0.01"))
-        if not within_limit(amount):
+    if isinstance(value, str) and MONEY_TEXT.match(value.strip()):
+        amount = Decimal(value.strip())
+        if not within_limit(amount):  # before quantize: 30 digits would overflow the decimal context
             raise ValueError(f"{value!r} is too large: an amount is less than {MONEY_LIMIT} in size")
-        return amount
+        return amount.quantize(Decimal("0.01"))
     raise ValueError(f"{value!r} is not an amount of money (digits with at most 2 decimals, e.g. \"125.00\")")
 
 

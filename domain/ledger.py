@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 import copy
+import random
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import islice
 from datetime import date, datetime, timezone
 from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, OperationalError, Transcoding
 from eventsourcing.utils import get_topic, register_topic
 
 from domain import commands as c
@@ -153,6 +156,7 @@ class Ledger(Application):
 
     name = "rcm"
     CACHE_LIMIT = 200_000
+    ATTEMPTS = 10  # of a batch whose save conflicted with another writer's
 
     def __init__(self, env: dict[str, str] | None = None, *, actor: str = "rcm", source: str = "api") -> None:
         super().__init__(env)
@@ -170,7 +174,7 @@ class Ledger(Application):
                 also: Callable[[list[Outcome]], Iterable[Aggregate]] | None = None) -> list[Outcome]:
         """Runs commands in order; saves every touched claim in one transaction (nothing if all_or_nothing fails,
         nothing on a dry run). `also` returns more aggregates to save in that transaction (e.g. a file's record)."""
-        for attempt in range(3):
+        for attempt in range(self.ATTEMPTS):
             touched: dict[UUID, Aggregate] = {}
             try:
                 self.prefetch(commands)
@@ -180,11 +184,13 @@ class Ledger(Application):
                     return outcomes
                 extra = list(also(outcomes)) if also is not None else []
                 self.record([*touched.values(), *extra])
-            except IntegrityError:
-                # Another writer got there first: reload those claims and run the batch again.
+            except (IntegrityError, OperationalError) as error:
+                # Another writer got there first (or held the store's write lock): reload those claims and run the
+                # batch again; what that writer appended is recognised by its idempotency keys.
                 self.forget(touched)
-                if attempt == 2:
+                if attempt == self.ATTEMPTS - 1 or not conflicting_writers(error):
                     raise
+                time.sleep(random.uniform(0, 0.01 * 2**attempt))  # two writers retrying in step would collide again
                 continue
             except BaseException:
                 self.forget(touched)  # cached claims may hold changes that were never stored
@@ -313,9 +319,12 @@ class Ledger(Application):
             return None
 
     def remember(self, touched: dict[UUID, Aggregate]) -> None:
-        if len(self.cache) + len(touched) > self.CACHE_LIMIT:
-            self.cache.clear()
-        self.cache.update(touched)
+        """Keeps the claims written last; the least recently written go first (memory stays bounded)."""
+        for aggregate_id, aggregate in touched.items():
+            self.cache.pop(aggregate_id, None)
+            self.cache[aggregate_id] = aggregate
+        for stale in list(islice(self.cache, max(0, len(self.cache) - self.CACHE_LIMIT))):
+            del self.cache[stale]
 
     def forget(self, touched: dict[UUID, Aggregate]) -> None:
         for aggregate_id in touched:
@@ -362,6 +371,12 @@ class Ledger(Application):
 register_topic("domain.ledger:ClaimNumberIndex", PatientControlNumberIndex)
 for _event in ("Registered", "Linked", "Created"):
     register_topic(f"domain.ledger:ClaimNumberIndex.{_event}", getattr(PatientControlNumberIndex, _event))
+
+
+def conflicting_writers(error: Exception) -> bool:
+    """A version another writer took, or a lock it held (SQLite's 'database is locked', PostgreSQL's deadlock)."""
+    return isinstance(error, IntegrityError) or any(
+        words in str(error) for words in ("database is locked", "deadlock detected", "could not serialize"))
 
 
 def topic_of(cls: type) -> str:

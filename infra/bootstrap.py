@@ -2,10 +2,16 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
 import os
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import date
 from typing import Any
+
+from eventsourcing.persistence import OperationalError
 
 from domain.ledger import Ledger
 from projections.runner import Runner
@@ -19,11 +25,27 @@ def open_ledger(database_url: str | None = None, *, source: str = "cli", create_
     settings = Settings.load(database_url)
     icd_cache.install()
     if settings.backend == "postgresql":
-        ensure_schema(settings)
+        check_reachable(settings)
     env = settings.eventsourcing_env()
     if not create_tables:
         env["CREATE_TABLE"] = "n"
-    return Ledger(env=env, actor=settings.actor, source=source)
+    with tables_lock(settings) if create_tables else nullcontext():
+        ledger = unlocked(lambda: Ledger(env=env, actor=settings.actor, source=source))
+    ledger.CACHE_LIMIT = settings.claim_cache
+    return ledger
+
+
+def unlocked(make: Callable[[], Ledger], attempts: int = 8) -> Ledger:
+    """SQLite answers 'database is locked' without waiting when two processes create a new file's tables (and
+    switch it to WAL) at once: the loser tries again once the winner is done."""
+    for attempt in range(attempts):
+        try:
+            return make()
+        except (sqlite3.OperationalError, OperationalError) as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(random.uniform(0, 0.02 * 2**attempt))
+    raise AssertionError("unreachable")
 
 
 def tune_for_bulk_work() -> None:
@@ -37,11 +59,10 @@ class DatabaseUnreachable(Exception):
     """The database named by the URL cannot be connected to: said at once, with where it was looked for."""
 
 
-def ensure_schema(settings: Settings) -> None:
+def check_reachable(settings: Settings) -> None:
     """Connects once before eventsourcing's pool does (which retries a refused connection for its whole timeout),
-    so an unreachable server is reported at once; creates the URL's ?schema= if it has one."""
+    so an unreachable server is reported at once (the schema is created under `tables_lock`)."""
     import psycopg
-    from psycopg import sql
 
     env = settings.eventsourcing_env()
     try:
@@ -51,9 +72,24 @@ def ensure_schema(settings: Settings) -> None:
         raise DatabaseUnreachable(
             f"cannot connect to PostgreSQL at host {env['POSTGRES_HOST']} port {env['POSTGRES_PORT']} database "
             f"{env['POSTGRES_DBNAME']} as {env['POSTGRES_USER']}: {' '.join(str(error).split())}") from None
-    with conn:
+    conn.close()
+
+
+@contextmanager
+def tables_lock(settings: Settings) -> Iterator[None]:
+    """On PostgreSQL, one process at a time creates the schema and the ledger's tables: concurrent CREATE ... IF
+    NOT EXISTS statements collide on the catalogue's unique indexes. The lock ends with its connection."""
+    if settings.backend != "postgresql":
+        yield
+        return
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(settings.postgres_conninfo(), autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"rcm tables {settings.postgres_schema}",))
         if settings.postgres_schema:
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(settings.postgres_schema)))
+        yield
 
 
 def open_views(ledger: Ledger, database_url: str | None = None, suffix: str = "") -> ClaimViews:

@@ -11,7 +11,6 @@ import socket
 import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
@@ -31,7 +30,8 @@ from domain.errors import LedgerError
 from domain.ledger import Ledger
 from infra import present
 from infra.bootstrap import DatabaseUnreachable, appends_wake, open_ledger, open_relay, open_runner, tune_for_bulk_work
-from infra.ingest import Result, ingest
+from infra.ingest import Tally, ingest, ingest_labelled, tally_of
+from infra.jsonl import count_lines, read_objects
 from infra.simulator import demo_commands
 from infra.verify import differences
 from projections import reports
@@ -70,22 +70,14 @@ def describe_validation(error: ValidationError, command_type: Any) -> str:
 
 def parse_lines(path: Path) -> Iterator[tuple[int, Any, str | None]]:
     """(line number, command or None, error) for every non-blank line of a JSON-lines file."""
-    with path.open(encoding="utf-8") as lines:
-        for number, text in enumerate(lines, start=1):
-            if not text.strip():
-                continue
-            try:
-                raw = json.loads(text)
-            except json.JSONDecodeError as e:
-                yield number, None, f"malformed JSON at column {e.colno}: {e.msg}"
-                continue
-            if not isinstance(raw, dict):
-                yield number, None, "a line must be one JSON object"
-                continue
-            try:
-                yield number, COMMAND.validate_python(raw), None
-            except ValidationError as e:
-                yield number, None, describe_validation(e, raw.get("type"))
+    for number, raw, error in read_objects(path):
+        if raw is None:
+            yield number, None, error
+            continue
+        try:
+            yield number, COMMAND.validate_python(raw), None
+        except ValidationError as e:
+            yield number, None, describe_validation(e, raw.get("type"))
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
@@ -93,27 +85,35 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise InputRejected(f"{path}: no such file")
     tune_for_bulk_work()
-    parsed = list(parse_lines(path))
-    problems = [f"line {n}: {error}" for n, _, error in parsed if error]
-    valid = [(n, cmd) for n, cmd, error in parsed if not error]
+    problems: list[str] = []
+    lines = 0
+
+    def commands() -> Iterator[tuple[int, Any]]:  # streamed: bad lines noted, good ones handed on
+        nonlocal lines
+        for number, command, error in parse_lines(path):
+            lines += 1
+            if error:
+                problems.append(f"line {number}: {error}")
+            else:
+                yield number, command
+
     source = f"file:{path.name}"
     if args.all_or_nothing:
-        results = [] if problems else apply_all_or_nothing(args.db, source, [cmd for _, cmd in valid])
+        valid = list(commands())
+        tally = Tally() if problems else apply_all_or_nothing(args.db, source, valid)
     else:
         with progress() as bar:
-            task = bar.add_task(f"applying {path.name}", total=len(valid))
-            results = ingest(args.db, [cmd for _, cmd in valid], source=source, workers=args.workers,
-                             progress=lambda n: bar.advance(task, n))
-    for r in results:
-        if r.result == "rejected":
-            field = f" field {r.field}:" if r.field else ""
-            problems.append(f"line {valid[r.index][0]}: {r.kind}:{field} {r.error}")
+            total = count_lines(path)
+            task = bar.add_task(f"applying {path.name}", total=total)
+            tally = ingest_labelled(args.db, commands(), source=source, workers=args.workers,
+                                    progress=lambda n: bar.advance(task, n), expected=total)
+    for r in tally.rejected:
+        field = f" field {r.field}:" if r.field else ""
+        problems.append(f"line {r.label}: {r.kind}:{field} {r.error}")
     rejected = bool(problems)
-    written = [] if args.all_or_nothing and rejected else results
-    counts = Counter(r.result for r in written)
-    summary = {"file": str(path), "lines": len(parsed), "applied": counts["applied"],
-               "events": sum(r.events for r in written if r.result == "applied"),
-               "already_applied": counts["duplicate"], "rejected": len(problems),
+    written = Tally() if args.all_or_nothing and rejected else tally
+    summary = {"file": str(path), "lines": lines, "applied": written.applied, "events": written.events,
+               "already_applied": written.duplicate, "rejected": len(problems),
                "all_or_nothing": args.all_or_nothing, "problems": sorted(problems, key=line_number)}
     if args.json:
         out.print_json(data=summary)
@@ -130,11 +130,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
     return REJECTED if rejected else OK
 
 
-def apply_all_or_nothing(url: str | None, source: str, commands: list[Any]) -> list[Result]:
+def apply_all_or_nothing(url: str | None, source: str, labelled: list[tuple[int, Any]]) -> Tally:
     """One transaction for the whole file: written only if every line is accepted."""
-    outcomes = open_ledger(url, source=source).execute(commands, all_or_nothing=True)
-    return [Result(i, o.result, o.events, str(o.error) if o.error else "", type(o.error).__name__ if o.error else "",
-                   o.error.field if o.error else "") for i, o in enumerate(outcomes)]
+    outcomes = open_ledger(url, source=source).execute([cmd for _, cmd in labelled], all_or_nothing=True)
+    return tally_of([number for number, _ in labelled], outcomes)
 
 
 def line_number(problem: str) -> int:
@@ -225,12 +224,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     simulated = len({cmd.claim_number for cmd in commands})
     with progress() as bar:
         task = bar.add_task(f"simulating {simulated} claims", total=len(commands))
-        results = ingest(args.db, commands, source="demo", workers=args.workers,
-                         progress=lambda n: bar.advance(task, n))
+        tally = ingest(args.db, commands, source="demo", workers=args.workers,
+                       progress=lambda n: bar.advance(task, n))
     seconds = time.perf_counter() - started
-    counts = Counter(r.result for r in results)
-    appended = sum(r.events for r in results if r.result == "applied")
-    problems = [r.error for r in results if r.error]
+    counts = {"duplicate": tally.duplicate, "rejected": len(tally.rejected)}
+    appended = tally.events
+    problems = [r.error for r in tally.rejected]
     runner = open_runner(args.db)
     runner.catch_up()
     summary = present.jsonable(reports.ledger_summary(runner.views))
@@ -463,28 +462,27 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     importer = Importer(open_ledger(args.db, source="x12"), strict=args.strict, dry_run=args.dry_run,
                         validate=not args.no_validate, per_transaction=args.per_transaction)
-    results = []
+    report, refused = present.ImportReport(out, args.json), False
+
+    def each(result: Any, t: Any) -> None:
+        nonlocal refused
+        report.transaction(result, t)
+        for item in t.refused:
+            refused = True
+            err.print(present.shown(f"refused: {t.kind} {t.control} claim {item['claim']}: {item['reason']}"))
     with progress() as bar:
         task = bar.add_task("importing", total=len(args.files))
         for path in args.files:
             bar.update(task, description=f"importing {Path(path).name}")
-            results.append(importer.import_file(path))
-            bar.advance(task)
-    refused = any(r.error or r.held or any(t.refused for t in r.transactions) for r in results)
-    if args.json:
-        out.print_json(data=present.jsonable([present.import_summary(r) for r in results]))
-    else:
-        for r in results:
-            for table in present.import_tables(r):
-                out.print(table)
+            r = importer.import_file(path, each=each)  # written as it goes, not kept
+            report.file(r)
             if r.error:
                 err.print(present.shown(f"rejected: {r.error}; nothing from this file was written"))
             elif r.held:
                 err.print(present.shown(f"held: {r.path}: a transaction is quarantined (see `rcm quarantine`)"))
-    for r in results:
-        for t in r.transactions:
-            for item in t.refused:
-                err.print(present.shown(f"refused: {t.kind} {t.control} claim {item['claim']}: {item['reason']}"))
+            refused = refused or bool(r.error or r.held)
+            bar.advance(task)
+    report.close()
     return REJECTED if refused else OK
 
 

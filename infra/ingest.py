@@ -4,95 +4,208 @@ Claims are independent aggregates, so two writers on disjoint claims are exactly
 concurrency already allows; the claim-number index goes with its claim because both are keyed by the claim
 number. Each worker saves its batches in one transaction each; the store keeps one gap-free notification order
 (SQLite's single writer, PostgreSQL's table lock). Small streams stay in this process.
+
+The stream is consumed as it comes and handed to the workers a batch at a time through bounded queues, and
+only counts and refusals come back, so memory does not grow with the stream. Workers die with this process.
 """
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import queue
+import signal
 import traceback
 import zlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sized
+from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
+from domain.ledger import Outcome
 from infra.bootstrap import open_ledger, tune_for_bulk_work
 
 BATCH = 2000
 PARALLEL_FROM = 8000  # below this, starting workers costs more than it saves
+QUEUED_BATCHES = 2  # per worker: enough to keep it busy, little enough to bound memory
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _shared: dict[str, Any] = {}  # handed to forked workers without pickling
 
 
 @dataclass(frozen=True)
-class Result:
-    index: int
-    result: str  # applied | duplicate | rejected
-    events: int
-    error: str = ""
-    kind: str = ""
-    field: str = ""
+class Rejection:
+    label: int  # the command's place in the stream (or the label its caller gave it, e.g. a line number)
+    kind: str
+    field: str
+    error: str
+
+
+@dataclass
+class Tally:
+    """What became of the commands: counts, and each refused command with its reason."""
+
+    applied: int = 0
+    duplicate: int = 0
+    events: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+
+    @property
+    def commands(self) -> int:
+        return self.applied + self.duplicate + len(self.rejected)
+
+    def add(self, other: Tally) -> None:
+        self.applied, self.duplicate = self.applied + other.applied, self.duplicate + other.duplicate
+        self.events += other.events
+        self.rejected += other.rejected
 
 
 def workers_default() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def ingest(url: str | None, commands: Sequence[Any], *, source: str, workers: int | None = None,
-           progress: Callable[[int], None] = lambda n: None, parallel_from: int = PARALLEL_FROM) -> list[Result]:
+def ingest(url: str | None, commands: Iterable[Any], *, source: str, workers: int | None = None,
+           progress: Callable[[int], None] = lambda n: None, parallel_from: int = PARALLEL_FROM,
+           expected: int | None = None) -> Tally:
+    """Commands in stream order; a rejection's label is the command's index in the stream."""
+    expected = len(commands) if expected is None and isinstance(commands, Sized) else expected
+    return ingest_labelled(url, enumerate(commands), source=source, workers=workers, progress=progress,
+                           parallel_from=parallel_from, expected=expected)
+
+
+def ingest_labelled(url: str | None, labelled: Iterable[tuple[int, Any]], *, source: str,
+                    workers: int | None = None, progress: Callable[[int], None] = lambda n: None,
+                    parallel_from: int = PARALLEL_FROM, expected: int | None = None) -> Tally:
+    """(label, command) pairs; `expected` (how many, if known) decides whether workers are worth starting."""
     workers = workers_default() if workers is None else workers
     open_ledger(url, source=source).close()  # tables exist before any worker races to create them
-    if (workers <= 1 or len(commands) < parallel_from or (url or "").startswith("memory")
-            or "fork" not in multiprocessing.get_all_start_methods()):
-        return run_share(url, source, list(enumerate(commands)), progress)
-    shares: list[list[tuple[int, Any]]] = [[] for _ in range(workers)]
-    for index, command in enumerate(commands):
-        shares[zlib.crc32(command.claim_number.encode()) % workers].append((index, command))
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    _shared.update(url=url, source=source, shares=shares, queue=queue)
-    processes = [context.Process(target=worker, args=(n,), daemon=True) for n in range(workers)]
-    for p in processes:
-        p.start()
-    results: list[Result] = []
-    finished = 0
-    while finished < workers:
-        kind, payload = queue.get()
-        if kind == "progress":
-            progress(payload)
-        elif kind == "done":
-            results.extend(payload)
-            finished += 1
-        else:
-            for p in processes:
-                p.terminate()
-            raise RuntimeError(f"an ingest worker failed:\n{payload}")
-    for p in processes:
-        p.join()
-    return sorted(results, key=lambda r: r.index)
+    if (workers <= 1 or (expected if expected is not None else parallel_from) < parallel_from
+            or (url or "").startswith("memory") or "fork" not in multiprocessing.get_all_start_methods()):
+        total = Tally()
+        run_share(url, source, labelled, lambda tally: (total.add(tally), progress(tally.commands)))
+        return total
+    return Workers(url, source, workers, progress).run(labelled)
+
+
+class Workers:
+    def __init__(self, url: str | None, source: str, count: int, progress: Callable[[int], None]) -> None:
+        context = multiprocessing.get_context("fork")
+        self.results, self.progress, self.total, self.finished = context.Queue(), progress, Tally(), 0
+        self.inboxes = [context.Queue(maxsize=QUEUED_BATCHES) for _ in range(count)]
+        _shared.update(url=url, source=source, inboxes=self.inboxes, results=self.results, parent=os.getpid())
+        self.processes = [context.Process(target=worker, args=(n,), daemon=True) for n in range(count)]
+
+    def run(self, labelled: Iterable[tuple[int, Any]]) -> Tally:
+        for p in self.processes:
+            p.start()
+        try:
+            pending: list[list[tuple[int, Any]]] = [[] for _ in self.inboxes]
+            for label, command in labelled:
+                n = zlib.crc32(command.claim_number.encode()) % len(pending)
+                pending[n].append((label, command))
+                if len(pending[n]) >= BATCH:
+                    self.hand_over(self.inboxes[n], pending[n])
+                    pending[n] = []
+            for inbox, share in zip(self.inboxes, pending):
+                if share:
+                    self.hand_over(inbox, share)
+                self.hand_over(inbox, None)
+            while self.finished < len(self.processes):
+                self.collect(block=True)
+        except BaseException:
+            for p in self.processes:
+                p.kill()
+            raise
+        finally:
+            for p in self.processes:
+                p.join()
+        return self.total
+
+    def hand_over(self, inbox: Any, batch: list[tuple[int, Any]] | None) -> None:
+        """Waits while the worker is a batch behind, taking in what the workers report meanwhile."""
+        while True:
+            self.collect(block=False)
+            try:
+                inbox.put(batch, timeout=0.2)
+                return
+            except queue.Full:
+                if dead := [p for p in self.processes if p.exitcode is not None]:
+                    raise RuntimeError(f"an ingest worker exited with code {dead[0].exitcode}")
+
+    def collect(self, *, block: bool) -> None:
+        while True:
+            try:
+                kind, payload = self.results.get(timeout=1.0) if block else self.results.get_nowait()
+            except queue.Empty:
+                if block and (dead := [p for p in self.processes if p.exitcode not in (None, 0)]):
+                    raise RuntimeError(f"an ingest worker exited with code {dead[0].exitcode}") from None
+                if block:
+                    continue
+                return
+            if kind == "tally":
+                self.total.add(payload)
+                self.progress(payload.commands)
+            elif kind == "done":
+                self.finished += 1
+            else:
+                raise RuntimeError(f"an ingest worker failed:\n{payload}")
+            if block:
+                return
 
 
 def worker(number: int) -> None:
-    queue = _shared["queue"]
+    parent, results = _shared["parent"], _shared["results"]
+    die_with(parent)
     try:
         tune_for_bulk_work()
-        results = run_share(_shared["url"], _shared["source"], _shared["shares"][number],
-                            lambda n: queue.put(("progress", n)))
-        queue.put(("done", results))
+        run_share(_shared["url"], _shared["source"], received(_shared["inboxes"][number], parent),
+                  lambda tally: results.put(("tally", tally)))
+        results.put(("done", None))
     except BaseException:  # noqa: BLE001 - reported to the parent, which stops and says so
-        queue.put(("failed", traceback.format_exc()))
+        results.put(("failed", traceback.format_exc()))
 
 
-def run_share(url: str | None, source: str, share: list[tuple[int, Any]],
-              progress: Callable[[int], None]) -> list[Result]:
-    ledger = open_ledger(url, source=source, create_tables=False)
-    results = []
+def die_with(parent: int) -> None:
+    """A worker is killed when its parent dies, however it dies (Linux); elsewhere `received` notices."""
     try:
-        for start in range(0, len(share), BATCH):
-            batch = share[start:start + BATCH]
-            for (index, _), outcome in zip(batch, ledger.execute([command for _, command in batch])):
-                error = outcome.error
-                results.append(Result(index, outcome.result, outcome.events, str(error) if error else "",
-                                      type(error).__name__ if error else "", error.field if error else ""))
-            progress(len(batch))
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # died before the signal was asked for
+        os._exit(1)
+
+
+def received(inbox: Any, parent: int) -> Iterator[tuple[int, Any]]:
+    while True:
+        try:
+            batch = inbox.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent:
+                os._exit(1)  # nobody to report to; exiting now leaves no transaction open
+            continue
+        if batch is None:
+            return
+        yield from batch
+
+
+def run_share(url: str | None, source: str, labelled: Iterable[tuple[int, Any]],
+              report: Callable[[Tally], None]) -> None:
+    ledger = open_ledger(url, source=source, create_tables=False)
+    stream = iter(labelled)
+    try:
+        while batch := list(islice(stream, BATCH)):
+            report(tally_of([label for label, _ in batch], ledger.execute([command for _, command in batch])))
     finally:
         ledger.close()
-    return results
+
+
+def tally_of(labels: Iterable[int], outcomes: Iterable[Outcome]) -> Tally:
+    tally = Tally()
+    for label, outcome in zip(labels, outcomes):
+        error = outcome.error
+        if error is not None:
+            tally.rejected.append(Rejection(label, type(error).__name__, error.field, str(error)))
+        elif outcome.result == "applied":
+            tally.applied, tally.events = tally.applied + 1, tally.events + outcome.events
+        else:
+            tally.duplicate += 1
+    return tally

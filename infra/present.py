@@ -1,11 +1,14 @@
 """How claims, histories and summaries look to people: plain dicts for --json, rich tables for the terminal."""
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -205,11 +208,53 @@ def kpi_table(kpis: dict[str, Any]) -> Table:
 
 
 def import_summary(result: Any) -> dict[str, Any]:
-    return {"file": result.path, "error": result.error, "warnings": result.warnings, "pyx12": result.pyx12,
-            "events": result.events,
-            "transactions": [{"kind": t.kind, "control": t.control, "status": t.status, "reason": t.reason,
-                              "events": t.events, "payment": t.payment, "provider_adjustments": t.provider_adjustments,
-                              "notes": t.notes, "claims": t.claims} for t in result.transactions]}
+    return {**import_head(result), "events": result.events,
+            "transactions": [transaction_summary(t) for t in result.transactions]}
+
+
+def import_head(result: Any) -> dict[str, Any]:
+    return {"file": result.path, "error": result.error, "warnings": result.warnings, "pyx12": result.pyx12}
+
+
+def transaction_summary(t: Any) -> dict[str, Any]:
+    return {"kind": t.kind, "control": t.control, "status": t.status, "reason": t.reason, "events": t.events,
+            "payment": t.payment, "provider_adjustments": t.provider_adjustments, "notes": t.notes,
+            "claims": t.claims}
+
+
+class ImportReport:
+    """`rcm import`'s output, written as each transaction is imported: nothing waits in memory for the end."""
+
+    def __init__(self, console: Console, as_json: bool) -> None:
+        self.console, self.as_json, self.files, self.listed = console, as_json, 0, 0
+
+    def transaction(self, result: Any, t: Any) -> None:
+        if not self.as_json:
+            self.console.print(*import_tables(replace(result, transactions=[t], events=t.events, warnings=[])))
+            return
+        self.write(",\n" if self.listed else self.head(result))
+        self.write(json.dumps(jsonable(transaction_summary(t))))
+        self.listed += 1
+
+    def file(self, result: Any) -> None:
+        if not self.as_json:
+            self.console.print(*import_tables(replace(result, transactions=[])))
+            return
+        if not self.listed:
+            self.write(self.head(result))
+        self.write(f'\n], "events": {result.events}}}')
+        self.files, self.listed = self.files + 1, 0
+
+    def close(self) -> None:
+        if self.as_json:
+            self.write("\n]\n" if self.files else "[]\n")
+
+    def head(self, result: Any) -> str:
+        return ("[\n" if not self.files else ",\n") + json.dumps(jsonable(import_head(result)))[:-1] + \
+            ', "transactions": [\n'
+
+    def write(self, text: str) -> None:
+        self.console.file.write(text)
 
 
 def import_tables(result: Any) -> list[Table]:

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import os
+import re
 from urllib.parse import parse_qs, unquote, urlparse
 
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from domain.commands import printable_text
 
@@ -14,11 +15,13 @@ DEFAULT_URL = "sqlite:///./rcm-ledger.db"
 class Settings(BaseModel):
     database_url: str = DEFAULT_URL
     actor: str = "rcm"
+    claim_cache: int = Field(default=20_000, ge=0)  # claims a ledger process keeps loaded (~7 KB each)
 
     @classmethod
     def load(cls, database_url: str | None = None) -> Settings:
         return cls(database_url=database_url or os.environ.get("RCM_DATABASE_URL") or DEFAULT_URL,
-                   actor=os.environ.get("RCM_ACTOR") or os.environ.get("USER") or "rcm")
+                   actor=os.environ.get("RCM_ACTOR") or os.environ.get("USER") or "rcm",
+                   claim_cache=os.environ.get("RCM_CLAIM_CACHE") or 20_000)
 
     @field_validator("database_url")
     @classmethod
@@ -62,10 +65,26 @@ class Settings(BaseModel):
             env["POSTGRES_SCHEMA"] = self.postgres_schema
         return env
 
+    @field_validator("database_url")
+    @classmethod
+    def plain_schema_name(cls, url: str) -> str:
+        schema = schema_of(url)
+        if schema and not SCHEMA_NAME.match(schema):
+            raise ValueError(f"?schema={schema!r}: a schema name is a letter or _ then up to 62 letters, digits or _")
+        return url
+
     @property
     def postgres_schema(self) -> str:
-        """?schema=NAME keeps several ledgers (tests, tenants) apart in one database."""
-        return parse_qs(urlparse(self.database_url).query).get("schema", [""])[0]
+        """?schema=NAME keeps several ledgers (tests, tenants) apart in one database. PostgreSQL folds unquoted
+        names to lower case, and so does this, so that every statement, quoted or not, names the same schema."""
+        return schema_of(self.database_url).lower()
 
     def postgres_conninfo(self) -> str:
         return self.database_url.split("?", 1)[0].replace("postgres://", "postgresql://", 1)
+
+
+SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def schema_of(url: str) -> str:
+    return parse_qs(urlparse(url).query).get("schema", [""])[0]

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+
+from eventsourcing.persistence import IntegrityError
 
 from domain.intake import Intake, SubmissionBatch, intake_id
 from domain.ledger import Ledger, PatientControlNumberIndex, topic_of
@@ -49,17 +51,14 @@ class FileResult:
     error: str = ""
     warnings: list[str] = field(default_factory=list)
     pyx12: str = ""
-    transactions: list[TransactionResult] = field(default_factory=list)
+    transactions: list[TransactionResult] = field(default_factory=list)  # unless handed on one by one
+    events: int = 0
     dry_run: bool = False
+    held: bool = False  # a transaction quarantined, and so the rest of the file not written
 
-    @property
-    def held(self) -> bool:
-        """Some of the file is not posted: a transaction quarantined, and so the rest of the file not written."""
-        return any(t.status in ("quarantined", "already quarantined", "not written") for t in self.transactions)
-
-    @property
-    def events(self) -> int:
-        return sum(t.events for t in self.transactions)
+    def count(self, done: TransactionResult) -> None:
+        self.events += done.events
+        self.held = self.held or done.status in ("quarantined", "already quarantined", "not written")
 
 
 def pyx12_verdict(path: str) -> str:
@@ -106,7 +105,10 @@ class Importer:
         self.ledger = Rehearsal(ledger) if dry_run else ledger
         self.strict, self.dry_run, self.validate, self.per_transaction = strict, dry_run, validate, per_transaction
 
-    def import_file(self, path: str) -> FileResult:
+    def import_file(self, path: str,
+                    each: Callable[[FileResult, TransactionResult], None] | None = None) -> FileResult:
+        """With `each`, every transaction's result is handed to it as soon as it is known and not kept: memory
+        then stays bounded by the largest transaction, whatever the file's size."""
         result = FileResult(path, dry_run=self.dry_run)
         try:
             held = self.refusals(path, result.warnings)
@@ -121,11 +123,16 @@ class Importer:
         with open_text(path) as stream:
             for n, tx in enumerate(transactions(stream, path)):
                 if held and n not in held:
-                    result.transactions.append(TransactionResult(tx.kind, tx.control, "not written", reason=(
+                    done = TransactionResult(tx.kind, tx.control, "not written", reason=(
                         f"the file is written whole or not at all, and {', '.join(held.values())} of it cannot be "
-                        f"posted: import the corrected file (or use --per-transaction)")))
+                        f"posted: import the corrected file (or use --per-transaction)"))
                 else:
-                    result.transactions.append(self.import_transaction(tx, path))
+                    done = self.import_transaction(tx, path)
+                result.count(done)
+                if each is None:
+                    result.transactions.append(done)
+                else:
+                    each(result, done)
         return result
 
     def refusals(self, path: str, warnings: list[str]) -> dict[int, str]:
@@ -170,11 +177,7 @@ class Importer:
         now = datetime.now(timezone.utc)
         if plan.quarantine:
             result.status, result.reason = "quarantined", plan.quarantine
-            intake = intake or Intake.log(plan.kind, plan.key, now)
-            if intake.quarantine(at=now, source=source, reason=plan.quarantine, digest=tx.digest(),
-                                 text=tx.interchange_text()):
-                self.ledger.record([intake])
-            else:
+            if not self.hold(plan, tx, intake, source, now):
                 result.status = "already quarantined"
             return result
         result.claims, result.events, unchanged = self.post(plan, intake, source, now)
@@ -187,6 +190,22 @@ class Importer:
             result.status = "dry run"
         return result
 
+    def hold(self, plan: mapping.Plan, tx: Any, intake: Any, source: str, now: datetime) -> bool:
+        """Quarantines the transaction; False if it is held already (by this import or one running beside it)."""
+        for attempt in range(self.ledger.ATTEMPTS):
+            intake = intake or Intake.log(plan.kind, plan.key, now)
+            if not intake.quarantine(at=now, source=source, reason=plan.quarantine, digest=tx.digest(),
+                                     text=tx.interchange_text()):
+                return False
+            try:
+                self.ledger.record([intake])
+                return True
+            except IntegrityError:
+                if attempt == self.ledger.ATTEMPTS - 1:
+                    raise
+                intake = self.ledger.load(intake_id(plan.key), {})  # another import recorded it meanwhile
+        raise AssertionError("unreachable")
+
     def post(self, plan: mapping.Plan, intake: Any, source: str,
              now: datetime) -> tuple[list[dict[str, Any]], int, bool]:
         """Applies the claims' commands with the intake record in one transaction; a claim any of whose commands
@@ -196,10 +215,13 @@ class Importer:
 
         def records(outcomes: list[Any]) -> Iterator[Any]:
             items[:] = self.items(plan, outcomes)
-            if intake is not None and intake.posted is not None and settled(intake.posted["items"]) == settled(items):
+            unchanged.clear()
+            # Read again on every attempt: an import running beside this one may have recorded it meanwhile.
+            latest = self.ledger.load(intake_id(plan.key), {})
+            if latest is not None and latest.posted is not None and settled(latest.posted["items"]) == settled(items):
                 unchanged.append(True)  # tried again, same outcome: nothing new to record
                 return
-            record = intake or Intake.log(plan.kind, plan.key, now)
+            record = latest or Intake.log(plan.kind, plan.key, now)
             record.post(at=now, source=source, envelope=plan.envelope, payment=plan.payment,
                         provider_adjustments=plan.provider_adjustments, items=items,
                         text=plan.tx.interchange_text(), strict=self.strict)

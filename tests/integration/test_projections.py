@@ -25,8 +25,8 @@ AS_OF = (date(2026, 8, 31), date(2026, 10, 15), date(2026, 11, 27))
 
 @pytest.fixture
 def demo_url(database_url):
-    results = ingest(database_url, demo_commands(4, 600, date(2026, 11, 27)), source="test", workers=1)
-    assert not [r.error for r in results if r.error]
+    tally = ingest(database_url, demo_commands(4, 600, date(2026, 11, 27)), source="test", workers=1)
+    assert not tally.rejected
     return database_url
 
 
