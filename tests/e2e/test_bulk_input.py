@@ -24,7 +24,7 @@ HOSTILE_LINES = {
     "30-digit charge": (json.dumps(code("C7", charge=123456789012345678901234567890)).encode(),
                         "field lines.0.charge: the 30-digit number"),
     "12-digit charge": (json.dumps(code("C7", charge=123456789012)).encode(),
-                        "field lines.0.charge: '123456789012' is not an amount of money"),
+                        "field lines.0.charge: '123456789012' is too large"),
     "30-digit pointer": (json.dumps(code("C7", lines=[{"procedure": "99213", "charge": "1.00", "pointers": [10**29],
                                                        "service_date": "2026-03-01"}])).encode(),
                          "field lines.0.pointers.0: the 30-digit number"),
