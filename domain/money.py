@@ -55,7 +55,8 @@ def check_remittance(number: str, remit: Remittance, lines: list[ServiceLine], b
 
 
 # CO-45 ("charge exceeds fee schedule") is the contract's price, no denial: unless it takes the whole charge it
-# adjusts (the line's, or the claim's at claim level) - a fee schedule of nothing is effectively a denial (DOMAIN.md §2)
+# adjusts (the line's, or the claim's at claim level) - a fee schedule of nothing is effectively a denial
+# (DOMAIN.md §2)
 WHOLE_CHARGE_DENIAL = ("CO", "45")
 
 

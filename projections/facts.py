@@ -78,7 +78,8 @@ def new_facts(claim_id: str) -> dict[str, Any]:
     facts: dict[str, Any] = dict.fromkeys(COLUMNS)
     facts.update({name: 0 for name in MONEY})
     facts.update(claim_id=claim_id, appeal_level=0, submissions=0, rejections=0, scrub_failures=0, clean=False,
-                 initially_denied=False, first_pass_resolved=False, adjudications=0, last_carcs="", allowances="", line_charges="",
+                 initially_denied=False, first_pass_resolved=False, adjudications=0, last_carcs="", allowances="",
+                 line_charges="",
                  denial_category="", version=0)
     return facts
 
@@ -346,7 +347,8 @@ def summaries(f: dict[str, Any]) -> dict[str, dict[tuple[Any, ...], dict[str, in
         return out
     balances = (f["payer_balance"], f["patient_balance"])
     out["dos_summary"] = {(f["dos"], f["payer_id"], f["rendering_npi"]): {
-        "claims": 1, "billed": f["billed"], "payer_balance": f["payer_balance"], "patient_balance": f["patient_balance"],
+        "claims": 1, "billed": f["billed"], "payer_balance": f["payer_balance"],
+        "patient_balance": f["patient_balance"],
         # A/R counts what is owed (each responsibility's balance above zero); credits owed back apart
         "open_balance": sum(max(b, 0) for b in balances), "credit_balance": -sum(min(b, 0) for b in balances)}}
     k: dict[str, int] = {}
