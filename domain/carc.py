@@ -71,5 +71,7 @@ def is_contractual(group: str, carc: str) -> bool:
 
 
 def denial_category(carc: str) -> str:
+    """The root cause of a denial adjustment; a contractual reason denies only when it takes the whole charge
+    (CO-45, domain/money.py), and then the contract's own category says why ("fee schedule")."""
     kind, category = reason(carc)
-    return category if kind == DENIAL else "other"
+    return category if kind in (DENIAL, CONTRACTUAL) else "other"

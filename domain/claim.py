@@ -9,10 +9,10 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from domain import errors
-from domain.carc import denial_category, is_denial
-from domain.money import (check_coding, check_money, check_remittance, declared_total, denied_dollars,
-                          remittance_record)
-from domain.values import ZERO, Meta, Remittance, ServiceLine, claim_id, total
+from domain.carc import denial_category
+from domain.money import (check_claim_total, check_coding, check_money, check_remittance, declared_total,
+                          denial_adjustments, denied_dollars, main_denial, remittance_record)
+from domain.values import ZERO, Adjustment, Meta, Remittance, ServiceLine, claim_id, total
 
 
 class Status:
@@ -496,6 +496,8 @@ class Claim(Aggregate):
                       diagnoses: list[str], lines: list[ServiceLine], total_charge: Decimal | None, meta: Meta,
                       facility_type_code: str = "", **_: Any) -> None:
         check_coding(self.claim_number, lines)
+        check_claim_total(self.claim_number, total_charge, lines)
+        self.check_service_not_after_submission(lines)
         billed = declared_total(total_charge, lines)
         if billed != self.total_charge:
             raise errors.ClaimNumberConflict(
@@ -513,6 +515,7 @@ class Claim(Aggregate):
                           interchange_control_number: str, group_control_number: str,
                           transaction_control_number: str, meta: Meta) -> None:
         self.check_sent_after_service(meta.effective_at.date())
+        self.check_sent_before_answer(meta.effective_at.date())
         self.trigger_event(self.SubmissionAttached, submitted_on=meta.effective_at.date(), frequency=frequency,
                            payer_sequence=payer_sequence, payer_id=payer_id,
                            interchange_control_number=interchange_control_number,
@@ -523,12 +526,13 @@ class Claim(Aggregate):
         """Whether a submission another system sent at that time is the one the remittance that opened this
         claim answered (no submission recorded, none adjudicated before it): then it is no new submission."""
         return (self.opened and self.submissions == 0
-                and (self.first_adjudicated_at is None or submission_at <= self.first_adjudicated_at))
+                and (self.first_adjudicated_at is None or submission_at.date() <= self.first_adjudicated_at.date()))
 
     def recode(self, *, diagnoses: list[str], lines: list[ServiceLine], total_charge: Decimal | None,
                meta: Meta) -> None:
         self.require("recode")
         check_coding(self.claim_number, lines)
+        self.check_service_not_after_submission(lines)
         self.trigger_event(self.Recoded, diagnoses=list(diagnoses), lines=[ln.as_record() for ln in lines],
                            total_charge=declared_total(total_charge, lines), **meta)
 
@@ -575,10 +579,12 @@ class Claim(Aggregate):
 
     def accept(self, *, acknowledgment: str, meta: Meta) -> None:
         self.require("accept")
+        self.check_answers_submission(meta, "acknowledgment")
         self.trigger_event(self.Accepted, acknowledgment=acknowledgment, **meta)
 
     def reject(self, *, stage: str, code: str, reason: str, meta: Meta) -> None:
         self.require("reject")
+        self.check_answers_submission(meta, "rejection")
         self.trigger_event(self.Rejected, stage=stage, code=code, reason=reason, **meta)
 
     def record_payment(self, remittance: Remittance, meta: Meta) -> None:
@@ -588,26 +594,30 @@ class Claim(Aggregate):
                 f"payment under {self.payer_claim_control_number} is still on the books",
                 "reverse_payment, then record the corrected payment")
         self.require("record_payment")
+        self.check_answers_submission(meta, "remittance")
         check_remittance(self.claim_number, remittance, self.lines, self.total_charge)
-        if remittance.paid == ZERO and denied_dollars(remittance) > ZERO:
+        denied = denied_dollars(self.denials_in(remittance))
+        if remittance.paid == ZERO and denied > ZERO:
             raise errors.IllegalTransition(self.claim_number, "a $0 remittance for non-cost-share reasons is a denial",
                                            "paid is 0.00 with denial adjustments", "record_denial")
         contractual = total(a.amount for a in remittance.adjustments if a.group != "PR")
         self.check_payer_balance_covers(remittance.paid + contractual + remittance.patient_responsibility)
         self.trigger_event(self.Paid, remittance=remittance_record(remittance), contractual=contractual,
-                           denied_amount=denied_dollars(remittance), **meta)
+                           denied_amount=denied, **meta)
 
     def record_denial(self, remittance: Remittance, meta: Meta) -> None:
         self.require("record_denial")
+        self.check_answers_submission(meta, "remittance")
         check_remittance(self.claim_number, remittance, self.lines, self.total_charge)
         if remittance.paid != ZERO:
             raise errors.IllegalTransition(self.claim_number, "a denial pays nothing",
                                            f"paid is {remittance.paid}", "record_payment (partial payment)")
         self.check_payer_balance_covers(remittance.patient_responsibility)
-        denials = sorted((a for a in remittance.adjustments if is_denial(a.group, a.carc)), key=lambda a: -a.amount)
-        category = denial_category(denials[0].carc) if denials else "patient responsibility"
+        denials = self.denials_in(remittance)
+        main = main_denial(denials)
+        category = denial_category(main.carc) if main else "patient responsibility"
         self.trigger_event(self.Denied, remittance=remittance_record(remittance),
-                           denied_amount=denied_dollars(remittance), category=category, **meta)
+                           denied_amount=denied_dollars(denials), category=category, **meta)
 
     def appeal(self, *, level: int, reason: str, meta: Meta) -> None:
         if self.status == S.REJECTED:
@@ -728,6 +738,10 @@ class Claim(Aggregate):
 
     # ---- rule checks ----
 
+    def denials_in(self, remittance: Remittance) -> list[Adjustment]:
+        return denial_adjustments(remittance.adjustments, remittance.charge,
+                                  {ln.number: ln.charge for ln in self.lines})
+
     def require(self, command: str) -> None:
         if self.status not in ALLOWED[command]:
             raise errors.IllegalTransition(
@@ -742,6 +756,36 @@ class Claim(Aggregate):
                 self.claim_number, "a claim is submitted on or after its date of service",
                 f"submitted on {sent_on}, earliest date of service {min(dates)}",
                 "correct the dates of service (recode_claim) or the submission's effective_at", field="effective_at")
+
+    def check_service_not_after_submission(self, lines: list[ServiceLine]) -> None:
+        """A coding whose dates of service come after the claim's first submission would say the payer was billed
+        for a service not yet rendered (and make days to bill negative): refused, not re-dated."""
+        first = self.first_submitted_at
+        dates = [ln.service_date for ln in lines if ln.service_date]
+        if first is not None and dates and min(dates) > first.date():
+            raise errors.SubmissionBeforeService(
+                self.claim_number, "a claim is submitted on or after its date of service",
+                f"earliest date of service {min(dates)} is after the claim's first submission on {first.date()}",
+                "void the claim and code the service under a new claim number", field="lines")
+
+    def check_answers_submission(self, meta: Meta, answer: str) -> None:
+        """An acknowledgment or remittance answers the claim's submission: it is never dated before it (nor before
+        the first one, from which payment lag is counted)."""
+        sent = [at.date() for at in (self.first_submitted_at, self.last_submitted_at) if at is not None]
+        if sent and meta.effective_at.date() < max(sent):
+            raise errors.AnswerBeforeSubmission(
+                self.claim_number, f"a {answer} is dated on or after the submission it answers",
+                f"{answer} effective {meta.effective_at.date()}, submitted on {max(sent)}",
+                "check the effective date (an 835's check date, a 999/277CA's date)", field="effective_at")
+
+    def check_sent_before_answer(self, sent_on: date) -> None:
+        """The submission a claim's opening remittance answered is dated no later than that remittance."""
+        answered = self.first_adjudicated_at
+        if answered is not None and sent_on > answered.date():
+            raise errors.AnswerBeforeSubmission(
+                self.claim_number, "a remittance is dated on or after the submission it answers",
+                f"the remittance that opened the claim is effective {answered.date()}, this submission {sent_on}",
+                "check the 837's date (BHT04) or the 835's check date", field="effective_at")
 
     def check_payer_balance_covers(self, posted: Decimal) -> None:
         if posted > self.payer_balance:

@@ -81,6 +81,14 @@ class SubmissionBeforeService(LedgerError):
     pass
 
 
+class AnswerBeforeSubmission(LedgerError):
+    """An acknowledgment or remittance dated before the submission it answers (payment lag would be negative)."""
+
+
+class ClaimTotalMismatch(LedgerError):
+    pass
+
+
 class UnknownClaim(LedgerError):
     pass
 

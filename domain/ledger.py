@@ -20,6 +20,7 @@ from eventsourcing.utils import get_topic, register_topic
 from domain import commands as c
 from domain import errors
 from domain.claim import Claim
+from domain.money import check_claim_total
 from domain.scrub import ClaimForScrub, scrub
 from domain.values import CLAIM_NAMESPACE, Adjustment, Meta, Remittance, ServiceLine, claim_id
 
@@ -110,6 +111,8 @@ def run_scrub(claim: Claim, cmd: Any, meta: Meta) -> None:
 
 
 def run_submit(claim: Claim, cmd: c.SubmitClaim, meta: Meta) -> None:
+    if cmd.already_sent:  # no scrub held it back: its total is judged before anything is recorded
+        check_claim_total(claim.claim_number, claim.total_charge, claim.lines)
     if cmd.already_sent and claim.answered(meta.effective_at):  # the submission its opening remittance answered
         claim.attach_submission(frequency=cmd.frequency, payer_sequence=cmd.payer_sequence,
                                 payer_id=cmd.payer_id or claim.payer_id,
@@ -117,6 +120,8 @@ def run_submit(claim: Claim, cmd: c.SubmitClaim, meta: Meta) -> None:
                                 group_control_number=cmd.group_control_number,
                                 transaction_control_number=cmd.transaction_control_number, meta=meta)
         return
+    if cmd.already_sent and cmd.frequency == "1" and claim.opened and not claim.submissions:
+        claim.check_sent_before_answer(meta.effective_at.date())  # that original, dated after its remittance
     if cmd.already_sent and claim.status == "coded":
         run_scrub(claim, cmd, meta)  # what the ledger's edits say of a claim another system sent unscrubbed here
     stamp = f"{claim.submissions + 1:09d}"

@@ -1,12 +1,13 @@
 """Money rules (DOMAIN.md §3): amounts are cents, remittances balance, denied dollars count once per line."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
 from domain import errors
 from domain.carc import is_denial
-from domain.values import ZERO, Remittance, ServiceLine, is_money, total
+from domain.values import ZERO, Adjustment, Remittance, ServiceLine, is_money, total
 
 # Every amount, signed or not, is below a billion dollars: far above any claim, and integer cents of a million
 # claims at the bound still fit the views' BIGINT sums.
@@ -53,13 +54,38 @@ def check_remittance(number: str, remit: Remittance, lines: list[ServiceLine], b
 
 
 
-def denied_dollars(remit: Remittance) -> Decimal:
+# CO-45 ("charge exceeds fee schedule") is the contract's price, no denial: unless it takes the whole charge it
+# adjusts (the line's, or the claim's at claim level) - a fee schedule of nothing is effectively a denial
+# (DOMAIN.md §2)
+WHOLE_CHARGE_DENIAL = ("CO", "45")
+
+
+def denial_adjustments(adjustments: Iterable[Adjustment], charge: Decimal,
+                       line_charges: Mapping[int, Decimal]) -> list[Adjustment]:
+    """The adjustments of a remittance that deny: a denial CARC, or CO-45 summing to the whole charge it adjusts
+    (`charge` at claim level, the billed line's charge at line level)."""
+    adjustments = list(adjustments)
+    fee_schedule: dict[int | None, Decimal] = {}
+    for a in adjustments:
+        if (a.group, a.carc) == WHOLE_CHARGE_DENIAL:
+            fee_schedule[a.line] = fee_schedule.get(a.line, ZERO) + a.amount
+    whole = {line for line, amount in fee_schedule.items()
+             if amount > ZERO and amount == (charge if line is None else line_charges.get(line))}
+    return [a for a in adjustments
+            if is_denial(a.group, a.carc) or ((a.group, a.carc) == WHOLE_CHARGE_DENIAL and a.line in whole)]
+
+
+def denied_dollars(denials: Iterable[Adjustment]) -> Decimal:
     """Denied dollars counted once per line (a line may carry several denial CARCs)."""
     by_line: dict[int | None, Decimal] = {}
-    for a in remit.adjustments:
-        if is_denial(a.group, a.carc):
-            by_line[a.line] = by_line.get(a.line, ZERO) + a.amount
+    for a in denials:
+        by_line[a.line] = by_line.get(a.line, ZERO) + a.amount
     return total(by_line.values())
+
+
+def main_denial(denials: Iterable[Adjustment]) -> Adjustment | None:
+    """The denial that weighs most: its CARC names the claim's denial category."""
+    return max(denials, key=lambda a: a.amount, default=None)
 
 
 def remittance_record(remit: Remittance) -> dict[str, Any]:
@@ -78,6 +104,21 @@ def remittance_record(remit: Remittance) -> dict[str, Any]:
 
 def declared_total(declared: Decimal | None, lines: list[ServiceLine]) -> Decimal:
     return total(ln.charge for ln in lines) if declared is None else declared
+
+
+def claim_total_mismatch(declared: Decimal, lines: Iterable[ServiceLine]) -> str:
+    """Why a claim's total (CLM02) is not the sum of its lines, or "" when it is (scrub edit CLAIM-TOTAL)."""
+    line_sum = total(ln.charge for ln in lines)
+    return "" if declared == line_sum else f"claim total {declared} differs from the sum of its lines {line_sum}"
+
+
+def check_claim_total(claim: str, declared: Decimal | None, lines: list[ServiceLine]) -> None:
+    """Scrub edit CLAIM-TOTAL as a refusal, where no scrub can hold the claim back: an 837 already sent, or the
+    coding of a claim first seen on a remittance."""
+    if mismatch := claim_total_mismatch(declared_total(declared, lines), lines):
+        raise errors.ClaimTotalMismatch(
+            claim, "scrub edit CLAIM-TOTAL: a claim's total (CLM02) is the sum of its line charges", mismatch,
+            "correct CLM02 or the line charges (SV102/SV203) and send the claim again", field="total_charge")
 
 
 def check_money(claim: str, name: str, value: Decimal, *, positive: bool = False, signed: bool = False) -> None:

@@ -9,7 +9,8 @@ from typing import Any
 
 from domain.codes import (ICD9_SHAPE, is_billable_icd10, is_icd10_shape, is_modifier, is_place_of_service,
                           is_valid_npi, normalize_icd10, procedure_kind)
-from domain.values import ServiceLine, total
+from domain.money import claim_total_mismatch
+from domain.values import ServiceLine
 
 MAX_DIAGNOSES, MAX_MODIFIERS, MAX_POINTERS, MAX_LINES = 12, 4, 4, 50
 TIMELY_FILING_DAYS = {"medicare": 365, "medicaid": 365, "commercial": 90, "self_pay": 100_000}
@@ -116,10 +117,8 @@ def diagnosis_pointers(claim: ClaimForScrub) -> Iterator[Edit]:
 
 @rule("CLAIM-TOTAL")
 def claim_total(claim: ClaimForScrub) -> Iterator[Edit]:
-    line_sum = total(ln.charge for ln in claim.lines)
-    if claim.total_charge != line_sum:
-        yield Edit("CLAIM-TOTAL", "error", None,
-                   f"claim total {claim.total_charge} differs from the sum of its lines {line_sum}")
+    if mismatch := claim_total_mismatch(claim.total_charge, claim.lines):
+        yield Edit("CLAIM-TOTAL", "error", None, mismatch)
 
 
 @rule("COUNTS")

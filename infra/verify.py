@@ -106,7 +106,9 @@ def summary_differences(views: Any, claims: dict[str, dict[str, Any]]) -> list[s
         add("status_summary", (c["status"], c["payer_id"], c["rendering_npi"]), claims=1, **money)
         if c["status"] == "voided":
             continue
-        add("dos_summary", (c["dos"], c["payer_id"], c["rendering_npi"]), claims=1, **money)
+        owed = (c["payer_balance"], c["patient_balance"])
+        add("dos_summary", (c["dos"], c["payer_id"], c["rendering_npi"]), claims=1, **money,
+            open_balance=sum(b for b in owed if b > 0), credit_balance=sum(-b for b in owed if b < 0))
         if c["submissions"]:
             add("kpi_counters", kpi_key, submitted=1, clean=int(c["clean"]), rejected=int(c["rejections"] > 0),
                 days_to_bill_n=1, days_to_bill_sum=(c["first_submitted_on"] - c["dos"]).days)
@@ -115,9 +117,8 @@ def summary_differences(views: Any, claims: dict[str, dict[str, Any]]) -> list[s
                 adjudicated_billed=c["billed"], denied_billed=c["billed"] * int(c["initially_denied"]),
                 first_pass=int(c["first_pass_resolved"]),
                 collected=c["payer_paid"] + c["patient_paid"], net=c["billed"] - c["contractual"])
-            if c["first_submitted_on"]:  # a claim opened from a remittance has no known submission
-                add("kpi_counters", kpi_key, lag_n=1,
-                    lag_sum=(c["first_adjudicated_on"] - c["first_submitted_on"]).days)
+            if c["payment_lag_days"] is not None:  # a claim opened from a remittance may have no known submission
+                add("kpi_counters", kpi_key, lag_n=1, lag_sum=c["payment_lag_days"])
     found = []
     for table, keys in (("status_summary", ("status", "payer_id", "rendering_npi")),
                         ("dos_summary", ("dos", "payer_id", "rendering_npi")),

@@ -12,7 +12,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from domain.carc import denial_category, is_contractual, is_denial
+from domain.carc import denial_category, is_contractual
+from domain.money import denial_adjustments, main_denial
+from domain.values import Adjustment
 
 # Never a claim fact: the claim-number index, X12 intakes and submission batches (bookkeeping of files), and the default creation events eventsourcing declares
 # (claims are created by Coded, the index by Registered).
@@ -29,7 +31,7 @@ COLUMNS = (
     "patient_responsibility", "patient_paid", "written_off_payer", "written_off_patient", "payer_balance",
     "patient_balance", "denied_amount", "last_carcs", "denial_category", "appeal_level", "submissions",
     "rejections", "scrub_failures", "clean", "initially_denied", "first_pass_resolved", "adjudications",
-    "version", "contractual", "allowances",
+    "version", "contractual", "allowances", "line_charges", "payment_lag_days",
 )
 MONEY = ("billed", "payer_paid", "adjustments", "patient_responsibility", "patient_paid", "written_off_payer",
          "written_off_patient", "payer_balance", "patient_balance", "denied_amount", "contractual")
@@ -77,6 +79,7 @@ def new_facts(claim_id: str) -> dict[str, Any]:
     facts.update({name: 0 for name in MONEY})
     facts.update(claim_id=claim_id, appeal_level=0, submissions=0, rejections=0, scrub_failures=0, clean=False,
                  initially_denied=False, first_pass_resolved=False, adjudications=0, last_carcs="", allowances="",
+                 line_charges="",
                  denial_category="", version=0)
     return facts
 
@@ -135,28 +138,34 @@ def settle(f: dict[str, Any], day: date) -> None:
         f["status"], f["closed_on"] = "paid", None
 
 
+def line_charges(lines: list[dict[str, Any]]) -> str:
+    """The billed lines' charges in cents, [[number, cents], ...]: what a line-level CO-45 is compared with."""
+    return json.dumps([[line["number"], cents(line["charge"])] for line in lines])
+
+
 def on_coded(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     f.update(claim_number=e.claim_number, billing_npi=e.billing_npi, rendering_npi=e.rendering_npi,
              payer_id=e.payer_id, payer_class=e.payer_class, status="coded", coded_on=day,
-             billed=cents(e.total_charge), dos=min(as_date(line["service_date"]) for line in e.lines))
+             billed=cents(e.total_charge), dos=min(as_date(line["service_date"]) for line in e.lines),
+             line_charges=line_charges(e.lines))
 
 
 def on_opened(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     """From a remittance: no coding date, no submission; the claim awaits the adjudication recorded next."""
     f.update(claim_number=e.claim_number, billing_npi=e.billing_npi, rendering_npi=e.rendering_npi,
              payer_id=e.payer_id, payer_class=e.payer_class, status="submitted", billed=cents(e.total_charge),
-             dos=as_date(e.service_date))
+             dos=as_date(e.service_date), line_charges=line_charges(e.lines))
 
 
 def on_recoded(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     f.update(status="coded", billed=cents(e.total_charge),
-             dos=min(as_date(line["service_date"]) for line in e.lines))
+             dos=min(as_date(line["service_date"]) for line in e.lines), line_charges=line_charges(e.lines))
 
 
 def on_coding_attached(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     """The 837 of a claim opened from a remittance, found later: its lines date the service; no status change."""
     f.update(rendering_npi=e.rendering_npi, payer_class=e.payer_class,
-             dos=min(as_date(line["service_date"]) for line in e.lines))
+             dos=min(as_date(line["service_date"]) for line in e.lines), line_charges=line_charges(e.lines))
 
 
 def on_scrubbed(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
@@ -182,6 +191,7 @@ def on_submission_attached(f: dict[str, Any], e: Any, day: date, fx: Effects) ->
         f["clean"] = f["scrub_failures"] == 0 and f["rejections"] == 0
         if f["adjudications"]:  # the remittance adjudicated this very submission
             f["first_pass_resolved"] = not f["initially_denied"]
+            f["payment_lag_days"] = (f["first_adjudicated_on"] - sent).days
 
 
 def on_accepted(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
@@ -204,13 +214,13 @@ def adjudicate(f: dict[str, Any], e: Any, day: date, fx: Effects, denied: bool) 
     f["patient_responsibility"] += cents(remit["patient_responsibility"])
     f["denied_amount"] = cents(e.denied_amount)
     f["last_carcs"] = " ".join(sorted({f"{a['group']}-{a['carc']}" for a in remit["adjustments"]}))
-    denials = sorted((a for a in remit["adjustments"] if is_denial(a["group"], a["carc"])), key=lambda a: -cents(a["amount"]))
-    main = denials[0] if denials else None
-    group, category = (main["group"], denial_category(main["carc"])) if main else ("-", "-")
+    denials = denials_of(remit, f["line_charges"])
+    main = main_denial(denials)
+    group, category = (main.group, denial_category(main.carc)) if main else ("-", "-")
     fx.count(day, f["payer_id"], "-", "-", adjudicated=1, adjudicated_cents=f["billed"])
     by_reason: dict[tuple[str, str], int] = {}
     for a in denials:
-        by_reason[(a["group"], a["carc"])] = by_reason.get((a["group"], a["carc"]), 0) + cents(a["amount"])
+        by_reason[(a.group, a.carc)] = by_reason.get((a.group, a.carc), 0) + cents(a.amount)
     for (group_, carc), amount in by_reason.items():
         row = fx.carcs.setdefault((day, f["payer_id"], group_, carc), {"remittances": 0, "cents": 0, "denied_claims": 0})
         row["remittances"] += 1
@@ -224,6 +234,19 @@ def adjudicate(f: dict[str, Any], e: Any, day: date, fx: Effects, denied: bool) 
     if first:
         f["initially_denied"] = denied
         f["first_pass_resolved"] = not denied and f["submissions"] == 1
+        # from the submission this adjudication answered; a claim opened from a remittance has none known (yet)
+        f["payment_lag_days"] = (day - f["first_submitted_on"]).days if f["first_submitted_on"] else None
+
+
+def denials_of(remit: dict[str, Any], charges: str) -> list[Adjustment]:
+    """The remittance's denial adjustments by the ledger's rule (domain/money.py), from its recorded text."""
+    lines = {number: Decimal(amount) / 100 for number, amount in json.loads(charges)}
+    return denial_adjustments([Adjustment(a["group"], a["carc"], decimal(a["amount"]), a["line"])
+                               for a in remit["adjustments"]], decimal(remit["charge"]), lines)
+
+
+def decimal(amount: Any) -> Decimal:
+    return Decimal(amount) if type(amount) is str else amount
 
 
 def on_paid(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
@@ -322,8 +345,12 @@ def summaries(f: dict[str, Any]) -> dict[str, dict[tuple[Any, ...], dict[str, in
     }
     if f["status"] == "voided":
         return out
+    balances = (f["payer_balance"], f["patient_balance"])
     out["dos_summary"] = {(f["dos"], f["payer_id"], f["rendering_npi"]): {
-        "claims": 1, "billed": f["billed"], "payer_balance": f["payer_balance"], "patient_balance": f["patient_balance"]}}
+        "claims": 1, "billed": f["billed"], "payer_balance": f["payer_balance"],
+        "patient_balance": f["patient_balance"],
+        # A/R counts what is owed (each responsibility's balance above zero); credits owed back apart
+        "open_balance": sum(max(b, 0) for b in balances), "credit_balance": -sum(min(b, 0) for b in balances)}}
     k: dict[str, int] = {}
     if f["submissions"]:
         k.update(submitted=1, clean=int(f["clean"]), rejected=int(f["rejections"] > 0), days_to_bill_n=1,
@@ -333,8 +360,8 @@ def summaries(f: dict[str, Any]) -> dict[str, dict[tuple[Any, ...], dict[str, in
                  denied_billed=f["billed"] if f["initially_denied"] else 0,
                  first_pass=int(f["first_pass_resolved"]),
                  collected=f["payer_paid"] + f["patient_paid"], net=f["billed"] - f["contractual"])
-        if f["first_submitted_on"]:  # claims opened from a remittance have no known submission date
-            k.update(lag_n=1, lag_sum=(f["first_adjudicated_on"] - f["first_submitted_on"]).days)
+        if f["payment_lag_days"] is not None:
+            k.update(lag_n=1, lag_sum=f["payment_lag_days"])
     if k:
         out["kpi_counters"] = {(f["payer_id"], f["rendering_npi"]): k}
     return out

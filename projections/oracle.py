@@ -134,7 +134,7 @@ def claim_row(claim_id: str, history: list[tuple[int, Any]]) -> dict[str, Any]:
         elif now not in ended:
             closed_on = None
     last_remit = adjudications[-1][1] if adjudications else None
-    denied_last = [e for _, e in adjudications if type(e).__name__ == "Denied"]
+    denied_last = [(i, e) for i, (_, e) in enumerate(history) if type(e).__name__ == "Denied"]
     return {
         "claim_id": claim_id, "claim_number": first.claim_number, "billing_npi": first.billing_npi,
         "rendering_npi": described.rendering_npi,
@@ -154,7 +154,7 @@ def claim_row(claim_id: str, history: list[tuple[int, Any]]) -> dict[str, Any]:
         "denied_amount": cents(last_remit.denied_amount) if last_remit else 0,
         "last_carcs": " ".join(sorted({f"{a['group']}-{a['carc']}" for a in last_remit.remittance["adjustments"]}))
         if last_remit else "",
-        "denial_category": main_category(denied_last[-1]) if denied_last else "",
+        "denial_category": main_category(denied_last[-1][1], history[:denied_last[-1][0]]) if denied_last else "",
         "appeal_level": max([e.level for e in events if type(e).__name__ == "Appealed"], default=0),
         "submissions": len(submitted), "rejections": kinds.count("Rejected"),
         "scrub_failures": sum(1 for k, e in zip(kinds, events) if k == "Scrubbed" and not e.passed),
@@ -166,7 +166,21 @@ def claim_row(claim_id: str, history: list[tuple[int, Any]]) -> dict[str, Any]:
         "adjudications": len(adjudications), "version": events[-1].originator_version,
         "contractual": cents(m["contractual"]),
         "allowances": allowances_on_books(history),
+        "line_charges": json.dumps([[ln["number"], cents(ln["charge"])] for ln in last_coding.lines]),
+        "payment_lag_days": payment_lag(kinds, events, on),
     }
+
+
+def payment_lag(kinds: list[str], events: list[Any], on: list[date]) -> int | None:
+    """Days from the submission the first adjudication answered (the first one recorded before it, or the one an
+    837 found later attached) to that adjudication; None when that submission is unknown."""
+    first = next((i for i, k in enumerate(kinds) if k in ("Paid", "Denied")), None)
+    if first is None:
+        return None
+    before = [on[i] for i in range(first) if kinds[i] == "Submitted"]
+    attached = [e.submitted_on for k, e in zip(kinds, events) if k == "SubmissionAttached"]
+    sent = (before or attached or [None])[0]
+    return None if sent is None else (on[first] - sent).days
 
 
 def allowances_on_books(history: list[tuple[int, Any]]) -> str:
@@ -187,9 +201,23 @@ def net_collection_rate(claims: Iterable[dict[str, Any]]) -> float | None:
     return sum(c["payer_paid"] + c["patient_paid"] for c in entering) / net if net else None
 
 
-def main_category(denial: Any) -> str:
-    denials = [a for a in denial.remittance["adjustments"] if is_denial(a["group"], a["carc"])]
+def main_category(denial: Any, before: list[tuple[int, Any]]) -> str:
+    denials = denying(denial.remittance, before)
     return denial_category(max(denials, key=lambda a: a["amount"])["carc"]) if denials else "-"
+
+
+def denying(remittance: dict[str, Any], before: list[tuple[int, Any]]) -> list[dict[str, Any]]:
+    """The adjustments that deny: a denial reason, or CO-45 (the fee schedule) taking the whole charge of its line,
+    or of the claim at claim level (DOMAIN.md §2), the lines as coded when the remittance came."""
+    coding = [e for _, e in before if type(e).__name__ in ("Coded", "Recoded", "Opened", "CodingAttached")][-1]
+    charge_of: dict[Any, Decimal] = {ln["number"]: ln["charge"] for ln in coding.lines}
+    charge_of[None] = remittance["charge"]
+    fee_schedule: dict[Any, Decimal] = defaultdict(lambda: Z)
+    for a in remittance["adjustments"]:
+        if a["group"] == "CO" and a["carc"] == "45":
+            fee_schedule[a["line"]] += a["amount"]
+    return [a for a in remittance["adjustments"] if is_denial(a["group"], a["carc"])
+            or a["group"] == "CO" and a["carc"] == "45" and 0 < fee_schedule[a["line"]] == charge_of.get(a["line"])]
 
 
 def claim_rows(events: Iterable[tuple[int, Any]]) -> dict[str, dict[str, Any]]:
@@ -236,17 +264,17 @@ def carc_totals(events: Iterable[tuple[int, Any]]) -> dict[tuple[str, str, str],
     totals: dict[tuple[str, str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for history in histories(events).values():
         payer = history[0][1].payer_id
-        for _, e in history:
+        for i, (_, e) in enumerate(history):
             kind = type(e).__name__
             payer = e.payer_id if kind == "Submitted" else payer
             if kind not in ("Paid", "Denied"):
                 continue
-            reasons = {(a["group"], a["carc"]) for a in e.remittance["adjustments"] if is_denial(a["group"], a["carc"])}
+            denials = denying(e.remittance, history[:i])
+            reasons = {(a["group"], a["carc"]) for a in denials}
             for group, carc in reasons:
                 t = totals[(payer, group, carc)]
                 t["remittances"] += 1
-                t["cents"] += int(sum(a["amount"] for a in e.remittance["adjustments"]
-                                      if (a["group"], a["carc"]) == (group, carc)) * 100)
+                t["cents"] += int(sum(a["amount"] for a in denials if (a["group"], a["carc"]) == (group, carc)) * 100)
                 t["denied_claims"] += kind == "Denied"
     return {k: dict(v) for k, v in totals.items()}
 

@@ -123,8 +123,8 @@ def scorecard(views: ClaimViews, by: str | None, as_of: date) -> list[dict[str, 
 def kpi_figures(row: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in row.items():
-        if key == "ar_cents":
-            out["ar_total"] = dollars(value)
+        if key in ("ar_cents", "credit_cents"):  # A/R owed, and credit balances owed back (README, KPIs)
+            out["ar_total" if key == "ar_cents" else "credit_balances"] = dollars(value or 0)
         elif key == "grp" or value is None:
             out["group" if key == "grp" else key] = value
         else:

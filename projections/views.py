@@ -25,8 +25,10 @@ KPI_COUNTERS = ("submitted", "clean", "rejected", "days_to_bill_n", "days_to_bil
 SUMMARIES = {
     "status_summary": ((("status", "text"), ("payer_id", "text"), ("rendering_npi", "text")),
                        ("claims", "billed", "payer_balance", "patient_balance")),
+    # open_balance: what is owed (each responsibility's balance above zero), the A/R the KPIs count;
+    # credit_balance: what is owed back (a takeback after the patient paid), kept apart, never netted against it
     "dos_summary": ((("dos", "date"), ("payer_id", "text"), ("rendering_npi", "text")),
-                    ("claims", "billed", "payer_balance", "patient_balance")),
+                    ("claims", "billed", "payer_balance", "patient_balance", "open_balance", "credit_balance")),
     "kpi_counters": ((("payer_id", "text"), ("rendering_npi", "text")), KPI_COUNTERS),
     "ar_daily": ((("effective_on", "date"), ("dos", "date"), ("payer_id", "text"), ("responsibility", "text")),
                  ("delta_cents",)),
@@ -59,7 +61,7 @@ def column_type(name: str, dialect: str) -> str:
     if name in BOOLS:
         return TYPES[dialect]["bool"]
     if name in ("claim_id", "claim_number", "billing_npi", "rendering_npi", "payer_id", "payer_class", "status",
-                "last_carcs", "denial_category", "allowances"):
+                "last_carcs", "denial_category", "allowances", "line_charges"):
         return "TEXT"
     return "BIGINT"
 
@@ -216,8 +218,8 @@ class ClaimViews:
         return f"""
 WITH k AS (SELECT {group} AS grp, {', '.join(f'sum({m}) AS {m}' for m in KPI_COUNTERS)}
            FROM {self.t['kpi_counters']} GROUP BY 1),
-ar AS (SELECT {group} AS grp, sum(payer_balance + patient_balance) AS total,
-              sum(CASE WHEN {days(today, 'dos', dialect)} > 90 THEN payer_balance + patient_balance ELSE 0 END) AS over90,
+ar AS (SELECT {group} AS grp, sum(open_balance) AS total, sum(credit_balance) AS credits,
+              sum(CASE WHEN {days(today, 'dos', dialect)} > 90 THEN open_balance ELSE 0 END) AS over90,
               sum(CASE WHEN {days(today, 'dos', dialect)} < 90 THEN billed ELSE 0 END) AS charges90
        FROM {self.t['dos_summary']} GROUP BY 1),
 ap AS (SELECT {"'all'" if by is None else "payer_id"} AS grp, sum(decided) AS decided, sum(overturned) AS overturned
@@ -234,7 +236,8 @@ SELECT {'' if by is None else 'g.grp AS grp, '}{ratio('k.clean', 'k.submitted')}
        {appeals} AS appeal_overturn_rate,
        {ratio('k.days_to_bill_sum', 'k.days_to_bill_n')} AS days_to_bill,
        {ratio('k.lag_sum', 'k.lag_n')} AS payment_lag_days,
-       k.submitted AS claims_submitted, k.adjudicated AS claims_adjudicated, ar.total AS ar_cents
+       k.submitted AS claims_submitted, k.adjudicated AS claims_adjudicated, ar.total AS ar_cents,
+       ar.credits AS credit_cents
 FROM g LEFT JOIN k ON k.grp = g.grp LEFT JOIN ar ON ar.grp = g.grp
 LEFT JOIN ap ON ap.grp = g.grp{'' if by is None else ' ORDER BY 1'}"""
 

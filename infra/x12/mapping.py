@@ -18,7 +18,8 @@ from uuid import UUID, uuid5
 from pydantic import ValidationError
 
 from domain import commands as c
-from domain.carc import is_denial
+from domain.money import denial_adjustments
+from domain.values import Adjustment
 from infra.x12.segments import Transaction, decimal, x12_date
 
 NAMESPACE = UUID("3c9a1f0e-7d2b-5c4e-9f1a-2b3c4d5e6f70")
@@ -514,7 +515,9 @@ def plan_clp(tx: Transaction, plan: Plan, clp: Clp, ordinal: int, payee: dict[st
         for number_, ln in zip(numbers, clp.lines):
             adjustments += [{"group": g, "carc": r, "amount": str(a), "line": number_} for g, r, a in ln["adjustments"]]
             line_paid.append({"line": number_, "paid": str(money(el(ln["segment"], 3), "SVC03"))})
-        denied = any(is_denial(a["group"], a["carc"]) and Decimal(a["amount"]) > 0 for a in adjustments)
+        billed = {number_: money(el(ln["segment"], 2), "SVC02") for number_, ln in zip(numbers, clp.lines)}
+        denied = any(a.amount > 0 for a in denial_adjustments(
+            [Adjustment(a["group"], a["carc"], Decimal(a["amount"]), a["line"]) for a in adjustments], charge, billed))
         kind = "record_payment" if paid > 0 or (not denied and status != "4") else "record_denial"
         out.commands.append(c.COMMAND.validate_python({
             **common, "type": kind, "status_code": status,

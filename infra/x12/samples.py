@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 Z = Decimal("0.00")
+
+
+def answer_day() -> date:
+    """When a synthetic 835, 999 or 277CA is dated unless told: tomorrow, after any 837 the ledger exports today (an
+    answer is never dated before the submission it answers)."""
+    return datetime.now(timezone.utc).date() + timedelta(days=1)
 
 
 @dataclass
@@ -37,12 +43,12 @@ class Remit:
 
 
 def envelope(functional: str, version: str, body: list[list[str]], control: int, sender: str = "PAYER",
-             receiver: str = "PROVIDER") -> str:
-    isa13 = f"{control:09d}"
+             receiver: str = "PROVIDER", on: date | None = None) -> str:
+    isa13, on = f"{control:09d}", on or answer_day()
     segments = [
-        ["ISA", "00", " " * 10, "00", " " * 10, "ZZ", sender.ljust(15), "ZZ", receiver.ljust(15), "261101", "1200",
-         "^", "00501", isa13, "0", "T", ":"],
-        ["GS", functional, sender, receiver, "20261101", "1200", str(control), "X", version],
+        ["ISA", "00", " " * 10, "00", " " * 10, "ZZ", sender.ljust(15), "ZZ", receiver.ljust(15), f"{on:%y%m%d}",
+         "1200", "^", "00501", isa13, "0", "T", ":"],
+        ["GS", functional, sender, receiver, f"{on:%Y%m%d}", "1200", str(control), "X", version],
         *body,
         ["GE", "1", str(control)], ["IEA", "1", isa13]]
     return "".join("*".join(s) + "~\n" for s in segments)
@@ -57,9 +63,10 @@ def cas(group: str, adjustments: list[tuple[str, str, Decimal]]) -> list[list[st
 
 
 def remittance(remits: list[Remit], *, trace: str = "TRACE1", payer_id: str = "1999999999", payee_npi: str = "",
-               payee_tin: str = "123456789", paid_on: date = date(2026, 11, 2), control: int = 1,
+               payee_tin: str = "123456789", paid_on: date | None = None, control: int = 1,
                provider_adjustments: list[tuple[str, Decimal]] = (), bpr_off_by: Decimal = Z) -> str:
     """An 005010X221A1 835 for the given claims; BPR02 balances unless bpr_off_by says otherwise."""
+    paid_on = paid_on or answer_day()
     total = sum((r.paid for r in remits), Z) - sum((a for _, a in provider_adjustments), Z) + bpr_off_by
     payee = ["N1", "PE", "BILLING PROVIDER", "XX", payee_npi] if payee_npi else \
         ["N1", "PE", "BILLING PROVIDER", "FI", payee_tin]
@@ -113,18 +120,19 @@ def ack_999(group_control: str, set_control: str, accepted: bool, control: int =
 
 def ack_277(npi: str, claims: list[tuple[str, str, Decimal]], control: int = 9) -> str:
     """claims: (claim number, STC category code such as A2 or A7, billed)."""
-    body = [["ST", "277", "0001", "005010X214"], ["BHT", "0085", "08", "BATCH1", "20261103", "0900", "TH"],
+    day = f"{answer_day():%Y%m%d}"
+    body = [["ST", "277", "0001", "005010X214"], ["BHT", "0085", "08", "BATCH1", day, "0900", "TH"],
             ["HL", "1", "", "20", "1"], ["NM1", "PR", "2", "SYNTHETIC PAYER", "", "", "", "", "PI", "12345"],
-            ["TRN", "1", "ACK1"], ["DTP", "050", "D8", "20261103"], ["DTP", "009", "D8", "20261103"],
+            ["TRN", "1", "ACK1"], ["DTP", "050", "D8", day], ["DTP", "009", "D8", day],
             ["HL", "2", "1", "21", "1"], ["NM1", "41", "2", "RCM LEDGER", "", "", "", "", "46", "RCMLEDGER"],
-            ["TRN", "2", "BATCH1"], ["STC", "A1:20", "20261103", "WQ", "0"],
+            ["TRN", "2", "BATCH1"], ["STC", "A1:20", day, "WQ", "0"],
             ["HL", "3", "2", "19", "1"], ["NM1", "85", "2", "BILLING PROVIDER", "", "", "", "", "XX", npi],
             ["TRN", "1", "0"], ["STC", "A1:20", "", "WQ", "0"]]
     hl = 3
     for number, category, billed in claims:
         hl += 1
         body += [["HL", str(hl), "3", "PT"], ["NM1", "QC", "1", "PATIENT", "SYNTHETIC", "", "", "", "MI", "M1"],
-                 ["TRN", "2", number], ["STC", f"{category}:20", "20261103", "WQ", money(billed)],
+                 ["TRN", "2", number], ["STC", f"{category}:20", day, "WQ", money(billed)],
                  ["REF", "1K", f"PAYER{number}"], ["DTP", "472", "D8", "20261101"]]
     body.append(["SE", str(len(body) + 1), "0001"])
     return envelope("HN", "005010X214", body, control, sender="PAYER", receiver="RCMLEDGER")

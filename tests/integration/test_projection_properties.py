@@ -14,12 +14,27 @@ from hypothesis import strategies as st
 from domain.commands import COMMAND
 from infra.bootstrap import open_ledger, open_runner
 from infra.verify import differences
+from projections import reports
 from tests.conftest import T0, code, require_postgres
 from tests.unit.test_properties import ACTIONS, command_for
 
 EXAMPLES = int(os.environ.get("RCM_HYPOTHESIS_DB_EXAMPLES", "20"))
 STEPS = st.lists(st.tuples(st.sampled_from(ACTIONS + ("advance",) * 12), st.integers(0, 100), st.booleans()),
                  min_size=1, max_size=25)
+
+
+RATES = ("clean_claim_rate", "rejection_rate", "initial_denial_rate", "initial_denial_rate_dollars",
+         "first_pass_resolution_rate", "ar_over_90_share", "appeal_overturn_rate")
+NEVER_NEGATIVE = ("days_in_ar", "net_collection_rate", "days_to_bill", "payment_lag_days", "ar_total",
+                  "credit_balances")
+
+
+def assert_kpis_within_bounds(row: dict, as_of: object) -> None:
+    """No KPI is negative and every rate is a share (issue 12 item 5): days to bill -579 came from a real file."""
+    for kpi in RATES:
+        assert row[kpi] is None or 0 <= row[kpi] <= 1, (kpi, row[kpi], as_of, row)
+    for kpi in NEVER_NEGATIVE:
+        assert row[kpi] is None or row[kpi] >= 0, (kpi, row[kpi], as_of, row)
 
 
 def fresh_url(backend: str) -> str:
@@ -56,6 +71,10 @@ def test_views_equal_the_oracle_for_generated_histories(backend):
         cuts = tuple(T0.date() + timedelta(days=d) for d in cut_days) + (date(2030, 1, 1),)
         try:
             assert differences(runner, cuts) == []
+            for as_of in cuts:
+                for row in (reports.kpis(runner.views, as_of), *reports.scorecard(runner.views, "payer", as_of)):
+                    assert_kpis_within_bounds(row, as_of)
+            assert_kpis_within_bounds(reports.kpis(runner.views), "today")
         finally:
             ledger.close()
             runner.ledger.close()

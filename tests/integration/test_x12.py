@@ -65,13 +65,15 @@ EXPECTED: dict[str, dict] = {
     "kputnam+stupidedi/drug-administered-in-the-physician-office.edi": dict(
         events={"Coded": 1, "Scrubbed": 1, "Submitted": 1}, outcomes={"posted": 1}),
     "imsweb+x12-parser/x12_complex.txt": dict(
-        # BHT04 1996-09-18, dates of service 2015-2016: a bill before the service is refused (issue 12 item 5)
+        # BHT04 1996-09-18, dates of service 2015-2016: a bill before the service is refused (issue 12 item 5);
+        # A37YH556 is refused first for its CLM02 500.00, its SV1 lines summing to 25.51 (scrub edit CLAIM-TOTAL)
         events={}, outcomes={"rejected": 6},
-        reasons=["'478331' is neither CPT", "a claim is submitted on or after its date of service"],
+        reasons=["'478331' is neither CPT", "scrub edit CLAIM-TOTAL", "claim total 500.00 differs from the sum of "
+                                                                      "its lines 25.51"],
         notes=["read as BK:8901"], warnings=["SE01 says '25' segments"]),
     "imsweb+x12-parser/x12_many_claims.txt": dict(
-        # BHT04 before the dates of service: refused
-        events={}, outcomes={"rejected": 820}, reasons=["a claim is submitted on or after its date of service"]),
+        # BHT04 before the dates of service, and CLM02 500.00 above the lines' sum: refused, named by CLAIM-TOTAL
+        events={}, outcomes={"rejected": 820}, reasons=["scrub edit CLAIM-TOTAL", "'478331' is neither CPT"]),
     "Inteligenz+X12Parser/MedicaidExample.txt": dict(
         events={}, outcomes={"rejected": 5}, reasons=["code_claim.diagnoses"]),
     "Inteligenz+X12Parser/Example1_2_And_3_Combined.txt": dict(
@@ -85,8 +87,9 @@ EXPECTED: dict[str, dict] = {
         events={"Coded": 1, "Scrubbed": 1, "Submitted": 1}, outcomes={"posted": 1}),
     "LinuxForHealth+x12/two-claims-single-provider.837i": dict(
         events={"Coded": 2, "Scrubbed": 2, "Submitted": 2}, outcomes={"posted": 2}),
-    "imsweb+x12-parser/x223-test.txt": dict(  # BHT04 1996-09-18, dates of service 2005-2012: refused
-        events={}, outcomes={"rejected": 1}, reasons=["a claim is submitted on or after its date of service"]),
+    "imsweb+x12-parser/x223-test.txt": dict(  # BHT04 1996-09-18, dates of service 2005-2012, and CLM02 500.00 for
+        # lines summing to 73.42: refused, named by the total's edit (CLAIM-TOTAL, checked before anything is recorded)
+        events={}, outcomes={"rejected": 1}, reasons=["scrub edit CLAIM-TOTAL", "of its lines 73.42"]),
     "imsweb+x12-parser/x12_277CA_accepted.txt": dict(
         events={}, outcomes={"unmatched": 1}, reasons=["277CA status A2 for claim 5781 the ledger never saw"]),
     "imsweb+x12-parser/x12_277CA_rejected.txt": dict(

@@ -4,6 +4,7 @@ coordination of benefits, procedure modifiers, an institutional claim's facility
 transaction whose claims were refused says so."""
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from infra.verify import differences
 from infra.x12 import samples
 from infra.x12.export837 import export_837p
 from infra.x12.importer import Importer
-from tests.integration.test_x12 import NOW, PROVIDERS, SAMPLES, claim_events, ledger_importer, pyx12_verdict
+from tests.integration.test_x12 import (NOW, PROVIDERS, SAMPLES, claim_events, ledger_importer, pyx12_verdict,
+                                         sent_elsewhere)
 
 D = Decimal
 LONG = "PCN-2026-0001-ABCDEFGHIJ-KLMNOP"  # 31 characters: more than an 837's CLM01 allows, within CLP01's 38
@@ -173,3 +175,55 @@ def test_events_stored_before_these_fields_existed_still_replay(tmp_path: Path):
         claim = ledger.mapper.to_domain_event(old).mutate(None)
         assert (claim.payer_sequence, claim.facility_type_code) == ("primary", "")
         assert all(ln.revenue_code == "" for ln in claim.lines)
+
+
+def with_clm02(text: str, number: str, total: str) -> str:
+    """The 837 with CLM02 of claim `number` replaced: a total that is not the sum of its SV1 lines."""
+    head, rest = text.split(f"CLM*{number}*", 1)
+    return f"{head}CLM*{number}*{total}*{rest.split('*', 1)[1]}"
+
+
+def test_an_837_whose_clm02_is_not_the_sum_of_its_lines_is_refused_by_claim_total(database_url: str, tmp_path: Path):
+    sent = tmp_path / "total.837"
+    sent.write_text(with_clm02(sent_elsewhere(tmp_path, "CT1").read_text(), "CT1", "180"))
+    ledger, importer = ledger_importer(database_url)
+    [item] = importer.import_file(str(sent)).transactions[0].claims
+    assert item["outcome"] == "rejected" and "scrub edit CLAIM-TOTAL" in item["reason"], item
+    assert "claim total 180.00 differs from the sum of its lines 175.00" in item["reason"]
+    assert claim_events(ledger) == [], "nothing of the refused claim is recorded"
+
+
+def test_an_837_attaching_to_a_claim_an_835_opened_is_refused_when_its_lines_miss_clm02(database_url: str,
+                                                                                       tmp_path: Path):
+    text = sent_elsewhere(tmp_path, "CT2").read_text()
+    assert "SV1*HC:36415*25*" in text
+    sent = tmp_path / "short.837"
+    sent.write_text(text.replace("SV1*HC:36415*25*", "SV1*HC:36415*20*"))  # CLM02 still 175, the lines 170
+    ledger, importer = ledger_importer(database_url)
+    import_remits(importer, tmp_path, samples.Remit("CT2", "1", D("175"), D("140"), D("0"), "ICN-CT2",
+                                                    adjustments=[("CO", "45", D("35"))]))
+    [item] = importer.import_file(str(sent)).transactions[0].claims
+    assert item["outcome"] == "rejected" and "scrub edit CLAIM-TOTAL" in item["reason"], item
+    assert [type(e).__name__ for e in claim_events(ledger)] == ["Opened", "Paid"]
+
+
+def test_an_835_dated_before_the_837_it_answers_is_refused(database_url: str, tmp_path: Path):
+    """Payment lag never goes negative: a check dated before the claim was sent is refused, in either order."""
+    sent = sent_elsewhere(tmp_path, "EA1")
+    ledger, importer = ledger_importer(database_url)
+    assert importer.import_file(str(sent)).transactions[0].claims[0]["outcome"] == "posted"
+    early = tmp_path / "early.835"
+    early.write_text(samples.remittance([samples.Remit("EA1", "1", D("175"), D("140"), D("0"), "ICN-EA1",
+                                                       adjustments=[("CO", "45", D("35"))])],
+                                        payee_npi="1234567893", paid_on=NOW.date() - timedelta(days=3)))
+    [item] = importer.import_file(str(early)).transactions[0].claims
+    assert item["outcome"] == "rejected" and "dated on or after the submission it answers" in item["reason"], item
+    assert ledger.find("EA1").status == "submitted"
+    # the other order: a check of three days ago opened claim EA2; its 837, found later, was sent today
+    three_days_ago = tmp_path / "ea2.835"
+    three_days_ago.write_text(early.read_text().replace("EA1", "EA2").replace("TRACE1", "TRACE2"))
+    assert importer.import_file(str(three_days_ago)).transactions[0].claims[0]["outcome"] == "posted"
+    (tmp_path / "source.db").unlink()
+    [item] = importer.import_file(str(sent_elsewhere(tmp_path, "EA2"))).transactions[0].claims
+    assert item["outcome"] == "rejected" and "dated on or after the submission it answers" in item["reason"], item
+    assert ledger.find("EA2").submissions == 0

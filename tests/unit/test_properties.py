@@ -16,7 +16,7 @@ from tests.unit.helpers import memory_ledger, run
 CENT = Decimal("0.01")
 ACTIONS = ("scrub", "submit", "accept", "reject", "pay", "deny", "appeal", "decide", "reverse", "adjust",
            "bill", "patient_pay", "write_off_payer", "write_off_patient", "recode", "void", "submit7", "attach",
-           "sent837")
+           "sent837", "deny45", "pay_early", "recode_late")
 
 
 def part(amount: Decimal, percent: int) -> Decimal:
@@ -34,7 +34,12 @@ def command_for(action: str, claim: Claim, percent: int, flag: bool, step: int) 
         action = NEXT[claim.status] if claim.status != "accepted" else ("pay" if percent > 15 else "deny")
     when = at(step)
     charge = claim.total_charge
-    if action == "pay":
+    if action == "deny45":  # the fee schedule allows nothing: CO-45 for the whole charge, of the claim or its line
+        return cmd("record_denial", payer_claim_control_number=f"ICN{step}", charge=str(charge), paid="0.00",
+                   adjustments=[{"group": "CO", "carc": "45", "amount": str(charge), "line": None if flag else 1}],
+                   effective_at=when)
+    if action in ("pay", "pay_early"):
+        when = at(-3) if action == "pay_early" else when  # a check dated before the claim was sent: refused
         allowed = part(charge, percent)
         patient = part(allowed, 20) if flag else Decimal("0.00")
         return cmd("record_payment", payer_claim_control_number=f"ICN{step}", charge=str(charge),
@@ -62,6 +67,9 @@ def command_for(action: str, claim: Claim, percent: int, flag: bool, step: int) 
                                             "amount": str(max(part(claim.patient_balance, percent), CENT))}),
         "recode": ("recode_claim", {"diagnoses": ["I10"], "lines": [
             {"procedure": "99214", "charge": str(charge + (5 if flag else 0)), "service_date": "2026-03-01"}]}),
+        # a service dated later: refused once the claim was submitted before that date
+        "recode_late": ("recode_claim", {"diagnoses": ["I10"], "lines": [
+            {"procedure": "99214", "charge": str(charge), "service_date": "2026-03-06" if flag else "2026-03-20"}]}),
         "void": ("void_claim", {"reason": "error"}),
         # the claim's 837 found late: attaches to a claim opened from a remittance, a conflict for a coded one
         "attach": ("code_claim", {"payer_id": claim.payer_id, "payer_class": claim.payer_class, "patient_key": "pk-837",
