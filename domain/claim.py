@@ -98,6 +98,17 @@ def appeal_deadline(levels: Mapping[str, tuple[AppealLevel, ...]], payer_class: 
     return decided_on + timedelta(days=remaining[0].days_to_file) if remaining else None
 
 
+def recorded_appeal_deadline(fields: Mapping[str, Any], payer_class: str, levels_taken: int,
+                             decided_on: date) -> date | None:
+    """The deadline a Denied or AppealDecided recorded, read from its fields (the event's, or its message's
+    payload, where dates are text). One recorded before events carried it (upcast `deadline_unrecorded`, or
+    published before without `appeal_deadline`) gets it as it was then: from the levels of the time."""
+    if fields.get("deadline_unrecorded") or "appeal_deadline" not in fields:
+        return appeal_deadline(LEVELS_BEFORE_RECORDED_DEADLINES, payer_class, levels_taken, decided_on)
+    recorded = fields["appeal_deadline"]
+    return date.fromisoformat(recorded) if isinstance(recorded, str) else recorded
+
+
 class DecisionWithAppealDeadline:
     """A claim event after which the next appeal level is filed by `appeal_deadline` (None: no level remains),
     computed when it was recorded and only copied on replay. Version 1 events did not record it, and cannot be
@@ -105,9 +116,7 @@ class DecisionWithAppealDeadline:
     deadline is computed on replay as it was then, from the levels of the time."""
 
     class_version = 2
-    appeal_deadline: date | None
     effective_at: datetime
-    deadline_unrecorded = False
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -116,9 +125,7 @@ class DecisionWithAppealDeadline:
             state["deadline_unrecorded"] = True
 
     def recorded_deadline(self, claim: Claim) -> date | None:
-        if self.deadline_unrecorded:
-            return claim.next_appeal_deadline(self.effective_at.date(), LEVELS_BEFORE_RECORDED_DEADLINES)
-        return self.appeal_deadline
+        return recorded_appeal_deadline(vars(self), claim.payer_class, claim.appeal_level, self.effective_at.date())
 
 
 class Claim(Aggregate):
@@ -475,8 +482,8 @@ class Claim(Aggregate):
     def adjudicated(self) -> bool:
         return bool(self.payer_claim_control_number)
 
-    def next_appeal_deadline(self, decided_on: date, levels: Mapping[str, tuple[AppealLevel, ...]]) -> date | None:
-        return appeal_deadline(levels, self.payer_class, self.appeal_level, decided_on)
+    def next_appeal_deadline(self, decided_on: date) -> date | None:
+        return appeal_deadline(APPEAL_LEVELS, self.payer_class, self.appeal_level, decided_on)
 
     # ---- commands ----
 
@@ -647,7 +654,7 @@ class Claim(Aggregate):
         category = denial_category(denials[0].carc) if denials else "patient responsibility"
         self.trigger_event(self.Denied, remittance=remittance_record(remittance),
                            denied_amount=denied_dollars(remittance), category=category,
-                           appeal_deadline=self.next_appeal_deadline(meta.effective_at.date(), APPEAL_LEVELS), **meta)
+                           appeal_deadline=self.next_appeal_deadline(meta.effective_at.date()), **meta)
 
     def appeal(self, *, level: int, reason: str, meta: Meta) -> None:
         if self.status == S.REJECTED:
@@ -682,7 +689,7 @@ class Claim(Aggregate):
 
     def decide_appeal(self, *, overturned: bool, reason: str, meta: Meta) -> None:
         self.require("decide_appeal")
-        deadline = None if overturned else self.next_appeal_deadline(meta.effective_at.date(), APPEAL_LEVELS)
+        deadline = None if overturned else self.next_appeal_deadline(meta.effective_at.date())
         self.trigger_event(self.AppealDecided, level=self.appeal_level, overturned=overturned, reason=reason,
                            appeal_deadline=deadline, **meta)
 

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain.carc import denial_category, is_denial
+from domain.claim import recorded_appeal_deadline
 
 # Never a claim fact: the claim-number index, X12 intakes and submission batches (bookkeeping of files), and the default creation events eventsourcing declares
 # (claims are created by Coded, the index by Registered).
@@ -26,14 +27,14 @@ COLUMNS = (
     "coded_on", "first_submitted_on", "last_submitted_on", "first_adjudicated_on", "last_adjudicated_on",
     "closed_on", "last_activity_on", "patient_since", "billed", "payer_paid", "adjustments",
     "patient_responsibility", "patient_paid", "written_off_payer", "written_off_patient", "payer_balance",
-    "patient_balance", "denied_amount", "last_carcs", "denial_category", "appeal_level", "submissions",
-    "rejections", "scrub_failures", "clean", "initially_denied", "first_pass_resolved", "adjudications",
-    "version",
+    "patient_balance", "denied_amount", "last_carcs", "denial_category", "appeal_level", "appeal_deadline",
+    "submissions", "rejections", "scrub_failures", "clean", "initially_denied", "first_pass_resolved",
+    "adjudications", "version",
 )
 MONEY = ("billed", "payer_paid", "adjustments", "patient_responsibility", "patient_paid", "written_off_payer",
          "written_off_patient", "payer_balance", "patient_balance", "denied_amount")
 DATES = ("dos", "coded_on", "first_submitted_on", "last_submitted_on", "first_adjudicated_on",
-         "last_adjudicated_on", "closed_on", "last_activity_on", "patient_since")
+         "last_adjudicated_on", "closed_on", "last_activity_on", "patient_since", "appeal_deadline")
 
 
 ENDED = ("closed", "written_off", "voided")
@@ -236,6 +237,7 @@ def on_paid(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
 def on_denied(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     adjudicate(f, e, day, fx, denied=True)
     f["status"] = "denied"
+    f["appeal_deadline"] = recorded_appeal_deadline(vars(e), f["payer_class"], f["appeal_level"], day)
 
 
 def on_appealed(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
@@ -245,6 +247,7 @@ def on_appealed(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
 
 def on_appeal_decided(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     f["status"] = "accepted" if e.overturned else "denied"
+    f["appeal_deadline"] = None if e.overturned else recorded_appeal_deadline(vars(e), f["payer_class"], e.level, day)
     fx.count(day, f["payer_id"], "-", f["denial_category"] or "-", decided=1, overturned=int(e.overturned))
 
 

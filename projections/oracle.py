@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain.carc import denial_category, is_denial
+from domain.claim import recorded_appeal_deadline
 
 Z = Decimal("0")
 STATUS_AFTER = {"Coded": "coded", "Opened": "submitted", "Recoded": "coded", "Submitted": "submitted", "Accepted": "accepted",
@@ -143,6 +144,7 @@ def claim_row(claim_id: str, history: list[tuple[int, Any]]) -> dict[str, Any]:
         if last_remit else "",
         "denial_category": main_category(denied_last[-1]) if denied_last else "",
         "appeal_level": max([e.level for e in events if type(e).__name__ == "Appealed"], default=0),
+        "appeal_deadline": last_appeal_deadline(events),
         "submissions": len(submitted), "rejections": kinds.count("Rejected"),
         "scrub_failures": sum(1 for k, e in zip(kinds, events) if k == "Scrubbed" and not e.passed),
         "clean": bool(submitted) and not scrub_failed_before_first_submission and "Rejected" not in kinds,
@@ -152,6 +154,20 @@ def claim_row(claim_id: str, history: list[tuple[int, Any]]) -> dict[str, Any]:
         + kinds.count("SubmissionAttached") == 1,  # (what an 837 found later attaches, the remittance answered)
         "adjudications": len(adjudications), "version": events[-1].originator_version,
     }
+
+
+def last_appeal_deadline(events: list[Any]) -> date | None:
+    """The deadline the last denial or upheld appeal recorded (or, recorded before events carried it, its
+    deadline from the payer class and the appeal levels taken by then)."""
+    decisions = [i for i, e in enumerate(events) if type(e).__name__ in ("Denied", "AppealDecided")]
+    if not decisions:
+        return None
+    last, before = events[decisions[-1]], events[:decisions[-1]]
+    if getattr(last, "overturned", False):
+        return None
+    payer_class = [e for e in before if type(e).__name__ in ("Coded", "Opened", "CodingAttached")][-1].payer_class
+    taken = max([e.level for e in before if type(e).__name__ == "Appealed"], default=0)
+    return recorded_appeal_deadline(vars(last), payer_class, taken, last.effective_at.date())
 
 
 def main_category(denial: Any) -> str:

@@ -103,8 +103,11 @@ class ClaimViews:
         columns = ", ".join(f"{c} {column_type(c, self.dialect)}" for c in COLUMNS)
         stats = ", ".join(f"{c} BIGINT NOT NULL DEFAULT 0" for c in STAT_COLUMNS)
         missing = [name for name, table in self.t.items() if not self.exists(table)]
+        lacking = [] if "claim_status" in missing else [c for c in COLUMNS if c not in self.columns("claim_status")]
         self.incomplete = []
         with self.transaction() as c:
+            for column in lacking:  # a column a newer release added: empty for the claims folded before
+                c.execute(f"ALTER TABLE {cs} ADD COLUMN {column} {column_type(column, self.dialect)}")
             for statement in (
                 f"CREATE TABLE IF NOT EXISTS {cs} ({columns}, PRIMARY KEY (claim_id))",
                 f"CREATE TABLE IF NOT EXISTS {ar} (claim_id TEXT NOT NULL, seq BIGINT NOT NULL, effective_on {d} NOT NULL,"
@@ -120,14 +123,21 @@ class ClaimViews:
                     c.execute(statement)
             if self.dialect == "postgresql":
                 self.grant_reader(c)
-        if missing and len(missing) < len(self.t) and self.position() > 0:
-            # tables a newer release added, created empty behind a position the older tables already reached
-            self.incomplete = missing
+        if (missing and len(missing) < len(self.t) or lacking) and self.position() > 0:
+            # tables or columns a newer release added, empty behind a position the older tables already reached
+            self.incomplete = [*missing, *(f"claim_status.{column}" for column in lacking)]
 
     def exists(self, table: str) -> bool:
         if self.dialect == "sqlite":
             return bool(self.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", [table]))
         return self.query("SELECT to_regclass(?) IS NOT NULL AS present", [table])[0]["present"]
+
+    def columns(self, name: str) -> set[str]:
+        if self.dialect == "sqlite":
+            return {r["name"] for r in self.query(f"PRAGMA table_info({self.bare[name]})")}
+        rows = self.query("SELECT column_name AS name FROM information_schema.columns "
+                          "WHERE table_schema = ? AND table_name = ?", [self.schema, self.bare[name]])
+        return {r["name"] for r in rows}
 
     def suffixes(self, start: str) -> list[str]:
         """The suffixes, beginning with `start`, of other sets of these tables (`claim_status<suffix>`)."""

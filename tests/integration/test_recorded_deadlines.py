@@ -2,6 +2,7 @@
 this version on SQLite and PostgreSQL: upcast, they replay, publish and fold to the deadlines they had."""
 from __future__ import annotations
 
+import argparse
 import json
 from datetime import date
 from pathlib import Path
@@ -16,11 +17,14 @@ from domain import claim as claim_module
 from domain.claim import AppealLevel
 from domain.contract import ClaimEventMessage, encoded, message_for
 from domain.ledger import Ledger
-from infra.bootstrap import open_ledger
+from infra.bootstrap import open_ledger, open_runner
+from infra.cli import rebuild
 from infra.relay_reader import MessageEncoder
 from infra.transcoding import PlainEvents
+from infra.verify import differences
 from projections.facts import Effects, fold, is_ignored, new_facts
-from tests.conftest import at, cmd
+from projections.runner import IncompleteViews
+from tests.conftest import at, cmd, denial, lifecycle_to_submitted
 from tests.unit.helpers import run
 
 STORED = json.loads((Path(__file__).parent / "events_before_recorded_deadlines.json").read_text())
@@ -85,3 +89,30 @@ def test_old_events_publish_and_fold_plainly_as_the_upcast_events_do(old_ledger)
     assert plain_facts == facts
     for number, was in STORED["claims"].items():
         assert rows[number]["deadline"] == day(was["appeal_deadline"]), number
+
+
+def view_deadlines(runner: Any) -> dict[str, str | None]:
+    rows = runner.views.query(f"SELECT claim_number, appeal_deadline FROM {runner.views.t['claim_status']}")
+    return {r["claim_number"]: r["appeal_deadline"] and str(r["appeal_deadline"]) for r in rows}
+
+
+def test_the_views_show_the_deadlines_old_and_new_events_recorded(old_ledger, database_url):
+    run(old_ledger, *lifecycle_to_submitted("NEW"), denial("NEW"))
+    runner = open_runner(database_url)
+    runner.catch_up()
+    assert differences(runner) == []
+    assert view_deadlines(runner) == {**{n: was["appeal_deadline"] for n, was in STORED["claims"].items()},
+                                      "NEW": "2026-09-12"}
+
+
+def test_views_of_an_earlier_release_ask_for_a_rebuild_to_fill_the_deadline(old_ledger, database_url):
+    runner = open_runner(database_url)
+    runner.catch_up()
+    with runner.views.transaction() as c:
+        c.execute(f"ALTER TABLE {runner.views.t['claim_status']} DROP COLUMN appeal_deadline")
+    with pytest.raises(IncompleteViews, match="claim_status.appeal_deadline"):
+        open_runner(database_url).catch_up()
+    rebuild(argparse.Namespace(db=database_url, name="all"))
+    rebuilt = open_runner(database_url)
+    assert differences(rebuilt) == []
+    assert view_deadlines(rebuilt) == {n: was["appeal_deadline"] for n, was in STORED["claims"].items()}
