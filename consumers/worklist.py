@@ -3,11 +3,11 @@ CARC category, payer, appeal deadline (DOMAIN.md §1, by payer class and appeal 
 when the claim is paid, corrected (recoded) or written off. Pure: rows in, rows out; infra stores them."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from domain.claim import APPEAL_LEVELS
+from domain.claim import recorded_appeal_deadline
 from domain.contract import ClaimEventMessage
 
 COLUMNS = ("claim_id", "claim_number", "payer_id", "payer_class", "state", "category", "carcs", "at_stake_cents",
@@ -22,12 +22,6 @@ def new_row(claim_id: str) -> dict[str, Any]:
     row.update(claim_id=claim_id, state="none", at_stake_cents=0, appeal_level=0, carcs="", category="",
                sequence=0, priority="")
     return row
-
-
-def deadline_after(payer_class: str, level: int, decided: date) -> date | None:
-    """The last day to file appeal `level` + 1, counted from the decision (denial or upheld appeal)."""
-    levels = APPEAL_LEVELS.get(payer_class or "commercial", ())
-    return decided + timedelta(days=levels[level][2]) if level < len(levels) else None
 
 
 def priority(at_stake_cents: int, deadline: date | None, today: date) -> str:
@@ -61,14 +55,15 @@ def apply(row: dict[str, Any], m: ClaimEventMessage) -> None:
         carcs = sorted({f"{a['group']}-{a['carc']}" for a in p["remittance"]["adjustments"]})
         row.update(state="open", category=p["category"], carcs=" ".join(carcs), denied_on=day,
                    at_stake_cents=int(Decimal(p["denied_amount"]) * 100), closed_on=None, closed_reason=None,
-                   deadline=deadline_after(row["payer_class"], row["appeal_level"], day))
+                   deadline=recorded_appeal_deadline(p, row["payer_class"] or "commercial", row["appeal_level"], day))
     elif m.type == "Appealed" and row["state"] in OPEN:
         row.update(state="appealed", appeal_level=p["level"], deadline=None)
     elif m.type == "AppealDecided" and row["state"] in OPEN:
         if p["overturned"]:
             row.update(state="overturned", deadline=None)  # awaiting the payer's reprocessed payment
         else:
-            row.update(state="open", deadline=deadline_after(row["payer_class"], p["level"], day))
+            row.update(state="open", deadline=recorded_appeal_deadline(p, row["payer_class"] or "commercial",
+                                                                       p["level"], day))
     elif m.type in CLOSING and row["state"] in OPEN:
         row.update(state="closed", closed_on=day, closed_reason=CLOSING[m.type])
     row["priority"] = priority(row["at_stake_cents"], row["deadline"], day) if row["state"] in OPEN else ""

@@ -1,9 +1,11 @@
 """The Claim aggregate: a claim's lifecycle, its refused transitions and its money rules (DOMAIN.md §1, §3)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -57,24 +59,73 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "void": (S.CODED, S.SCRUB_FAILED, S.READY, S.REJECTED, S.DENIED, S.REVERSED),
 }
 
-# (level, name, days to file from the previous decision, minimum amount in controversy) per payer class.
-APPEAL_LEVELS: dict[str, tuple[tuple[int, str, int, Decimal], ...]] = {
+class AppealLevel(NamedTuple):
+    number: int
+    name: str
+    days_to_file: int  # counted from the previous decision: the denial, or the upheld appeal
+    minimum_in_controversy: Decimal
+
+
+# The appeal levels as they stood while Denied and AppealDecided did not record the deadline (class version 1):
+# the deadlines of those events are computed from these on replay, so they never change. Never edit them.
+LEVELS_BEFORE_RECORDED_DEADLINES: Mapping[str, tuple[AppealLevel, ...]] = MappingProxyType({
     "medicare": (
-        (1, "redetermination", 120, ZERO),
-        (2, "QIC reconsideration", 180, ZERO),
-        (3, "ALJ hearing", 60, Decimal("190")),
-        (4, "Appeals Council review", 60, ZERO),
-        (5, "federal court review", 60, Decimal("1900")),
+        AppealLevel(1, "redetermination", 120, ZERO),
+        AppealLevel(2, "QIC reconsideration", 180, ZERO),
+        AppealLevel(3, "ALJ hearing", 60, Decimal("190")),
+        AppealLevel(4, "Appeals Council review", 60, ZERO),
+        AppealLevel(5, "federal court review", 60, Decimal("1900")),
     ),
-    "commercial": ((1, "internal appeal", 180, ZERO), (2, "external review", 120, ZERO)),
-    "medicaid": ((1, "reconsideration", 120, ZERO), (2, "state fair hearing", 120, ZERO)),
+    "commercial": (AppealLevel(1, "internal appeal", 180, ZERO), AppealLevel(2, "external review", 120, ZERO)),
+    "medicaid": (AppealLevel(1, "reconsideration", 120, ZERO), AppealLevel(2, "state fair hearing", 120, ZERO)),
     "self_pay": (),
-}
+})
+# Today's appeal levels per payer class. A denial or an upheld appeal records the deadline they give that day
+# (the event's appeal_deadline): a change here applies to later decisions, never to recorded ones.
+APPEAL_LEVELS: dict[str, tuple[AppealLevel, ...]] = dict(LEVELS_BEFORE_RECORDED_DEADLINES)
 WRITE_OFF_REASONS = ("contractual", "denial", "small_balance", "bad_debt", "charity", "timely_filing")
 
 
 def allowed_commands(status: str) -> str:
     return ", ".join(name for name, statuses in ALLOWED.items() if status in statuses) or "none"
+
+
+def appeal_deadline(levels: Mapping[str, tuple[AppealLevel, ...]], payer_class: str, levels_taken: int,
+                    decided_on: date) -> date | None:
+    """The last day to file the appeal level after `levels_taken`, counted from the decision (the denial or the
+    upheld appeal); None when no level remains."""
+    remaining = levels.get(payer_class, ())[levels_taken:]
+    return decided_on + timedelta(days=remaining[0].days_to_file) if remaining else None
+
+
+def recorded_appeal_deadline(fields: Mapping[str, Any], payer_class: str, levels_taken: int,
+                             decided_on: date) -> date | None:
+    """The deadline a Denied or AppealDecided recorded, read from its fields (the event's, or its message's
+    payload, where dates are text). One recorded before events carried it (upcast `deadline_unrecorded`, or
+    published before without `appeal_deadline`) gets it as it was then: from the levels of the time."""
+    if fields.get("deadline_unrecorded") or "appeal_deadline" not in fields:
+        return appeal_deadline(LEVELS_BEFORE_RECORDED_DEADLINES, payer_class, levels_taken, decided_on)
+    recorded = fields["appeal_deadline"]
+    return date.fromisoformat(recorded) if isinstance(recorded, str) else recorded
+
+
+class DecisionWithAppealDeadline:
+    """A claim event after which the next appeal level is filed by `appeal_deadline` (None: no level remains),
+    computed when it was recorded and only copied on replay. Version 1 events did not record it, and cannot be
+    upcast to it (their state holds neither the payer class nor the levels taken): they are marked, and their
+    deadline is computed on replay as it was then, from the levels of the time."""
+
+    class_version = 2
+    effective_at: datetime
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["appeal_deadline"] = None
+        if not state.get("overturned"):  # an overturned appeal left no deadline
+            state["deadline_unrecorded"] = True
+
+    def recorded_deadline(self, claim: Claim) -> date | None:
+        return recorded_appeal_deadline(vars(self), claim.payer_class, claim.appeal_level, self.effective_at.date())
 
 
 class Claim(Aggregate):
@@ -256,16 +307,17 @@ class Claim(Aggregate):
             claim.contractual += self.contractual
             claim.settle()
 
-    class Denied(Event):
+    class Denied(Event, DecisionWithAppealDeadline):
         remittance: dict[str, Any]
         denied_amount: Decimal
         category: str
+        appeal_deadline: date | None
 
         def assign(self, claim: Claim) -> None:
             claim.post_remittance(self, S.DENIED)
             claim.denials += 1
             claim.denial_category = self.category
-            claim.appeal_deadline = claim.next_appeal_deadline(self.effective_at.date())
+            claim.appeal_deadline = self.recorded_deadline(claim)
 
     class Appealed(Event):
         level: int
@@ -276,16 +328,17 @@ class Claim(Aggregate):
             claim.status = S.APPEALED
             claim.appeal_level = self.level
 
-    class AppealDecided(Event):
+    class AppealDecided(Event, DecisionWithAppealDeadline):
         level: int
         overturned: bool
         reason: str
+        appeal_deadline: date | None
 
         def assign(self, claim: Claim) -> None:
             claim.status = S.ACCEPTED if self.overturned else S.DENIED
             claim.appeals_overturned += int(self.overturned)
             claim.appeals_upheld += int(not self.overturned)
-            claim.appeal_deadline = None if self.overturned else claim.next_appeal_deadline(self.effective_at.date())
+            claim.appeal_deadline = self.recorded_deadline(claim)
 
     class PaymentReversed(Event):
         payer_claim_control_number: str
@@ -432,10 +485,7 @@ class Claim(Aggregate):
         return bool(self.payer_claim_control_number)
 
     def next_appeal_deadline(self, decided_on: date) -> date | None:
-        levels = APPEAL_LEVELS.get(self.payer_class, ())
-        if self.appeal_level >= len(levels):
-            return None
-        return decided_on + timedelta(days=levels[self.appeal_level][2])
+        return appeal_deadline(APPEAL_LEVELS, self.payer_class, self.appeal_level, decided_on)
 
     # ---- commands ----
 
@@ -617,7 +667,8 @@ class Claim(Aggregate):
         main = main_denial(denials)
         category = denial_category(main.carc) if main else "patient responsibility"
         self.trigger_event(self.Denied, remittance=remittance_record(remittance),
-                           denied_amount=denied_dollars(denials), category=category, **meta)
+                           denied_amount=denied_dollars(denials), category=category,
+                           appeal_deadline=self.next_appeal_deadline(meta.effective_at.date()), **meta)
 
     def appeal(self, *, level: int, reason: str, meta: Meta) -> None:
         if self.status == S.REJECTED:
@@ -639,21 +690,22 @@ class Claim(Aggregate):
             raise errors.IllegalTransition(
                 self.claim_number, "no further appeal level",
                 f"{self.payer_class} has {len(levels)} appeal level(s)", "write_off with reason denial")
-        _, name, _, minimum = levels[level - 1]
+        filed = levels[level - 1]
         if self.appeal_deadline and meta.effective_at.date() > self.appeal_deadline:
             raise errors.AppealDeadlinePassed(
-                self.claim_number, f"{name} must be filed by {self.appeal_deadline}",
+                self.claim_number, f"{filed.name} must be filed by {self.appeal_deadline}",
                 f"filed on {meta.effective_at.date()}", "write_off with reason denial")
-        if self.payer_balance < minimum:
+        if self.payer_balance < filed.minimum_in_controversy:
             raise errors.AmountInControversyTooLow(
-                self.claim_number, f"{name} needs at least {minimum} in controversy",
+                self.claim_number, f"{filed.name} needs at least {filed.minimum_in_controversy} in controversy",
                 f"{self.payer_balance} is in controversy", "write_off with reason denial")
-        self.trigger_event(self.Appealed, level=level, level_name=name, reason=reason, **meta)
+        self.trigger_event(self.Appealed, level=level, level_name=filed.name, reason=reason, **meta)
 
     def decide_appeal(self, *, overturned: bool, reason: str, meta: Meta) -> None:
         self.require("decide_appeal")
+        deadline = None if overturned else self.next_appeal_deadline(meta.effective_at.date())
         self.trigger_event(self.AppealDecided, level=self.appeal_level, overturned=overturned, reason=reason,
-                           **meta)
+                           appeal_deadline=deadline, **meta)
 
     def reverse_payment(self, *, payer_claim_control_number: str, reason: str, meta: Meta) -> None:
         self.require("reverse_payment")

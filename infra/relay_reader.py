@@ -27,7 +27,7 @@ from eventsourcing.utils import resolve_topic
 
 from consumers.relay import PAGE, Page, Pages, read_pages
 from domain.contract import META, SCHEMA_VERSION, Encoded, encoded, message_for
-from infra.transcoding import Unusual, untagged
+from infra.transcoding import Unusual, untagged, upcast
 
 
 class MessageEncoder:
@@ -71,7 +71,7 @@ class MessageEncoder:
         return self.numbers.get(claim) or self.numbers.setdefault(claim, self.lookup(claim))
 
     def encode(self, notification: Any, kind: str, claim: UUID) -> Encoded:
-        state = orjson.loads(untagged(notification.state))
+        state = upcast(resolve_topic(notification.topic), orjson.loads(untagged(notification.state)))
         claim_id = str(claim)
         message = {
             "schema_version": SCHEMA_VERSION,

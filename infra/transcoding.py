@@ -89,6 +89,16 @@ def untagged(data: bytes) -> bytes:
     return data
 
 
+def upcast(cls: type, state: dict[str, Any]) -> dict[str, Any]:
+    """A stored event's state in the shape its class has today, as eventsourcing's mapper gives it: the stored
+    class version dropped, each upcast from it to the class's own version applied in turn."""
+    version, current = state.pop("class_version", 1), getattr(cls, "class_version", 1)
+    while version < current:
+        getattr(cls, f"upcast_v{version}_v{version + 1}")(state)
+        version += 1
+    return state
+
+
 class PlainEvents:
     """Stored events decoded for reading, not for replay: what the projections' fold reads, several times cheaper
     than the mapper's domain events. Each is an object of a bare class named like the event class, holding the
@@ -108,6 +118,7 @@ class PlainEvents:
             except Unusual:
                 pass
             else:
+                upcast(resolve_topic(notification.topic), state)
                 event = self.plain_class(notification.topic)()
                 event.__dict__ = state
                 state["originator_id"], state["originator_version"] = notification.originator_id, \

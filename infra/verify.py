@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any
 
 from projections import oracle
-from projections.facts import COLUMNS
+from projections.facts import COLUMNS, DATES
 from projections.runner import Runner
 
 
@@ -24,7 +24,7 @@ def normalise(row: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for name in COLUMNS:
         value = row[name]
-        if isinstance(value, str) and len(value) == 10 and value[4] == "-" and name.endswith(("on", "dos", "since")):
+        if isinstance(value, str) and name in DATES:
             value = date.fromisoformat(value)
         out[name] = bool(value) if name in ("clean", "initially_denied", "first_pass_resolved") else value
     return out

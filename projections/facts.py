@@ -15,6 +15,7 @@ from typing import Any
 from domain.carc import denial_category, is_contractual
 from domain.money import denial_adjustments, main_denial
 from domain.values import Adjustment
+from domain.claim import recorded_appeal_deadline
 
 # Never a claim fact: the claim-number index, X12 intakes and submission batches (bookkeeping of files), and the default creation events eventsourcing declares
 # (claims are created by Coded, the index by Registered).
@@ -29,14 +30,14 @@ COLUMNS = (
     "coded_on", "first_submitted_on", "last_submitted_on", "first_adjudicated_on", "last_adjudicated_on",
     "closed_on", "last_activity_on", "patient_since", "billed", "payer_paid", "adjustments",
     "patient_responsibility", "patient_paid", "written_off_payer", "written_off_patient", "payer_balance",
-    "patient_balance", "denied_amount", "last_carcs", "denial_category", "appeal_level", "submissions",
-    "rejections", "scrub_failures", "clean", "initially_denied", "first_pass_resolved", "adjudications",
-    "version", "contractual", "allowances", "line_charges", "payment_lag_days",
+    "patient_balance", "denied_amount", "last_carcs", "denial_category", "appeal_level", "appeal_deadline",
+    "submissions", "rejections", "scrub_failures", "clean", "initially_denied", "first_pass_resolved",
+    "adjudications", "version", "contractual", "allowances", "line_charges", "payment_lag_days",
 )
 MONEY = ("billed", "payer_paid", "adjustments", "patient_responsibility", "patient_paid", "written_off_payer",
          "written_off_patient", "payer_balance", "patient_balance", "denied_amount", "contractual")
 DATES = ("dos", "coded_on", "first_submitted_on", "last_submitted_on", "first_adjudicated_on",
-         "last_adjudicated_on", "closed_on", "last_activity_on", "patient_since")
+         "last_adjudicated_on", "closed_on", "last_activity_on", "patient_since", "appeal_deadline")
 
 
 ENDED = ("closed", "written_off", "voided")
@@ -265,6 +266,7 @@ def on_paid(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
 def on_denied(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     adjudicate(f, e, day, fx, denied=True)
     f["status"] = "denied"
+    f["appeal_deadline"] = recorded_appeal_deadline(vars(e), f["payer_class"], f["appeal_level"], day)
 
 
 def on_appealed(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
@@ -274,6 +276,7 @@ def on_appealed(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
 
 def on_appeal_decided(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     f["status"] = "accepted" if e.overturned else "denied"
+    f["appeal_deadline"] = None if e.overturned else recorded_appeal_deadline(vars(e), f["payer_class"], e.level, day)
     fx.count(day, f["payer_id"], "-", f["denial_category"] or "-", decided=1, overturned=int(e.overturned))
 
 

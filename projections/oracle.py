@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain.carc import denial_category, is_contractual, is_denial
+from domain.claim import recorded_appeal_deadline
 
 Z = Decimal("0")
 STATUS_AFTER = {"Coded": "coded", "Opened": "submitted", "Recoded": "coded", "Submitted": "submitted", "Accepted": "accepted",
@@ -156,6 +157,7 @@ def claim_row(claim_id: str, history: list[tuple[int, Any]]) -> dict[str, Any]:
         if last_remit else "",
         "denial_category": main_category(denied_last[-1][1], history[:denied_last[-1][0]]) if denied_last else "",
         "appeal_level": max([e.level for e in events if type(e).__name__ == "Appealed"], default=0),
+        "appeal_deadline": last_appeal_deadline(events),
         "submissions": len(submitted), "rejections": kinds.count("Rejected"),
         "scrub_failures": sum(1 for k, e in zip(kinds, events) if k == "Scrubbed" and not e.passed),
         "clean": bool(submitted) and not scrub_failed_before_first_submission and "Rejected" not in kinds,
@@ -199,6 +201,20 @@ def net_collection_rate(claims: Iterable[dict[str, Any]]) -> float | None:
     entering = [c for c in claims if c["adjudications"] and c["status"] != "voided"]
     net = sum(c["billed"] - c["contractual"] for c in entering)
     return sum(c["payer_paid"] + c["patient_paid"] for c in entering) / net if net else None
+
+
+def last_appeal_deadline(events: list[Any]) -> date | None:
+    """The deadline the last denial or upheld appeal recorded (or, recorded before events carried it, its
+    deadline from the payer class and the appeal levels taken by then)."""
+    decisions = [i for i, e in enumerate(events) if type(e).__name__ in ("Denied", "AppealDecided")]
+    if not decisions:
+        return None
+    last, before = events[decisions[-1]], events[:decisions[-1]]
+    if getattr(last, "overturned", False):
+        return None
+    payer_class = [e for e in before if type(e).__name__ in ("Coded", "Opened", "CodingAttached")][-1].payer_class
+    taken = max([e.level for e in before if type(e).__name__ == "Appealed"], default=0)
+    return recorded_appeal_deadline(vars(last), payer_class, taken, last.effective_at.date())
 
 
 def main_category(denial: Any, before: list[tuple[int, Any]]) -> str:

@@ -25,7 +25,7 @@ class Lag:
 
 
 class IncompleteViews(Exception):
-    """Tables a newer release added to the views exist but hold nothing of what was projected before."""
+    """Tables or columns a newer release added to the views exist but hold nothing of what was projected before."""
 
 
 class Runner:
