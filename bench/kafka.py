@@ -31,7 +31,7 @@ from kafka import KafkaConsumer  # noqa: E402
 
 from consumers.relay import PAGE  # noqa: E402
 from infra.bootstrap import open_ledger, open_relay, tune_for_bulk_work  # noqa: E402
-from infra.kafka_io import PRODUCER_SETTINGS, ensure_topics  # noqa: E402
+from infra.kafka.publisher import PRODUCER_SETTINGS, ensure_topics  # noqa: E402
 from infra.ingest import ingest  # noqa: E402
 from infra.simulator import demo_commands, office_visit  # noqa: E402
 

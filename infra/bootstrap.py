@@ -106,8 +106,8 @@ def appends_wake(runner: Runner, database_url: str | None = None) -> Callable[[f
 
 def open_relay(database_url: str | None, bootstrap: str, topic: str, name: str, page: int | None = None) -> Any:
     from consumers.relay import PAGE, Relay, read_pages
-    from infra.kafka_io import KafkaPublisher
-    from infra.relay_reader import MessageEncoder, ReaderProcess
+    from infra.kafka.publisher import KafkaPublisher
+    from infra.kafka.relay_reader import MessageEncoder, ReaderProcess
 
     ledger = open_ledger(database_url, source="relay")
     if Settings.load(database_url).backend == "memory":

@@ -540,7 +540,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboards(args: argparse.Namespace) -> int:
-    from infra import dashboards as dash
+    from infra.grafana import dashboards as dash
     from infra.settings import Settings
 
     url = Settings.load(args.db).database_url
@@ -557,7 +557,7 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
             out.print(f"{path}: {len(run.results)} panels" + (f", {len(failed)} failed: {failed[0].error}"
                                                               if failed else ""), markup=False, highlight=False)
         return FAILURE if any(r.error for _, run in pages for r in run.results) else OK
-    from infra.grafana_publish import PublishError, publish
+    from infra.grafana.publish import PublishError, publish
 
     if not args.grafana_url:
         raise InputRejected("dashboards publish needs --grafana-url URL")
@@ -574,7 +574,7 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
 
 
 def cmd_consume(args: argparse.Namespace) -> int:
-    from infra.consume import ConsumerRunner
+    from infra.kafka.consumer_runner import ConsumerRunner
 
     runner = ConsumerRunner(args.name, args.db, args.bootstrap_servers, args.topic, args.group,
                             log=lambda text: err.print(f"{args.name}: {text}", markup=False, highlight=False))
@@ -595,7 +595,7 @@ def cmd_consume(args: argparse.Namespace) -> int:
 
 
 def cmd_worklist(args: argparse.Namespace) -> int:
-    from infra.consume import worklist_rows
+    from infra.kafka.consumer_runner import worklist_rows
 
     rows = [{**r, "at_stake": reports.dollars(r.pop("at_stake_cents"))} for r in worklist_rows(args.db, args.all)]
     if args.json:
@@ -610,7 +610,7 @@ def cmd_worklist(args: argparse.Namespace) -> int:
 def cmd_journal(args: argparse.Namespace) -> int:
     import csv
 
-    from infra.consume import journal_rows
+    from infra.kafka.consumer_runner import journal_rows
 
     rows = journal_rows(args.db, args.start, args.end)
     lines = [{"day": str(r["day"]), "payer": r["payer_id"], "account": r["account"],

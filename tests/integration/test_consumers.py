@@ -18,7 +18,7 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from consumers import journal
 from infra.bootstrap import open_ledger
-from infra.consume import ConsumerRunner, journal_rows, worklist_rows
+from infra.kafka.consumer_runner import ConsumerRunner, journal_rows, worklist_rows
 from infra.ingest import ingest
 from infra.simulator import demo_commands
 from projections import oracle

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra import dashboards as dash
+from infra.grafana import dashboards as dash
 from infra.bootstrap import open_ledger, open_runner
 from projections import oracle, reports
 from tests.conftest import ROOT, require_postgres

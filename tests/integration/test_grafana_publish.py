@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from infra.dashboards import load
-from infra.grafana_publish import PublishError, publish
+from infra.grafana.dashboards import load
+from infra.grafana.publish import PublishError, publish
 from tests.conftest import ROOT
 
 TOKEN = "glsa_test_token"

@@ -14,7 +14,7 @@ from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException, GrafanaUnauthorizedError
 from niquests.exceptions import ConnectionError as Unreachable
 
-from infra.dashboards import DATASOURCE_UID, load
+from infra.grafana.dashboards import DATASOURCE_UID, load
 from infra.settings import Settings
 from projections.views import READER
 

@@ -1,7 +1,7 @@
 """The relay's reading half: stored claim events encoded as published messages, in a process of its own.
 
 `MessageEncoder` writes a stored event's message without building event objects or models on the way;
-`ReaderProcess` runs it in a child program (`python -m infra.relay_reader`) that reads and encodes pages while
+`ReaderProcess` runs it in a child program (`python -m infra.kafka.relay_reader`) that reads and encodes pages while
 the relay publishes the previous one, so decoding the store and kafka-python's send each get a core.
 """
 from __future__ import annotations
@@ -117,7 +117,7 @@ class ReaderProcess:
     where to read from; pages of an earlier request are recognised by their number and dropped."""
 
     def __init__(self, database_url: str | None, size: int = PAGE) -> None:
-        self.child = subprocess.Popen([sys.executable, "-m", "infra.relay_reader", database_url or "", str(size)],
+        self.child = subprocess.Popen([sys.executable, "-m", "infra.kafka.relay_reader", database_url or "", str(size)],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=os.getcwd())
         self.pages: queue.Queue[Any] = queue.Queue(maxsize=3)
         self.request = 0

@@ -20,7 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = ROOT / "dashboards"
 DATASOURCE_UID = "rcm-pg"
 UPLOT = "1.6.32"  # from the npm registry, inlined into each snapshot page

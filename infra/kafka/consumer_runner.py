@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from consumers import journal, worklist
 from domain.contract import TOPIC, ClaimEventMessage
-from infra.kafka_io import BrokerUnavailable, ensure_topics
+from infra.kafka.publisher import BrokerUnavailable, ensure_topics
 from infra.settings import Settings
 from infra.transcoding import plain_event_class
 
@@ -454,7 +454,7 @@ def ensure_dead_letter_topic(bootstrap: str, topic: str) -> None:
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    from infra.kafka_io import connect_admin
+    from infra.kafka.publisher import connect_admin
     admin = connect_admin(bootstrap)
     try:
         admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1,
