@@ -15,7 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from infra.bootstrap import open_ledger, tune_for_bulk_work
+from infra.bootstrap import open_ledger
+from infra.gc_tuning import tune_for_bulk_work
 
 BATCH = 2000
 PARALLEL_FROM = 8000  # below this, starting workers costs more than it saves
