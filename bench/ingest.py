@@ -25,7 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from domain.codes import is_billable_icd10  # noqa: E402
 from domain.commands import COMMAND  # noqa: E402
-from infra.bootstrap import open_ledger, tune_for_bulk_work  # noqa: E402
+from infra.bootstrap import open_ledger  # noqa: E402
+from infra.gc_tuning import tune_for_bulk_work  # noqa: E402
 from infra.ingest import ingest as bulk_ingest, workers_default  # noqa: E402
 from infra.simulator import demo_commands  # noqa: E402
 

@@ -30,8 +30,10 @@ sys.path.insert(0, str(ROOT))
 from kafka import KafkaConsumer  # noqa: E402
 
 from consumers.relay import PAGE  # noqa: E402
-from infra.bootstrap import open_ledger, open_relay, tune_for_bulk_work  # noqa: E402
-from infra.kafka_io import PRODUCER_SETTINGS, ensure_topics  # noqa: E402
+from infra.bootstrap import open_ledger, open_relay  # noqa: E402
+from infra.gc_tuning import tune_for_bulk_work  # noqa: E402
+from infra.kafka.publisher import PRODUCER_SETTINGS  # noqa: E402
+from infra.kafka.topics import ensure_topics  # noqa: E402
 from infra.ingest import ingest  # noqa: E402
 from infra.simulator import demo_commands, office_visit  # noqa: E402
 

@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from domain.codes import is_billable_icd10  # noqa: E402
-from infra.bootstrap import appends_wake, open_ledger, open_runner, tune_for_bulk_work  # noqa: E402
+from infra.bootstrap import appends_wake, open_ledger, open_runner  # noqa: E402
+from infra.gc_tuning import tune_for_bulk_work  # noqa: E402
 from infra.ingest import ingest  # noqa: E402
 from infra.simulator import demo_command_chunks, office_visit  # noqa: E402
 from projections import reports  # noqa: E402

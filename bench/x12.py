@@ -23,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from infra.bootstrap import open_ledger, tune_for_bulk_work  # noqa: E402
+from infra.bootstrap import open_ledger  # noqa: E402
+from infra.gc_tuning import tune_for_bulk_work  # noqa: E402
 from infra.x12 import samples  # noqa: E402
 from infra.x12.importer import Importer  # noqa: E402
 from infra.x12.segments import check_file  # noqa: E402

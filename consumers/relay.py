@@ -1,6 +1,6 @@
 """The relay: the ledger's notification log, in order, to Kafka; each page and its position in one transaction.
 
-The publisher is injected (infra/kafka_io.py is the Kafka one): it commits a page's messages together with the
+The publisher is injected (infra/kafka/publisher.py is the Kafka one): it commits a page's messages together with the
 relay's position, so after a crash at any moment the relay resumes after the last committed page and a
 read_committed consumer sees every event exactly once, in order per claim.
 """

@@ -1,7 +1,6 @@
 """Composition root: the only place that knows which concrete store backs the ledger."""
 from __future__ import annotations
 
-import gc
 import os
 import random
 import sqlite3
@@ -9,16 +8,22 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING
 
 from eventsourcing.persistence import OperationalError
 
+from domain.contract import TOPIC
 from domain.ledger import Ledger
 from projections.runner import Runner
 from projections.views import ClaimViews
 from infra import icd_cache
 from infra.settings import Settings
 from infra.transcoding import PlainEvents
+
+if TYPE_CHECKING:  # the Kafka adapters are imported by the commands that use them
+    from consumers.relay import Relay
+    from infra.kafka.consumer_runner import ConsumerRunner
+    from infra.kafka.consumer_stores import ConsumerStore, Database
 
 
 def open_ledger(database_url: str | None = None, *, source: str = "cli", create_tables: bool = True) -> Ledger:
@@ -46,13 +51,6 @@ def unlocked(make: Callable[[], Ledger], attempts: int = 8) -> Ledger:
                 raise
             time.sleep(random.uniform(0, 0.02 * 2**attempt))
     raise AssertionError("unreachable")
-
-
-def tune_for_bulk_work() -> None:
-    """Bulk ingest builds many short-lived objects while thousands of cached claims stay alive: without this,
-    CPython's cyclic collector rescans the cache over and over (~20% of ingest time)."""
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 1000)
 
 
 class DatabaseUnreachable(Exception):
@@ -140,18 +138,52 @@ def appends_wake(runner: Runner, database_url: str | None = None) -> Callable[[f
     return wait
 
 
-def open_relay(database_url: str | None, bootstrap: str, topic: str, name: str, page: int | None = None) -> Any:
-    from consumers.relay import PAGE, Relay, read_pages
-    from infra.kafka_io import KafkaPublisher
-    from infra.relay_reader import MessageEncoder, ReaderProcess
+def open_relay(database_url: str | None, bootstrap: str, topic: str, name: str, page: int | None = None) -> Relay:
+    from consumers.relay import PAGE, Relay
+    from infra.kafka.publisher import KafkaPublisher
+    from infra.kafka.relay_reader import LedgerPages, ReaderProcess
 
-    ledger = open_ledger(database_url, source="relay")
-    if Settings.load(database_url).backend == "memory":
-        pages = read_pages(ledger.recorder, MessageEncoder(ledger.mapper,
-                                                           lambda claim: ledger.repository.get(claim).claim_number),
-                           page or PAGE)
+    settings = Settings.load(database_url)
+    ledger = open_ledger(settings.database_url, source="relay")  # creates the tables the reader reads
+    if settings.backend == "memory":
+        pages: LedgerPages | ReaderProcess = LedgerPages(ledger, page or PAGE)
     else:
-        pages = ReaderProcess(database_url, page or PAGE)  # started first: it loads while the producer connects
-    relay = Relay(pages, KafkaPublisher(bootstrap, topic, name))
-    relay.ledger = ledger  # type: ignore[attr-defined]  # keeps the store open as long as the relay
-    return relay
+        ledger.close()
+        pages = ReaderProcess(settings, page or PAGE)  # started first: it loads while the producer connects
+    try:
+        return Relay(pages, KafkaPublisher(bootstrap, topic, name))
+    except BaseException:
+        pages.close()
+        raise
+
+
+def open_consumer(name: str, database_url: str | None, bootstrap: str, topic: str = TOPIC, group: str | None = None,
+                  log: Callable[[str], None] = lambda s: None) -> ConsumerRunner:
+    from infra.kafka.consumer_runner import ConsumerRunner
+    from infra.kafka.consumer_stores import JournalStore, WorklistStore
+
+    stores: dict[str, Callable[[Database], ConsumerStore]] = {
+        "worklist": WorklistStore, "journal": JournalStore, "projections": open_projection_store}
+    if name not in stores:
+        raise ValueError(f"no consumer {name!r}: one of {', '.join(stores)}")
+    store = stores[name](open_consumer_database(database_url))
+    try:
+        return ConsumerRunner(name, store, bootstrap, topic, group, log)
+    except BaseException:
+        store.close()
+        raise
+
+
+def open_consumer_database(database_url: str | None) -> Database:
+    from infra.kafka.consumer_stores import Database
+
+    return Database(Settings.load(database_url))
+
+
+def open_projection_store(db: Database) -> ConsumerStore:
+    """Scale-out mode: the projections fed from Kafka, writing the views in the consumers' database."""
+    from infra.kafka.consumer_stores import ProjectionStore
+
+    with db.exclusive():  # two workers starting together create the tables one after the other
+        ledger = open_ledger(db.settings.database_url, source="projections")
+        return ProjectionStore(db, ledger, open_views(ledger, db.settings.database_url))

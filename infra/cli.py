@@ -29,9 +29,10 @@ from domain.contract import TOPIC, ClaimEventMessage
 from domain.errors import LedgerError
 from domain.ledger import Ledger
 from infra import present
-from infra.bootstrap import DatabaseUnreachable, appends_wake, open_ledger, open_relay, open_runner, tune_for_bulk_work
+from infra.bootstrap import DatabaseUnreachable, appends_wake, open_ledger, open_relay, open_runner
 from infra.ingest import Tally, ingest, ingest_labelled, tally_of
 from infra.jsonl import count_lines, read_objects
+from infra.gc_tuning import tune_for_bulk_work
 from infra.simulator import demo_commands
 from infra.verify import differences
 from projections import reports
@@ -538,30 +539,33 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboards(args: argparse.Namespace) -> int:
-    from infra import dashboards as dash
+    from infra.grafana.dashboards import DashboardError
+    from infra.grafana.snapshot import snapshot
     from infra.settings import Settings
 
-    url = Settings.load(args.db).database_url
+    settings = Settings.load(args.db)
 
     if args.action == "snapshot":
         if not args.out:
             raise InputRejected("dashboards snapshot needs --out DIR")
         try:
-            pages = list(dash.snapshot(url, Path(args.out)))
-        except dash.DashboardError as error:
+            pages = list(snapshot(settings, Path(args.out),
+                                  catch_up=lambda: open_runner(settings.database_url).catch_up()))
+        except DashboardError as error:
             raise InputRejected(str(error)) from None
         for path, run in pages:
             failed = [r for r in run.results if r.error]
             out.print(f"{path}: {len(run.results)} panels" + (f", {len(failed)} failed: {failed[0].error}"
                                                               if failed else ""), markup=False, highlight=False)
         return FAILURE if any(r.error for _, run in pages for r in run.results) else OK
-    from infra.grafana_publish import PublishError, publish
+    from infra.grafana.publish import READER_PASSWORD, PublishError, publish
 
     if not args.grafana_url:
         raise InputRejected("dashboards publish needs --grafana-url URL")
     try:
-        report = publish(args.grafana_url, args.token or os.environ.get("GRAFANA_TOKEN"), url,
-                         folder_title=args.folder)
+        report = publish(args.grafana_url, args.token or os.environ.get("GRAFANA_TOKEN"), settings,
+                         folder_title=args.folder,
+                         reader_password=os.environ.get("RCM_GRAFANA_PASSWORD", READER_PASSWORD))
     except PublishError as error:
         raise InputRejected(str(error)) from None
     if args.json:
@@ -572,10 +576,10 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
 
 
 def cmd_consume(args: argparse.Namespace) -> int:
-    from infra.consume import ConsumerRunner
+    from infra.bootstrap import open_consumer
 
-    runner = ConsumerRunner(args.name, args.db, args.bootstrap_servers, args.topic, args.group,
-                            log=lambda text: err.print(f"{args.name}: {text}", markup=False, highlight=False))
+    runner = open_consumer(args.name, args.db, args.bootstrap_servers, args.topic, args.group,
+                           log=lambda text: err.print(f"{args.name}: {text}", markup=False, highlight=False))
     stop = threading.Event()
     try:
         with progress() as bar:
@@ -593,9 +597,11 @@ def cmd_consume(args: argparse.Namespace) -> int:
 
 
 def cmd_worklist(args: argparse.Namespace) -> int:
-    from infra.consume import worklist_rows
+    from infra.bootstrap import open_consumer_database
+    from infra.kafka.consumer_stores import worklist_rows
 
-    rows = [{**r, "at_stake": reports.dollars(r.pop("at_stake_cents"))} for r in worklist_rows(args.db, args.all)]
+    with open_consumer_database(args.db) as db:
+        rows = [{**r, "at_stake": reports.dollars(r.pop("at_stake_cents"))} for r in worklist_rows(db, args.all)]
     if args.json:
         out.print_json(data=present.jsonable(rows))
     else:
@@ -608,9 +614,11 @@ def cmd_worklist(args: argparse.Namespace) -> int:
 def cmd_journal(args: argparse.Namespace) -> int:
     import csv
 
-    from infra.consume import journal_rows
+    from infra.bootstrap import open_consumer_database
+    from infra.kafka.consumer_stores import journal_rows
 
-    rows = journal_rows(args.db, args.start, args.end)
+    with open_consumer_database(args.db) as db:
+        rows = journal_rows(db, args.start, args.end)
     lines = [{"day": str(r["day"]), "payer": r["payer_id"], "account": r["account"],
               "debit": reports.dollars(r["debit_cents"]), "credit": reports.dollars(r["credit_cents"])} for r in rows]
     if args.csv:

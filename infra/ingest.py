@@ -23,7 +23,8 @@ from itertools import islice
 from typing import Any
 
 from domain.ledger import Outcome
-from infra.bootstrap import open_ledger, tune_for_bulk_work
+from infra.bootstrap import open_ledger
+from infra.gc_tuning import tune_for_bulk_work
 
 BATCH = 2000
 PARALLEL_FROM = 8000  # below this, starting workers costs more than it saves

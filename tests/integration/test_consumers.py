@@ -17,8 +17,8 @@ from decimal import Decimal
 from kafka import KafkaConsumer, KafkaProducer
 
 from consumers import journal
-from infra.bootstrap import open_ledger
-from infra.consume import ConsumerRunner, journal_rows, worklist_rows
+from infra.bootstrap import open_consumer, open_consumer_database, open_ledger
+from infra.kafka import consumer_stores
 from infra.ingest import ingest
 from infra.simulator import demo_commands
 from projections import oracle
@@ -40,11 +40,21 @@ def relayed(url: str, claims: int, seed: int = 21) -> tuple[str, str]:
 
 
 def consume(name: str, url: str, bootstrap: str, topic: str, group: str | None = None) -> dict[str, int]:
-    runner = ConsumerRunner(name, url, bootstrap, topic, group or f"g-{uuid.uuid4().hex[:8]}")
+    runner = open_consumer(name, url, bootstrap, topic, group or f"g-{uuid.uuid4().hex[:8]}")
     try:
         return runner.run(idle_seconds=3)
     finally:
         runner.close()
+
+
+def worklist_rows(url: str) -> list[dict]:
+    with open_consumer_database(url) as db:
+        return consumer_stores.worklist_rows(db)
+
+
+def journal_rows(url: str) -> list[dict]:
+    with open_consumer_database(url) as db:
+        return consumer_stores.journal_rows(db)
 
 
 def events(url: str) -> list:
@@ -148,7 +158,7 @@ def test_an_instance_whose_partitions_moved_on_meanwhile_drops_its_batch_instead
     partitions and stores their offsets. Its batch must not be stored on top (nor its offsets written back)."""
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     bootstrap, topic = relayed(url, 60)
-    late = ConsumerRunner("journal", url, bootstrap, topic, f"g-{uuid.uuid4().hex[:8]}")
+    late = open_consumer("journal", url, bootstrap, topic, f"g-{uuid.uuid4().hex[:8]}")
     try:
         batch, deadline = {}, time.monotonic() + 60
         while not batch and time.monotonic() < deadline:  # joins, reads the stored offsets (none yet), polls

@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra import dashboards as dash
+from infra.grafana import dashboards as dash
+from infra.grafana.snapshot import snapshot
+from infra.settings import Settings
 from infra.bootstrap import open_ledger, open_runner
 from projections import oracle, reports
 from tests.conftest import ROOT, require_postgres
@@ -106,7 +108,7 @@ def filled() -> str:
 
 def run(url: str, uid: str, chosen: dict[str, list[str]] | None = None) -> dict[str, dash.PanelResult]:
     board = next(d for d in dash.load() if d["uid"] == uid)
-    with dash.connect(url) as connection:
+    with dash.connect(Settings.load(url)) as connection:
         result = dash.run_dashboard(connection, board, chosen=chosen, start=FOREVER, end=datetime.now(timezone.utc))
     return {r.panel["title"]: r for r in result.results}
 
@@ -247,7 +249,8 @@ def chromium() -> str:
 
 def test_snapshot_pages_render_every_panel_in_chromium(filled: str, tmp_path: Path):
     browser = chromium()
-    pages = list(dash.snapshot(filled, tmp_path / "snap"))
+    pages = list(snapshot(Settings.load(filled), tmp_path / "snap",
+                          catch_up=lambda: open_runner(filled).catch_up()))
     assert len(pages) == 3
     for path, result in pages:
         text = path.read_text()

@@ -16,12 +16,14 @@ from typing import Any
 
 import pytest
 
-from infra.dashboards import load
-from infra.grafana_publish import PublishError, publish
+from infra.grafana.dashboards import load
+from infra.grafana.publish import PublishError, publish
+from infra.settings import Settings
 from tests.conftest import ROOT
 
 TOKEN = "glsa_test_token"
 DB = "postgresql://rcm:rcm@127.0.0.1:5433/rcm"
+SETTINGS = Settings(database_url=DB)
 
 
 class FakeGrafana(ThreadingHTTPServer):
@@ -138,7 +140,7 @@ def grafana():
 
 
 def test_publish_creates_then_changes_nothing(grafana: FakeGrafana):
-    first = publish(grafana.url, TOKEN, DB)
+    first = publish(grafana.url, TOKEN, SETTINGS)
     assert [(r["kind"], r["result"]) for r in first] == [
         ("folder", "created"), ("datasource", "created"), *[("dashboard", "created")] * 3]
     assert set(grafana.dashboards) == {d["uid"] for d in load()}
@@ -147,15 +149,15 @@ def test_publish_creates_then_changes_nothing(grafana: FakeGrafana):
     assert (ds["type"], ds["user"], ds["url"], ds["jsonData"]["database"]) == \
         ("grafana-postgresql-datasource", "rcm_grafana", "127.0.0.1:5433", "rcm")
     writes = len(grafana.writes)
-    second = publish(grafana.url, TOKEN, DB)
+    second = publish(grafana.url, TOKEN, SETTINGS)
     assert {r["result"] for r in second} == {"unchanged"}
     assert len(grafana.writes) == writes, "a second publish writes nothing"
 
 
 def test_a_dashboard_edited_on_the_server_is_put_back(grafana: FakeGrafana):
-    publish(grafana.url, TOKEN, DB)
+    publish(grafana.url, TOKEN, SETTINGS)
     grafana.dashboards["rcm-denials"]["dashboard"]["title"] = "edited by hand"
-    report = publish(grafana.url, TOKEN, DB)
+    report = publish(grafana.url, TOKEN, SETTINGS)
     assert [r["result"] for r in report if r["uid"] == "rcm-denials"] == ["updated"]
     assert grafana.dashboards["rcm-denials"]["dashboard"]["title"] == "Denials"
     assert grafana.dashboards["rcm-denials"]["dashboard"]["version"] == 2
@@ -163,7 +165,7 @@ def test_a_dashboard_edited_on_the_server_is_put_back(grafana: FakeGrafana):
 
 def test_bad_credentials(grafana: FakeGrafana):
     with pytest.raises(PublishError, match="refused the credentials \\(401\\): Invalid API key"):
-        publish(grafana.url, "wrong", DB)
+        publish(grafana.url, "wrong", SETTINGS)
     assert grafana.writes == []
 
 
@@ -172,15 +174,15 @@ def test_unreachable_server():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens here once the socket is closed
     with pytest.raises(PublishError, match=f"cannot reach Grafana at http://127.0.0.1:{port}"):
-        publish(f"http://127.0.0.1:{port}", TOKEN, DB)
+        publish(f"http://127.0.0.1:{port}", TOKEN, SETTINGS)
 
 
 def test_version_conflict(grafana: FakeGrafana):
-    publish(grafana.url, TOKEN, DB)
+    publish(grafana.url, TOKEN, SETTINGS)
     grafana.dashboards["rcm-overview"]["dashboard"]["title"] = "edited"
     grafana.edit_behind_our_back = True
     with pytest.raises(PublishError, match="version conflict \\(412\\)"):
-        publish(grafana.url, TOKEN, DB)
+        publish(grafana.url, TOKEN, SETTINGS)
 
 
 def test_cli_publish_exit_codes(grafana: FakeGrafana):

@@ -19,7 +19,7 @@ from domain.contract import ClaimEventMessage, encoded, message_for
 from domain.ledger import Ledger
 from infra.bootstrap import open_ledger, open_runner
 from infra.cli import rebuild
-from infra.relay_reader import MessageEncoder
+from infra.kafka.message_encoder import MessageEncoder
 from infra.transcoding import PlainEvents
 from infra.verify import differences
 from projections.facts import Effects, fold, is_ignored, new_facts

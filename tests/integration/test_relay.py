@@ -188,7 +188,7 @@ def test_encoder_writes_what_the_model_writes_on_each_back_end(database_url):
     """The relay's fast encoder against the message model over a demo ledger read back from SQLite/PostgreSQL."""
     from domain.commands import COMMAND
     from domain.contract import encoded, message_for
-    from infra.relay_reader import MessageEncoder
+    from infra.kafka.message_encoder import MessageEncoder
 
     ingest(database_url, demo_commands(14, 300, date(2026, 11, 27)), source="test", workers=1)
     ledger = open_ledger(database_url)

@@ -1,4 +1,5 @@
-"""Imports point inward: the domain imports no adapter, projections and consumers never import infra."""
+"""Imports point inward: the domain imports no adapter, projections and consumers never import infra, and the
+adapters (Kafka, Grafana) never import the composition root or the CLI that wire them."""
 from __future__ import annotations
 
 import ast
@@ -7,6 +8,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = {"domain": {"infra", "projections", "consumers", "psycopg", "sqlite3", "kafka", "grafana_client", "rich"},
              "projections": {"infra"}, "consumers": {"infra"}}
+ADAPTERS = ("infra/kafka", "infra/grafana")
+WIRING = {"infra.bootstrap", "infra.cli"}
 
 
 def imported_roots(path: Path) -> set[str]:
@@ -25,5 +28,27 @@ def test_imports_point_inward():
         for package, forbidden in FORBIDDEN.items()
         for path in (ROOT / package).rglob("*.py")
         if imported_roots(path) & forbidden
+    ]
+    assert offences == []
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a file imports, at any depth of the file (lazy imports in functions too), as dotted names;
+    `from infra import bootstrap` counts as infra.bootstrap."""
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            modules |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+    return modules
+
+
+def test_adapters_do_not_import_their_wiring():
+    offences = [
+        f"{path.relative_to(ROOT)} imports {sorted(imported_modules(path) & WIRING)}"
+        for adapter in ADAPTERS
+        for path in (ROOT / adapter).rglob("*.py")
+        if imported_modules(path) & WIRING
     ]
     assert offences == []

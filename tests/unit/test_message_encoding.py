@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.contract import ClaimEventMessage, encoded, message_for
-from infra.relay_reader import MessageEncoder
+from infra.kafka.message_encoder import MessageEncoder
 from tests.conftest import code
 from tests.unit.helpers import memory_ledger, run
 from tests.unit.test_properties import ACTIONS, command_for

@@ -1,61 +1,20 @@
-"""Kafka adapters: topics as the project declares them, and the relay's transactional publisher."""
+"""The relay's Kafka publisher: each page of claim event messages and the relay's position in one transaction."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError, TopicAlreadyExistsError
+from kafka.errors import MessageSizeTooLargeError
 from kafka.partitioner.default import murmur2
 
 from domain.contract import SCHEMA_VERSION, TOPIC, Encoded
+from infra.kafka.topics import CHECKPOINT_TOPIC, ensure_topics
 
-CHECKPOINT_TOPIC = "rcm.relay-checkpoint.v1"
 SCHEMA = str(SCHEMA_VERSION).encode()
 # The relay's producer (bench/kafka.py measures kafka-python's own ceiling with the same settings).
 PRODUCER_SETTINGS = dict(enable_idempotence=True, acks="all", linger_ms=5, batch_size=256 * 1024,
                          compression_type=None, max_block_ms=10_000, request_timeout_ms=10_000)
-TOPICS = {
-    # per-claim order needs one partition per claim: key = claim id; events are kept forever (the ledger's copy)
-    TOPIC: (6, {"cleanup.policy": "delete", "retention.ms": "-1", "min.insync.replicas": "1"}),
-    # the relay's committed position: only the newest record per key matters
-    CHECKPOINT_TOPIC: (1, {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}),
-}
-
-
-class BrokerUnavailable(Exception):
-    pass
-
-
-def connect_admin(bootstrap: str, attempts: int = 4) -> KafkaAdminClient:
-    """The admin client, retried with back-off (0.5 s doubling) while no broker answers; each try waits 5 s."""
-    delay = 0.5
-    for attempt in range(attempts):
-        try:
-            return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="rcm-admin", request_timeout_ms=5000,
-                                    bootstrap_timeout_ms=5000)
-        except KafkaTimeoutError:
-            if attempt == attempts - 1:
-                raise BrokerUnavailable(f"no Kafka broker answers at {bootstrap} (start one: infra/kafka.sh start)")
-            time.sleep(delay)
-            delay *= 2
-    raise AssertionError("unreachable")
-
-
-def ensure_topics(bootstrap: str, events_topic: str = TOPIC) -> None:
-    admin = connect_admin(bootstrap)
-    try:
-        for name, (partitions, config) in TOPICS.items():
-            name = events_topic if name == TOPIC else name
-            try:
-                admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1,
-                                              topic_configs=config)])
-            except TopicAlreadyExistsError:
-                pass
-    finally:
-        admin.close()
 
 
 class KafkaPublisher:

@@ -6,19 +6,21 @@ plainly whether the server is unreachable, refused the credentials, or changed a
 from __future__ import annotations
 
 import copy
-import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException, GrafanaUnauthorizedError
 from niquests.exceptions import ConnectionError as Unreachable
 
-from infra.dashboards import DATASOURCE_UID, load
-from infra.settings import Settings
+from infra.grafana.dashboards import DATASOURCE_UID, load
 from projections.views import READER
 
+if TYPE_CHECKING:
+    from infra.settings import Settings
+
 FOLDER_UID = "rcm"
+READER_PASSWORD = "rcm_grafana"  # the read-only role's password unless RCM_GRAFANA_PASSWORD says otherwise
 DATASOURCE_TYPE = "grafana-postgresql-datasource"
 VOLATILE = ("id", "version", "iteration")
 
@@ -27,9 +29,8 @@ class PublishError(Exception):
     pass
 
 
-def datasource_model(database_url: str) -> dict[str, Any]:
+def datasource_model(settings: Settings) -> dict[str, Any]:
     """Grafana reads the projections as the read-only role, in the ledger's database and schema."""
-    settings = Settings.load(database_url)
     url, schema = urlparse(settings.postgres_conninfo()), settings.postgres_schema
     model: dict[str, Any] = {
         "uid": DATASOURCE_UID, "name": "rcm projections (PostgreSQL)", "type": DATASOURCE_TYPE, "access": "proxy",
@@ -47,13 +48,14 @@ def same(existing: dict[str, Any], wanted: dict[str, Any]) -> bool:
         {k: v for k, v in wanted.items() if k not in VOLATILE}
 
 
-def publish(grafana_url: str, token: str | None, database_url: str, folder_title: str = "Revenue cycle"
-            ) -> list[dict[str, str]]:
+def publish(grafana_url: str, token: str | None, settings: Settings, folder_title: str = "Revenue cycle",
+            reader_password: str = READER_PASSWORD) -> list[dict[str, str]]:
+    """Upserts the folder, the datasource (`reader_password` is the read-only role's) and the dashboards."""
     api = GrafanaApi.from_url(grafana_url, credential=token, timeout=10.0)
     report: list[dict[str, str]] = []
     try:
         report.append(upsert_folder(api, folder_title))
-        report.append(upsert_datasource(api, datasource_model(database_url)))
+        report.append(upsert_datasource(api, datasource_model(settings), reader_password))
         for dashboard in load():
             report.append(upsert_dashboard(api, dashboard))
     except GrafanaUnauthorizedError as error:
@@ -94,8 +96,7 @@ def upsert_folder(api: GrafanaApi, title: str) -> dict[str, str]:
     return {"kind": "folder", "uid": FOLDER_UID, "result": "updated"}
 
 
-def upsert_datasource(api: GrafanaApi, model: dict[str, Any]) -> dict[str, str]:
-    password = os.environ.get("RCM_GRAFANA_PASSWORD", "rcm_grafana")
+def upsert_datasource(api: GrafanaApi, model: dict[str, Any], password: str) -> dict[str, str]:
     try:
         existing = api.datasource.get_datasource_by_uid(model["uid"])
     except GrafanaClientError as error:

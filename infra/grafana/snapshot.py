@@ -1,223 +1,24 @@
-"""The Grafana dashboards in dashboards/: loaded, their SQL expanded as Grafana's PostgreSQL datasource expands it,
-run against the projection tables, and rendered into offline HTML snapshots for people without Grafana.
-
-Grafana cannot run on our machines, so this module is how the dashboards are proven: the same rawSql, with
-`$__timeFilter`, `$__timeGroupAlias`, `$__timeFrom()`, `${payer:sqlstring}` ... expanded exactly as Grafana
-(pkg/tsdb/grafana-postgresql-datasource/macros.go and its template service) expands them.
-"""
+"""Offline HTML snapshots of the Grafana dashboards, for people without Grafana: each dashboard's panels run against
+the projections and drawn with uPlot (inlined), one self-contained page per dashboard."""
 from __future__ import annotations
 
 import html
 import json
 import os
-import re
 import subprocess
 import tarfile
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-ROOT = Path(__file__).resolve().parents[1]
-DASHBOARDS = ROOT / "dashboards"
-DATASOURCE_UID = "rcm-pg"
-UPLOT = "1.6.32"  # from the npm registry, inlined into each snapshot page
-MACRO = re.compile(r"\$([_a-zA-Z0-9]+)\(([^)]*)\)")
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+from infra.grafana.dashboards import DashboardError, DashboardRun, connect, load, require_postgresql, run_dashboard
 
-
-class DashboardError(Exception):
-    pass
-
-
-def load(directory: Path = DASHBOARDS) -> list[dict[str, Any]]:
-    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(directory.glob("*.json"))]
-
-
-def panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
-    out = []
-    for p in dashboard["panels"]:
-        if p.get("type") == "row":
-            out += p.get("panels", [])
-        else:
-            out.append(p)
-    return out
-
-
-# ---- time ranges and macros, as Grafana computes them ----
-
-def relative(text: str, now: datetime) -> datetime:
-    """Grafana's 'now', 'now-90d', 'now-6h', 'now-2w' (no rounding suffixes are used by our dashboards)."""
-    if text == "now":
-        return now
-    match = re.fullmatch(r"now-([0-9]+)([smhdwMy])", text)
-    if not match:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    amount, unit = int(match.group(1)), match.group(2)
-    if unit == "M":
-        return now - timedelta(days=30 * amount)
-    if unit == "y":
-        return now - timedelta(days=365 * amount)
-    return now - timedelta(seconds=amount * UNITS[unit])
-
-
-def rfc3339(moment: datetime) -> str:
-    """Go's time.RFC3339Nano in UTC: no fraction when it is zero, 'Z' for the zone."""
-    text = moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}".rstrip("0")
-    return text + "Z"
-
-
-def interval_seconds(text: str) -> int:
-    match = re.fullmatch(r"'?([0-9]+)([smhdw])'?", text.strip())
-    if not match:
-        raise DashboardError(f"error parsing interval {text}")
-    return int(match.group(1)) * UNITS[match.group(2)]
-
-
-def expand_macros(sql: str, start: datetime, end: datetime) -> str:
-    def replace(match: re.Match[str]) -> str:
-        name, args = match.group(1), [a.strip() for a in match.group(2).split(",")]
-        if name == "__timeGroup" and sql[match.end():match.end() + 1] == ",":
-            name = "__timeGroupAlias"  # Grafana's pre-5.3 compatibility rule
-        if name == "__time":
-            return f'{args[0]} AS "time"'
-        if name == "__timeEpoch":
-            return f'extract(epoch from {args[0]}) as "time"'
-        if name == "__timeFilter":
-            return f"{args[0]} BETWEEN '{rfc3339(start)}' AND '{rfc3339(end)}'"
-        if name == "__timeFrom":
-            return f"'{rfc3339(start)}'"
-        if name == "__timeTo":
-            return f"'{rfc3339(end)}'"
-        if name in ("__timeGroup", "__timeGroupAlias"):
-            if len(args) < 2:
-                raise DashboardError(f"macro {name} needs time column and interval and optional fill value")
-            seconds = interval_seconds(args[1])
-            group = f"floor(extract(epoch from {args[0]})/{seconds})*{seconds}"
-            return group + (' AS "time"' if name == "__timeGroupAlias" else "")
-        if name == "__unixEpochFilter":
-            return f"{args[0]} >= {int(start.timestamp())} AND {args[0]} <= {int(end.timestamp())}"
-        raise DashboardError(f"unknown macro {name!r}")
-
-    return MACRO.sub(replace, sql)
-
-
-def sqlstring(values: list[str]) -> str:
-    return ",".join("'" + v.replace("'", "''") + "'" for v in values)
-
-
-def expand_variables(sql: str, values: dict[str, list[str]], multi: set[str]) -> str:
-    """${name:sqlstring}, ${name:csv}, ${name} and $name; multi-value (or All) variables are quoted lists, as
-    Grafana's SQL datasources format them."""
-    def render(name: str, form: str | None) -> str:
-        if name not in values:
-            raise DashboardError(f"variable ${name} is not defined by the dashboard")
-        chosen = values[name]
-        if form == "sqlstring" or (form is None and name in multi):
-            return sqlstring(chosen) if chosen else "NULL"
-        if form == "csv":
-            return ",".join(chosen)
-        if form in ("raw", None):
-            return ",".join(chosen)
-        raise DashboardError(f"variable format {form!r} is not supported")
-
-    sql = re.sub(r"\$\{([a-zA-Z_][a-zA-Z0-9_]*)(?::([a-z]+))?\}", lambda m: render(m.group(1), m.group(2)), sql)
-    return re.sub(r"\$([a-zA-Z][a-zA-Z0-9_]*)\b(?!\()", lambda m: render(m.group(1), None), sql)
-
-
-def used_variables(sql: str) -> set[str]:
-    names = {m.group(1) for m in re.finditer(r"\$\{([a-zA-Z_][a-zA-Z0-9_]*)(?::[a-z]+)?\}", sql)}
-    return names | {m.group(1) for m in re.finditer(r"\$([a-zA-Z][a-zA-Z0-9_]*)\b(?!\()", sql)}
-
-
-def expand(sql: str, start: datetime, end: datetime, values: dict[str, list[str]], multi: set[str]) -> str:
-    return expand_macros(expand_variables(sql, values, multi), start, end)
-
-
-# ---- running panels against PostgreSQL ----
-
-@dataclass
-class PanelResult:
-    panel: dict[str, Any]
-    sql: str
-    columns: list[str] = field(default_factory=list)
-    rows: list[list[Any]] = field(default_factory=list)
-    error: str = ""
-
-
-@dataclass
-class DashboardRun:
-    dashboard: dict[str, Any]
-    start: datetime
-    end: datetime
-    values: dict[str, list[str]]
-    results: list[PanelResult]
-
-
-def plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-def connect(database_url: str) -> Any:
-    """A connection whose search_path is the ledger's schema (where the projection tables are)."""
-    import psycopg
-
+if TYPE_CHECKING:
     from infra.settings import Settings
-    settings = Settings.load(database_url)
-    connection = psycopg.connect(settings.postgres_conninfo(), autocommit=True)
-    if settings.postgres_schema:
-        connection.execute(f"SET search_path TO {settings.postgres_schema}")
-    return connection
 
+UPLOT = "1.6.32"  # from the npm registry, inlined into each snapshot page
 
-def variable_values(connection: Any, dashboard: dict[str, Any], chosen: dict[str, list[str]] | None
-                    ) -> tuple[dict[str, list[str]], set[str]]:
-    values, multi = {}, set()
-    for var in dashboard.get("templating", {}).get("list", []):
-        if var.get("multi") or var.get("includeAll"):
-            multi.add(var["name"])
-        if chosen and var["name"] in chosen:
-            values[var["name"]] = chosen[var["name"]]
-        elif var.get("type") == "query":
-            values[var["name"]] = [str(r[0]) for r in connection.execute(var["query"]).fetchall()]
-        else:
-            values[var["name"]] = [o["value"] for o in var.get("options", [])]
-    return values, multi
-
-
-def run_dashboard(connection: Any, dashboard: dict[str, Any], now: datetime | None = None,
-                  chosen: dict[str, list[str]] | None = None, start: datetime | None = None,
-                  end: datetime | None = None) -> DashboardRun:
-    now = now or datetime.now(timezone.utc)
-    start = start or relative(dashboard["time"]["from"], now)
-    end = end or relative(dashboard["time"]["to"], now)
-    values, multi = variable_values(connection, dashboard, chosen)
-    results = []
-    for panel in panels(dashboard):
-        for target in panel.get("targets", []):
-            sql = expand(target["rawSql"], start, end, values, multi)
-            result = PanelResult(panel, sql)
-            try:
-                cursor = connection.execute(sql)
-                result.columns = [c.name for c in cursor.description]
-                result.rows = [[plain(v) for v in row] for row in cursor.fetchall()]
-            except Exception as error:  # a panel's failure is reported on the panel, as Grafana shows it
-                result.error = f"{type(error).__name__}: {error}".strip()
-            results.append(result)
-    return DashboardRun(dashboard, start, end, values, results)
-
-
-# ---- offline HTML snapshot ----
 
 def uplot_assets() -> tuple[str, str]:
     """uPlot's script and stylesheet from the npm registry (npm pack), cached under ~/.cache/rcm."""
@@ -388,17 +189,15 @@ def page(run: DashboardRun, generated: datetime) -> str:
                        uplot_js=script, data=payload, renderer=RENDERER)
 
 
-def snapshot(database_url: str, out: Path, now: datetime | None = None) -> Iterator[tuple[Path, DashboardRun]]:
-    """One self-contained page per dashboard (uPlot inlined: no network needed to view it)."""
-    if not database_url.startswith("postgresql"):
-        raise DashboardError("dashboards read the PostgreSQL projections: give --db postgresql://...")
-    from infra.bootstrap import open_runner
-
+def snapshot(settings: Settings, out: Path, catch_up: Callable[[], object], now: datetime | None = None
+             ) -> Iterator[tuple[Path, DashboardRun]]:
+    """One self-contained page per dashboard (uPlot inlined: no network needed to view it), once `catch_up` has
+    brought the projections up to the ledger (the pages show the ledger as it is now)."""
+    require_postgresql(settings)
     out.mkdir(parents=True, exist_ok=True)
-    runner = open_runner(database_url)
-    runner.catch_up()  # the pages show the ledger as it is now
+    catch_up()
     generated = datetime.now(timezone.utc)
-    with connect(database_url) as connection:
+    with connect(settings) as connection:
         for dashboard in load():
             run = run_dashboard(connection, dashboard, now)
             path = out / f"{dashboard['uid']}.html"

@@ -1,0 +1,1 @@
+"""Kafka adapters: topics, the relay's publisher and reader process, and the consumers' runner and stores."""
