@@ -110,7 +110,7 @@ def test_views_of_an_earlier_release_ask_for_a_rebuild_to_fill_the_deadline(old_
     runner.catch_up()
     with runner.views.transaction() as c:
         c.execute(f"ALTER TABLE {runner.views.t['claim_status']} DROP COLUMN appeal_deadline")
-    with pytest.raises(IncompleteViews, match="claim_status.appeal_deadline"):
+    with pytest.raises(IncompleteViews, match="claim_status.*rebuild"):
         open_runner(database_url).catch_up()
     rebuild(argparse.Namespace(db=database_url, name="all"))
     rebuilt = open_runner(database_url)
