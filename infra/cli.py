@@ -37,7 +37,7 @@ from infra.simulator import demo_commands
 from infra.verify import differences
 from projections import reports
 from projections.runner import IncompleteViews
-from projections.views import VIEW_NAMES
+from projections.tables import VIEW_NAMES
 
 OK, FAILURE, REJECTED = 0, 1, 2
 out = Console(width=None if sys.stdout.isatty() else 180)

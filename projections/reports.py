@@ -6,7 +6,8 @@ from decimal import Decimal
 from typing import Any
 
 from domain.carc import denial_category
-from projections.views import ClaimViews, days
+from projections.schema import days
+from projections.views import ClaimViews
 
 BUCKETS = ((0, 30, "0-30"), (31, 60, "31-60"), (61, 90, "61-90"), (91, 120, "91-120"), (121, 10**6, "120+"))
 GROUPS = {"payer": "payer_id", "provider": "rendering_npi", None: "'all'"}

@@ -11,7 +11,8 @@ from typing import Any
 from eventsourcing.utils import TopicError, resolve_topic
 
 from projections.facts import IGNORED, UnknownEvent
-from projections.views import ClaimViews, ConcurrentRunner
+from projections.page_writer import ConcurrentRunner
+from projections.views import ClaimViews
 
 PAGE = 2000
 

@@ -14,7 +14,7 @@ from grafana_client.client import GrafanaClientError, GrafanaException, GrafanaU
 from niquests.exceptions import ConnectionError as Unreachable
 
 from infra.grafana.dashboards import DATASOURCE_UID, load
-from projections.views import READER
+from projections.schema import READER
 
 if TYPE_CHECKING:
     from infra.settings import Settings

@@ -62,7 +62,8 @@ def test_a_crash_mid_page_leaves_the_views_at_the_previous_page(demo_url, monkey
     runner.page = 500
     runner.catch_up(until=1000)
     before, position = view_tables(runner), runner.views.position()
-    monkeypatch.setattr(runner.views, "write_denials", lambda *a: (_ for _ in ()).throw(RuntimeError("power cut")))
+    monkeypatch.setattr(runner.views.writer, "write_denials",
+                        lambda *a: (_ for _ in ()).throw(RuntimeError("power cut")))
     with pytest.raises(RuntimeError, match="power cut"):
         runner.catch_up()
     assert runner.views.position() == position and view_tables(runner) == before

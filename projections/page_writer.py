@@ -1,0 +1,196 @@
+"""Writes a page of events to the views: folded in Python first (projections/facts.py), then its claim rows, A/R
+changes, denial counts and summary changes, and the tracking position of each view, in one transaction. A crash
+leaves the views at the previous page, and a second runner on the same views fails its tracking write instead of
+counting twice."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, Tracking
+
+from projections.facts import COLUMNS, DATES, Effects, fold, is_ignored, new_facts, summaries
+from projections.facts_cache import Facts, FactsCache
+from projections.tables import BOOLS, STAT_COLUMNS, SUMMARIES, VIEW_NAMES, ViewTables
+
+RECORDED_TEXT = ("claim_number", "billing_npi", "rendering_npi", "payer_id", "payer_class", "last_carcs",
+                 "denial_category", "carc_group", "carc", "category")  # view columns holding text from events
+Totals = dict[str, dict[tuple[Any, ...], dict[str, int]]]
+
+
+class ConcurrentRunner(Exception):
+    """Another runner advanced these views first; this page was not written."""
+
+
+def order(item: tuple[tuple[Any, ...], Any]) -> tuple[str, ...]:
+    return tuple(str(k) for k in item[0])
+
+
+def storable(columns: Sequence[str], rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """PostgreSQL text cannot hold NUL: text recorded with one before commands refused control characters is
+    written with U+FFFD in its place (on both back ends, so their views agree) instead of stopping the projections."""
+    at = [i for i, name in enumerate(columns) if name in RECORDED_TEXT]
+    return [tuple(v.replace("\x00", "\ufffd") if isinstance(v, str) else v for v in row)
+            if any(isinstance(row[i], str) and "\x00" in row[i] for i in at) else row for row in rows]
+
+
+def add(totals: Totals, contribution: Totals, sign: int) -> None:
+    for name, rows in contribution.items():
+        for key, metrics in rows.items():
+            row = totals[name].setdefault(key, {})
+            for metric, value in metrics.items():
+                row[metric] = row.get(metric, 0) + sign * value
+
+
+def fold_page(facts: Facts, claim_events: list[tuple[int, Any]]) -> tuple[Effects, Totals]:
+    """Folds the events into `facts` (changed in place, a claim not there added); the summaries change by each
+    claim's contribution after the page less its contribution before."""
+    totals: Totals = {name: {} for name in SUMMARIES}
+    for state in facts.values():
+        add(totals, summaries(state), -1)
+    effects = Effects()
+    for seq, event in claim_events:
+        key = str(event.originator_id)
+        state = facts.get(key) or facts.setdefault(key, new_facts(key))
+        fold(state, event, seq, effects)
+    for state in facts.values():
+        add(totals, summaries(state), 1)
+    totals["ar_daily"] = {key: {"delta_cents": delta} for key, delta in effects.ar_daily.items()}
+    totals["denial_carcs"] = effects.carcs
+    totals["cash_daily"] = effects.cash
+    return effects, totals
+
+
+class PageWriter:
+    """Writes pages to `tables`, reading the claims a page touches from `cache` before the database."""
+
+    def __init__(self, tables: ViewTables, cache: FactsCache) -> None:
+        self.tables, self.cache = tables, cache
+
+    def apply(self, page: Sequence[tuple[int, Any]], position: int | None = None,
+              record_position: Callable[[Any], None] | None = None, previous: int | None = None) -> None:
+        """Folds a page of (notification id, event) and writes it with its position, atomically: the tracking
+        rows (at `position`, by default the page's last notification), or whatever `record_position` writes with
+        the same cursor (a Kafka consumer's offsets). With `previous` (the position the page follows) the
+        tracking rows move only from there: a page overlapping one another runner wrote meanwhile fails."""
+        if not page and position is None:
+            return
+        claim_events = [(seq, e) for seq, e in page if not is_ignored(e)]
+        self.cache.drop_unless_at(previous)
+        facts = self.cache.known({str(e.originator_id) for _, e in claim_events}, self.read_facts)
+        effects, totals = fold_page(facts, claim_events)
+        last = page[-1][0] if position is None else position
+        try:
+            with self.tables.transaction() as c:
+                self.write_facts(c, facts.values())
+                self.write_ar(c, effects.ar)
+                self.write_denials(c, effects.denials)
+                for name, rows in totals.items():
+                    self.write_summary(c, name, rows)
+                self.record(c, last, previous, record_position)
+        except IntegrityError as e:
+            self.cache.forget()
+            raise ConcurrentRunner(f"another runner already recorded notification {last} in these views: {e}") from e
+        except BaseException:
+            self.cache.forget()  # the cached facts were folded past what the database holds
+            raise
+        self.cache.remember(facts, last)
+
+    def record(self, c: Any, last: int, previous: int | None, record_position: Callable[[Any], None] | None) -> None:
+        if record_position is not None:
+            record_position(c)
+        elif previous is not None:
+            self.move_position(c, previous, last)
+        else:
+            for view in VIEW_NAMES:
+                self.tables.tracking._insert_tracking(c, Tracking(self.tables.tracking_name(view), last))
+
+    def move_position(self, c: Any, previous: int, last: int) -> None:
+        """Compare and set: eventsourcing's tracking insert only refuses a position not beyond the stored one,
+        which lets a page that began before another runner's page ended count that page's events again."""
+        tables = self.tables
+        table = tables.tracking_table()
+        for view in VIEW_NAMES:
+            name = tables.tracking_name(view)
+            if previous == 0:
+                c.execute(tables.sql(f"INSERT INTO {table} (application_name, notification_id) VALUES (?, ?) "
+                                     "ON CONFLICT (application_name) DO NOTHING RETURNING notification_id"),
+                          [name, last])
+            else:
+                c.execute(tables.sql(f"UPDATE {table} SET notification_id = ? WHERE application_name = ? AND "
+                                     "notification_id = ? RETURNING notification_id"), [last, name, previous])
+            if c.fetchone() is None:
+                raise IntegrityError(f"{name} is no longer at notification {previous}")
+
+    def read_facts(self, claim_ids: set[str]) -> Facts:
+        found: Facts = {}
+        ids = sorted(claim_ids)
+        with self.tables.transaction(commit=False) as c:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                c.execute(self.tables.sql(f"SELECT * FROM {self.tables.t['claim_status']} WHERE claim_id IN "
+                                          f"({','.join('?' * len(chunk))})"), chunk)
+                for row in c.fetchall():
+                    found[row["claim_id"]] = from_row(row)
+        return found
+
+    def write_facts(self, c: Any, facts: Iterable[dict[str, Any]]) -> None:
+        self.upsert(c, "claim_status", COLUMNS, ("claim_id",), [tuple(f[name] for name in COLUMNS) for f in facts],
+                    "replace")
+
+    def write_ar(self, c: Any, changes: list[tuple[str, int, date, str, int]]) -> None:
+        self.upsert(c, "ar_log", ("claim_id", "seq", "effective_on", "responsibility", "delta_cents"), (), changes,
+                    "insert")
+
+    def write_denials(self, c: Any, counts: dict[tuple[date, str, str, str], dict[str, int]]) -> None:
+        rows = [(*key, *(metrics.get(m, 0) for m in STAT_COLUMNS))
+                for key, metrics in sorted(counts.items(), key=order)]
+        self.upsert(c, "denial_stats", ("day", "payer_id", "carc_group", "category", *STAT_COLUMNS),
+                    ("day", "payer_id", "carc_group", "category"), rows, "add")
+
+    def write_summary(self, c: Any, name: str, rows: dict[tuple[Any, ...], dict[str, int]]) -> None:
+        keys, metrics = SUMMARIES[name]
+        key_names = tuple(k for k, _ in keys)
+        # in key order: writers adding to the same summary rows (Kafka scale-out) lock them in one order
+        changed = [(*key, *(values.get(m, 0) for m in metrics)) for key, values in sorted(rows.items(), key=order)
+                   if any(values.values())]
+        self.upsert(c, name, (*key_names, *metrics), key_names, changed, "add")
+
+    def upsert(self, c: Any, name: str, columns: Sequence[str], conflict: Sequence[str], rows: list[tuple[Any, ...]],
+               mode: str) -> None:
+        """Inserts rows; on a key already there either replaces the other columns or adds to them.
+        SQLite: one executemany. PostgreSQL: COPY into a session temp table, then one INSERT ... SELECT."""
+        if not rows:
+            return
+        rows = storable(columns, rows)
+        table, cols = self.tables.t[name], ", ".join(columns)
+        others = [col for col in columns if col not in conflict]
+        on_conflict = ""
+        if mode != "insert":
+            sets = ", ".join(f"{col} = excluded.{col}" if mode == "replace"
+                             else f"{col} = {table}.{col} + excluded.{col}" for col in others)
+            on_conflict = f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {sets}"
+        if self.tables.dialect == "sqlite":
+            values = [tuple(v.isoformat() if isinstance(v, date) else int(v) if isinstance(v, bool) else v for v in row)
+                      for row in rows]
+            c.executemany(f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' * len(columns))}){on_conflict}", values)
+            return
+        staging = f"staging_{self.tables.bare[name]}"
+        c.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table}) ON COMMIT DELETE ROWS")
+        with c.copy(f"COPY {staging} ({cols}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        # ordered by the key: concurrent writers (Kafka scale-out) take the row locks in the same order
+        c.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {staging} ORDER BY {', '.join(conflict or columns)}"
+                  f"{on_conflict}")
+
+
+def from_row(row: Any) -> dict[str, Any]:
+    facts = {name: row[name] for name in COLUMNS}
+    for name in DATES:
+        if isinstance(facts[name], str):
+            facts[name] = date.fromisoformat(facts[name])
+    for name in BOOLS:
+        facts[name] = bool(facts[name])
+    return facts

@@ -1,0 +1,203 @@
+"""The views' schema: tables, indexes and the SQL views for KPIs and open A/R over them; creating them (and
+noticing tables an earlier release left behind), granting Grafana's reader, and a rebuild's switch to fresh tables."""
+from __future__ import annotations
+
+from typing import Any
+
+from projections.facts import COLUMNS, DATES
+from projections.tables import BOOLS, KPI_COUNTERS, STAT_COLUMNS, SUMMARIES, TYPES, VIEW_NAMES, ViewTables
+
+READER = "rcm_grafana"
+
+
+def column_type(name: str, dialect: str) -> str:
+    if name in DATES:
+        return TYPES[dialect]["date"]
+    if name in BOOLS:
+        return TYPES[dialect]["bool"]
+    if name in ("claim_id", "claim_number", "billing_npi", "rendering_npi", "payer_id", "payer_class", "status",
+                "last_carcs", "denial_category", "allowances", "line_charges"):
+        return "TEXT"
+    return "BIGINT"
+
+
+def days(later: str, earlier: str, dialect: str) -> str:
+    if dialect == "sqlite":
+        return f"(julianday({later}) - julianday({earlier}))"
+    return f"({later} - {earlier})"
+
+
+def indexes(bare: dict[str, str]) -> list[tuple[str, str, str]]:
+    cs, ar = bare["claim_status"], bare["ar_log"]
+    return [(f"{cs}_status", cs, "status, payer_id"), (f"{cs}_dos", cs, "dos"), (f"{ar}_day", ar, "effective_on")]
+
+
+class ViewSchema:
+    """Creates, drops and switches the tables of `tables`; `incomplete` names those `create` found behind."""
+
+    def __init__(self, tables: ViewTables) -> None:
+        self.tables = tables
+        self.incomplete: list[str] = []
+
+    def create(self) -> None:
+        tables, dialect = self.tables, self.tables.dialect
+        cs, ar, ds = tables.t["claim_status"], tables.t["ar_log"], tables.t["denial_stats"]
+        d = TYPES[dialect]["date"]
+        columns = ", ".join(f"{c} {column_type(c, dialect)}" for c in COLUMNS)
+        stats = ", ".join(f"{c} BIGINT NOT NULL DEFAULT 0" for c in STAT_COLUMNS)
+        absent = [name for name, table in tables.t.items() if not self.exists(table)]
+        outdated = [name for name in tables.t if name not in absent and self.outdated(name)]
+        missing = absent + outdated
+        self.incomplete = []
+        with tables.transaction() as c:
+            for statement in (
+                f"CREATE TABLE IF NOT EXISTS {cs} ({columns}, PRIMARY KEY (claim_id))",
+                f"CREATE TABLE IF NOT EXISTS {ar} (claim_id TEXT NOT NULL, seq BIGINT NOT NULL,"
+                f" effective_on {d} NOT NULL, responsibility TEXT NOT NULL, delta_cents BIGINT NOT NULL,"
+                f" PRIMARY KEY (claim_id, seq, responsibility))",
+                f"CREATE TABLE IF NOT EXISTS {ds} (day {d} NOT NULL, payer_id TEXT NOT NULL, carc_group TEXT NOT NULL,"
+                f" category TEXT NOT NULL, {stats}, PRIMARY KEY (day, payer_id, carc_group, category))",
+                *self.index_statements(tables.bare),
+                *(self.summary_statement(name) for name in SUMMARIES),
+            ):
+                c.execute(statement)
+            if not tables.suffix and not outdated:  # (an outdated table gets its views when `rebuild` replaces it)
+                for statement in self.view_statements():
+                    c.execute(statement)
+            if dialect == "postgresql":
+                self.grant_reader(c)
+        if missing and len(absent) < len(tables.t) and tables.position() > 0:
+            # tables a newer release added or changed, behind a position the older tables already reached
+            self.incomplete = missing
+
+    def exists(self, table: str) -> bool:
+        if self.tables.dialect == "sqlite":
+            return bool(self.tables.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", [table]))
+        return self.tables.query("SELECT to_regclass(?) IS NOT NULL AS present", [table])[0]["present"]
+
+    def outdated(self, name: str) -> bool:
+        """A table an earlier release made without columns this release writes (rebuilt, never half-filled)."""
+        wanted = {"claim_status": COLUMNS, **{k: [c for c, _ in keys] + list(m) for k, (keys, m) in SUMMARIES.items()}}
+        if name not in wanted:
+            return False
+        bare = self.tables.bare[name]
+        if self.tables.dialect == "sqlite":
+            have = {r["name"] for r in self.tables.query(f"SELECT name FROM pragma_table_info('{bare}')")}
+        else:
+            have = {r["name"] for r in self.tables.query(
+                "SELECT column_name AS name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+                [self.tables.db_schema, bare])}
+        return bool(set(wanted[name]) - have)
+
+    def suffixes(self, start: str) -> list[str]:
+        """The suffixes, beginning with `start`, of other sets of these tables (`claim_status<suffix>`)."""
+        if self.tables.dialect == "sqlite":
+            rows = self.tables.query("SELECT name FROM sqlite_master WHERE type = 'table'")
+        else:
+            rows = self.tables.query("SELECT table_name AS name FROM information_schema.tables WHERE table_schema = ?",
+                                     [self.tables.db_schema])
+        head = "claim_status" + start
+        return sorted(r["name"][len("claim_status"):] for r in rows if r["name"].startswith(head))
+
+    def grant_reader(self, c: Any) -> None:
+        """Grafana's role (made by infra/postgres.sh) reads the read models, never the events."""
+        c.execute(f"SELECT 1 FROM pg_roles WHERE rolname = '{READER}'")
+        if not c.fetchone():
+            return
+        tables = self.tables
+        if tables.prefix:
+            c.execute(f"GRANT USAGE ON SCHEMA {tables.prefix.rstrip('.')} TO {READER}")
+        relations = list(tables.t.values()) + ([] if tables.suffix else [tables.kpis, tables.ar_open])
+        c.execute(f"GRANT SELECT ON {', '.join(relations)} TO {READER}")
+
+    def summary_statement(self, name: str) -> str:
+        keys, metrics = SUMMARIES[name]
+        date_type = TYPES[self.tables.dialect]["date"]
+        key_sql = ", ".join(f"{k} {date_type if t == 'date' else 'TEXT'} NOT NULL" for k, t in keys)
+        metric_sql = ", ".join(f"{m} BIGINT NOT NULL DEFAULT 0" for m in metrics)
+        return (f"CREATE TABLE IF NOT EXISTS {self.tables.t[name]} ({key_sql}, {metric_sql}, "
+                f"PRIMARY KEY ({', '.join(k for k, _ in keys)}))")
+
+    def index_statements(self, bare: dict[str, str]) -> list[str]:
+        return [f"CREATE INDEX IF NOT EXISTS {name} ON {self.tables.prefix}{table} ({columns})"
+                for name, table, columns in indexes(bare)]
+
+    def view_statements(self) -> list[str]:
+        cs, kpis, ar_open = self.tables.t["claim_status"], self.tables.kpis, self.tables.ar_open
+        today = "date('now')" if self.tables.dialect == "sqlite" else "CURRENT_DATE"
+        drop = "DROP VIEW IF EXISTS"
+        return [
+            f"{drop} {kpis}", f"{drop} {ar_open}",
+            f"CREATE VIEW {ar_open} AS SELECT claim_id, claim_number, payer_id, billing_npi, rendering_npi, 'payer' AS "
+            f"responsibility, payer_balance AS balance_cents, dos, first_submitted_on AS since FROM {cs} "
+            f"WHERE payer_balance <> 0 UNION ALL SELECT claim_id, claim_number, payer_id, billing_npi, rendering_npi, "
+            f"'patient', patient_balance, dos, patient_since FROM {cs} WHERE patient_balance <> 0",
+            f"CREATE VIEW {kpis} AS {self.kpi_select(today)}",
+        ]
+
+    def kpi_select(self, today: str, by: str | None = None) -> str:
+        """The KPI formulas (DOMAIN.md §4, README "KPIs") over these tables, for the practice or one row per payer
+        or rendering provider (`by`); `today` is the SQL for the day A/R is aged to."""
+        t, dialect = self.tables.t, self.tables.dialect
+        ratio = (lambda a, b: f"(CAST({a} AS REAL) / NULLIF({b}, 0))") if dialect == "sqlite" else \
+            (lambda a, b: f"(CAST({a} AS DOUBLE PRECISION) / NULLIF({b}, 0))")
+        group = {None: "'all'", "payer": "payer_id", "provider": "rendering_npi"}[by]
+        # appeals are counted per payer only: no overturn rate per provider
+        appeals = "NULL" if by == "provider" else ratio("ap.overturned", "ap.decided")
+        return f"""
+WITH k AS (SELECT {group} AS grp, {', '.join(f'sum({m}) AS {m}' for m in KPI_COUNTERS)}
+           FROM {t['kpi_counters']} GROUP BY 1),
+ar AS (SELECT {group} AS grp, sum(open_balance) AS total, sum(credit_balance) AS credits,
+              sum(CASE WHEN {days(today, 'dos', dialect)} > 90 THEN open_balance ELSE 0 END) AS over90,
+              sum(CASE WHEN {days(today, 'dos', dialect)} < 90 THEN billed ELSE 0 END) AS charges90
+       FROM {t['dos_summary']} GROUP BY 1),
+ap AS (SELECT {"'all'" if by is None else "payer_id"} AS grp, sum(decided) AS decided, sum(overturned) AS overturned
+       FROM {t['denial_stats']} GROUP BY 1),
+g AS ({"SELECT 'all' AS grp" if by is None else "SELECT grp FROM k UNION SELECT grp FROM ar"})
+SELECT {'' if by is None else 'g.grp AS grp, '}{ratio('k.clean', 'k.submitted')} AS clean_claim_rate,
+       {ratio('k.rejected', 'k.submitted')} AS rejection_rate,
+       {ratio('k.initially_denied', 'k.adjudicated')} AS initial_denial_rate,
+       {ratio('k.denied_billed', 'k.adjudicated_billed')} AS initial_denial_rate_dollars,
+       {ratio('k.first_pass', 'k.adjudicated')} AS first_pass_resolution_rate,
+       {ratio('ar.total', 'ar.charges90')} * 90 AS days_in_ar,
+       {ratio('ar.over90', 'ar.total')} AS ar_over_90_share,
+       {ratio('k.collected', 'k.net')} AS net_collection_rate,
+       {appeals} AS appeal_overturn_rate,
+       {ratio('k.days_to_bill_sum', 'k.days_to_bill_n')} AS days_to_bill,
+       {ratio('k.lag_sum', 'k.lag_n')} AS payment_lag_days,
+       k.submitted AS claims_submitted, k.adjudicated AS claims_adjudicated, ar.total AS ar_cents,
+       ar.credits AS credit_cents
+FROM g LEFT JOIN k ON k.grp = g.grp LEFT JOIN ar ON ar.grp = g.grp
+LEFT JOIN ap ON ap.grp = g.grp{'' if by is None else ' ORDER BY 1'}"""
+
+    def drop(self) -> None:
+        tables = self.tables
+        with tables.transaction() as c:
+            for table in tables.t.values():
+                c.execute(f"DROP TABLE IF EXISTS {table}")
+            for view in VIEW_NAMES:
+                c.execute(tables.sql(f"DELETE FROM {tables.tracking_table()} WHERE application_name = ?"),
+                          [tables.tracking_name(view)])
+
+    def replace_with(self, fresh: ViewTables) -> None:
+        """Switches readers to freshly built tables in one transaction (the KPI views are rebuilt on them)."""
+        self.incomplete = []
+        live = self.tables
+        table = live.tracking_table()
+        with live.transaction() as c:
+            for view in (live.kpis, live.ar_open):
+                c.execute(f"DROP VIEW IF EXISTS {view}")
+            for name, live_table in live.t.items():
+                c.execute(f"DROP TABLE IF EXISTS {live_table}")
+            for name, _, _ in indexes(fresh.bare):
+                c.execute(f"DROP INDEX IF EXISTS {live.prefix}{name}")
+            for name, live_bare in live.bare.items():
+                c.execute(f"ALTER TABLE {fresh.t[name]} RENAME TO {live_bare}")
+                if live.dialect == "postgresql":
+                    c.execute(f"ALTER INDEX {live.prefix}{fresh.bare[name]}_pkey RENAME TO {live_bare}_pkey")
+            for statement in (*self.index_statements(live.bare), *self.view_statements()):
+                c.execute(statement)
+            for view in VIEW_NAMES:
+                c.execute(live.sql(f"DELETE FROM {table} WHERE application_name = ?"), [live.tracking_name(view)])
+                c.execute(live.sql(f"UPDATE {table} SET application_name = ? WHERE application_name = ?"),
+                          [live.tracking_name(view), fresh.tracking_name(view)])

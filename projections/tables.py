@@ -1,0 +1,76 @@
+"""Where the claim views live: their tables and columns, the names a suffix and a schema give them, their tracking
+position, and the database calls the schema and the page writer share. Money is stored in integer cents, exact on
+both SQLite and PostgreSQL."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from projections.facts import CASH
+
+VIEW_NAMES = ("claim_status", "ar", "denials")
+KPI_COUNTERS = ("submitted", "clean", "rejected", "days_to_bill_n", "days_to_bill_sum", "adjudicated",
+                "initially_denied", "adjudicated_billed", "denied_billed", "first_pass", "lag_n", "lag_sum",
+                "collected", "net")
+# Summary tables kept by adding each claim's (after - before) contribution: reports at a million claims
+# read a few thousand rows instead of scanning every claim. name -> (key columns, metric columns)
+SUMMARIES = {
+    "status_summary": ((("status", "text"), ("payer_id", "text"), ("rendering_npi", "text")),
+                       ("claims", "billed", "payer_balance", "patient_balance")),
+    # open_balance: what is owed (each responsibility's balance above zero), the A/R the KPIs count;
+    # credit_balance: what is owed back (a takeback after the patient paid), kept apart, never netted against it
+    "dos_summary": ((("dos", "date"), ("payer_id", "text"), ("rendering_npi", "text")),
+                    ("claims", "billed", "payer_balance", "patient_balance", "open_balance", "credit_balance")),
+    "kpi_counters": ((("payer_id", "text"), ("rendering_npi", "text")), KPI_COUNTERS),
+    "ar_daily": ((("effective_on", "date"), ("dos", "date"), ("payer_id", "text"), ("responsibility", "text")),
+                 ("delta_cents",)),
+    # denial adjustments by reason: per adjudication day, payer and CARC, how many remittances carried it
+    # (on a denied claim or on denied lines of a paid one), its dollars, and how many were claim denials
+    "denial_carcs": ((("day", "date"), ("payer_id", "text"), ("carc_group", "text"), ("carc", "text")),
+                     ("remittances", "cents", "denied_claims")),
+    # money moved per effective day and payer (cents): charges billed, payer and patient payments, contractual
+    # and other adjustments, write-offs - charges and payments over time, and the cash journal's totals
+    "cash_daily": ((("day", "date"), ("payer_id", "text")), CASH),
+}
+STAT_COLUMNS = ("adjudicated", "adjudicated_cents", "denied", "denied_cents", "denied_lines_cents", "rejected",
+                "appealed", "decided", "overturned")
+TYPES = {"sqlite": {"date": "TEXT", "bool": "INTEGER"}, "postgresql": {"date": "DATE", "bool": "BOOLEAN"}}
+BOOLS = ("clean", "initially_denied", "first_pass_resolved")
+
+
+class ViewTables:
+    """The tables of one set of views in the ledger's database; `tracking` is eventsourcing's tracking recorder
+    there. A `suffix` names a second set, built beside the live one by a rebuild."""
+
+    def __init__(self, tracking: Any, dialect: str, suffix: str = "") -> None:
+        self.tracking, self.dialect, self.suffix = tracking, dialect, suffix
+        db_schema = getattr(tracking.datastore, "schema", "") if dialect == "postgresql" else ""
+        self.prefix = f"{db_schema}." if db_schema else ""
+        self.db_schema = db_schema or "public"
+        self.bare = {name: f"{name}{suffix}" for name in ("claim_status", "ar_log", "denial_stats", *SUMMARIES)}
+        self.t = {name: f"{self.prefix}{bare}" for name, bare in self.bare.items()}
+        self.kpis, self.ar_open = f"{self.prefix}kpis", f"{self.prefix}ar_open"
+
+    def tracking_table(self) -> str:
+        name = getattr(self.tracking, "tracking_table_name", "tracking")
+        schema = getattr(self.tracking.datastore, "schema", None)
+        return f"{schema}.{name}" if self.dialect == "postgresql" and schema else name
+
+    def tracking_name(self, view: str) -> str:
+        return f"rcm/{view}{self.suffix}"
+
+    def position(self) -> int:
+        positions = [self.tracking.max_tracking_id(self.tracking_name(v)) or 0 for v in VIEW_NAMES]
+        return min(positions)
+
+    def sql(self, statement: str) -> str:
+        return statement if self.dialect == "sqlite" else statement.replace("?", "%s")
+
+    def transaction(self, commit: bool = True) -> Any:
+        return self.tracking.datastore.transaction(commit=commit)
+
+    def query(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self.transaction(commit=False) as c:
+            c.execute(self.sql(statement), list(params))
+            return [dict(row) for row in c.fetchall()]
+
