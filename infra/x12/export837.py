@@ -26,7 +26,7 @@ from domain.claim import Claim
 from domain.intake import Intake, InterchangeCounter, SubmissionBatch
 from domain.ledger import Ledger
 from domain.values import claim_id
-from infra.x12.mapping import PSEUDONYMIZED, key
+from infra.x12.plan import PSEUDONYMIZED, key
 
 FILING = {"medicare": "MB", "medicaid": "MC", "commercial": "CI"}
 SBR01 = {"primary": "P", "secondary": "S", "tertiary": "T"}
