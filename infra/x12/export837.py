@@ -26,7 +26,7 @@ from domain.claim import Claim
 from domain.intake import Intake, InterchangeCounter, SubmissionBatch
 from domain.ledger import Ledger
 from domain.values import claim_id
-from infra.x12.mapping import PSEUDONYMIZED, key
+from infra.x12.plan import PSEUDONYMIZED, key
 
 FILING = {"medicare": "MB", "medicaid": "MC", "commercial": "CI"}
 SBR01 = {"primary": "P", "secondary": "S", "tertiary": "T"}
@@ -134,6 +134,48 @@ def ready_claims(ledger: Ledger, numbers: list[tuple[str, str]]) -> Iterator[Cla
             yield claim
 
 
+def not_exportable(claim: Claim, providers: dict[str, Provider]) -> str:
+    """Why a ready claim is left out of an 837P ("" if it goes in)."""
+    if claim.billing_npi not in providers:
+        return f"billing provider {claim.billing_npi} has no name, address and tax id in the providers file"
+    if claim.payer_class == "self_pay":
+        return "self-pay: billed to the patient"
+    if len(claim.claim_number) > c.BILLED_CLAIM_NUMBER_MAX:
+        return (f"patient control number {claim.claim_number!r} has {len(claim.claim_number)} characters; an 837 "
+                f"CLM01 allows at most {c.BILLED_CLAIM_NUMBER_MAX}: void it and code the claim under a shorter "
+                f"number")
+    if claim.facility_type_code:
+        return (f"institutional claim (facility type code {claim.facility_type_code}): an 837P carries professional "
+                f"claims only; bill it on an 837I")
+    return ""
+
+
+def submissions(claims: list[Claim], controls: tuple[str, str, str], at: datetime) -> list[Any]:
+    """The submit_claim commands of an exported interchange, under its (ISA13, GS06, ST02)."""
+    isa13, gs06, st02 = controls
+    return [c.COMMAND.validate_python({
+        "type": "submit_claim", "claim_number": cl.claim_number, "billing_npi": cl.billing_npi,
+        "frequency": "7" if cl.adjudicated else "1",
+        "payer_sequence": cl.payer_sequence if cl.adjudicated else "primary",
+        "interchange_control_number": isa13, "group_control_number": gs06, "transaction_control_number": st02,
+        "effective_at": at.isoformat(), "actor": "x12-export", "source": f"x12:837P {isa13}",
+        "command_id": str(key("837", isa13, gs06, st02, i, cl.claim_number))})
+        for i, cl in enumerate(claims, start=1)]
+
+
+def export_record(env: Envelope, out: str, sent: list[list[str]], controls: tuple[str, str, str],
+                  at: datetime) -> Intake:
+    """The intake that records an exported interchange: its envelope and every claim it carries."""
+    isa13, gs06, st02 = controls
+    intake = Intake.log("837P", f"837P|{env.sender_id}|{isa13}|{gs06}|{st02}|export", at)
+    intake.post(at=at, source=f"rcm export 837p {Path(out).name}",
+                envelope={"interchange": isa13, "group": gs06, "transaction": st02, "sender": env.sender_id,
+                          "receiver": env.receiver_id, "exported": True}, payment={}, provider_adjustments=[],
+                items=[{"claim": n, "outcome": "exported", "reason": "", "notes": [], "events": 1,
+                        "commands": ["submit_claim"]} for _, n in sent])
+    return intake
+
+
 def export_837p(ledger: Ledger, candidates: list[tuple[str, str]], out: str, providers: dict[str, Provider],
                 env: Envelope | None = None, limit: int = 5000) -> ExportResult:
     """Writes the ready claims among `candidates` (billing NPI, claim number) and records their submission."""
@@ -141,20 +183,8 @@ def export_837p(ledger: Ledger, candidates: list[tuple[str, str]], out: str, pro
     result = ExportResult(out)
     claims: list[Claim] = []
     for claim in ready_claims(ledger, candidates):
-        if claim.billing_npi not in providers:
-            result.skipped.append({"claim": claim.claim_number, "reason": f"billing provider {claim.billing_npi} "
-                                   "has no name, address and tax id in the providers file"})
-        elif claim.payer_class == "self_pay":
-            result.skipped.append({"claim": claim.claim_number, "reason": "self-pay: billed to the patient"})
-        elif len(claim.claim_number) > c.BILLED_CLAIM_NUMBER_MAX:
-            result.skipped.append({"claim": claim.claim_number, "reason": (
-                f"patient control number {claim.claim_number!r} has {len(claim.claim_number)} characters; an 837 "
-                f"CLM01 allows at most {c.BILLED_CLAIM_NUMBER_MAX}: void it and code the claim under a shorter "
-                f"number")})
-        elif claim.facility_type_code:
-            result.skipped.append({"claim": claim.claim_number, "reason": (
-                f"institutional claim (facility type code {claim.facility_type_code}): an 837P carries professional "
-                f"claims only; bill it on an 837I")})
+        if reason := not_exportable(claim, providers):
+            result.skipped.append({"claim": claim.claim_number, "reason": reason})
         elif len(claims) < limit:
             claims.append(claim)
     if not claims:
@@ -172,21 +202,9 @@ def export_837p(ledger: Ledger, candidates: list[tuple[str, str]], out: str, pro
             or InterchangeCounter.start(env.sender_id)
         number = counter.issue()
         text, isa13, gs06, st02 = interchange(claims, providers, env, number, at)
-        commands = [c.COMMAND.validate_python({
-            "type": "submit_claim", "claim_number": cl.claim_number, "billing_npi": cl.billing_npi,
-            "frequency": "7" if cl.adjudicated else "1",
-            "payer_sequence": cl.payer_sequence if cl.adjudicated else "primary",
-            "interchange_control_number": isa13, "group_control_number": gs06, "transaction_control_number": st02,
-            "effective_at": at.isoformat(), "actor": "x12-export", "source": f"x12:837P {isa13}",
-            "command_id": str(key("837", isa13, gs06, st02, i, cl.claim_number))})
-            for i, cl in enumerate(claims, start=1)]
+        commands = submissions(claims, (isa13, gs06, st02), at)
         sent = [[cl.billing_npi, cl.claim_number] for cl in claims]
-        intake = Intake.log("837P", f"837P|{env.sender_id}|{isa13}|{gs06}|{st02}|export", at)
-        intake.post(at=at, source=f"rcm export 837p {Path(out).name}",
-                    envelope={"interchange": isa13, "group": gs06, "transaction": st02, "sender": env.sender_id,
-                              "receiver": env.receiver_id, "exported": True}, payment={}, provider_adjustments=[],
-                    items=[{"claim": n, "outcome": "exported", "reason": "", "notes": [], "events": 1,
-                            "commands": ["submit_claim"]} for _, n in sent])
+        intake = export_record(env, out, sent, (isa13, gs06, st02), at)
         written.update(counter=counter, intake=intake, batch=SubmissionBatch.list(gs06, st02, sent))
         directory = os.path.dirname(os.path.abspath(out))
         handle, temp = tempfile.mkstemp(dir=directory, prefix=".837p-")

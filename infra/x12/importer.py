@@ -20,7 +20,11 @@ from domain.intake import Intake, SubmissionBatch, intake_id
 from domain.ledger import Ledger, PatientControlNumberIndex, topic_of
 from domain.values import claim_id
 from infra.stores import Rehearsal
-from infra.x12 import mapping
+from infra.x12.ack_277ca import read_277
+from infra.x12.ack_999 import read_999
+from infra.x12.claims_837 import read_837
+from infra.x12.plan import Plan
+from infra.x12.remittance_835 import read_835
 from infra.x12.segments import X12Error, amount_fault, open_text, transactions
 
 PYX12_MAPS = {"005010X222A1", "005010X223A2", "005010X221A1", "005010X214", "005010X231A1", "005010X231"}
@@ -148,7 +152,7 @@ class Importer:
         """Why a transaction cannot be posted at all, judged on its text alone: an amount X12 does not allow, or
         a remittance that does not balance."""
         if tx.set_id == "835":
-            return amount_fault(tx) or mapping.read_835(tx, lambda number, npi: None, strict=True).quarantine
+            return amount_fault(tx) or read_835(tx, lambda number, npi: None, strict=True).quarantine
         return amount_fault(tx)
 
     def import_text(self, text: str, source: str) -> list[TransactionResult]:
@@ -158,13 +162,13 @@ class Importer:
 
     def import_transaction(self, tx: Any, source: str) -> TransactionResult:
         if tx.set_id == "837":
-            plan = mapping.read_837(tx, self.opened_under_tax_id)
+            plan = read_837(tx, self.opened_under_tax_id)
         elif tx.set_id == "835":
-            plan = mapping.read_835(tx, self.lookup, self.strict)
+            plan = read_835(tx, self.lookup, self.strict)
         elif tx.set_id == "999":
-            plan = mapping.read_999(tx, self.batch)
+            plan = read_999(tx, self.batch)
         else:
-            plan = mapping.read_277(tx, self.lookup)
+            plan = read_277(tx, self.lookup)
         if fault := amount_fault(tx):
             plan.quarantine, plan.claims = fault, []
         result = TransactionResult(plan.kind, tx.control, "posted", payment=plan.payment,
@@ -190,7 +194,7 @@ class Importer:
             result.status = "dry run"
         return result
 
-    def hold(self, plan: mapping.Plan, tx: Any, intake: Any, source: str, now: datetime) -> bool:
+    def hold(self, plan: Plan, tx: Any, intake: Any, source: str, now: datetime) -> bool:
         """Quarantines the transaction; False if it is held already (by this import or one running beside it)."""
         for attempt in range(self.ledger.ATTEMPTS):
             intake = intake or Intake.log(plan.kind, plan.key, now)
@@ -206,7 +210,7 @@ class Importer:
                 intake = self.ledger.load(intake_id(plan.key), {})  # another import recorded it meanwhile
         raise AssertionError("unreachable")
 
-    def post(self, plan: mapping.Plan, intake: Any, source: str,
+    def post(self, plan: Plan, intake: Any, source: str,
              now: datetime) -> tuple[list[dict[str, Any]], int, bool]:
         """Applies the claims' commands with the intake record in one transaction; a claim any of whose commands
         the ledger refuses is left out whole (and named in the record), then the rest is tried again."""
@@ -247,7 +251,7 @@ class Importer:
                     p.error, p.commands = str(errors[0].error), []
         return items, sum(i["events"] for i in items), bool(unchanged)
 
-    def items(self, plan: mapping.Plan, outcomes: list[Any]) -> list[dict[str, Any]]:
+    def items(self, plan: Plan, outcomes: list[Any]) -> list[dict[str, Any]]:
         by_command = {id(o.command): o for o in outcomes}
         items = []
         for p in plan.claims:

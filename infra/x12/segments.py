@@ -207,107 +207,143 @@ def transactions(stream: IO[str], file: str = "", warnings: list[str] | None = N
     """Every transaction in the file, its envelopes checked. Control numbers that do not pair (ST/SE, GS/GE,
     ISA/IEA) and missing trailers are errors; a wrong count in SE01/GE01/IEA01 is a warning (several
     generators miscount, and a lost trailer is caught anyway)."""
-    warnings = [] if warnings is None else warnings
-    isa: list[str] | None = None
-    gs: list[str] | None = None
-    tx: Transaction | None = None
-    groups = sets = 0
-    number = 0
-    isa_at = gs_at = 0
-
-    def fail(reason: str, segment_id: str | None = None, at: int | None = None) -> X12Error:
-        return X12Error(at or number, segment_id or sid, reason, file)
-
+    envelopes = Envelopes(file, [] if warnings is None else warnings)
     for elements, delimiters in raw_segments(stream, file):
-        number += 1
-        sid = elements[0].strip()
+        if (done := envelopes.take(elements, delimiters)) is not None:
+            yield done
+    envelopes.end()
+
+
+class Envelopes:
+    """The interchange (ISA), functional group (GS) and transaction (ST) open at this point of a file."""
+
+    def __init__(self, file: str, warnings: list[str]) -> None:
+        self.file, self.warnings = file, warnings
+        self.isa: list[str] | None = None
+        self.gs: list[str] | None = None
+        self.tx: Transaction | None = None
+        self.groups = self.sets = 0
+        self.number = 0
+        self.isa_at = self.gs_at = 0
+        self.sid = ""
+
+    def fail(self, reason: str, segment_id: str | None = None, at: int | None = None) -> X12Error:
+        return X12Error(at or self.number, segment_id or self.sid, reason, self.file)
+
+    def take(self, elements: list[str], delimiters: Delimiters) -> Transaction | None:
+        """Checks one segment against the envelopes; returns the transaction its SE closes."""
+        self.number += 1
+        sid = self.sid = elements[0].strip()
         if not sid.isalnum() or len(sid) > 3 or not sid.isupper() and not sid.isdigit():
-            raise fail(f"{sid[:12]!r} is not a segment id (2-3 capital letters or digits)", sid[:12] or "?")
+            raise self.fail(f"{sid[:12]!r} is not a segment id (2-3 capital letters or digits)", sid[:12] or "?")
         if sid == "ISA":
-            if isa is not None:
-                raise fail(f"interchange {isa[13]} has no IEA before this ISA")
-            if len(elements) != 17:
-                raise fail(f"ISA has {len(elements) - 1} elements, 16 expected")
-            if elements[12] != "00501":
-                raise fail(f"interchange version {elements[12]!r} (ISA12) is not supported: only 5010 (00501)")
-            if not elements[13].isdigit() or len(elements[13]) != 9:
-                raise fail(f"ISA13 control number {elements[13]!r} is not 9 digits")
-            isa, groups, isa_at = elements, 0, number
-            continue
-        if isa is None:
-            raise fail("segment outside an interchange (no ISA before it)")
+            self.open_interchange(elements)
+            return None
+        if self.isa is None:
+            raise self.fail("segment outside an interchange (no ISA before it)")
         if sid == "IEA":
-            if gs is not None:
-                raise fail(f"functional group {gs[6]} has no GE before the IEA")
-            if len(elements) < 3 or elements[2] != isa[13]:
-                raise fail(f"IEA02 {elements[2] if len(elements) > 2 else ''!r} does not match ISA13 {isa[13]!r}")
-            if elements[1] != str(groups):
-                warnings.append(f"segment {number} (IEA): IEA01 says {elements[1]!r} functional groups, "
-                                f"the interchange has {groups}")
-            isa = None
-            continue
+            self.close_interchange(elements, self.isa)
+            return None
         if sid == "GS":
-            if gs is not None:
-                raise fail(f"functional group {gs[6]} has no GE before this GS")
-            if len(elements) < 9:
-                raise fail(f"GS has {len(elements) - 1} elements, 8 expected")
-            gs, sets, gs_at = elements, 0, number
-            groups += 1
-            continue
-        if gs is None:
-            raise fail("segment outside a functional group (no GS before it)")
+            self.open_group(elements)
+            return None
+        if self.gs is None:
+            raise self.fail("segment outside a functional group (no GS before it)")
         if sid == "GE":
-            if tx is not None:
-                raise fail(f"transaction {tx.control} has no SE before the GE")
-            if len(elements) < 3 or elements[2] != gs[6]:
-                raise fail(f"GE02 {elements[2] if len(elements) > 2 else ''!r} does not match GS06 {gs[6]!r}")
-            if elements[1] != str(sets):
-                warnings.append(f"segment {number} (GE): GE01 says {elements[1]!r} transactions, the group has {sets}")
-            gs = None
-            continue
+            self.close_group(elements, self.gs)
+            return None
         if sid == "ST":
-            if tx is not None:
-                raise fail(f"transaction {tx.control} has no SE before this ST")
-            if len(elements) < 3 or not elements[2]:
-                raise fail("ST02 transaction control number is missing")
-            set_id = elements[1]
-            version = (elements[3] if len(elements) > 3 and elements[3] else gs[8]).strip()
-            if set_id not in VERSIONS:
-                raise fail(f"transaction set {set_id!r} is not imported (837, 835, 999 and 277CA are)")
-            if version not in VERSIONS[set_id]:
-                raise fail(f"version {version!r} of the {set_id} is unknown (known: {', '.join(VERSIONS[set_id])})")
-            try:
-                created = x12_date(gs[4], gs[5])
-            except ValueError:
-                created = x12_date(isa[9], isa[10]) if isa[9].strip().isdigit() else datetime.now(timezone.utc)
-            tx = Transaction(set_id=set_id, control=elements[2], version=version, functional_id=gs[1],
-                             group_control=gs[6], interchange_control=isa[13], sender=isa[6].strip(),
-                             receiver=isa[8].strip(), created=created, usage=isa[15], delimiters=delimiters,
-                             first_segment=number, segments=[elements], isa=isa, gs=gs)
-            sets += 1
-            continue
-        if tx is None:
-            raise fail("segment outside a transaction (no ST before it)")
+            self.open_transaction(elements, delimiters, self.isa, self.gs)
+            return None
+        if self.tx is None:
+            raise self.fail("segment outside a transaction (no ST before it)")
+        return self.add(elements, self.tx)
+
+    def open_interchange(self, elements: list[str]) -> None:
+        if self.isa is not None:
+            raise self.fail(f"interchange {self.isa[13]} has no IEA before this ISA")
+        if len(elements) != 17:
+            raise self.fail(f"ISA has {len(elements) - 1} elements, 16 expected")
+        if elements[12] != "00501":
+            raise self.fail(f"interchange version {elements[12]!r} (ISA12) is not supported: only 5010 (00501)")
+        if not elements[13].isdigit() or len(elements[13]) != 9:
+            raise self.fail(f"ISA13 control number {elements[13]!r} is not 9 digits")
+        self.isa, self.groups, self.isa_at = elements, 0, self.number
+
+    def close_interchange(self, elements: list[str], isa: list[str]) -> None:
+        if self.gs is not None:
+            raise self.fail(f"functional group {self.gs[6]} has no GE before the IEA")
+        if len(elements) < 3 or elements[2] != isa[13]:
+            raise self.fail(f"IEA02 {elements[2] if len(elements) > 2 else ''!r} does not match ISA13 {isa[13]!r}")
+        if elements[1] != str(self.groups):
+            self.warnings.append(f"segment {self.number} (IEA): IEA01 says {elements[1]!r} functional groups, "
+                                 f"the interchange has {self.groups}")
+        self.isa = None
+
+    def open_group(self, elements: list[str]) -> None:
+        if self.gs is not None:
+            raise self.fail(f"functional group {self.gs[6]} has no GE before this GS")
+        if len(elements) < 9:
+            raise self.fail(f"GS has {len(elements) - 1} elements, 8 expected")
+        self.gs, self.sets, self.gs_at = elements, 0, self.number
+        self.groups += 1
+
+    def close_group(self, elements: list[str], gs: list[str]) -> None:
+        if self.tx is not None:
+            raise self.fail(f"transaction {self.tx.control} has no SE before the GE")
+        if len(elements) < 3 or elements[2] != gs[6]:
+            raise self.fail(f"GE02 {elements[2] if len(elements) > 2 else ''!r} does not match GS06 {gs[6]!r}")
+        if elements[1] != str(self.sets):
+            self.warnings.append(f"segment {self.number} (GE): GE01 says {elements[1]!r} transactions, the group "
+                                 f"has {self.sets}")
+        self.gs = None
+
+    def open_transaction(self, elements: list[str], delimiters: Delimiters, isa: list[str], gs: list[str]) -> None:
+        if self.tx is not None:
+            raise self.fail(f"transaction {self.tx.control} has no SE before this ST")
+        if len(elements) < 3 or not elements[2]:
+            raise self.fail("ST02 transaction control number is missing")
+        set_id = elements[1]
+        version = (elements[3] if len(elements) > 3 and elements[3] else gs[8]).strip()
+        if set_id not in VERSIONS:
+            raise self.fail(f"transaction set {set_id!r} is not imported (837, 835, 999 and 277CA are)")
+        if version not in VERSIONS[set_id]:
+            raise self.fail(f"version {version!r} of the {set_id} is unknown (known: {', '.join(VERSIONS[set_id])})")
+        try:
+            created = x12_date(gs[4], gs[5])
+        except ValueError:
+            created = x12_date(isa[9], isa[10]) if isa[9].strip().isdigit() else datetime.now(timezone.utc)
+        self.tx = Transaction(set_id=set_id, control=elements[2], version=version, functional_id=gs[1],
+                              group_control=gs[6], interchange_control=isa[13], sender=isa[6].strip(),
+                              receiver=isa[8].strip(), created=created, usage=isa[15], delimiters=delimiters,
+                              first_segment=self.number, segments=[elements], isa=isa, gs=gs)
+        self.sets += 1
+
+    def add(self, elements: list[str], tx: Transaction) -> Transaction | None:
         tx.segments.append(elements)
         if len(tx.segments) > MAX_TRANSACTION_SEGMENTS:
-            raise fail(f"transaction {tx.control} exceeds {MAX_TRANSACTION_SEGMENTS} segments")
-        if sid == "SE":
-            if len(elements) < 3 or elements[2] != tx.control:
-                raise fail(f"SE02 {elements[2] if len(elements) > 2 else ''!r} does not match ST02 {tx.control!r}")
-            if elements[1] != str(len(tx.segments)):
-                warnings.append(f"segment {number} (SE): SE01 says {elements[1]!r} segments, "
-                                f"transaction {tx.control} has {len(tx.segments)}")
-            yield tx
-            tx = None
-    if tx is not None:
-        raise fail(f"transaction {tx.control} has no SE: the file is truncated", "ST", tx.first_segment)
-    if gs is not None:
-        raise fail(f"functional group {gs[6]} has no GE: the file is truncated", "GS", gs_at)
-    if isa is not None:
-        raise fail(f"interchange {isa[13]} has no IEA: the file is truncated", "ISA", isa_at)
-    if number == 0:
-        raise X12Error(0, "", "no segments", file)
+            raise self.fail(f"transaction {tx.control} exceeds {MAX_TRANSACTION_SEGMENTS} segments")
+        if self.sid != "SE":
+            return None
+        if len(elements) < 3 or elements[2] != tx.control:
+            raise self.fail(f"SE02 {elements[2] if len(elements) > 2 else ''!r} does not match ST02 {tx.control!r}")
+        if elements[1] != str(len(tx.segments)):
+            self.warnings.append(f"segment {self.number} (SE): SE01 says {elements[1]!r} segments, "
+                                 f"transaction {tx.control} has {len(tx.segments)}")
+        self.tx = None
+        return tx
 
+    def end(self) -> None:
+        """At the end of the file: every envelope opened is closed, and there was something in it."""
+        if self.tx is not None:
+            raise self.fail(f"transaction {self.tx.control} has no SE: the file is truncated", "ST",
+                            self.tx.first_segment)
+        if self.gs is not None:
+            raise self.fail(f"functional group {self.gs[6]} has no GE: the file is truncated", "GS", self.gs_at)
+        if self.isa is not None:
+            raise self.fail(f"interchange {self.isa[13]} has no IEA: the file is truncated", "ISA", self.isa_at)
+        if self.number == 0:
+            raise X12Error(0, "", "no segments", self.file)
 
 
 def check_file(path: str, warnings: list[str] | None = None) -> list[tuple[str, str, int]]:
