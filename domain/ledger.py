@@ -2,19 +2,16 @@
 from __future__ import annotations
 
 import copy
-import random
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import islice
 from datetime import date, datetime, timezone
 from typing import Any
 from uuid import UUID, uuid5
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, Repository
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, OperationalError, Transcoding
+from eventsourcing.persistence import JSONTranscoder, Transcoding
 from eventsourcing.utils import get_topic, register_topic
 
 from domain import commands as c
@@ -156,22 +153,49 @@ HANDLERS: dict[str, Callable[[Claim, Any, Meta], None]] = {
 }
 
 
+class LedgerRepository(Repository):
+    """The ledger's reads of claims, and the seam for keeping claims between batches (infra keeps the recently
+    written in memory and reads a batch's claims in one query): this one reads each claim from the store."""
+
+    def prefetch(self, aggregate_ids: set[UUID]) -> None:
+        """Reads ahead the aggregates a batch of commands touches: here, nothing."""
+
+    def find(self, aggregate_id: UUID) -> Any:
+        try:
+            return self.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    def keep(self, written: dict[UUID, Aggregate]) -> None:
+        """A batch was stored: its aggregates are as stored."""
+
+    def drop(self, aggregate_ids: Iterable[UUID]) -> None:
+        """A batch was not stored: its aggregates may hold changes that never were."""
+
+    def drop_kept(self, aggregate_id: UUID) -> bool:
+        """True if a copy kept from an earlier batch was dropped (another writer may have moved the aggregate on)."""
+        return False
+
+
 class Ledger(Application):
     """Service layer: load the claims a batch touches, run each command, save the batch in one transaction."""
 
     name = "rcm"
-    CACHE_LIMIT = 200_000
-    ATTEMPTS = 10  # of a batch whose save conflicted with another writer's
 
     def __init__(self, env: dict[str, str] | None = None, *, actor: str = "rcm", source: str = "api") -> None:
         super().__init__(env)
         self.actor, self.source = actor, source
-        self.cache: dict[UUID, Aggregate] = {}
-        self.prefetched: dict[UUID, Aggregate | None] = {}
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
+
+    def construct_repository(self) -> LedgerRepository:
+        return LedgerRepository(self.events, snapshot_store=self.snapshots)
+
+    @property
+    def repository(self) -> LedgerRepository:
+        return self._repository  # type: ignore[return-value]  # what construct_repository built
 
     # ---- writing ----
 
@@ -179,32 +203,28 @@ class Ledger(Application):
                 also: Callable[[list[Outcome]], Iterable[Aggregate]] | None = None) -> list[Outcome]:
         """Runs commands in order; saves every touched claim in one transaction (nothing if all_or_nothing fails,
         nothing on a dry run). `also` returns more aggregates to save in that transaction (e.g. a file's record)."""
-        for attempt in range(self.ATTEMPTS):
-            touched: dict[UUID, Aggregate] = {}
-            try:
-                self.prefetch(commands)
-                outcomes = [self.run(cmd, touched) for cmd in commands]
-                if dry_run or all_or_nothing and any(o.result == "rejected" for o in outcomes):
-                    self.forget(touched)
-                    return outcomes
-                extra = list(also(outcomes)) if also is not None else []
-                self.record([*touched.values(), *extra])
-            except (IntegrityError, OperationalError) as error:
-                # Another writer got there first (or held the store's write lock): reload those claims and run the
-                # batch again; what that writer appended is recognised by its idempotency keys.
-                self.forget(touched)
-                if attempt == self.ATTEMPTS - 1 or not conflicting_writers(error):
-                    raise
-                time.sleep(random.uniform(0, 0.01 * 2**attempt))  # two writers retrying in step would collide again
-                continue
-            except BaseException:
-                self.forget(touched)  # cached claims may hold changes that were never stored
-                raise
-            finally:
-                self.prefetched.clear()
-            self.remember(touched)
-            return outcomes
-        raise AssertionError("unreachable")
+        return self.retrying(lambda: self.execute_once(commands, all_or_nothing, dry_run, also))
+
+    def retrying(self, batch: Callable[[], list[Outcome]]) -> list[Outcome]:
+        """The seam for running a batch again when another writer got in its way: here, it runs once."""
+        return batch()
+
+    def execute_once(self, commands: Sequence[Any], all_or_nothing: bool, dry_run: bool,
+                     also: Callable[[list[Outcome]], Iterable[Aggregate]] | None) -> list[Outcome]:
+        touched: dict[UUID, Aggregate] = {}
+        try:
+            self.repository.prefetch(touched_by(commands))
+            outcomes = [self.run(cmd, touched) for cmd in commands]
+            if dry_run or all_or_nothing and any(o.result == "rejected" for o in outcomes):
+                self.repository.drop(touched)
+                return outcomes
+            extra = list(also(outcomes)) if also is not None else []
+            self.record([*touched.values(), *extra])
+        except BaseException:
+            self.repository.drop(touched)
+            raise
+        self.repository.keep(touched)
+        return outcomes
 
     def run(self, cmd: Any, touched: dict[UUID, Aggregate]) -> Outcome:
         key = cmd.key()
@@ -214,10 +234,9 @@ class Ledger(Application):
         try:
             return self.apply(cmd, key, meta, cid, touched)
         except errors.LedgerError as error:
-            if cid in touched or cid not in self.cache:
+            if cid in touched or not self.repository.drop_kept(cid):
                 return Outcome(cmd, "rejected", error=error)
-        # The refusal was judged on a cached copy another writer may have moved on: judge it again, fresh.
-        self.cache.pop(cid, None)
+        # The refusal was judged on a kept copy another writer may have moved on: judge it again, fresh.
         try:
             return self.apply(cmd, key, meta, cid, touched)
         except errors.LedgerError as error:
@@ -295,45 +314,10 @@ class Ledger(Application):
         events = [event for aggregate in aggregates for event in aggregate.collect_events()]
         self.recorder.insert_events([self.mapper.to_stored_event(event) for event in events])
 
-    def prefetch(self, commands: Sequence[Any]) -> None:
-        """Loads every claim (and claim-number index) the batch touches in one query, where the store can."""
-        select_many = getattr(self.recorder, "select_events_many", None)
-        if select_many is None:
-            return
-        wanted = {claim_id(cmd.billing_npi, cmd.claim_number) for cmd in commands}
-        wanted |= {PatientControlNumberIndex.index_id(cmd.claim_number) for cmd in commands
-                   if cmd.type in ("code_claim", "open_from_remittance")}
-        wanted -= self.cache.keys()
-        self.prefetched = dict.fromkeys(wanted)
-        state: Any = None
-        for stored in select_many(sorted(wanted)):
-            event = self.mapper.to_domain_event(stored)
-            state = event.mutate(None if event.originator_version == 1 else state)
-            self.prefetched[state.id] = state
-
     def load(self, aggregate_id: UUID, touched: dict[UUID, Aggregate]) -> Any:
         if aggregate_id in touched:
             return touched[aggregate_id]
-        if aggregate_id in self.cache:
-            return self.cache[aggregate_id]
-        if aggregate_id in self.prefetched:
-            return self.prefetched[aggregate_id]
-        try:
-            return self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-
-    def remember(self, touched: dict[UUID, Aggregate]) -> None:
-        """Keeps the claims written last; the least recently written go first (memory stays bounded)."""
-        for aggregate_id, aggregate in touched.items():
-            self.cache.pop(aggregate_id, None)
-            self.cache[aggregate_id] = aggregate
-        for stale in list(islice(self.cache, max(0, len(self.cache) - self.CACHE_LIMIT))):
-            del self.cache[stale]
-
-    def forget(self, touched: dict[UUID, Aggregate]) -> None:
-        for aggregate_id in touched:
-            self.cache.pop(aggregate_id, None)
+        return self.repository.find(aggregate_id)
 
     # ---- reading ----
 
@@ -378,10 +362,11 @@ for _event in ("Registered", "Linked", "Created"):
     register_topic(f"domain.ledger:ClaimNumberIndex.{_event}", getattr(PatientControlNumberIndex, _event))
 
 
-def conflicting_writers(error: Exception) -> bool:
-    """A version another writer took, or a lock it held (SQLite's 'database is locked', PostgreSQL's deadlock)."""
-    return isinstance(error, IntegrityError) or any(
-        words in str(error) for words in ("database is locked", "deadlock detected", "could not serialize"))
+def touched_by(commands: Sequence[Any]) -> set[UUID]:
+    """The claims (and claim-number index entries) a batch of commands loads."""
+    return {claim_id(cmd.billing_npi, cmd.claim_number) for cmd in commands} | {
+        PatientControlNumberIndex.index_id(cmd.claim_number) for cmd in commands
+        if cmd.type in ("code_claim", "open_from_remittance")}
 
 
 def topic_of(cls: type) -> str:

@@ -1,4 +1,7 @@
-"""Composition root: the only place that knows which concrete store backs the ledger."""
+"""Composition root: the only place that knows which concrete store backs the ledger.
+
+Each open_* takes the Settings the entry point loaded (or, for tests and the CLI, the database URL to load them
+from) and hands that one object on to whatever else it opens."""
 from __future__ import annotations
 
 import os
@@ -13,12 +16,12 @@ from typing import TYPE_CHECKING
 from eventsourcing.persistence import OperationalError
 
 from domain.contract import TOPIC
-from domain.ledger import Ledger
 from projections.runner import Runner
 from projections.views import ClaimViews
 from infra import icd_cache
 from infra.settings import Settings
-from infra.transcoding import PlainEvents
+from infra.store.ledger import StoreLedger
+from infra.store.transcoding import PlainEvents
 
 if TYPE_CHECKING:  # the Kafka adapters are imported by the commands that use them
     from consumers.relay import Relay
@@ -26,8 +29,14 @@ if TYPE_CHECKING:  # the Kafka adapters are imported by the commands that use th
     from infra.kafka.consumer_stores import ConsumerStore, Database
 
 
-def open_ledger(database_url: str | None = None, *, source: str = "cli", create_tables: bool = True) -> Ledger:
-    settings = Settings.load(database_url)
+def settings_of(where: Settings | str | None) -> Settings:
+    """The settings given, or those loaded from the environment for the URL given (None: the environment's)."""
+    return where if isinstance(where, Settings) else Settings.load(where)
+
+
+def open_ledger(where: Settings | str | None = None, *, source: str = "cli", create_tables: bool = True
+                ) -> StoreLedger:
+    settings = settings_of(where)
     icd_cache.install()
     if settings.backend == "postgresql":
         check_reachable(settings)
@@ -35,12 +44,11 @@ def open_ledger(database_url: str | None = None, *, source: str = "cli", create_
     if not create_tables:
         env["CREATE_TABLE"] = "n"
     with tables_lock(settings) if create_tables else nullcontext():
-        ledger = unlocked(lambda: Ledger(env=env, actor=settings.actor, source=source))
-    ledger.CACHE_LIMIT = settings.claim_cache
-    return ledger
+        return unlocked(lambda: StoreLedger(env=env, actor=settings.actor, source=source,
+                                            cache_limit=settings.claim_cache))
 
 
-def unlocked(make: Callable[[], Ledger], attempts: int = 8) -> Ledger:
+def unlocked(make: Callable[[], StoreLedger], attempts: int = 8) -> StoreLedger:
     """SQLite answers 'database is locked' without waiting when two processes create a new file's tables (and
     switch it to WAL) at once: the loser tries again once the winner is done."""
     for attempt in range(attempts):
@@ -90,9 +98,9 @@ def tables_lock(settings: Settings) -> Iterator[None]:
         yield
 
 
-def open_views(ledger: Ledger, database_url: str | None = None, suffix: str = "") -> ClaimViews:
+def open_views(ledger: StoreLedger, where: Settings | str | None = None, suffix: str = "") -> ClaimViews:
     """The read-model tables live in the ledger's own database, tracked by eventsourcing's tracking recorder."""
-    settings = Settings.load(database_url)
+    settings = settings_of(where)
     if settings.backend not in ("sqlite", "postgresql"):
         raise ValueError(f"projections need SQLite or PostgreSQL, not {settings.database_url!r}")
     views = ClaimViews(ledger.factory.tracking_recorder(), settings.backend, suffix)
@@ -103,13 +111,14 @@ def open_views(ledger: Ledger, database_url: str | None = None, suffix: str = ""
 FACTS_KEPT = 200_000  # claims whose read-model facts a runner keeps in memory (about 1 GB at most)
 
 
-def open_runner(database_url: str | None = None, suffix: str = "", until_day: date | None = None) -> Runner:
-    ledger = open_ledger(database_url, source="projections")
+def open_runner(where: Settings | str | None = None, suffix: str = "", until_day: date | None = None) -> Runner:
+    settings = settings_of(where)
+    ledger = open_ledger(settings, source="projections")
     # Events per transaction. PostgreSQL takes big pages in its stride (20,000 catch up ~1.25x faster than
     # 2,000); SQLite has one write lock, which the ledger's writers wait for while a page is written.
-    default = 20_000 if Settings.load(database_url).backend == "postgresql" else 2_000
+    default = 20_000 if settings.backend == "postgresql" else 2_000
     page = int(os.environ.get("RCM_PROJECTION_PAGE", default))
-    views = open_views(ledger, database_url, suffix)
+    views = open_views(ledger, settings, suffix)
     views.keep_facts(FACTS_KEPT)
     runner = Runner(ledger.recorder, ledger.mapper, views, page=page, until_day=until_day,
                     read_event=PlainEvents(ledger.mapper))
@@ -117,11 +126,11 @@ def open_runner(database_url: str | None = None, suffix: str = "", until_day: da
     return runner
 
 
-def appends_wake(runner: Runner, database_url: str | None = None) -> Callable[[float], None] | None:
+def appends_wake(runner: Runner, where: Settings | str | None = None) -> Callable[[float], None] | None:
     """On PostgreSQL, a wait that ends as soon as the ledger appends (every insert NOTIFYs the events table's
     channel; the connection LISTENs from now on, so an append between a catch-up and the wait still wakes it) or
     after the given seconds. None on SQLite, which has no notifications: the follower polls."""
-    channel, settings = getattr(runner.recorder, "channel_name", None), Settings.load(database_url)
+    channel, settings = getattr(runner.recorder, "channel_name", None), settings_of(where)
     if channel is None or settings.backend != "postgresql":
         return None
     import psycopg
@@ -138,13 +147,14 @@ def appends_wake(runner: Runner, database_url: str | None = None) -> Callable[[f
     return wait
 
 
-def open_relay(database_url: str | None, bootstrap: str, topic: str, name: str, page: int | None = None) -> Relay:
+def open_relay(where: Settings | str | None, bootstrap: str, topic: str, name: str, page: int | None = None
+               ) -> Relay:
     from consumers.relay import PAGE, Relay
     from infra.kafka.publisher import KafkaPublisher
     from infra.kafka.relay_reader import LedgerPages, ReaderProcess
 
-    settings = Settings.load(database_url)
-    ledger = open_ledger(settings.database_url, source="relay")  # creates the tables the reader reads
+    settings = settings_of(where)
+    ledger = open_ledger(settings, source="relay")  # creates the tables the reader reads
     if settings.backend == "memory":
         pages: LedgerPages | ReaderProcess = LedgerPages(ledger, page or PAGE)
     else:
@@ -157,7 +167,7 @@ def open_relay(database_url: str | None, bootstrap: str, topic: str, name: str, 
         raise
 
 
-def open_consumer(name: str, database_url: str | None, bootstrap: str, topic: str = TOPIC, group: str | None = None,
+def open_consumer(name: str, where: Settings | str | None, bootstrap: str, topic: str = TOPIC, group: str | None = None,
                   log: Callable[[str], None] = lambda s: None) -> ConsumerRunner:
     from infra.kafka.consumer_runner import ConsumerRunner
     from infra.kafka.consumer_stores import JournalStore, WorklistStore
@@ -166,7 +176,7 @@ def open_consumer(name: str, database_url: str | None, bootstrap: str, topic: st
         "worklist": WorklistStore, "journal": JournalStore, "projections": open_projection_store}
     if name not in stores:
         raise ValueError(f"no consumer {name!r}: one of {', '.join(stores)}")
-    store = stores[name](open_consumer_database(database_url))
+    store = stores[name](open_consumer_database(where))
     try:
         return ConsumerRunner(name, store, bootstrap, topic, group, log)
     except BaseException:
@@ -174,10 +184,10 @@ def open_consumer(name: str, database_url: str | None, bootstrap: str, topic: st
         raise
 
 
-def open_consumer_database(database_url: str | None) -> Database:
+def open_consumer_database(where: Settings | str | None) -> Database:
     from infra.kafka.consumer_stores import Database
 
-    return Database(Settings.load(database_url))
+    return Database(settings_of(where))
 
 
 def open_projection_store(db: Database) -> ConsumerStore:
@@ -185,5 +195,5 @@ def open_projection_store(db: Database) -> ConsumerStore:
     from infra.kafka.consumer_stores import ProjectionStore
 
     with db.exclusive():  # two workers starting together create the tables one after the other
-        ledger = open_ledger(db.settings.database_url, source="projections")
-        return ProjectionStore(db, ledger, open_views(ledger, db.settings.database_url))
+        ledger = open_ledger(db.settings, source="projections")
+        return ProjectionStore(db, ledger, open_views(ledger, db.settings))

@@ -41,17 +41,17 @@ class Settings(BaseModel):
         return {"postgres": "postgresql"}.get(scheme, scheme)
 
     def eventsourcing_env(self) -> dict[str, str]:
-        env = {"TRANSCODER_TOPIC": "infra.transcoding:FastJSONTranscoder"}
+        env = {"TRANSCODER_TOPIC": "infra.store.transcoding:FastJSONTranscoder"}
         if self.backend == "memory":
             return {**env, "PERSISTENCE_MODULE": "eventsourcing.popo"}
         if self.backend == "sqlite":
             path = self.database_url[len("sqlite://"):]
             path = path[1:] if path.startswith("/./") else path
-            return {**env, "PERSISTENCE_MODULE": "infra.stores:BatchedSQLiteFactory",
+            return {**env, "PERSISTENCE_MODULE": "infra.store.recorders:BatchedSQLiteFactory",
                     "SQLITE_DBNAME": path or ":memory:", "SQLITE_LOCK_TIMEOUT": "30"}
         url = urlparse(self.database_url)
         env |= {
-            "PERSISTENCE_MODULE": "infra.stores:CopyPostgresFactory",
+            "PERSISTENCE_MODULE": "infra.store.recorders:CopyPostgresFactory",
             "POSTGRES_DBNAME": url.path.lstrip("/") or "rcm",
             "POSTGRES_HOST": url.hostname or "127.0.0.1",
             "POSTGRES_PORT": str(url.port or 5432),

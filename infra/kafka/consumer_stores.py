@@ -15,7 +15,7 @@ from consumers import journal, worklist
 from domain.contract import ClaimEventMessage
 from domain.ledger import Ledger
 from infra.settings import Settings
-from infra.transcoding import plain_event_class
+from infra.store.transcoding import plain_event_class
 from projections.views import ClaimViews
 
 

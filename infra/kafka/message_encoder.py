@@ -11,7 +11,7 @@ from eventsourcing.utils import resolve_topic
 
 from domain.contract import META, SCHEMA_VERSION, Encoded, encoded, message_for
 from domain.ledger import Ledger
-from infra.transcoding import Unusual, untagged, upcast
+from infra.store.transcoding import Unusual, untagged, upcast
 
 
 class MessageEncoder:

@@ -19,7 +19,7 @@ from eventsourcing.persistence import IntegrityError
 from domain.intake import Intake, SubmissionBatch, intake_id
 from domain.ledger import Ledger, PatientControlNumberIndex, topic_of
 from domain.values import claim_id
-from infra.stores import Rehearsal
+from infra.store.rehearsal import Rehearsal
 from infra.x12.ack_277ca import read_277
 from infra.x12.ack_999 import read_999
 from infra.x12.claims_837 import read_837

@@ -20,7 +20,7 @@ from domain.ledger import Ledger
 from infra.bootstrap import open_ledger, open_runner
 from infra.cli import rebuild
 from infra.kafka.message_encoder import MessageEncoder
-from infra.transcoding import PlainEvents
+from infra.store.transcoding import PlainEvents
 from infra.verify import differences
 from projections.facts import Effects, fold, is_ignored, new_facts
 from projections.runner import IncompleteViews

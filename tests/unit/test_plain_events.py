@@ -1,4 +1,4 @@
-"""The runner folds plainly decoded events (infra.transcoding.PlainEvents), not the mapper's domain events:
+"""The runner folds plainly decoded events (infra.store.transcoding.PlainEvents), not the mapper's domain events:
 for random command histories, with odd time zones, both give the same facts and effects (no I/O: memory store)."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infra.transcoding import PlainEvents
+from infra.store.transcoding import PlainEvents
 from projections.facts import Effects, fold, is_ignored, new_facts
 from tests.conftest import code
 from tests.unit.helpers import memory_ledger, run
