@@ -32,10 +32,10 @@ class Status(StrEnum):
     CLOSED = "closed"
     WRITTEN_OFF = "written_off"
     VOIDED = "voided"
-    ALL: ClassVar[tuple[Status, ...]]
+    ALL: ClassVar[tuple[str, ...]]
 
 
-Status.ALL = tuple(Status)
+Status.ALL = tuple(status.value for status in Status)  # plain text, as a command line lists its choices
 S = Status
 PENDING = (S.SUBMITTED, S.ACCEPTED)
 PAYMENT_ON_BOOKS = (S.PAID, S.PATIENT_BILLED, S.CLOSED)
