@@ -4,10 +4,10 @@ lines per day and payer. Pure: a message in, journal lines out (cents); infra su
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from domain.contract import ClaimEventMessage
+from domain.values import cents
 
 CASH = "1000 Cash"
 AR_PAYER = "1200 A/R - payer"
@@ -19,10 +19,6 @@ WRITE_OFF = {"bad_debt": "6100 Bad debt", "charity": "4920 Charity care", "small
              "contractual": CONTRACTUAL}
 
 Line = tuple[date, str, str, int, int]  # day, payer, account, debit cents, credit cents
-
-
-def cents(value: Any) -> int:
-    return int(Decimal(str(value)) * 100)
 
 
 def entry(day: date, payer: str, debit: str, credit: str, amount: int) -> list[Line]:

@@ -4,11 +4,11 @@ when the claim is paid, corrected (recoded) or written off. Pure: rows in, rows 
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from domain.claim import recorded_appeal_deadline
 from domain.contract import ClaimEventMessage
+from domain.values import cents
 
 COLUMNS = ("claim_id", "claim_number", "payer_id", "payer_class", "state", "category", "carcs", "at_stake_cents",
            "denied_on", "appeal_level", "deadline", "priority", "closed_on", "closed_reason", "sequence")
@@ -35,10 +35,6 @@ def priority(at_stake_cents: int, deadline: date | None, today: date) -> str:
     return "low"
 
 
-def as_date(text: str | date) -> date:
-    return text if isinstance(text, date) else date.fromisoformat(str(text)[:10])
-
-
 def apply(row: dict[str, Any], m: ClaimEventMessage) -> None:
     """Folds one message into its claim's row (messages of a claim arrive in sequence order)."""
     if m.sequence <= row["sequence"]:
@@ -54,7 +50,7 @@ def apply(row: dict[str, Any], m: ClaimEventMessage) -> None:
     if m.type == "Denied":
         carcs = sorted({f"{a['group']}-{a['carc']}" for a in p["remittance"]["adjustments"]})
         row.update(state="open", category=p["category"], carcs=" ".join(carcs), denied_on=day,
-                   at_stake_cents=int(Decimal(p["denied_amount"]) * 100), closed_on=None, closed_reason=None,
+                   at_stake_cents=cents(p["denied_amount"]), closed_on=None, closed_reason=None,
                    deadline=recorded_appeal_deadline(p, row["payer_class"] or "commercial", row["appeal_level"], day))
     elif m.type == "Appealed" and row["state"] in OPEN:
         row.update(state="appealed", appeal_level=p["level"], deadline=None)

@@ -2,8 +2,6 @@
 (fee-schedule) allowance, patient cost share or another adjustment - in one table (DOMAIN.md §2)."""
 from __future__ import annotations
 
-ADJUSTMENT_GROUPS = frozenset({"CO", "PR", "OA", "PI"})
-
 DENIAL, CONTRACTUAL, COST_SHARE, OTHER = "denial", "contractual", "cost share", "other"
 
 
@@ -51,8 +49,6 @@ CARCS: dict[str, tuple[str, str]] = {
 }
 # A2 "contractual adjustment" was retired long ago but TR3 examples still carry it.
 CARCS["A2"] = (CONTRACTUAL, "fee schedule")
-
-PATIENT_COST_SHARE = {"1": "deductible", "2": "coinsurance", "3": "copay"}
 
 
 def reason(carc: str) -> tuple[str, str]:

@@ -12,52 +12,13 @@ from eventsourcing.domain import Aggregate
 
 from domain import errors
 from domain.carc import denial_category
+from domain.lifecycle import (PAYMENT_ON_BOOKS, AppealFiling, S, Submission, check_appeal, check_submission,
+                              require, settled, written_off)
 from domain.money import (check_claim_total, check_coding, check_money, check_remittance, declared_total,
-                          denial_adjustments, denied_dollars, main_denial, remittance_record)
+                          denial_adjustments, denied_dollars, main_denial, patient_balance, payer_balance,
+                          remittance_record)
 from domain.values import ZERO, Adjustment, Meta, Remittance, ServiceLine, claim_id, total
 
-
-class Status:
-    CODED = "coded"
-    SCRUB_FAILED = "scrub_failed"
-    READY = "ready"
-    SUBMITTED = "submitted"
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-    DENIED = "denied"
-    APPEALED = "appealed"
-    PAID = "paid"
-    PATIENT_BILLED = "patient_billed"
-    REVERSED = "reversed"
-    CLOSED = "closed"
-    WRITTEN_OFF = "written_off"
-    VOIDED = "voided"
-    ALL = (CODED, SCRUB_FAILED, READY, SUBMITTED, ACCEPTED, REJECTED, DENIED, APPEALED, PAID,
-           PATIENT_BILLED, REVERSED, CLOSED, WRITTEN_OFF, VOIDED)
-
-
-S = Status
-PENDING = (S.SUBMITTED, S.ACCEPTED)
-PAYMENT_ON_BOOKS = (S.PAID, S.PATIENT_BILLED, S.CLOSED)
-
-# Which command may run in which status; the refusal message lists the commands a status allows.
-ALLOWED: dict[str, tuple[str, ...]] = {
-    "recode": (S.CODED, S.SCRUB_FAILED, S.READY, S.REJECTED, S.DENIED),
-    "scrub": (S.CODED, S.SCRUB_FAILED, S.READY),
-    "submit": (S.READY, S.REJECTED, S.DENIED, *PAYMENT_ON_BOOKS),
-    "accept": PENDING[:1],
-    "reject": PENDING,
-    "record_payment": (*PENDING, S.DENIED, S.REVERSED),
-    "record_denial": (*PENDING, S.REVERSED),
-    "appeal": (S.DENIED,),
-    "decide_appeal": (S.APPEALED,),
-    "reverse_payment": PAYMENT_ON_BOOKS,
-    "adjust": tuple(s for s in S.ALL if s != S.VOIDED),
-    "bill_patient": (S.READY, S.DENIED, S.PAID, S.PATIENT_BILLED),
-    "record_patient_payment": tuple(s for s in S.ALL if s != S.VOIDED),
-    "write_off": tuple(s for s in S.ALL if s not in (S.VOIDED, S.CLOSED, S.WRITTEN_OFF)),
-    "void": (S.CODED, S.SCRUB_FAILED, S.READY, S.REJECTED, S.DENIED, S.REVERSED),
-}
 
 class AppealLevel(NamedTuple):
     number: int
@@ -84,10 +45,6 @@ LEVELS_BEFORE_RECORDED_DEADLINES: Mapping[str, tuple[AppealLevel, ...]] = Mappin
 # (the event's appeal_deadline): a change here applies to later decisions, never to recorded ones.
 APPEAL_LEVELS: dict[str, tuple[AppealLevel, ...]] = dict(LEVELS_BEFORE_RECORDED_DEADLINES)
 WRITE_OFF_REASONS = ("contractual", "denial", "small_balance", "bad_debt", "charity", "timely_filing")
-
-
-def allowed_commands(status: str) -> str:
-    return ", ".join(name for name, statuses in ALLOWED.items() if status in statuses) or "none"
 
 
 def appeal_deadline(levels: Mapping[str, tuple[AppealLevel, ...]], payer_class: str, levels_taken: int,
@@ -397,9 +354,8 @@ class Claim(Aggregate):
                 claim.written_off_payer += self.amount
             else:
                 claim.written_off_patient += self.amount
-            if claim.balance == ZERO:
-                claim.status = S.CLOSED if claim.payer_paid + claim.patient_paid > ZERO else S.WRITTEN_OFF
-                claim.closed_at = self.effective_at
+            if status := written_off(claim.balance, claim.payer_paid + claim.patient_paid):
+                claim.status, claim.closed_at = status, self.effective_at
 
     class Voided(Event):
         reason: str
@@ -451,10 +407,8 @@ class Claim(Aggregate):
         self.last_adjudicated_at = event.effective_at
 
     def settle(self) -> None:
-        if self.status in (S.PAID, S.PATIENT_BILLED) and self.balance == ZERO:
-            self.status, self.closed_at = S.CLOSED, self.last_activity_at
-        elif self.status == S.CLOSED and self.balance != ZERO:
-            self.status, self.closed_at = S.PAID, None
+        if status := settled(self.status, self.balance):
+            self.status, self.closed_at = status, self.last_activity_at if status == S.CLOSED else None
 
     # ---- derived figures ----
 
@@ -462,14 +416,14 @@ class Claim(Aggregate):
     def payer_balance(self) -> Decimal:
         if self.status == S.VOIDED:
             return ZERO
-        return (self.total_charge - self.payer_paid - self.contractual - self.patient_responsibility
-                - self.written_off_payer)
+        return payer_balance(self.total_charge, self.payer_paid, self.contractual, self.patient_responsibility,
+                             self.written_off_payer)
 
     @property
     def patient_balance(self) -> Decimal:
         if self.status == S.VOIDED:
             return ZERO
-        return self.patient_responsibility - self.patient_paid - self.written_off_patient
+        return patient_balance(self.patient_responsibility, self.patient_paid, self.written_off_patient)
 
     @property
     def balance(self) -> Decimal:
@@ -483,6 +437,10 @@ class Claim(Aggregate):
     @property
     def adjudicated(self) -> bool:
         return bool(self.payer_claim_control_number)
+
+    @property
+    def appeal_levels(self) -> tuple[AppealLevel, ...]:
+        return APPEAL_LEVELS[self.payer_class]
 
     def next_appeal_deadline(self, decided_on: date) -> date | None:
         return appeal_deadline(APPEAL_LEVELS, self.payer_class, self.appeal_level, decided_on)
@@ -580,60 +538,33 @@ class Claim(Aggregate):
 
     def recode(self, *, diagnoses: list[str], lines: list[ServiceLine], total_charge: Decimal | None,
                meta: Meta) -> None:
-        self.require("recode")
+        require(self, "recode")
         check_coding(self.claim_number, lines)
         self.check_service_not_after_submission(lines)
         self.trigger_event(self.Recoded, diagnoses=list(diagnoses), lines=[ln.as_record() for ln in lines],
                            total_charge=declared_total(total_charge, lines), **meta)
 
     def record_scrub(self, *, edits: list[dict[str, Any]], meta: Meta) -> None:
-        self.require("scrub")
+        require(self, "scrub")
         passed = not any(e["severity"] == "error" for e in edits)
         self.trigger_event(self.Scrubbed, passed=passed, edits=edits, **meta)
 
     def submit(self, *, frequency: str, payer_sequence: str, payer_id: str, interchange_control_number: str,
                group_control_number: str, transaction_control_number: str, meta: Meta,
                already_sent: bool = False) -> None:
-        if self.status in PENDING:
-            raise errors.DuplicateSubmission(
-                self.claim_number, "no second submission while one is pending",
-                f"submission {self.submissions} is still {self.status} at the payer (a duplicate is denied CARC 18)",
-                "wait for the acknowledgment or remittance, then accept, reject, record_payment or record_denial")
-        if not (already_sent and self.status in (S.CODED, S.SCRUB_FAILED)):
-            self.require("submit")  # an 837 another system already sent is a fact, scrubbed here or not
-        if self.payer_class == "self_pay":
-            raise errors.IllegalTransition(self.claim_number, "self-pay claims are not submitted to a payer",
-                                           "the patient is the payer", "bill_patient")
-        if frequency in ("7", "8") and not self.adjudicated:
-            raise errors.NotAdjudicated(
-                self.claim_number, "replacement/void needs the payer's claim control number",
-                f"frequency {frequency} was sent but the payer never adjudicated this claim",
-                "submit as an original (frequency 1)")
-        if payer_sequence != "primary" and not self.adjudicated:
-            raise errors.PrimaryNotAdjudicated(
-                self.claim_number, f"{payer_sequence} payer after primary adjudication",
-                "the primary payer has not adjudicated this claim yet", "wait for the primary's remittance")
-        if frequency == "1" and payer_sequence == "primary" and self.adjudicated:
-            raise errors.DuplicateSubmission(
-                self.claim_number, "no second original after adjudication",
-                f"the payer adjudicated it as {self.payer_claim_control_number}; an original would be denied CARC 18",
-                "submit a replacement (frequency 7) or a void (frequency 8)")
-        if self.status in (S.DENIED, *PAYMENT_ON_BOOKS) and frequency == "1" and payer_sequence == "primary":
-            raise errors.IllegalTransition(self.claim_number, "resubmission of an adjudicated claim",
-                                           "use frequency 7 or 8", allowed_commands(self.status))
-        self.check_sent_after_service(meta.effective_at.date())
+        check_submission(self, Submission(frequency, payer_sequence, meta.effective_at.date(), already_sent))
         self.trigger_event(self.Submitted, frequency=frequency, payer_sequence=payer_sequence, payer_id=payer_id,
                            interchange_control_number=interchange_control_number,
                            group_control_number=group_control_number,
                            transaction_control_number=transaction_control_number, **meta)
 
     def accept(self, *, acknowledgment: str, meta: Meta) -> None:
-        self.require("accept")
+        require(self, "accept")
         self.check_answers_submission(meta, "acknowledgment")
         self.trigger_event(self.Accepted, acknowledgment=acknowledgment, **meta)
 
     def reject(self, *, stage: str, code: str, reason: str, meta: Meta) -> None:
-        self.require("reject")
+        require(self, "reject")
         self.check_answers_submission(meta, "rejection")
         self.trigger_event(self.Rejected, stage=stage, code=code, reason=reason, **meta)
 
@@ -643,7 +574,7 @@ class Claim(Aggregate):
                 self.claim_number, "a correction needs the original payment reversed first",
                 f"payment under {self.payer_claim_control_number} is still on the books",
                 "reverse_payment, then record the corrected payment")
-        self.require("record_payment")
+        require(self, "record_payment")
         self.check_answers_submission(meta, "remittance")
         check_remittance(self.claim_number, remittance, self.lines, self.total_charge)
         denied = denied_dollars(self.denials_in(remittance))
@@ -656,7 +587,7 @@ class Claim(Aggregate):
                            denied_amount=denied, **meta)
 
     def record_denial(self, remittance: Remittance, meta: Meta) -> None:
-        self.require("record_denial")
+        require(self, "record_denial")
         self.check_answers_submission(meta, "remittance")
         check_remittance(self.claim_number, remittance, self.lines, self.total_charge)
         if remittance.paid != ZERO:
@@ -671,44 +602,18 @@ class Claim(Aggregate):
                            appeal_deadline=self.next_appeal_deadline(meta.effective_at.date()), **meta)
 
     def appeal(self, *, level: int, reason: str, meta: Meta) -> None:
-        if self.status == S.REJECTED:
-            raise errors.AppealOfRejection(
-                self.claim_number, "a rejection cannot be appealed",
-                "the payer rejected it at the front end: it was never adjudicated, so there are no appeal rights",
-                "recode or fix the data, then submit as an original")
-        self.require("appeal")
-        levels = APPEAL_LEVELS[self.payer_class]
-        if self.payer_class == "medicare" and "CO-29" in self.carcs:
-            raise errors.UnappealableDenial(
-                self.claim_number, "Medicare timely-filing denials (CO-29) cannot be appealed",
-                "the claim was filed after the limit", "write_off with reason timely_filing")
-        if level != self.appeal_level + 1:
-            raise errors.AppealLevelSkipped(
-                self.claim_number, "appeal levels are taken in order",
-                f"level {level} requested after level {self.appeal_level}", f"appeal at level {self.appeal_level + 1}")
-        if level > len(levels):
-            raise errors.IllegalTransition(
-                self.claim_number, "no further appeal level",
-                f"{self.payer_class} has {len(levels)} appeal level(s)", "write_off with reason denial")
-        filed = levels[level - 1]
-        if self.appeal_deadline and meta.effective_at.date() > self.appeal_deadline:
-            raise errors.AppealDeadlinePassed(
-                self.claim_number, f"{filed.name} must be filed by {self.appeal_deadline}",
-                f"filed on {meta.effective_at.date()}", "write_off with reason denial")
-        if self.payer_balance < filed.minimum_in_controversy:
-            raise errors.AmountInControversyTooLow(
-                self.claim_number, f"{filed.name} needs at least {filed.minimum_in_controversy} in controversy",
-                f"{self.payer_balance} is in controversy", "write_off with reason denial")
-        self.trigger_event(self.Appealed, level=level, level_name=filed.name, reason=reason, **meta)
+        check_appeal(self, AppealFiling(level, meta.effective_at.date()))
+        self.trigger_event(self.Appealed, level=level, level_name=self.appeal_levels[level - 1].name, reason=reason,
+                           **meta)
 
     def decide_appeal(self, *, overturned: bool, reason: str, meta: Meta) -> None:
-        self.require("decide_appeal")
+        require(self, "decide_appeal")
         deadline = None if overturned else self.next_appeal_deadline(meta.effective_at.date())
         self.trigger_event(self.AppealDecided, level=self.appeal_level, overturned=overturned, reason=reason,
                            appeal_deadline=deadline, **meta)
 
     def reverse_payment(self, *, payer_claim_control_number: str, reason: str, meta: Meta) -> None:
-        self.require("reverse_payment")
+        require(self, "reverse_payment")
         posted = [p for p in self.payments if p["payer_claim_control_number"] == payer_claim_control_number]
         if not posted:
             raise errors.IllegalTransition(
@@ -721,7 +626,7 @@ class Claim(Aggregate):
                            patient_responsibility=p["patient_responsibility"], reason=reason, **meta)
 
     def adjust(self, *, group: str, carc: str, amount: Decimal, reason: str, meta: Meta) -> None:
-        self.require("adjust")
+        require(self, "adjust")
         if group == "PR":
             raise errors.ContractualToPatient(
                 self.claim_number, "contractual dollars never move to the patient",
@@ -741,7 +646,7 @@ class Claim(Aggregate):
         self.trigger_event(self.Adjusted, group=group, carc=carc, amount=amount, reason=reason, **meta)
 
     def bill_patient(self, *, meta: Meta) -> None:
-        self.require("bill_patient")
+        require(self, "bill_patient")
         transferred = ZERO
         if self.status == S.READY:
             if self.payer_class != "self_pay":
@@ -757,7 +662,7 @@ class Claim(Aggregate):
                            **meta)
 
     def record_patient_payment(self, *, amount: Decimal, method: str, reference: str, meta: Meta) -> None:
-        self.require("record_patient_payment")
+        require(self, "record_patient_payment")
         check_money(self.claim_number, "amount", amount, positive=True)
         if amount > self.patient_balance:
             raise errors.BalanceExceeded(
@@ -766,7 +671,7 @@ class Claim(Aggregate):
         self.trigger_event(self.PatientPaid, amount=amount, method=method, reference=reference, **meta)
 
     def write_off(self, *, responsibility: str, amount: Decimal, reason: str, meta: Meta) -> None:
-        self.require("write_off")
+        require(self, "write_off")
         check_money(self.claim_number, "amount", amount, positive=True)
         if reason not in WRITE_OFF_REASONS:
             raise errors.IllegalTransition(self.claim_number, "write-off reason", f"unknown reason {reason!r}",
@@ -785,7 +690,7 @@ class Claim(Aggregate):
                 self.claim_number, "a claim with money on the books cannot be voided",
                 f"payer paid {self.payer_paid}, patient paid {self.patient_paid}",
                 "reverse_payment or refund first, or submit a void (frequency 8)")
-        self.require("void")
+        require(self, "void")
         self.trigger_event(self.Voided, reason=reason, **meta)
 
     # ---- rule checks ----
@@ -795,10 +700,7 @@ class Claim(Aggregate):
                                   {ln.number: ln.charge for ln in self.lines})
 
     def require(self, command: str) -> None:
-        if self.status not in ALLOWED[command]:
-            raise errors.IllegalTransition(
-                self.claim_number, f"{command} is not allowed in status {self.status}",
-                f"{command} needs one of: {', '.join(ALLOWED[command])}", allowed_commands(self.status))
+        require(self, command)
 
     def check_sent_after_service(self, sent_on: date) -> None:
         """A bill for a service not yet rendered is no bill (and would make days to bill negative)."""

@@ -12,6 +12,7 @@ from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator,
                       field_validator, model_validator)
 
 from domain.money import MONEY_LIMIT, within_limit
+from domain.values import PayerClass
 from domain.codes import CPT_CATEGORY_II_SHAPE, CPT_CATEGORY_III_SHAPE, CPT_SHAPE, HCPCS_SHAPE, ICD9_SHAPE, ICD10_SHAPE
 
 COMMAND_NAMESPACE = UUID("0b7e64c3-2f7d-5a39-8c41-d2a51e8f7b60")
@@ -154,7 +155,7 @@ class CodeClaim(CommandBase, Coding):
     billing_npi: BillingKey  # TIN-<tax id> only to attach to a claim an 835 opened so (the ledger checks)
     rendering_npi: NPI | None = None
     payer_id: str = Field(min_length=1, max_length=80)
-    payer_class: Literal["medicare", "medicaid", "commercial", "self_pay"]
+    payer_class: PayerClass
     patient_key: str = Field(min_length=1, max_length=64, description="pseudonymous patient key, never a name")
     place_of_service: str = Field(default="", pattern=r"^([0-9]{2})?$",
                                   description="CMS place of service of a professional claim (837P CLM05-1)")
@@ -183,7 +184,7 @@ class OpenFromRemittance(CommandBase):
     type: Literal["open_from_remittance"]
     rendering_npi: NPI | None = None
     payer_id: str = Field(min_length=1, max_length=80)
-    payer_class: Literal["medicare", "medicaid", "commercial", "self_pay"]
+    payer_class: PayerClass
     patient_key: str = Field(min_length=1, max_length=64)
     payer_sequence: Literal["primary", "secondary", "tertiary"] = Field(
         default="primary", description="the payer's place in coordination of benefits (835 CLP02 1/2/3)")

@@ -7,11 +7,22 @@ from typing import Any
 
 from domain import errors
 from domain.carc import is_denial
-from domain.values import ZERO, Adjustment, Remittance, ServiceLine, is_money, total
+from domain.values import ZERO, Adjustment, Amount, Remittance, ServiceLine, is_money, total
 
 # Every amount, signed or not, is below a billion dollars: far above any claim, and integer cents of a million
 # claims at the bound still fit the views' BIGINT sums.
 MONEY_LIMIT = Decimal("1000000000")
+
+
+def payer_balance(billed: Amount, paid: Amount, adjusted: Amount, patient_responsibility: Amount,
+                  written_off: Amount) -> Amount:
+    """What the payer still owes: the charge less its payments, the adjustments, the patient's share and the
+    payer write-offs (the aggregate in Decimal and the views in cents alike)."""
+    return billed - paid - adjusted - patient_responsibility - written_off
+
+
+def patient_balance(responsibility: Amount, paid: Amount, written_off: Amount) -> Amount:
+    return responsibility - paid - written_off
 
 
 def within_limit(value: Decimal) -> bool:

@@ -5,13 +5,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, TypeVar
 from uuid import UUID, uuid5
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
 CLAIM_NAMESPACE = UUID("8d0f4a6e-3c1b-5d7e-9a2f-6b4c1e0d9f3a")
-PAYER_CLASSES = ("medicare", "medicaid", "commercial", "self_pay")
+PayerClass = Literal["medicare", "medicaid", "commercial", "self_pay"]
+Amount = TypeVar("Amount", Decimal, int)  # Decimal in the aggregate, integer cents in the views
 
 
 @lru_cache(maxsize=1 << 16)
@@ -26,6 +27,16 @@ def is_money(value: Decimal) -> bool:
 
 def total(amounts: Any) -> Decimal:
     return sum(amounts, ZERO)
+
+
+def cents(amount: Decimal | str) -> int:
+    """Decimal, or its text as plainly decoded events and published messages hold it."""
+    return int((Decimal(amount) if type(amount) is str else amount) * 100)
+
+
+def as_date(value: date | str) -> date:
+    """A date, or its ISO text (a timestamp's text is cut to its date)."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
 class Meta(dict):  # a dict: every event is built with **meta, so the provenance is merged in one step

@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from consumers.relay import PAGE
-from domain.claim import Status
+from domain.lifecycle import Status
 from domain.commands import COMMAND, command_schema
 from domain.contract import TOPIC, ClaimEventMessage
 from domain.errors import LedgerError

@@ -13,9 +13,10 @@ from decimal import Decimal
 from typing import Any
 
 from domain.carc import denial_category, is_contractual
-from domain.money import denial_adjustments, main_denial
-from domain.values import Adjustment
 from domain.claim import recorded_appeal_deadline
+from domain.lifecycle import ENDED, Status, settled, written_off
+from domain.money import denial_adjustments, main_denial, patient_balance, payer_balance
+from domain.values import Adjustment, as_date, cents
 
 # Never a claim fact: the claim-number index, X12 intakes and submission batches (bookkeeping of files), and the default creation events eventsourcing declares
 # (claims are created by Coded, the index by Registered).
@@ -39,8 +40,6 @@ MONEY = ("billed", "payer_paid", "adjustments", "patient_responsibility", "patie
 DATES = ("dos", "coded_on", "first_submitted_on", "last_submitted_on", "first_adjudicated_on",
          "last_adjudicated_on", "closed_on", "last_activity_on", "patient_since", "appeal_deadline")
 
-
-ENDED = ("closed", "written_off", "voided")
 CASH = ("billed", "payer_paid", "patient_paid", "adjustments", "written_off_payer", "written_off_patient")
 
 
@@ -68,11 +67,6 @@ class Effects:
         row = self.denials.setdefault((day, payer, group, category), {})
         for name, value in metrics.items():
             row[name] = row.get(name, 0) + value
-
-
-def cents(amount: Any) -> int:
-    """Decimal, or its text as plainly decoded events hold it."""
-    return int((Decimal(amount) if type(amount) is str else amount) * 100)
 
 
 def new_facts(claim_id: str) -> dict[str, Any]:
@@ -122,21 +116,18 @@ def fold(facts: dict[str, Any], event: Any, seq: int, effects: Effects) -> None:
 
 
 def rebalance(f: dict[str, Any]) -> None:
-    if f["status"] == "voided":
+    if f["status"] == Status.VOIDED:
         f["payer_balance"] = f["patient_balance"] = 0
         return
-    f["payer_balance"] = (f["billed"] - f["payer_paid"] - f["adjustments"] - f["patient_responsibility"]
-                          - f["written_off_payer"])
-    f["patient_balance"] = f["patient_responsibility"] - f["patient_paid"] - f["written_off_patient"]
+    f["payer_balance"] = payer_balance(f["billed"], f["payer_paid"], f["adjustments"], f["patient_responsibility"],
+                                       f["written_off_payer"])
+    f["patient_balance"] = patient_balance(f["patient_responsibility"], f["patient_paid"], f["written_off_patient"])
 
 
 def settle(f: dict[str, Any], day: date) -> None:
-    balance = f["billed"] - f["payer_paid"] - f["adjustments"] - f["patient_paid"] - f["written_off_payer"] \
-        - f["written_off_patient"]
-    if f["status"] in ("paid", "patient_billed") and balance == 0:
-        f["status"], f["closed_on"] = "closed", day
-    elif f["status"] == "closed" and balance != 0:
-        f["status"], f["closed_on"] = "paid", None
+    rebalance(f)
+    if status := settled(f["status"], f["payer_balance"] + f["patient_balance"]):
+        f["status"], f["closed_on"] = status, day if status == Status.CLOSED else None
 
 
 def line_charges(lines: list[dict[str, Any]]) -> str:
@@ -146,7 +137,7 @@ def line_charges(lines: list[dict[str, Any]]) -> str:
 
 def on_coded(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     f.update(claim_number=e.claim_number, billing_npi=e.billing_npi, rendering_npi=e.rendering_npi,
-             payer_id=e.payer_id, payer_class=e.payer_class, status="coded", coded_on=day,
+             payer_id=e.payer_id, payer_class=e.payer_class, status=Status.CODED, coded_on=day,
              billed=cents(e.total_charge), dos=min(as_date(line["service_date"]) for line in e.lines),
              line_charges=line_charges(e.lines))
 
@@ -154,12 +145,12 @@ def on_coded(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
 def on_opened(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     """From a remittance: no coding date, no submission; the claim awaits the adjudication recorded next."""
     f.update(claim_number=e.claim_number, billing_npi=e.billing_npi, rendering_npi=e.rendering_npi,
-             payer_id=e.payer_id, payer_class=e.payer_class, status="submitted", billed=cents(e.total_charge),
+             payer_id=e.payer_id, payer_class=e.payer_class, status=Status.SUBMITTED, billed=cents(e.total_charge),
              dos=as_date(e.service_date), line_charges=line_charges(e.lines))
 
 
 def on_recoded(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
-    f.update(status="coded", billed=cents(e.total_charge),
+    f.update(status=Status.CODED, billed=cents(e.total_charge),
              dos=min(as_date(line["service_date"]) for line in e.lines), line_charges=line_charges(e.lines))
 
 
@@ -170,12 +161,12 @@ def on_coding_attached(f: dict[str, Any], e: Any, day: date, fx: Effects) -> Non
 
 
 def on_scrubbed(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
-    f["status"] = "ready" if e.passed else "scrub_failed"
+    f["status"] = Status.READY if e.passed else Status.SCRUB_FAILED
     f["scrub_failures"] += 0 if e.passed else 1
 
 
 def on_submitted(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
-    f.update(status="submitted", payer_id=e.payer_id, last_submitted_on=day)
+    f.update(status=Status.SUBMITTED, payer_id=e.payer_id, last_submitted_on=day)
     f["first_submitted_on"] = f["first_submitted_on"] or day
     f["submissions"] += 1
     if f["submissions"] == 1:  # (a claim opened from a remittance may have been rejected before it)
@@ -196,11 +187,11 @@ def on_submission_attached(f: dict[str, Any], e: Any, day: date, fx: Effects) ->
 
 
 def on_accepted(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
-    f["status"] = "accepted"
+    f["status"] = Status.ACCEPTED
 
 
 def on_rejected(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
-    f["status"] = "rejected"
+    f["status"] = Status.REJECTED
     f["rejections"] += 1
     f["clean"] = False
     fx.count(day, f["payer_id"], "-", "rejection", rejected=1)
@@ -252,7 +243,7 @@ def decimal(amount: Any) -> Decimal:
 
 def on_paid(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     adjudicate(f, e, day, fx, denied=False)
-    f["status"] = "paid"
+    f["status"] = Status.PAID
     f["payer_paid"] += cents(e.remittance["paid"])
     f["adjustments"] += cents(e.contractual)
     allowed_off = sum(cents(a["amount"]) for a in e.remittance["adjustments"] if is_contractual(a["group"], a["carc"]))
@@ -265,23 +256,23 @@ def on_paid(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
 
 def on_denied(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     adjudicate(f, e, day, fx, denied=True)
-    f["status"] = "denied"
+    f["status"] = Status.DENIED
     f["appeal_deadline"] = recorded_appeal_deadline(vars(e), f["payer_class"], f["appeal_level"], day)
 
 
 def on_appealed(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
-    f.update(status="appealed", appeal_level=e.level)
+    f.update(status=Status.APPEALED, appeal_level=e.level)
     fx.count(day, f["payer_id"], "-", f["denial_category"] or "-", appealed=1)
 
 
 def on_appeal_decided(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
-    f["status"] = "accepted" if e.overturned else "denied"
+    f["status"] = Status.ACCEPTED if e.overturned else Status.DENIED
     f["appeal_deadline"] = None if e.overturned else recorded_appeal_deadline(vars(e), f["payer_class"], e.level, day)
     fx.count(day, f["payer_id"], "-", f["denial_category"] or "-", decided=1, overturned=int(e.overturned))
 
 
 def on_reversed(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
-    f["status"] = "reversed"
+    f["status"] = Status.REVERSED
     f["payer_paid"] -= cents(e.paid)
     f["adjustments"] -= cents(e.contractual)
     # the contractual part of the payment reversed (its last posting under that number), as the aggregate does
@@ -298,7 +289,7 @@ def on_adjusted(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
 
 
 def on_patient_billed(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
-    f["status"] = "patient_billed"
+    f["status"] = Status.PATIENT_BILLED
     f["patient_responsibility"] += cents(e.transferred)
     settle(f, day)
 
@@ -311,17 +302,12 @@ def on_patient_paid(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
 def on_written_off(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     f[f"written_off_{e.responsibility}"] += cents(e.amount)
     rebalance(f)
-    if f["payer_balance"] + f["patient_balance"] == 0:
-        f["status"] = "closed" if f["payer_paid"] + f["patient_paid"] > 0 else "written_off"
-        f["closed_on"] = day
+    if status := written_off(f["payer_balance"] + f["patient_balance"], f["payer_paid"] + f["patient_paid"]):
+        f["status"], f["closed_on"] = status, day
 
 
 def on_voided(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
-    f.update(status="voided", closed_on=day)
-
-
-def as_date(value: date | str) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(value)
+    f.update(status=Status.VOIDED, closed_on=day)
 
 
 HANDLERS = {
@@ -346,7 +332,7 @@ def summaries(f: dict[str, Any]) -> dict[str, dict[tuple[Any, ...], dict[str, in
             "claims": 1, "billed": f["billed"], "payer_balance": f["payer_balance"],
             "patient_balance": f["patient_balance"]}},
     }
-    if f["status"] == "voided":
+    if f["status"] == Status.VOIDED:
         return out
     balances = (f["payer_balance"], f["patient_balance"])
     out["dos_summary"] = {(f["dos"], f["payer_id"], f["rendering_npi"]): {

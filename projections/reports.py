@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain.carc import denial_category
+from domain.lifecycle import Status
 from projections.schema import days
 from projections.views import ClaimViews
 
@@ -164,8 +165,7 @@ SUMMARY_TOTALS = {"total_charge": "billed", "payer_paid": "payer_paid", "contrac
                   "written_off_payer": "written_off_payer", "written_off_patient": "written_off_patient",
                   "payer_balance": "payer_balance", "patient_balance": "patient_balance",
                   "denied_amount": "denied_amount"}
-STATUS_ORDER = ("coded", "scrub_failed", "ready", "submitted", "accepted", "rejected", "denied", "appealed", "paid",
-                "patient_billed", "reversed", "closed", "written_off", "voided")
+STATUS_ORDER = tuple(Status)
 
 
 def ledger_summary(views: ClaimViews, examples_per_status: int = 3) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from domain.carc import CARCS, CONTRACTUAL, COST_SHARE, DENIAL, denial_category, is_contractual, is_denial
-from domain.claim import Status
+from domain.lifecycle import Status
 from tests.conftest import ROOT, lifecycle_to_submitted, payment
 from tests.unit.helpers import memory_ledger, run
 

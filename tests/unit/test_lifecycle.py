@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from domain import errors
-from domain.claim import Status
+from domain.lifecycle import Status
 from tests.conftest import at, cmd, code, denial, lifecycle_to_submitted, payment
 from tests.unit.helpers import last_error, memory_ledger, run
 
