@@ -76,7 +76,8 @@ def event_summary(event: Any) -> str:
     if name in ("Paid", "Denied"):
         remit = p["remittance"]
         carcs = sorted({f"{a['group']}-{a['carc']}" for a in remit["adjustments"]})
-        return f"ICN {remit['payer_claim_control_number']} paid {remit['paid']} PR {remit['patient_responsibility']} {' '.join(carcs)}"
+        return (f"ICN {remit['payer_claim_control_number']} paid {remit['paid']} "
+                f"PR {remit['patient_responsibility']} {' '.join(carcs)}")
     if name == "Scrubbed":
         return "passed" if p["passed"] else "; ".join(f"{e['rule']}: {e['message']}" for e in p["edits"])[:120]
     if name in ("Coded", "Recoded"):
@@ -87,7 +88,8 @@ def event_summary(event: Any) -> str:
         return (f"837 found after the 835: sent {p['submitted_on']} to {p['payer_id']} "
                 f"ICN {p['interchange_control_number']}")
     if name == "Submitted":
-        return f"freq {p['frequency']} {p['payer_sequence']} to {p['payer_id']} ICN/GS/ST {p['interchange_control_number']}"
+        return (f"freq {p['frequency']} {p['payer_sequence']} to {p['payer_id']} "
+                f"ICN/GS/ST {p['interchange_control_number']}")
     keys = [k for k in ("level", "overturned", "amount", "responsibility", "reason", "stage", "code", "statement",
                         "group", "carc", "paid") if k in p]
     return " ".join(f"{k}={p[k]}" for k in keys)[:120]
@@ -159,7 +161,8 @@ def rows_table(title: str, rows: list[dict[str, Any]], columns: list[str] | None
     columns = columns or (list(rows[0]) if rows else [])
     for col in columns:
         sample = rows[0].get(col) if rows else None
-        table.add_column(col.replace("_", " "), justify="right" if isinstance(sample, (int, float, Decimal)) else "left")
+        numeric = isinstance(sample, (int, float, Decimal))
+        table.add_column(col.replace("_", " "), justify="right" if numeric else "left")
     for row in rows:
         add_row(table, *("" if row.get(c) is None else row.get(c) for c in columns))
     return table

@@ -42,8 +42,10 @@ def aging(views: ClaimViews, as_of: date, by: str | None = None, start: str = "d
         "dos": "s.dos",
         "submission": "COALESCE(CASE WHEN s.first_submitted_on <= ? THEN s.first_submitted_on END, s.dos)",
         "responsibility": f"COALESCE((SELECT min(l2.effective_on) FROM {log} l2 WHERE l2.claim_id = b.claim_id AND "
-                          f"l2.responsibility = b.responsibility AND l2.delta_cents > 0 AND l2.effective_on <= ?), s.dos)",
-        "activity": f"(SELECT max(l3.effective_on) FROM {log} l3 WHERE l3.claim_id = b.claim_id AND l3.effective_on <= ?)",
+                          f"l2.responsibility = b.responsibility AND l2.delta_cents > 0 AND l2.effective_on <= ?), "
+                          "s.dos)",
+        "activity": f"(SELECT max(l3.effective_on) FROM {log} l3 WHERE l3.claim_id = b.claim_id "
+                    "AND l3.effective_on <= ?)",
     }[start]
     age = days("?", started, d)
     bucket = "CASE " + " ".join(f"WHEN {age} <= {hi} THEN '{name}'" for _, hi, name in BUCKETS) + " END"
@@ -160,6 +162,13 @@ def worklist(views: ClaimViews, today: date, status: str | None = None, payer: s
              "last_activity_on": str(r["last_activity_on"])} for r in rows]
 
 
+def ready_claims(views: ClaimViews) -> list[tuple[str, str]]:
+    """(billing NPI, claim number) of the claims that passed scrub and wait for submission, oldest service first."""
+    return [(r["billing_npi"], r["claim_number"]) for r in views.query(
+        f"SELECT billing_npi, claim_number FROM {views.t['claim_status']} WHERE status = 'ready' "
+        f"ORDER BY dos, claim_number")]
+
+
 SUMMARY_TOTALS = {"total_charge": "billed", "payer_paid": "payer_paid", "contractual": "adjustments",
                   "patient_responsibility": "patient_responsibility", "patient_paid": "patient_paid",
                   "written_off_payer": "written_off_payer", "written_off_patient": "written_off_patient",
@@ -174,7 +183,8 @@ def ledger_summary(views: ClaimViews, examples_per_status: int = 3) -> dict[str,
     by_status = {r["status"]: {"claims": int(r["claims"]), "charges": dollars(r["billed"]),
                                "balance": dollars(r["balance"])}
                  for r in views.query(f"SELECT status, sum(claims) AS claims, sum(billed) AS billed, "
-                                      f"sum(payer_balance + patient_balance) AS balance FROM {views.t['status_summary']} "
+                                      f"sum(payer_balance + patient_balance) AS balance "
+                                      f"FROM {views.t['status_summary']} "
                                       f"GROUP BY status HAVING sum(claims) > 0")}
     sums = views.query("SELECT " + ", ".join(f"sum({col}) AS {name}" for name, col in SUMMARY_TOTALS.items())
                        + f" FROM {cs}")[0]

@@ -313,7 +313,7 @@ def test_as_of_tables_a_killed_report_left_are_dropped_by_the_next_one(database_
     """`rcm report status --as-of` builds tables of its own; killed, it cannot drop them: the next as-of report
     on this host drops those whose process is gone (and leaves a live one's alone)."""
     from infra.bootstrap import open_runner
-    from infra.cli import AS_OF_TABLES
+    from infra.cli.projections_commands import AS_OF_TABLES
 
     assert rcm("demo", "--claims", "40", "--seed", "3", db=database_url).returncode == 0
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)

@@ -264,7 +264,7 @@ def test_reports_as_of_a_past_date_equal_the_oracle_over_the_history_cut_there(d
     rows up to D; both equal the oracle over each claim's events effective by D."""
     from collections import Counter
 
-    from infra.cli import views_as_of
+    from infra.cli.projections_commands import views_as_of
     from projections import oracle
 
     runner = open_runner(demo_url)

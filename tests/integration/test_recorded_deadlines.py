@@ -18,7 +18,7 @@ from domain.claim import AppealLevel
 from domain.contract import ClaimEventMessage, encoded, message_for
 from domain.ledger import Ledger
 from infra.bootstrap import open_ledger, open_runner
-from infra.cli import rebuild
+from infra.cli.projections_commands import rebuild
 from infra.kafka.message_encoder import MessageEncoder
 from infra.store.transcoding import PlainEvents
 from infra.verify import differences

@@ -1,0 +1,43 @@
+"""The `rcm` command line: parse, call the command, map errors to exit codes (0 ok, 2 rejected input, 1 failure)."""
+from __future__ import annotations
+
+import os
+import sys
+
+from pydantic import ValidationError
+
+from domain.errors import LedgerError
+from infra import present
+from infra.bootstrap import DatabaseUnreachable
+from infra.cli.arguments import InputRejected
+from infra.cli.ledger_commands import describe_validation
+from infra.cli.parser import parser
+from infra.cli.terminal import FAILURE, REJECTED, err
+from projections.runner import IncompleteViews
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ValidationError as e:  # settings (the database URL, RCM_ACTOR): commands are reported by line
+        err.print(present.shown(f"rejected: {describe_validation(e, None)}"))
+        return REJECTED
+    except (LedgerError, InputRejected, IncompleteViews, DatabaseUnreachable) as e:
+        err.print(present.shown(f"rejected: {e}"))
+        return REJECTED
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        return FAILURE
+    except Exception as e:  # noqa: BLE001 - the last line of defence: say what failed, exit 1
+        if type(e).__name__ == "BrokerUnavailable":  # the broker's absence is a fact to report, not a crash
+            err.print(f"Kafka unavailable: {e}", markup=False, highlight=False)
+            return FAILURE
+        err.print(f"unexpected failure: {type(e).__name__}: {e}", markup=False, highlight=False)
+        if os.environ.get("RCM_DEBUG"):
+            raise
+        return FAILURE
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""The reports: claim status, A/R aging, denials and KPIs from the views, the claims worklist, and the denial work
+queue and journal the Kafka consumers keep."""
+from __future__ import annotations
+
+import argparse
+import csv
+from datetime import date
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+
+from domain.lifecycle import Status
+from infra import present
+from infra.bootstrap import open_runner
+from infra.cli.arguments import AddCommand, InputRejected, iso_date, report_date, today, whole_number
+from infra.cli.projections_commands import views_as_of
+from infra.cli.terminal import OK, err, print_result
+from projections import reports
+
+# the options each report takes beyond --as-of, --json and --db; any other is refused, never ignored
+REPORT_OPTIONS = {"status": {"by": ("payer", "provider")}, "kpis": {"by": ("payer", "provider")},
+                  "denials": {"by": ("payer",)},
+                  "aging": {"by": ("payer", "provider"),
+                            "aging_from": ("dos", "submission", "responsibility", "activity")}}
+
+
+SCORECARD = ["group", "initial_denial_rate", "first_pass_resolution_rate", "payment_lag_days", "days_in_ar",
+             "net_collection_rate", "ar_over_90_share", "claims_adjudicated", "ar_total"]
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    refuse_options_not_taken(args)
+    if args.as_of:
+        report_date(args.as_of)
+    runner = open_runner(args.db)
+    runner.catch_up()
+    views, as_of = runner.views, report_date(args.as_of) if args.as_of else today()
+    if args.as_of and args.report in ("status", "kpis"):
+        with views_as_of(args.db, as_of) as past:
+            return print_report(args, past, as_of)
+    return print_report(args, views, as_of)
+
+
+def refuse_options_not_taken(args: argparse.Namespace) -> None:
+    takes = REPORT_OPTIONS[args.report]
+    for option in ("by", "aging_from"):
+        value = getattr(args, option)
+        if value is not None and value not in takes.get(option, ()):
+            flag = "--" + option.replace("_", "-")
+            refusal = (f"it takes {flag} {' or '.join(takes[option])}" if option in takes
+                       else f"it takes no {flag}")
+            raise InputRejected(f"rcm report {args.report}: {flag} {value} is not supported: {refusal}"
+                                + (" (denial statistics are kept per payer)" if args.report == "denials" else ""))
+
+
+def print_report(args: argparse.Namespace, views: Any, as_of: date) -> int:
+    dated = f" as of {as_of}" if args.as_of else ""
+    if args.report == "denials":
+        return print_denials(args, views, as_of, dated)
+    if args.report == "kpis" and args.by:
+        data: Any = reports.scorecard(views, args.by, as_of)
+        table: Table = present.rows_table(f"KPIs by {args.by}{dated} (--json for every KPI)", data, SCORECARD)
+    elif args.report == "kpis":
+        data = reports.kpis(views, as_of if args.as_of else None)
+        table = present.kpi_table(data)
+        if args.as_of:
+            data = {"as_of": as_of, **data}
+            table.title = f"{table.title}{dated}"
+    elif args.report == "status":
+        data = reports.status(views, args.by)
+        table = present.rows_table(f"Claims by status{dated}", data)
+    else:
+        start = args.aging_from or "dos"
+        data = reports.aging(views, as_of, args.by, start)
+        table = present.aging_table(f"A/R aging as of {as_of} (from {start})", data)
+    print_result(args.json, {"report": args.report, "as_of": as_of, "rows": data} if isinstance(data, list)
+                 else {"report": args.report, **data}, table)
+    return OK
+
+
+def print_denials(args: argparse.Namespace, views: Any, as_of: date, dated: str) -> int:
+    until = as_of if args.as_of else None
+    data = reports.denials(views, args.by or "payer", until)
+    reasons = reports.denial_reasons(views, until=until)
+    print_result(args.json, {"report": "denials", "as_of": as_of, "rows": data, "by_carc": reasons},
+                 Group(present.rows_table(f"Denials by payer and category (rejections apart){dated}", data),
+                       present.rows_table(f"Top denial reasons (CARC) by dollars{dated}", reasons)))
+    return OK
+
+
+def cmd_claims(args: argparse.Namespace) -> int:
+    runner = open_runner(args.db)
+    runner.catch_up()
+    if args.payer and args.payer not in (known := reports.payers(runner.views)):
+        raise InputRejected(f"--payer {args.payer!r}: no such payer in the ledger (payers: "
+                            f"{', '.join(known[:20]) or 'none yet'}{', ...' if len(known) > 20 else ''})")
+    rows = reports.worklist(runner.views, today(), args.status, args.payer, args.older_than, args.limit)
+    print_result(args.json, rows, present.rows_table(f"Worklist ({len(rows)} claims, oldest date of service first)",
+                                                     rows))
+    return OK
+
+
+def cmd_worklist(args: argparse.Namespace) -> int:
+    from infra.bootstrap import open_consumer_database
+    from infra.kafka.consumer_stores import worklist_rows
+
+    with open_consumer_database(args.db) as db:
+        rows = [{**r, "at_stake": reports.dollars(r.pop("at_stake_cents"))} for r in worklist_rows(db, args.all)]
+    print_result(args.json, rows,
+                 present.rows_table(f"Denial work queue ({len(rows)}), oldest appeal deadline first", rows,
+                                    ["deadline", "priority", "claim_number", "payer_id", "category", "carcs",
+                                     "at_stake", "denied_on", "appeal_level", "state"]))
+    return OK
+
+
+JOURNAL_COLUMNS = ["day", "payer", "account", "debit", "credit"]
+
+
+def cmd_journal(args: argparse.Namespace) -> int:
+    from infra.bootstrap import open_consumer_database
+    from infra.kafka.consumer_stores import journal_rows
+
+    with open_consumer_database(args.db) as db:
+        rows = journal_rows(db, args.start, args.end)
+    lines = [{"day": str(r["day"]), "payer": r["payer_id"], "account": r["account"],
+              "debit": reports.dollars(r["debit_cents"]), "credit": reports.dollars(r["credit_cents"])} for r in rows]
+    if args.csv:
+        with open(args.csv, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=JOURNAL_COLUMNS)
+            writer.writeheader()
+            writer.writerows(lines)
+        err.print(f"wrote {len(lines)} journal lines to {args.csv}", markup=False)
+    else:
+        print_result(args.json, lines,
+                     present.rows_table("General ledger journal (debits = credits per day and payer)", lines))
+    return OK
+
+
+def register(command: AddCommand) -> None:
+    p = command("report", "claim status, A/R aging, denials or KPIs from the read models")
+    p.add_argument("report", choices=("status", "aging", "denials", "kpis"))
+    p.add_argument("--as-of", help="as of the end of this date (default today): aging and denials from the views' "
+                   "daily records; status and KPIs by replaying the ledger up to that date")
+    p.add_argument("--by", choices=("payer", "provider"))
+    p.add_argument("--aging-from", choices=("dos", "submission", "responsibility", "activity"),
+                   help="aging only: what the age counts from (default dos)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_report)
+    p = command("claims", "a worklist of open claims")
+    p.add_argument("--status", choices=Status.ALL, metavar="STATUS", help=f"one of {', '.join(Status.ALL)}")
+    p.add_argument("--payer", help="a payer id in the ledger")
+    p.add_argument("--older-than", type=whole_number("days", 0, 36500), help="days since the date of service")
+    p.add_argument("--limit", type=whole_number("claims", 1, 10**6), default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_claims)
+    p = command("worklist", "the denial work queue kept by `rcm consume worklist`, oldest appeal deadline first")
+    p.add_argument("--all", action="store_true", help="closed items too")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_worklist)
+    p = command("journal", "the daily cash and adjustment journal kept by `rcm consume journal`")
+    p.add_argument("--from", dest="start", type=iso_date)
+    p.add_argument("--to", dest="end", type=iso_date)
+    p.add_argument("--csv", help="write the lines to this CSV file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_journal)
