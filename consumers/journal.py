@@ -4,7 +4,6 @@ lines per day and payer. Pure: a message in, journal lines out (cents); infra su
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from domain.contract import ClaimEventMessage
 from domain.values import cents
