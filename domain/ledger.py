@@ -182,6 +182,12 @@ class Ledger(Application):
 
     name = "rcm"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # eventsourcing names a subclass's tables (rcm_events on PostgreSQL) and env prefixes after the class: every
+        # ledger over a store (infra's StoreLedger, a dry run's Rehearsal) must read and write the same tables
+        cls.name = Ledger.name
+        super().__init_subclass__(**kwargs)
+
     def __init__(self, env: dict[str, str] | None = None, *, actor: str = "rcm", source: str = "api") -> None:
         super().__init__(env)
         self.actor, self.source = actor, source

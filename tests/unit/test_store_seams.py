@@ -48,3 +48,13 @@ def test_a_conflicting_write_is_tried_again_and_any_other_failure_is_raised_at_o
     with pytest.raises(OperationalError):
         retry_conflicts(broken)
     assert len(tries) == 1
+
+
+def test_every_ledger_over_a_store_shares_the_ledgers_tables():
+    """eventsourcing names a subclass's PostgreSQL tables after the class: StoreLedger once wrote to
+    `storeledger_events`, which the relay's reader (a plain Ledger) and the Grafana grants never saw."""
+    from infra.store.rehearsal import Rehearsal
+
+    assert StoreLedger.name == Rehearsal.name == "rcm"
+    env = StoreLedger({"PERSISTENCE_MODULE": "eventsourcing.popo"}).env
+    assert not any(key.startswith("STORELEDGER") for key in env)
