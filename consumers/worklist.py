@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from domain.claim import recorded_appeal_deadline
 from domain.contract import ClaimEventMessage
+from domain.lifecycle import recorded_appeal_deadline
 from domain.values import cents
 
 COLUMNS = ("claim_id", "claim_number", "payer_id", "payer_class", "state", "category", "carcs", "at_stake_cents",

@@ -1,414 +1,56 @@
 """The Claim aggregate: a claim's lifecycle, its refused transitions and its money rules (DOMAIN.md §1, §3)."""
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from decimal import Decimal
-from types import MappingProxyType
-from typing import Any, NamedTuple
-from uuid import UUID
+from typing import Any
 
 from eventsourcing.domain import Aggregate
 
+from domain import claim_events as events
 from domain import errors
 from domain.carc import denial_category
-from domain.lifecycle import (PAYMENT_ON_BOOKS, AppealFiling, S, Submission, check_appeal, check_submission,
-                              require, settled, written_off)
+from domain.lifecycle import (LEVELS_BEFORE_RECORDED_DEADLINES, PAYMENT_ON_BOOKS, AppealFiling, AppealLevel, S,
+                              Submission, appeal_deadline, check_appeal, check_submission, require)
 from domain.money import (check_claim_total, check_coding, check_money, check_remittance, declared_total,
                           denial_adjustments, denied_dollars, main_denial, patient_balance, payer_balance,
                           remittance_record)
 from domain.values import ZERO, Adjustment, Meta, Remittance, ServiceLine, claim_id, total
 
 
-class AppealLevel(NamedTuple):
-    number: int
-    name: str
-    days_to_file: int  # counted from the previous decision: the denial, or the upheld appeal
-    minimum_in_controversy: Decimal
-
-
-# The appeal levels as they stood while Denied and AppealDecided did not record the deadline (class version 1):
-# the deadlines of those events are computed from these on replay, so they never change. Never edit them.
-LEVELS_BEFORE_RECORDED_DEADLINES: Mapping[str, tuple[AppealLevel, ...]] = MappingProxyType({
-    "medicare": (
-        AppealLevel(1, "redetermination", 120, ZERO),
-        AppealLevel(2, "QIC reconsideration", 180, ZERO),
-        AppealLevel(3, "ALJ hearing", 60, Decimal("190")),
-        AppealLevel(4, "Appeals Council review", 60, ZERO),
-        AppealLevel(5, "federal court review", 60, Decimal("1900")),
-    ),
-    "commercial": (AppealLevel(1, "internal appeal", 180, ZERO), AppealLevel(2, "external review", 120, ZERO)),
-    "medicaid": (AppealLevel(1, "reconsideration", 120, ZERO), AppealLevel(2, "state fair hearing", 120, ZERO)),
-    "self_pay": (),
-})
 # Today's appeal levels per payer class. A denial or an upheld appeal records the deadline they give that day
 # (the event's appeal_deadline): a change here applies to later decisions, never to recorded ones.
 APPEAL_LEVELS: dict[str, tuple[AppealLevel, ...]] = dict(LEVELS_BEFORE_RECORDED_DEADLINES)
 WRITE_OFF_REASONS = ("contractual", "denial", "small_balance", "bad_debt", "charity", "timely_filing")
 
 
-def appeal_deadline(levels: Mapping[str, tuple[AppealLevel, ...]], payer_class: str, levels_taken: int,
-                    decided_on: date) -> date | None:
-    """The last day to file the appeal level after `levels_taken`, counted from the decision (the denial or the
-    upheld appeal); None when no level remains."""
-    remaining = levels.get(payer_class, ())[levels_taken:]
-    return decided_on + timedelta(days=remaining[0].days_to_file) if remaining else None
-
-
-def recorded_appeal_deadline(fields: Mapping[str, Any], payer_class: str, levels_taken: int,
-                             decided_on: date) -> date | None:
-    """The deadline a Denied or AppealDecided recorded, read from its fields (the event's, or its message's
-    payload, where dates are text). One recorded before events carried it (upcast `deadline_unrecorded`, or
-    published before without `appeal_deadline`) gets it as it was then: from the levels of the time."""
-    if fields.get("deadline_unrecorded") or "appeal_deadline" not in fields:
-        return appeal_deadline(LEVELS_BEFORE_RECORDED_DEADLINES, payer_class, levels_taken, decided_on)
-    recorded = fields["appeal_deadline"]
-    return date.fromisoformat(recorded) if isinstance(recorded, str) else recorded
-
-
-class DecisionWithAppealDeadline:
-    """A claim event after which the next appeal level is filed by `appeal_deadline` (None: no level remains),
-    computed when it was recorded and only copied on replay. Version 1 events did not record it, and cannot be
-    upcast to it (their state holds neither the payer class nor the levels taken): they are marked, and their
-    deadline is computed on replay as it was then, from the levels of the time."""
-
-    class_version = 2
-    effective_at: datetime
-
-    @staticmethod
-    def upcast_v1_v2(state: dict[str, Any]) -> None:
-        state["appeal_deadline"] = None
-        if not state.get("overturned"):  # an overturned appeal left no deadline
-            state["deadline_unrecorded"] = True
-
-    def recorded_deadline(self, claim: Claim) -> date | None:
-        return recorded_appeal_deadline(vars(self), claim.payer_class, claim.appeal_level, self.effective_at.date())
-
-
 class Claim(Aggregate):
     """One claim from coding to close. Public methods check rules; event classes only assign state."""
 
-    class Event(Aggregate.Event):
-        effective_at: datetime
-        actor: str
-        source: str
-        correlation_id: UUID
-        causation_id: UUID
+    # The events live in domain/claim_events.py. eventsourcing redefines each one named here as a subclass of it
+    # and of Claim.Event, named Claim.<name> in this module: its topic stays domain.claim:Claim.<name>, as stored.
+    class Event(events.Event):
+        """Any event of a claim."""
 
-        def apply(self, claim: Claim) -> None:
-            claim.applied.add(self.causation_id)
-            claim.last_activity_at = self.effective_at
-            self.assign(claim)  # each event class says what it changes
-
-    class Coded(Event, Aggregate.Created):
-        claim_number: str
-        billing_npi: str
-        rendering_npi: str
-        payer_id: str
-        payer_class: str
-        patient_key: str
-        place_of_service: str
-        diagnoses: list[str]
-        lines: list[dict[str, Any]]
-        total_charge: Decimal
-        facility_type_code: str = ""  # an institutional claim's (837I CLM05-1); then place_of_service is ""
-
-        def apply(self, claim: Claim) -> None:
-            claim.start(self)
-            super().apply(claim)
-
-        def assign(self, claim: Claim) -> None:
-            claim.recode_from(self)
-            claim.first_coding = {
-                "payer_class": self.payer_class, "patient_key": self.patient_key,
-                "place_of_service": self.place_of_service, "facility_type_code": self.facility_type_code,
-                "diagnoses": self.diagnoses, "lines": self.lines, "total_charge": self.total_charge,
-            }
-
-    class Opened(Event, Aggregate.Created):
-        """A claim first seen on a payer's remittance: no coding or submission is known to the ledger."""
-        claim_number: str
-        billing_npi: str
-        rendering_npi: str
-        payer_id: str
-        payer_class: str
-        patient_key: str
-        lines: list[dict[str, Any]]
-        total_charge: Decimal
-        service_date: date
-        origin: str
-        payer_sequence: str = "primary"  # the remittance's CLP02: processed as primary, secondary or tertiary
-
-        def apply(self, claim: Claim) -> None:
-            claim.start(self)
-            super().apply(claim)
-
-        def assign(self, claim: Claim) -> None:
-            claim.status = S.SUBMITTED  # awaiting the remittance that opened it, recorded next
-            claim.payer_sequence = self.payer_sequence
-            claim.diagnoses, claim.total_charge = [], self.total_charge
-            claim.lines = [ServiceLine.from_record(r) for r in self.lines]
-            claim.first_coding = None
-            claim.origin = self.origin
-
-    class CodingAttached(Event):
-        """The coding of a claim first seen on a remittance, found later (its 837 imported after the 835): who
-        rendered it, for whom, where, the diagnoses and the lines as billed. The lifecycle does not move: the
-        remittance that opened the claim already answered that submission. Effective when the ledger learns it,
-        never before the claim's last recorded fact (the dates of service it brings move the claim's A/R from
-        then on); `billed_on` keeps the 837's own date."""
-        billed_on: date
-        rendering_npi: str
-        payer_class: str
-        patient_key: str
-        place_of_service: str
-        diagnoses: list[str]
-        lines: list[dict[str, Any]]
-        facility_type_code: str = ""
-
-        def assign(self, claim: Claim) -> None:
-            claim.rendering_npi, claim.payer_class = self.rendering_npi, self.payer_class
-            claim.patient_key, claim.place_of_service = self.patient_key, self.place_of_service
-            claim.facility_type_code = self.facility_type_code
-            claim.diagnoses = list(self.diagnoses)
-            claim.lines = [ServiceLine.from_record(r) for r in self.lines]
-            claim.first_coding = {
-                "payer_class": self.payer_class, "patient_key": self.patient_key,
-                "place_of_service": self.place_of_service, "facility_type_code": self.facility_type_code,
-                "diagnoses": self.diagnoses, "lines": self.lines, "total_charge": claim.total_charge,
-            }
-
-    class Recoded(Event):
-        diagnoses: list[str]
-        lines: list[dict[str, Any]]
-        total_charge: Decimal
-
-        def assign(self, claim: Claim) -> None:
-            claim.recode_from(self)
-            claim.recodes += 1
-
-    class Scrubbed(Event):
-        passed: bool
-        edits: list[dict[str, Any]]
-
-        def assign(self, claim: Claim) -> None:
-            claim.status = S.READY if self.passed else S.SCRUB_FAILED
-            claim.scrub_edits = self.edits
-            claim.scrub_failures += 0 if self.passed else 1
-
-    class Submitted(Event):
-        frequency: str
-        payer_sequence: str
-        payer_id: str
-        interchange_control_number: str
-        group_control_number: str
-        transaction_control_number: str
-
-        def assign(self, claim: Claim) -> None:
-            claim.status = S.SUBMITTED
-            claim.frequency = self.frequency
-            claim.payer_sequence = self.payer_sequence
-            claim.payer_id = self.payer_id
-            claim.submissions += 1
-            claim.first_submitted_at = claim.first_submitted_at or self.effective_at
-            claim.last_submitted_at = self.effective_at
-
-    class SubmissionAttached(Event):
-        """The submission the remittance that opened this claim answered, learned from its 837 found later: the
-        837's date and control numbers. The lifecycle does not move. Effective when the ledger learns it, never
-        before the claim's last recorded fact (as `CodingAttached`); `submitted_on` is the 837's date."""
-        submitted_on: date
-        frequency: str
-        payer_sequence: str
-        payer_id: str
-        interchange_control_number: str
-        group_control_number: str
-        transaction_control_number: str
-
-        def assign(self, claim: Claim) -> None:
-            claim.frequency, claim.payer_sequence, claim.payer_id = self.frequency, self.payer_sequence, self.payer_id
-            claim.submissions += 1
-            sent = datetime.combine(self.submitted_on, time.min, tzinfo=self.effective_at.tzinfo)
-            claim.first_submitted_at = claim.last_submitted_at = sent
-
-    class Accepted(Event):
-        acknowledgment: str
-
-        def assign(self, claim: Claim) -> None:
-            claim.status = S.ACCEPTED
-
-    class Rejected(Event):
-        stage: str
-        code: str
-        reason: str
-
-        def assign(self, claim: Claim) -> None:
-            claim.status = S.REJECTED
-            claim.rejections += 1
-            claim.last_rejection = f"{self.stage} {self.code}: {self.reason}"
-
-    class Paid(Event):
-        remittance: dict[str, Any]
-        contractual: Decimal
-        denied_amount: Decimal
-
-        def assign(self, claim: Claim) -> None:
-            claim.post_remittance(self, S.PAID)
-            claim.payments.append({
-                "payer_claim_control_number": self.remittance["payer_claim_control_number"],
-                "paid": self.remittance["paid"],
-                "contractual": self.contractual,
-                "patient_responsibility": self.remittance["patient_responsibility"],
-            })
-            claim.payer_paid += self.remittance["paid"]
-            claim.contractual += self.contractual
-            claim.settle()
-
-    class Denied(Event, DecisionWithAppealDeadline):
-        remittance: dict[str, Any]
-        denied_amount: Decimal
-        category: str
-        appeal_deadline: date | None
-
-        def assign(self, claim: Claim) -> None:
-            claim.post_remittance(self, S.DENIED)
-            claim.denials += 1
-            claim.denial_category = self.category
-            claim.appeal_deadline = self.recorded_deadline(claim)
-
-    class Appealed(Event):
-        level: int
-        level_name: str
-        reason: str
-
-        def assign(self, claim: Claim) -> None:
-            claim.status = S.APPEALED
-            claim.appeal_level = self.level
-
-    class AppealDecided(Event, DecisionWithAppealDeadline):
-        level: int
-        overturned: bool
-        reason: str
-        appeal_deadline: date | None
-
-        def assign(self, claim: Claim) -> None:
-            claim.status = S.ACCEPTED if self.overturned else S.DENIED
-            claim.appeals_overturned += int(self.overturned)
-            claim.appeals_upheld += int(not self.overturned)
-            claim.appeal_deadline = self.recorded_deadline(claim)
-
-    class PaymentReversed(Event):
-        payer_claim_control_number: str
-        paid: Decimal
-        contractual: Decimal
-        patient_responsibility: Decimal
-        reason: str
-
-        def assign(self, claim: Claim) -> None:
-            claim.status, claim.closed_at = S.REVERSED, None
-            claim.payments = [p for p in claim.payments
-                              if p["payer_claim_control_number"] != self.payer_claim_control_number]
-            claim.payer_paid -= self.paid
-            claim.contractual -= self.contractual
-            claim.patient_responsibility -= self.patient_responsibility
-
-    class Adjusted(Event):
-        group: str
-        carc: str
-        amount: Decimal
-        reason: str
-
-        def assign(self, claim: Claim) -> None:
-            claim.contractual += self.amount
-            claim.adjusted += self.amount
-            claim.settle()
-
-    class PatientBilled(Event):
-        statement: int
-        amount: Decimal
-        transferred: Decimal
-
-        def assign(self, claim: Claim) -> None:
-            claim.status = S.PATIENT_BILLED
-            claim.patient_responsibility += self.transferred
-            claim.statements = self.statement
-            claim.patient_billed_at = claim.patient_billed_at or self.effective_at
-            claim.settle()
-
-    class PatientPaid(Event):
-        amount: Decimal
-        method: str
-        reference: str
-
-        def assign(self, claim: Claim) -> None:
-            claim.patient_paid += self.amount
-            claim.settle()
-
-    class WrittenOff(Event):
-        responsibility: str
-        amount: Decimal
-        reason: str
-
-        def assign(self, claim: Claim) -> None:
-            if self.responsibility == "payer":
-                claim.written_off_payer += self.amount
-            else:
-                claim.written_off_patient += self.amount
-            if status := written_off(claim.balance, claim.payer_paid + claim.patient_paid):
-                claim.status, claim.closed_at = status, self.effective_at
-
-    class Voided(Event):
-        reason: str
-
-        def assign(self, claim: Claim) -> None:
-            claim.status = S.VOIDED
-            claim.closed_at = self.effective_at
-
-    # ---- state assignment helpers, called only from event classes ----
-
-    def start(self, coded: Claim.Coded | Claim.Opened) -> None:
-        self.claim_number, self.billing_npi = coded.claim_number, coded.billing_npi
-        self.rendering_npi, self.payer_id, self.payer_class = coded.rendering_npi, coded.payer_id, coded.payer_class
-        self.patient_key = coded.patient_key
-        self.place_of_service = getattr(coded, "place_of_service", "")
-        self.facility_type_code = getattr(coded, "facility_type_code", "")
-        self.origin = "coded"
-        self.coded_at = coded.effective_at
-        self.applied: set[UUID] = set()
-        self.recodes = self.scrub_failures = self.submissions = self.rejections = self.denials = 0
-        self.statements = self.appeal_level = self.appeals_overturned = self.appeals_upheld = 0
-        self.scrub_edits: list[dict[str, Any]] = []
-        self.frequency, self.payer_sequence = "1", "primary"
-        self.first_submitted_at = self.last_submitted_at = self.first_adjudicated_at = None
-        self.last_adjudicated_at = self.patient_billed_at = self.closed_at = None
-        self.payer_claim_control_number = ""
-        self.last_rejection = self.denial_category = ""
-        self.carcs: list[str] = []
-        self.appeal_deadline: date | None = None
-        self.payments: list[dict[str, Any]] = []
-        self.payer_paid = self.contractual = self.patient_responsibility = ZERO
-        self.adjusted = ZERO  # the ledger's own adjust_claim amounts (the payers' sit in their remittances)
-        self.patient_paid = self.written_off_payer = self.written_off_patient = self.denied_amount = ZERO
-
-    def recode_from(self, event: Claim.Coded | Claim.Recoded) -> None:
-        self.status = S.CODED
-        self.diagnoses = list(event.diagnoses)
-        self.lines = [ServiceLine.from_record(r) for r in event.lines]
-        self.total_charge = event.total_charge
-
-    def post_remittance(self, event: Claim.Paid | Claim.Denied, status: str) -> None:
-        remit = event.remittance
-        self.status = status
-        self.payer_claim_control_number = remit["payer_claim_control_number"]
-        self.carcs = [f"{a['group']}-{a['carc']}" for a in remit["adjustments"]]
-        self.patient_responsibility += remit["patient_responsibility"]
-        self.denied_amount = event.denied_amount
-        self.first_adjudicated_at = self.first_adjudicated_at or event.effective_at
-        self.last_adjudicated_at = event.effective_at
-
-    def settle(self) -> None:
-        if status := settled(self.status, self.balance):
-            self.status, self.closed_at = status, self.last_activity_at if status == S.CLOSED else None
+    Coded = events.Coded
+    Opened = events.Opened
+    CodingAttached = events.CodingAttached
+    Recoded = events.Recoded
+    Scrubbed = events.Scrubbed
+    Submitted = events.Submitted
+    SubmissionAttached = events.SubmissionAttached
+    Accepted = events.Accepted
+    Rejected = events.Rejected
+    Paid = events.Paid
+    Denied = events.Denied
+    Appealed = events.Appealed
+    AppealDecided = events.AppealDecided
+    PaymentReversed = events.PaymentReversed
+    Adjusted = events.Adjusted
+    PatientBilled = events.PatientBilled
+    PatientPaid = events.PatientPaid
+    WrittenOff = events.WrittenOff
+    Voided = events.Voided
 
     # ---- derived figures ----
 

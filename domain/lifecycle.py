@@ -2,14 +2,16 @@
 and an appeal need, and when the money settles the claim (DOMAIN.md §1)."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar
 
 from domain import errors
-from domain.values import Amount
+from domain.values import ZERO, Amount
 
 if TYPE_CHECKING:
     from domain.claim import Claim
@@ -241,3 +243,45 @@ def amount_in_controversy(claim: Claim, filing: AppealFiling) -> None:
         raise errors.AmountInControversyTooLow(
             claim.claim_number, f"{level.name} needs at least {level.minimum_in_controversy} in controversy",
             f"{claim.payer_balance} is in controversy", "write_off with reason denial")
+
+
+class AppealLevel(NamedTuple):
+    number: int
+    name: str
+    days_to_file: int  # counted from the previous decision: the denial, or the upheld appeal
+    minimum_in_controversy: Decimal
+
+
+# The appeal levels as they stood while Denied and AppealDecided did not record the deadline (class version 1):
+# the deadlines of those events are computed from these on replay, so they never change. Never edit them.
+LEVELS_BEFORE_RECORDED_DEADLINES: Mapping[str, tuple[AppealLevel, ...]] = MappingProxyType({
+    "medicare": (
+        AppealLevel(1, "redetermination", 120, ZERO),
+        AppealLevel(2, "QIC reconsideration", 180, ZERO),
+        AppealLevel(3, "ALJ hearing", 60, Decimal("190")),
+        AppealLevel(4, "Appeals Council review", 60, ZERO),
+        AppealLevel(5, "federal court review", 60, Decimal("1900")),
+    ),
+    "commercial": (AppealLevel(1, "internal appeal", 180, ZERO), AppealLevel(2, "external review", 120, ZERO)),
+    "medicaid": (AppealLevel(1, "reconsideration", 120, ZERO), AppealLevel(2, "state fair hearing", 120, ZERO)),
+    "self_pay": (),
+})
+
+
+def appeal_deadline(levels: Mapping[str, tuple[AppealLevel, ...]], payer_class: str, levels_taken: int,
+                    decided_on: date) -> date | None:
+    """The last day to file the appeal level after `levels_taken`, counted from the decision (the denial or the
+    upheld appeal); None when no level remains."""
+    remaining = levels.get(payer_class, ())[levels_taken:]
+    return decided_on + timedelta(days=remaining[0].days_to_file) if remaining else None
+
+
+def recorded_appeal_deadline(fields: Mapping[str, Any], payer_class: str, levels_taken: int,
+                             decided_on: date) -> date | None:
+    """The deadline a Denied or AppealDecided recorded, read from its fields (the event's, or its message's
+    payload, where dates are text). One recorded before events carried it (upcast `deadline_unrecorded`, or
+    published before without `appeal_deadline`) gets it as it was then: from the levels of the time."""
+    if fields.get("deadline_unrecorded") or "appeal_deadline" not in fields:
+        return appeal_deadline(LEVELS_BEFORE_RECORDED_DEADLINES, payer_class, levels_taken, decided_on)
+    recorded = fields["appeal_deadline"]
+    return date.fromisoformat(recorded) if isinstance(recorded, str) else recorded

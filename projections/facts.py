@@ -13,8 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain.carc import denial_category, is_contractual
-from domain.claim import recorded_appeal_deadline
-from domain.lifecycle import ENDED, Status, settled, written_off
+from domain.lifecycle import ENDED, Status, recorded_appeal_deadline, settled, written_off
 from domain.money import denial_adjustments, main_denial, patient_balance, payer_balance
 from domain.values import Adjustment, as_date, cents
 

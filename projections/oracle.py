@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain.carc import denial_category, is_contractual, is_denial
-from domain.claim import recorded_appeal_deadline
+from domain.lifecycle import recorded_appeal_deadline
 
 Z = Decimal("0")
 STATUS_AFTER = {"Coded": "coded", "Opened": "submitted", "Recoded": "coded", "Submitted": "submitted", "Accepted": "accepted",

@@ -14,9 +14,9 @@ from eventsourcing.persistence import StoredEvent
 
 from consumers import worklist
 from domain import claim as claim_module
-from domain.claim import AppealLevel
 from domain.contract import ClaimEventMessage, encoded, message_for
 from domain.ledger import Ledger
+from domain.lifecycle import AppealLevel
 from infra.bootstrap import open_ledger, open_runner
 from infra.cli.projections_commands import rebuild
 from infra.kafka.message_encoder import MessageEncoder

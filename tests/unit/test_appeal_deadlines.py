@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from consumers import worklist
 from domain import claim as claim_module
-from domain.claim import AppealLevel
+from domain.lifecycle import AppealLevel
 from tests.conftest import at, cmd, denial, lifecycle_to_submitted
 from tests.unit.helpers import memory_ledger, run
 from tests.unit.test_consumers import CODED, DENIED, fold, message
