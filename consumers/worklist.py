@@ -1,5 +1,5 @@
 """The denial work queue, folded from claim event messages: an item per denied claim with the dollars at stake,
-CARC category, payer, appeal deadline (DOMAIN.md §1, by payer class and appeal level) and a priority; closed
+CARC category, payer, appeal deadline (docs/domain.md §1, by payer class and appeal level) and a priority; closed
 when the claim is paid, corrected (recoded) or written off. Pure: rows in, rows out; infra stores them."""
 from __future__ import annotations
 

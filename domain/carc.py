@@ -1,5 +1,5 @@
 """Claim adjustment reason codes: what each one is - a denial (with its root-cause category), a contractual
-(fee-schedule) allowance, patient cost share or another adjustment - in one table (DOMAIN.md §2)."""
+(fee-schedule) allowance, patient cost share or another adjustment - in one table (docs/domain.md §3)."""
 from __future__ import annotations
 
 DENIAL, CONTRACTUAL, COST_SHARE, OTHER = "denial", "contractual", "cost share", "other"

@@ -1,4 +1,4 @@
-"""The Claim aggregate: a claim's lifecycle, its refused transitions and its money rules (DOMAIN.md §1, §3)."""
+"""The Claim aggregate: a claim's lifecycle, its refused transitions and its money rules (docs/domain.md §1, §2)."""
 from __future__ import annotations
 
 from datetime import date, datetime

@@ -1,4 +1,4 @@
-"""The Claim aggregate's events: what each recorded fact says and the state it assigns (DOMAIN.md §1, §3).
+"""The Claim aggregate's events: what each recorded fact says and the state it assigns (docs/domain.md §1, §2).
 
 Event classes are forever. The aggregate (`domain.claim.Claim`) names each of these classes as its attribute, and
 eventsourcing redefines it there as `Claim.<name>`: stored under the topic `domain.claim:Claim.<name>` as before

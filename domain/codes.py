@@ -1,4 +1,4 @@
-"""Shapes of billing codes (DOMAIN.md §5): ICD-10-CM, CPT/HCPCS, modifiers, place of service, NPI."""
+"""Shapes of billing codes (docs/domain.md §6): ICD-10-CM, CPT/HCPCS, modifiers, place of service, NPI."""
 from __future__ import annotations
 
 import re

@@ -1,5 +1,5 @@
 """A claim's statuses and the named rules of its lifecycle: which command runs in which status, what a submission
-and an appeal need, and when the money settles the claim (DOMAIN.md §1)."""
+and an appeal need, and when the money settles the claim (docs/domain.md §1)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping

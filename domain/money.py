@@ -1,4 +1,4 @@
-"""Money rules (DOMAIN.md §3): amounts are cents, remittances balance, denied dollars count once per line."""
+"""Money rules (docs/domain.md §2): amounts are cents, remittances balance, denied dollars count once per line."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -67,7 +67,7 @@ def check_remittance(number: str, remit: Remittance, lines: list[ServiceLine], b
 
 # CO-45 ("charge exceeds fee schedule") is the contract's price, no denial: unless it takes the whole charge it
 # adjusts (the line's, or the claim's at claim level) - a fee schedule of nothing is effectively a denial
-# (DOMAIN.md §2)
+# (docs/domain.md §3)
 WHOLE_CHARGE_DENIAL = ("CO", "45")
 
 

@@ -1,4 +1,4 @@
-"""A simulated medical practice (DOMAIN.md §7 magnitudes) that emits the lifecycle commands of its claims.
+"""A simulated medical practice (docs/domain.md §9 magnitudes) that emits the lifecycle commands of its claims.
 
 Each claim draws from its own random stream (seed + claim number), so a claim always has the same
 story: re-running the same seed appends nothing, and running it on a later day only adds what has

@@ -224,7 +224,7 @@ def main_category(denial: Any, before: list[tuple[int, Any]]) -> str:
 
 def denying(remittance: dict[str, Any], before: list[tuple[int, Any]]) -> list[dict[str, Any]]:
     """The adjustments that deny: a denial reason, or CO-45 (the fee schedule) taking the whole charge of its line,
-    or of the claim at claim level (DOMAIN.md §2), the lines as coded when the remittance came."""
+    or of the claim at claim level (docs/domain.md §3), the lines as coded when the remittance came."""
     coding = [e for _, e in before if type(e).__name__ in ("Coded", "Recoded", "Opened", "CodingAttached")][-1]
     charge_of: dict[Any, Decimal] = {ln["number"]: ln["charge"] for ln in coding.lines}
     charge_of[None] = remittance["charge"]

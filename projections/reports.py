@@ -97,7 +97,7 @@ def denials(views: ClaimViews, by: str | None = "payer", until: date | None = No
 
 
 def denial_reasons(views: ClaimViews, limit: int = 20, until: date | None = None) -> list[dict[str, Any]]:
-    """Top denial reasons (CARC with group) by dollars, with the category DOMAIN.md §2 gives them."""
+    """Top denial reasons (CARC with group) by dollars, with the category docs/domain.md §3 gives them."""
     where, params = through(views, until)
     rows = views.query(
         f"SELECT carc_group, carc, sum(remittances) AS remittances, sum(cents) AS cents, "

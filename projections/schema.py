@@ -136,7 +136,7 @@ class ViewSchema:
         ]
 
     def kpi_select(self, today: str, by: str | None = None) -> str:
-        """The KPI formulas (DOMAIN.md §4, README "KPIs") over these tables, for the practice or one row per payer
+        """The KPI formulas (docs/domain.md §5, README "KPIs") over these tables, for the practice or one row per payer
         or rendering provider (`by`); `today` is the SQL for the day A/R is aged to."""
         t, dialect = self.tables.t, self.tables.dialect
         ratio = (lambda a, b: f"(CAST({a} AS REAL) / NULLIF({b}, 0))") if dialect == "sqlite" else \

@@ -1,4 +1,4 @@
-"""What every X12 transaction maps to (DOMAIN.md §6): a Plan of ledger commands per claim, and the element,
+"""What every X12 transaction maps to (docs/domain.md §7): a Plan of ledger commands per claim, and the element,
 amount, date and key helpers the per-transaction mappings (claims_837, remittance_835, ack_999, ack_277ca) share.
 
 A Plan holds the commands per claim (a claim's commands apply together or not at all), the items the ledger

@@ -1,4 +1,4 @@
-"""835 remittances in the ledger's terms (DOMAIN.md §6): each CLP becomes a payment, a denial, a forward or a
+"""835 remittances in the ledger's terms (docs/domain.md §7): each CLP becomes a payment, a denial, a forward or a
 reversal of the claim it answers (opened from the remittance when the ledger never saw it), with CAS, RARCs, PLB
 and the three balancing identities; an 835 that does not balance is quarantined whole."""
 from __future__ import annotations

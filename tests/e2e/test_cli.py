@@ -235,7 +235,7 @@ def test_x12_import_report_quarantine_and_export(database_url: str, tmp_path: Pa
     assert summary[1]["transactions"][0]["status"] == "quarantined"
     assert rcm("import", *files, "--json", db=database_url).returncode == 2
     denials = json.loads(rcm("report", "denials", "--json", db=database_url).stdout)
-    # OA-A7 (presumptive payment adjustment) is no denial reason (DOMAIN.md §2): CO-16 alone
+    # OA-A7 (presumptive payment adjustment) is no denial reason (docs/domain.md §3): CO-16 alone
     assert {r["carc"]: r["dollars"] for r in denials["by_carc"]} == {"CO-16": "500.04"}
     held = json.loads(rcm("quarantine", "--json", db=database_url).stdout)
     assert [(h["state"], h["kind"]) for h in held] == [("quarantined", "835")]

@@ -31,7 +31,7 @@ D = Decimal
 EXPECTED: dict[str, dict] = {
     "azoner+pyx12/835_mult_loops.txt": dict(
         events={"Opened": 1, "Denied": 1}, outcomes={"posted": 1}, paid=D("0"), denied=D("500.04"),  # CO-16 only:
-        # OA-A7 (presumptive payment adjustment) is no denial reason (DOMAIN.md §2)
+        # OA-A7 (presumptive payment adjustment) is no denial reason (docs/domain.md §3)
         carcs={"CO-16", "OA-A7"}),
     "kputnam+stupidedi/multiple-claims-single-check.edi": dict(
         events={"Opened": 9, "Paid": 9}, outcomes={"posted": 9}, paid=D("810.80"), denied=D("0")),
@@ -55,7 +55,7 @@ EXPECTED: dict[str, dict] = {
     "Inteligenz+X12Parser/835_WithMultipleInterchanges.txt": dict(quarantined=[
         "(claim balancing", "(claim balancing", "(line balancing"]),
     "zentist+TigerShark/5010-835-example-1.txt": dict(
-        # "EDI DENIED" pays $0 with PR-32 only: patient responsibility, not a denial (DOMAIN.md §6)
+        # "EDI DENIED" pays $0 with PR-32 only: patient responsibility, not a denial (docs/domain.md §7)
         events={"Opened": 2, "Paid": 2}, outcomes={"posted": 2, "kept": 1}, paid=D("1790"), denied=D("0"),
         notes=["predetermination (CLP02 25)"]),
     "kputnam+stupidedi/commercial-health-insurance.edi": dict(

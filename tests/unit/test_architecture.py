@@ -3,6 +3,7 @@ adapters (Kafka, Grafana) never import the composition root or the CLI that wire
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,3 +58,12 @@ def test_adapters_do_not_import_their_wiring():
         if wiring_imported(path)
     ]
     assert offences == []
+
+
+def test_the_readmes_layout_names_every_module_and_only_files_that_exist():
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Layout"):readme.index("## Benchmarks")]
+    files = {p for folder in ("domain", "projections", "consumers", "infra", "bench", "docs")
+             for p in (ROOT / folder).rglob("*") if p.suffix in (".py", ".sh", ".md") and "lib" not in p.parts}
+    assert sorted(p.name for p in files if p.name not in layout and p.name != "__init__.py") == []
+    assert sorted(set(re.findall(r"[a-z_0-9]+\.(?:py|sh|md)", layout)) - {p.name for p in files}) == []

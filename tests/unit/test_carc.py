@@ -1,4 +1,4 @@
-"""The CARC table (DOMAIN.md §2): every reason classified once; contractual (fee-schedule) reasons are no denials."""
+"""The CARC table (docs/domain.md §3): every reason classified once; contractual (fee-schedule) reasons are no denials."""
 from __future__ import annotations
 
 import json

@@ -100,7 +100,7 @@ def test_takeback_after_patient_paid_flags_a_credit_balance(ledger):
     assert claim.patient_balance == Decimal("-20.00") and claim.credit_balance
 
 
-# ---- refused transitions (DOMAIN.md §1) ----
+# ---- refused transitions (docs/domain.md §1) ----
 
 def test_appealing_a_rejection_is_refused(ledger):
     error = last_error(ledger, code(), cmd("scrub_claim", effective_at=at(0, 1)), cmd("submit_claim", effective_at=at(1)),
@@ -204,7 +204,7 @@ def test_same_claim_number_with_other_coding_is_a_conflict(ledger):
     assert isinstance(error, errors.ClaimNumberConflict)
 
 
-# ---- money rules (DOMAIN.md §3) ----
+# ---- money rules (docs/domain.md §2) ----
 
 def test_unbalanced_claim_payment_is_refused(ledger):
     error = last_error(ledger, *lifecycle_to_submitted(), payment(paid="61.00"))
