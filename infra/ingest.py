@@ -17,7 +17,7 @@ import queue
 import signal
 import traceback
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -69,8 +69,22 @@ def ingest(url: str | None, commands: Iterable[Any], *, source: str, workers: in
            expected: int | None = None) -> Tally:
     """Commands in stream order; a rejection's label is the command's index in the stream."""
     expected = len(commands) if expected is None and isinstance(commands, Sized) else expected
-    return ingest_labelled(url, enumerate(commands), source=source, workers=workers, progress=progress,
+    labelled = InMemory(enumerate(commands)) if isinstance(commands, Sequence) else enumerate(commands)
+    return ingest_labelled(url, labelled, source=source, workers=workers, progress=progress,
                            parallel_from=parallel_from, expected=expected)
+
+
+class InMemory(list):  # type: ignore[type-arg]
+    """(label, command) pairs already in memory (the demo's, a benchmark's): forked workers read their share in
+    place, as the parent left it, instead of having every command pickled through a queue."""
+
+
+def share_of(pairs: list[tuple[int, Any]], number: int, count: int) -> Iterator[tuple[int, Any]]:
+    return (pair for pair in pairs if worker_for(pair[1], count) == number)
+
+
+def worker_for(command: Any, count: int) -> int:
+    return zlib.crc32(command.claim_number.encode()) % count
 
 
 def ingest_labelled(url: str | None, labelled: Iterable[tuple[int, Any]], *, source: str,
@@ -92,16 +106,21 @@ class Workers:
         context = multiprocessing.get_context("fork")
         self.results, self.progress, self.total, self.finished = context.Queue(), progress, Tally(), 0
         self.inboxes = [context.Queue(maxsize=QUEUED_BATCHES) for _ in range(count)]
-        _shared.update(url=url, source=source, inboxes=self.inboxes, results=self.results, parent=os.getpid())
+        _shared.update(url=url, source=source, inboxes=self.inboxes, results=self.results, parent=os.getpid(),
+                       count=count, in_memory=None)
         self.processes = [context.Process(target=worker, args=(n,), daemon=True) for n in range(count)]
 
     def run(self, labelled: Iterable[tuple[int, Any]]) -> Tally:
+        if isinstance(labelled, InMemory):
+            _shared["in_memory"] = labelled  # before the fork: each worker finds its share in place
         for p in self.processes:
             p.start()
         try:
+            if isinstance(labelled, InMemory):
+                labelled = []
             pending: list[list[tuple[int, Any]]] = [[] for _ in self.inboxes]
             for label, command in labelled:
-                n = zlib.crc32(command.claim_number.encode()) % len(pending)
+                n = worker_for(command, len(pending))
                 pending[n].append((label, command))
                 if len(pending[n]) >= BATCH:
                     self.hand_over(self.inboxes[n], pending[n])
@@ -158,8 +177,10 @@ def worker(number: int) -> None:
     die_with(parent)
     try:
         tune_for_bulk_work()
-        run_share(_shared["url"], _shared["source"], received(_shared["inboxes"][number], parent),
-                  lambda tally: results.put(("tally", tally)))
+        in_memory = _shared["in_memory"]
+        share = received(_shared["inboxes"][number], parent) if in_memory is None \
+            else share_of(in_memory, number, _shared["count"])
+        run_share(_shared["url"], _shared["source"], share, lambda tally: results.put(("tally", tally)))
         results.put(("done", None))
     except BaseException:  # noqa: BLE001 - reported to the parent, which stops and says so
         results.put(("failed", traceback.format_exc()))

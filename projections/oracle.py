@@ -103,6 +103,27 @@ def status_trail(history: list[tuple[int, Any]]) -> list[str]:
     return trail
 
 
+def patient_since(history: list[tuple[int, Any]], on: list[date]) -> date | None:
+    """The day the patient last began to owe something (a patient balance rising above zero)."""
+    patient_balances = [Z] + [balances(history[:i + 1])[1] for i in range(len(history))]
+    since = None
+    for i in range(len(history)):
+        if patient_balances[i + 1] > 0 and patient_balances[i] <= 0:
+            since = on[i]
+    return since
+
+
+def closed_since(trail: list[str], on: list[date]) -> date | None:
+    """The day the claim last entered an ended status, if it is still in one."""
+    closed_on, ended = None, ("closed", "written_off", "voided")
+    for i, now in enumerate(trail):
+        if now in ended and (i == 0 or trail[i - 1] not in ended):
+            closed_on = on[i]
+        elif now not in ended:
+            closed_on = None
+    return closed_on
+
+
 def claim_row(claim_id: str, history: list[tuple[int, Any]]) -> dict[str, Any]:
     events = [e for _, e in history]
     kinds = [type(e).__name__ for e in events]
@@ -121,19 +142,8 @@ def claim_row(claim_id: str, history: list[tuple[int, Any]]) -> dict[str, Any]:
     m = money(history)
     payer, patient = balances(history)
     cents = lambda d: int(d * 100)  # noqa: E731
-    patient_balances = [Z] + [balances(history[:i + 1])[1] for i in range(len(history))]
-    patient_since = None
-    for i in range(len(history)):
-        if patient_balances[i + 1] > 0 and patient_balances[i] <= 0:
-            patient_since = on[i]
     trail = status_trail(history)
-    current, closed_on = trail[-1], None
-    ended = ("closed", "written_off", "voided")
-    for i, now in enumerate(trail):
-        if now in ended and (i == 0 or trail[i - 1] not in ended):
-            closed_on = on[i]
-        elif now not in ended:
-            closed_on = None
+    current = trail[-1]
     last_remit = adjudications[-1][1] if adjudications else None
     denied_last = [(i, e) for i, (_, e) in enumerate(history) if type(e).__name__ == "Denied"]
     return {
@@ -147,7 +157,7 @@ def claim_row(claim_id: str, history: list[tuple[int, Any]]) -> dict[str, Any]:
         "last_submitted_on": submitted[-1] if submitted else None,
         "first_adjudicated_on": adjudications[0][0] if adjudications else None,
         "last_adjudicated_on": adjudications[-1][0] if adjudications else None,
-        "closed_on": closed_on, "last_activity_on": on[-1], "patient_since": patient_since,
+        "closed_on": closed_since(trail, on), "last_activity_on": on[-1], "patient_since": patient_since(history, on),
         "billed": cents(m["billed"]), "payer_paid": cents(m["payer_paid"]), "adjustments": cents(m["adjustments"]),
         "patient_responsibility": cents(m["patient_responsibility"]), "patient_paid": cents(m["patient_paid"]),
         "written_off_payer": cents(m["written_off_payer"]), "written_off_patient": cents(m["written_off_patient"]),
