@@ -23,7 +23,8 @@ from itertools import islice
 from typing import Any
 
 from domain.ledger import Outcome
-from infra.bootstrap import open_ledger
+from infra.bootstrap import open_ledger, settings_of
+from infra.settings import Settings
 from infra.gc_tuning import tune_for_bulk_work
 
 BATCH = 2000
@@ -64,7 +65,7 @@ def workers_default() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def ingest(url: str | None, commands: Iterable[Any], *, source: str, workers: int | None = None,
+def ingest(url: Settings | str | None, commands: Iterable[Any], *, source: str, workers: int | None = None,
            progress: Callable[[int], None] = lambda n: None, parallel_from: int = PARALLEL_FROM,
            expected: int | None = None) -> Tally:
     """Commands in stream order; a rejection's label is the command's index in the stream."""
@@ -87,14 +88,14 @@ def worker_for(command: Any, count: int) -> int:
     return zlib.crc32(command.claim_number.encode()) % count
 
 
-def ingest_labelled(url: str | None, labelled: Iterable[tuple[int, Any]], *, source: str,
+def ingest_labelled(url: Settings | str | None, labelled: Iterable[tuple[int, Any]], *, source: str,
                     workers: int | None = None, progress: Callable[[int], None] = lambda n: None,
                     parallel_from: int = PARALLEL_FROM, expected: int | None = None) -> Tally:
     """(label, command) pairs; `expected` (how many, if known) decides whether workers are worth starting."""
     workers = workers_default() if workers is None else workers
     open_ledger(url, source=source).close()  # tables exist before any worker races to create them
     if (workers <= 1 or (expected if expected is not None else parallel_from) < parallel_from
-            or (url or "").startswith("memory") or "fork" not in multiprocessing.get_all_start_methods()):
+            or settings_of(url).backend == "memory" or "fork" not in multiprocessing.get_all_start_methods()):
         total = Tally()
         run_share(url, source, labelled, lambda tally: (total.add(tally), progress(tally.commands)))
         return total
@@ -102,7 +103,7 @@ def ingest_labelled(url: str | None, labelled: Iterable[tuple[int, Any]], *, sou
 
 
 class Workers:
-    def __init__(self, url: str | None, source: str, count: int, progress: Callable[[int], None]) -> None:
+    def __init__(self, url: Settings | str | None, source: str, count: int, progress: Callable[[int], None]) -> None:
         context = multiprocessing.get_context("fork")
         self.results, self.progress, self.total, self.finished = context.Queue(), progress, Tally(), 0
         self.inboxes = [context.Queue(maxsize=QUEUED_BATCHES) for _ in range(count)]
@@ -209,7 +210,7 @@ def received(inbox: Any, parent: int) -> Iterator[tuple[int, Any]]:
         yield from batch
 
 
-def run_share(url: str | None, source: str, labelled: Iterable[tuple[int, Any]],
+def run_share(url: Settings | str | None, source: str, labelled: Iterable[tuple[int, Any]],
               report: Callable[[Tally], None]) -> None:
     ledger = open_ledger(url, source=source, create_tables=False)
     stream = iter(labelled)

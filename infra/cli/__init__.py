@@ -13,12 +13,15 @@ from infra.cli.arguments import InputRejected
 from infra.cli.ledger_commands import describe_validation
 from infra.cli.parser import parser
 from infra.cli.terminal import FAILURE, REJECTED, err
+from infra.settings import Settings
 from projections.runner import IncompleteViews
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        if hasattr(args, "db"):  # the composition root's one Settings, loaded here and passed on
+            args.settings = Settings.load(args.db)
         return args.run(args)
     except ValidationError as e:  # settings (the database URL, RCM_ACTOR): commands are reported by line
         err.print(present.shown(f"rejected: {describe_validation(e, None)}"))

@@ -13,9 +13,7 @@ from infra.cli.terminal import FAILURE, OK, out, print_result
 
 
 def cmd_dashboards(args: argparse.Namespace) -> int:
-    from infra.settings import Settings
-
-    settings = Settings.load(args.db)
+    settings = args.settings
     return take_snapshots(args, settings) if args.action == "snapshot" else publish_dashboards(args, settings)
 
 

@@ -14,7 +14,7 @@ from infra.cli.terminal import OK, err, progress
 
 
 def cmd_relay(args: argparse.Namespace) -> int:
-    relay = open_relay(args.db, args.bootstrap_servers, args.topic, args.name, page=args.page)
+    relay = open_relay(args.settings, args.bootstrap_servers, args.topic, args.name, page=args.page)
     stop = threading.Event()
     started = time.perf_counter()
     try:
@@ -36,7 +36,7 @@ def cmd_relay(args: argparse.Namespace) -> int:
 def cmd_consume(args: argparse.Namespace) -> int:
     from infra.bootstrap import open_consumer
 
-    runner = open_consumer(args.name, args.db, args.bootstrap_servers, args.topic, args.group,
+    runner = open_consumer(args.name, args.settings, args.bootstrap_servers, args.topic, args.group,
                            log=lambda text: err.print(f"{args.name}: {text}", markup=False, highlight=False))
     stop = threading.Event()
     try:

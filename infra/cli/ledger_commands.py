@@ -26,6 +26,7 @@ from infra.gc_tuning import tune_for_bulk_work
 from infra.ingest import Tally, ingest, ingest_labelled, tally_of
 from infra.jsonl import count_lines, read_objects
 from infra.simulator import demo_commands
+from infra.settings import Settings
 from projections import reports
 
 
@@ -96,11 +97,11 @@ def apply_commands(args: argparse.Namespace, path: Path, commands: Any, problems
     source = f"file:{path.name}"
     if args.all_or_nothing:
         valid = list(commands())
-        return Tally() if problems else apply_all_or_nothing(args.db, source, valid)
+        return Tally() if problems else apply_all_or_nothing(args.settings, source, valid)
     with progress() as bar:
         total = count_lines(path)
         task = bar.add_task(f"applying {path.name}", total=total)
-        return ingest_labelled(args.db, commands(), source=source, workers=args.workers,
+        return ingest_labelled(args.settings, commands(), source=source, workers=args.workers,
                                progress=lambda n: bar.advance(task, n), expected=total)
 
 
@@ -112,7 +113,7 @@ def apply_table(path: Path, summary: dict[str, Any]) -> Table:
     return table
 
 
-def apply_all_or_nothing(url: str | None, source: str, labelled: list[tuple[int, Any]]) -> Tally:
+def apply_all_or_nothing(url: Settings | str | None, source: str, labelled: list[tuple[int, Any]]) -> Tally:
     """One transaction for the whole file: written only if every line is accepted."""
     outcomes = open_ledger(url, source=source).execute([cmd for _, cmd in labelled], all_or_nothing=True)
     return tally_of([number for number, _ in labelled], outcomes)
@@ -129,7 +130,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def find(args: argparse.Namespace) -> tuple[Ledger, Any]:
-    ledger = open_ledger(args.db)
+    ledger = open_ledger(args.settings)
     return ledger, ledger.find(args.claim_number, args.npi)
 
 
@@ -188,10 +189,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     simulated = len({cmd.claim_number for cmd in commands})
     with progress() as bar:
         task = bar.add_task(f"simulating {simulated} claims", total=len(commands))
-        tally = ingest(args.db, commands, source="demo", workers=args.workers,
+        tally = ingest(args.settings, commands, source="demo", workers=args.workers,
                        progress=lambda n: bar.advance(task, n))
     seconds = time.perf_counter() - started
-    runner = open_runner(args.db)
+    runner = open_runner(args.settings)
     runner.catch_up()
     summary = present.jsonable(reports.ledger_summary(runner.views))
     kpis = reports.kpis(runner.views)

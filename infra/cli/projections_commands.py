@@ -13,6 +13,7 @@ from typing import Any
 
 from infra import present
 from infra.bootstrap import appends_wake, open_runner
+from infra.settings import Settings
 from infra.cli.arguments import AddCommand, iso_date, today
 from infra.cli.terminal import FAILURE, OK, err, out, print_result, progress
 from infra.verify import differences
@@ -22,7 +23,7 @@ from projections.tables import VIEW_NAMES
 def cmd_projections(args: argparse.Namespace) -> int:
     if args.action == "rebuild":
         return rebuild(args)
-    runner = open_runner(args.db)
+    runner = open_runner(args.settings)
     if args.action == "run":
         return run(args, runner)
     if args.action == "status":
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace, runner: Any) -> int:
         done = runner.catch_up(lambda n: bar.advance(task, n))
     err.print(f"projected {done} events; position {runner.views.position()}", markup=False)
     if args.follow:
-        wake = appends_wake(runner, args.db)
+        wake = appends_wake(runner, args.settings)
         how = "woken by PostgreSQL's notifications" if wake else "polling every 0.2 s"
         err.print(f"following the ledger, {how} (Ctrl-C to stop)", markup=False)
         stop = threading.Event()
@@ -62,9 +63,9 @@ def run(args: argparse.Namespace, runner: Any) -> int:
 
 def rebuild(args: argparse.Namespace) -> int:
     """Fresh tables beside the live ones, caught up, then switched in one transaction."""
-    fresh = open_runner(args.db, suffix="_next")
+    fresh = open_runner(args.settings, suffix="_next")
     build_from_scratch(fresh, "rebuilding")
-    live = open_runner(args.db)
+    live = open_runner(args.settings)
     live.views.replace_with(fresh.views)
     live.catch_up()  # whatever was appended during the switch
     together = "" if args.name == "all" else f" ({args.name} is folded with the others in one pass)"
@@ -73,7 +74,7 @@ def rebuild(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def views_as_of(database_url: str | None, day: date) -> Iterator[Any]:
+def views_as_of(database_url: Settings | str | None, day: date) -> Iterator[Any]:
     """Status and KPIs as of a past date: the views rebuilt from the history cut at that date, in tables of
     this run's own (dropped afterwards, or by the next run on this host if this one is killed). Denials and
     aging are kept by day and read as of a date directly."""

@@ -33,11 +33,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     refuse_options_not_taken(args)
     if args.as_of:
         report_date(args.as_of)
-    runner = open_runner(args.db)
+    runner = open_runner(args.settings)
     runner.catch_up()
     views, as_of = runner.views, report_date(args.as_of) if args.as_of else today()
     if args.as_of and args.report in ("status", "kpis"):
-        with views_as_of(args.db, as_of) as past:
+        with views_as_of(args.settings, as_of) as past:
             return print_report(args, past, as_of)
     return print_report(args, views, as_of)
 
@@ -90,7 +90,7 @@ def print_denials(args: argparse.Namespace, views: Any, as_of: date, dated: str)
 
 
 def cmd_claims(args: argparse.Namespace) -> int:
-    runner = open_runner(args.db)
+    runner = open_runner(args.settings)
     runner.catch_up()
     if args.payer and args.payer not in (known := reports.payers(runner.views)):
         raise InputRejected(f"--payer {args.payer!r}: no such payer in the ledger (payers: "
@@ -105,7 +105,7 @@ def cmd_worklist(args: argparse.Namespace) -> int:
     from infra.bootstrap import open_consumer_database
     from infra.kafka.consumer_stores import worklist_rows
 
-    with open_consumer_database(args.db) as db:
+    with open_consumer_database(args.settings) as db:
         rows = [{**r, "at_stake": reports.dollars(r.pop("at_stake_cents"))} for r in worklist_rows(db, args.all)]
     print_result(args.json, rows,
                  present.rows_table(f"Denial work queue ({len(rows)}), oldest appeal deadline first", rows,
@@ -121,7 +121,7 @@ def cmd_journal(args: argparse.Namespace) -> int:
     from infra.bootstrap import open_consumer_database
     from infra.kafka.consumer_stores import journal_rows
 
-    with open_consumer_database(args.db) as db:
+    with open_consumer_database(args.settings) as db:
         rows = journal_rows(db, args.start, args.end)
     lines = [{"day": str(r["day"]), "payer": r["payer_id"], "account": r["account"],
               "debit": reports.dollars(r["debit_cents"]), "credit": reports.dollars(r["credit_cents"])} for r in rows]

@@ -15,7 +15,7 @@ from projections import reports
 def cmd_import(args: argparse.Namespace) -> int:
     from infra.x12.importer import Importer
 
-    importer = Importer(open_ledger(args.db, source="x12"), strict=args.strict, dry_run=args.dry_run,
+    importer = Importer(open_ledger(args.settings, source="x12"), strict=args.strict, dry_run=args.dry_run,
                         validate=not args.no_validate, per_transaction=args.per_transaction)
     report, refused = present.ImportReport(out, args.json), False
 
@@ -44,7 +44,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_quarantine(args: argparse.Namespace) -> int:
     from infra.x12.importer import quarantine_rows, retry_quarantined
 
-    ledger = open_ledger(args.db, source="x12")
+    ledger = open_ledger(args.settings, source="x12")
     if args.action == "retry":
         results = retry_quarantined(ledger, args.key)
         rows = [{"kind": t.kind, "transaction": t.control, "status": t.status, "reason": t.reason,
@@ -64,7 +64,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         providers = load_providers(args.providers)
     except (OSError, ValueError) as error:
         raise InputRejected(f"--providers {args.providers}: {error}") from None
-    runner = open_runner(args.db)
+    runner = open_runner(args.settings)
     runner.catch_up()
     env = Envelope(sender_id=args.sender_id, receiver_id=args.receiver_id, usage="T" if args.test else "P")
     result = export_837p(runner.ledger,  # type: ignore[attr-defined]

@@ -376,3 +376,23 @@ def test_stored_text_is_printed_with_its_control_characters_escaped(database_url
         assert "\x1b" not in done.stdout and "\x9b" not in done.stdout, args
         assert escaped in done.stdout, (args, done.stdout)
     assert "BC\\x1b[31mBS[bold]" in rcm("show", "C1", db=database_url).stdout
+
+
+def test_the_settings_are_loaded_once_at_the_entry_point(database_url, monkeypatch, tmp_path):
+    """The composition root: `rcm` loads Settings once and passes the object on (bootstrap, ingest, runner)."""
+    from infra.cli import main
+    from infra.settings import Settings
+
+    loads = []
+    real = Settings.load.__func__
+
+    def counted(cls, database_url=None):
+        loads.append(database_url)
+        return real(cls, database_url)
+
+    monkeypatch.setattr(Settings, "load", classmethod(counted))
+    story = tmp_path / "story.jsonl"
+    story.write_text("\n".join(json.dumps(c) for c in lifecycle_to_submitted()) + "\n")
+    assert main(["apply", str(story), "--db", database_url]) == 0
+    assert main(["report", "kpis", "--db", database_url]) == 0
+    assert loads == [database_url, database_url]
