@@ -21,6 +21,7 @@ from infra.bootstrap import open_ledger, open_runner
 from infra.cli.projections_commands import rebuild
 from infra.kafka.message_encoder import MessageEncoder
 from infra.store.transcoding import PlainEvents
+from infra.settings import Settings
 from infra.verify import differences
 from projections.facts import Effects, fold, is_ignored, new_facts
 from projections.runner import IncompleteViews
@@ -112,7 +113,7 @@ def test_views_of_an_earlier_release_ask_for_a_rebuild_to_fill_the_deadline(old_
         c.execute(f"ALTER TABLE {runner.views.t['claim_status']} DROP COLUMN appeal_deadline")
     with pytest.raises(IncompleteViews, match="claim_status.*rebuild"):
         open_runner(database_url).catch_up()
-    rebuild(argparse.Namespace(db=database_url, name="all"))
+    rebuild(argparse.Namespace(db=database_url, settings=Settings.load(database_url), name="all"))
     rebuilt = open_runner(database_url)
     assert differences(rebuilt) == []
     assert view_deadlines(rebuilt) == {n: was["appeal_deadline"] for n, was in STORED["claims"].items()}
