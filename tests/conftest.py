@@ -1,6 +1,7 @@
 """Shared fixtures: ledgers on every back end (memory, SQLite file, PostgreSQL schema) and command builders."""
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import uuid
@@ -13,6 +14,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 NPI = "1234567893"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+# Tests never read or create the developer's own master key file: one fixed key for the run (subprocesses inherit
+# it). A test of a missing or wrong key passes its own environment.
+TEST_MASTER_KEY = base64.b64encode(bytes(range(32))).decode()
+os.environ.setdefault("RCM_MASTER_KEY", TEST_MASTER_KEY)
 
 
 def started_service(script: str, prefix: str, env: str) -> str | None:
