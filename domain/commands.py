@@ -298,6 +298,29 @@ class VoidClaim(CommandBase):
     reason: str = Field(min_length=1)
 
 
+class ClaimRef(Frozen):
+    claim_number: ClaimNumber
+    billing_npi: BillingKey | None = Field(default=None, description="needed only when NPIs share the number")
+
+
+class AgreePaymentPlan(Frozen):
+    """A patient agrees to pay some claims' patient balance in installments (not a claim command: `rcm plan`)."""
+    patient_key: str = Field(min_length=1, max_length=64)
+    claims: list[ClaimRef] = Field(min_length=1, max_length=100)
+    first_due: date
+    installments: int | None = Field(default=None, ge=1)
+    amount: NonNegativeMoney | None = None
+    every_months: int = Field(default=1, ge=1, le=12)
+    effective_at: AwareDatetime | None = None
+    actor: str | None = None
+
+    @model_validator(mode="after")
+    def count_or_amount(self) -> AgreePaymentPlan:
+        if self.installments is None and self.amount is None:
+            raise ValueError("give installments (a count), amount (each installment), or both")
+        return self
+
+
 Command = Annotated[
     Union[CodeClaim, OpenFromRemittance, RecodeClaim, ScrubClaim, SubmitClaim, AcceptClaim, RejectClaim, RecordPayment, RecordDenial,
           AppealDenial, DecideAppeal, ReversePayment, AdjustClaim, BillPatient, RecordPatientPayment, WriteOff,

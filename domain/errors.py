@@ -95,3 +95,11 @@ class UnknownClaim(LedgerError):
 
 class AmbiguousClaimNumber(LedgerError):
     pass
+
+
+class PaymentPlanRefused(LedgerError):
+    """A payment plan that cannot be agreed or changed: names the plan (patient key/plan number) and the item."""
+
+    def __init__(self, plan: str, rule: str, reason: str, allowed: str = "") -> None:
+        super().__init__(plan, rule, reason, allowed)
+        self.args = (f"payment plan {plan}: {rule}: {reason}" + (f"; allowed instead: {allowed}" if allowed else ""),)

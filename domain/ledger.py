@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from datetime import date, datetime, timezone
+from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -17,7 +18,9 @@ from eventsourcing.utils import get_topic, register_topic
 from domain import commands as c
 from domain import errors
 from domain.claim import Claim
+from domain.claim_events import PatientPaid
 from domain.money import check_claim_total
+from domain.payment_plan import PaymentPlan, InstallmentStanding, plan_id, schedule, standing
 from domain.scrub import ClaimForScrub, scrub
 from domain.values import CLAIM_NAMESPACE, Adjustment, Meta, Remittance, ServiceLine, claim_id
 
@@ -361,6 +364,81 @@ class Ledger(Application):
                 seen.add(notification.originator_id)
                 yield self.repository.get(notification.originator_id)
 
+
+    # ---- payment plans ----
+
+    def agree_plan(self, cmd: c.AgreePaymentPlan) -> tuple[PaymentPlan, bool]:
+        """Agrees a plan over the claims' patient balance; (plan, False) when the same plan was agreed already.
+        A claim is in one active plan at a time; every claim is the same patient's and has a patient balance."""
+        existing = self.plans(cmd.patient_key)
+        name = f"{cmd.patient_key}/{len(existing) + 1}"
+        claims, balance = [], Decimal("0.00")
+        for ref in cmd.claims:
+            claim = self.find(ref.claim_number, ref.billing_npi)
+            if claim.patient_key != cmd.patient_key:
+                raise errors.PaymentPlanRefused(name, "one patient's claims", f"claim {claim.claim_number} is "
+                                                f"another patient's", "plan each patient's claims apart")
+            if claim.patient_balance <= 0:
+                raise errors.PaymentPlanRefused(name, "claims with a patient balance", f"claim {claim.claim_number} "
+                                                f"has a patient balance of {claim.patient_balance}", "leave it out")
+            if any(str(claim.id) == known["claim_id"] for known in claims):
+                raise errors.PaymentPlanRefused(name, "each claim once", f"claim {claim.claim_number} is named twice")
+            claims.append({"claim_number": claim.claim_number, "billing_npi": claim.billing_npi,
+                           "claim_id": str(claim.id)})  # text: nested values are stored as JSON gives them
+            balance += claim.patient_balance
+        ids = {known["claim_id"] for known in claims}
+        for plan in existing:
+            shared = ids & {known["claim_id"] for known in plan.claims}
+            if plan.status != "active" or not shared:
+                continue
+            if plan.same_terms(claims, cmd.first_due):
+                return plan, False
+            number = next(k["claim_number"] for k in plan.claims if k["claim_id"] in shared)
+            raise errors.PaymentPlanRefused(name, "a claim is in one active plan", f"claim {number} is in plan "
+                                            f"{plan.name}", f"rcm plan cancel {plan.patient_key} {plan.plan_number}")
+        installments = schedule(name, balance, cmd.first_due, count=cmd.installments, amount=cmd.amount,
+                                every_months=cmd.every_months)
+        plan = PaymentPlan.agree(patient_key=cmd.patient_key, plan_number=str(len(existing) + 1), claims=claims,
+                                 balance=balance, installments=installments,
+                                 at=cmd.effective_at or datetime.now(timezone.utc), actor=cmd.actor or self.actor)
+        self.record([plan])
+        return plan, True
+
+    def plans(self, patient_key: str) -> list[PaymentPlan]:
+        """The patient's plans, numbered 1, 2, ... in the order they were agreed."""
+        found: list[PaymentPlan] = []
+        while (plan := self.load(plan_id(patient_key, str(len(found) + 1)), {})) is not None:
+            found.append(plan)
+        return found
+
+    def all_plans(self) -> Iterator[PaymentPlan]:
+        for notification in self.recorder.select_notifications(start=None, limit=10**12,
+                                                               topics=[topic_of(PaymentPlan.Agreed)]):
+            yield self.repository.get(notification.originator_id)
+
+    def cancel_plan(self, patient_key: str, plan_number: str, reason: str, at: datetime | None = None) -> PaymentPlan:
+        plan = self.load(plan_id(patient_key, plan_number), {})
+        if plan is None:
+            raise errors.PaymentPlanRefused(f"{patient_key}/{plan_number}", "no such plan", "nothing was agreed",
+                                            f"rcm plan show {patient_key}")
+        plan.cancel(reason=reason, at=at or datetime.now(timezone.utc), actor=self.actor)
+        self.record([plan])
+        return plan
+
+    def plan_payments(self, plan: PaymentPlan, as_of: datetime | None = None) -> Decimal:
+        """What the patient paid on the plan's claims since the agreement (up to `as_of`, in business time)."""
+        paid = Decimal("0.00")
+        for known in plan.claims:
+            for event in self.events.get(UUID(known["claim_id"])):
+                if isinstance(event, PatientPaid) and event.effective_at >= plan.agreed_at and (
+                        as_of is None or event.effective_at <= as_of):
+                    paid += event.amount
+        return paid
+
+    def plan_standing(self, plan: PaymentPlan, today: date) -> tuple[Decimal, list[InstallmentStanding]]:
+        end_of_day = datetime.combine(today, datetime.max.time(), tzinfo=timezone.utc)
+        paid = self.plan_payments(plan, end_of_day)
+        return paid, standing(plan.installments, paid, today)
 
 # Its first name, kept readable for events stored under it (eventsourcing topics are forever).
 register_topic("domain.ledger:ClaimNumberIndex", PatientControlNumberIndex)

@@ -17,13 +17,15 @@ from domain.lifecycle import ENDED, Status, recorded_appeal_deadline, settled, w
 from domain.money import denial_adjustments, main_denial, patient_balance, payer_balance
 from domain.values import Adjustment, as_date, cents
 
-# Never a claim fact: the claim-number index, X12 intakes and submission batches (bookkeeping of files), and the default creation events eventsourcing declares
+# Never a claim fact: the claim-number index, X12 intakes and submission batches (bookkeeping of files), patients'
+# payment plans (read by `rcm plan`), and the default creation events eventsourcing declares
 # (claims are created by Coded, the index by Registered).
 IGNORED = frozenset({"PatientControlNumberIndex.Registered", "PatientControlNumberIndex.Linked",
                      "PatientControlNumberIndex.Created", "Claim.Created",
                      "Intake.Logged", "Intake.Posted", "Intake.Quarantined", "Intake.Created",
                      "SubmissionBatch.Listed", "SubmissionBatch.Extended", "SubmissionBatch.Created",
-                     "InterchangeCounter.Started", "InterchangeCounter.Issued", "InterchangeCounter.Created"})
+                     "InterchangeCounter.Started", "InterchangeCounter.Issued", "InterchangeCounter.Created",
+                     "PaymentPlan.Agreed", "PaymentPlan.Cancelled", "PaymentPlan.Created"})
 
 COLUMNS = (
     "claim_id", "claim_number", "billing_npi", "rendering_npi", "payer_id", "payer_class", "status", "dos",
