@@ -1,9 +1,11 @@
-"""Patients' payment plans: agree one over some claims' patient balance, show where it stands, cancel it, and the
-plans with missed installments (the worklist a biller calls from)."""
+"""Billing the patient: statement cycles (one PDF per patient with a balance), and payment plans (agree one over
+some claims' patient balance, show where it stands, cancel it, and the plans with missed installments)."""
 from __future__ import annotations
 
 import argparse
+import csv
 from datetime import date
+from pathlib import Path
 from decimal import Decimal
 from typing import Any
 
@@ -12,7 +14,8 @@ from pydantic import ValidationError
 from domain import commands as c
 from domain.payment_plan import PaymentPlan
 from infra import present
-from infra.bootstrap import open_ledger
+from infra import statements
+from infra.bootstrap import open_ledger, open_runner
 from infra.cli.arguments import AddCommand, InputRejected, iso_date, today, whole_number
 from infra.cli.terminal import OK, err, print_result
 
@@ -104,7 +107,52 @@ def missed(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_statements(args: argparse.Namespace) -> int:
+    addresses = read_addresses(Path(args.addresses)) if args.addresses else {}
+    runner = open_runner(args.settings)
+    runner.catch_up()
+    ledger = open_ledger(args.settings, source="statement-cycle")
+    result = statements.run_cycle(ledger, statements.candidates(runner.views), args.cycle, Path(args.out),
+                                  addresses.get, practice=args.practice)
+    rows = [{"patient": s.patient_key, "claims": len(s.claims), "balance": s.balance, "dunning_level": s.dunning_level,
+             "file": str(f)} for s, f in zip(result.statements, result.files)]
+    for skip in result.skipped:
+        err.print(f"not billed: claim {skip['claim']} ({skip['status']}): {skip['reason']}", markup=False)
+    title = (f"statement cycle {args.cycle}: {len(rows)} statements, "
+             f"{money(sum((s.balance for s in result.statements), Decimal('0.00')))} due, "
+             f"{result.billed} PatientBilled recorded")
+    print_result(args.json, {"cycle": args.cycle, "statements": rows, "billed": result.billed,
+                             "skipped": result.skipped}, present.rows_table(title, shown_money(rows, "balance")))
+    return OK
+
+
+ADDRESS_COLUMNS = ("patient_key", "name", "line1", "line2", "city", "state", "postal_code")
+
+
+def read_addresses(path: Path) -> dict[str, dict[str, str]]:
+    """Mailing addresses read for this run only (never stored in clear): patient_key,name,line1,line2,city,state,
+    postal_code."""
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            missing = [col for col in ADDRESS_COLUMNS if col not in (reader.fieldnames or [])]
+            if missing:
+                raise InputRejected(f"{path}: the header lacks {', '.join(missing)} (want {','.join(ADDRESS_COLUMNS)})")
+            return {row["patient_key"].strip(): row for row in reader if row.get("patient_key")}
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise InputRejected(f"{path}: {e}") from None
+
+
 def register(command: AddCommand) -> None:
+    p = command("statements", "patient statements: one PDF per patient with a balance, each claim billed")
+    p.add_argument("action", choices=("run",))
+    p.add_argument("--cycle", type=iso_date, required=True, help="the statement date (billing and dunning)")
+    p.add_argument("--out", required=True, help="the folder the PDFs are written to")
+    p.add_argument("--addresses", help="CSV of mailing addresses read for this run (patient_key,name,line1,line2,"
+                                       "city,state,postal_code)")
+    p.add_argument("--practice", default="Your provider", help="the name printed at the top")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_statements)
     p = command("plan", "patients' payment plans: create, show, cancel, and those with missed installments")
     p.add_argument("action", choices=("create", "show", "cancel", "missed"))
     p.add_argument("patient_key", nargs="?", help="the patient's pseudonymous key (create, show, cancel)")
