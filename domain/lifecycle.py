@@ -38,6 +38,14 @@ class Status(StrEnum):
 
 
 Status.ALL = tuple(status.value for status in Status)  # plain text, as a command line lists its choices
+# Readable names in lifecycle order, as dashboards show them (the overview's status panel lists the same; a test
+# holds them equal).
+STATUS_LABELS = {
+    "coded": "Coded", "scrub_failed": "Scrub failed", "ready": "Ready to submit", "submitted": "Submitted",
+    "accepted": "Accepted by payer", "rejected": "Rejected", "denied": "Denied", "appealed": "Appealed",
+    "paid": "Paid", "patient_billed": "Billed to patient", "reversed": "Payment reversed", "closed": "Closed",
+    "written_off": "Written off", "voided": "Voided",
+}
 S = Status
 PENDING = (S.SUBMITTED, S.ACCEPTED)
 PAYMENT_ON_BOOKS = (S.PAID, S.PATIENT_BILLED, S.CLOSED)

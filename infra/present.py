@@ -26,8 +26,20 @@ def shown(value: Any) -> Text:
     return Text(CONTROL_CHARACTER.sub(lambda found: f"\\x{ord(found.group()):02x}", str(value)))
 
 
+def money(amount: Decimal) -> str:
+    """Money as people read it, the same everywhere: $1,234.56 and -$12.00."""
+    return f"-${-amount:,.2f}" if amount < 0 else f"${amount:,.2f}"
+
+
+def cell(value: Any) -> Any:
+    """A table cell: amounts of money (the ledger's Decimals in cents) as $1,234.56, everything else as it is."""
+    if isinstance(value, Decimal) and value.as_tuple().exponent == -2:
+        return money(value)
+    return value
+
+
 def add_row(table: Table, *cells: Any) -> None:
-    table.add_row(*(shown(cell) for cell in cells))
+    table.add_row(*(shown(cell(value)) for value in cells))
 
 
 def jsonable(value: Any) -> Any:

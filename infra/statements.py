@@ -8,14 +8,12 @@ the code list's words otherwise (docs/domain.md §11).
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
-from functools import cache
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid5
@@ -27,9 +25,10 @@ from domain.claim import Claim
 from domain.errors import LedgerError
 from domain.lifecycle import ALLOWED
 from domain.payment_plan import PaymentPlan
+from infra.present import money
+from projections.code_lists import code_list
 
 STATEMENT_NAMESPACE = UUID("6e0b3f52-8a4d-5c71-9e2b-1d7f0a3c5e84")
-CODE_LISTS = Path(__file__).parent / "code_lists"
 ZERO = Decimal("0.00")
 
 # The patient responsibility reasons a statement meets most, in the words a patient understands (the code list's
@@ -63,11 +62,6 @@ class StatementRefused(LedgerError):
     def __init__(self, what: str, rule: str, reason: str, allowed: str = "") -> None:
         super().__init__(what, rule, reason, allowed)
         self.args = (f"statement cycle: {what}: {rule}: {reason}" + (f"; allowed instead: {allowed}" if allowed else ""),)
-
-
-@cache
-def code_list(name: str) -> dict[str, str]:
-    return json.loads((CODE_LISTS / f"{name}.json").read_text())
 
 
 def explain_carc(group: str, carc: str) -> str:
@@ -297,10 +291,6 @@ def record_bills(ledger: Any, statements: list[Statement]) -> int:
 # Latin-1 only in fpdf2's core fonts: other characters are shown as "?" rather than stopping a cycle.
 def latin(text: str) -> str:
     return text.encode("latin-1", "replace").decode("latin-1")
-
-
-def money(amount: Decimal) -> str:
-    return f"${amount:,.2f}" if amount >= 0 else f"-${-amount:,.2f}"
 
 
 def render(statement: Statement, path: Path, practice: str) -> None:

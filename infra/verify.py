@@ -101,9 +101,10 @@ def summary_differences(views: Any, claims: dict[str, dict[str, Any]]) -> list[s
             row[name] += value
 
     for c in claims.values():
-        kpi_key = (c["payer_id"], c["rendering_npi"])
+        kpi_key = (c["dos"].replace(day=1), c["payer_id"], c["rendering_npi"])
         money = dict(billed=c["billed"], payer_balance=c["payer_balance"], patient_balance=c["patient_balance"])
-        add("status_summary", (c["status"], c["payer_id"], c["rendering_npi"]), claims=1, **money)
+        add("status_summary", (c["status"], c["payer_id"], c["rendering_npi"], c["dos"].replace(day=1)), claims=1,
+            **money)
         if c["status"] == "voided":
             continue
         owed = (c["payer_balance"], c["patient_balance"])
@@ -120,12 +121,13 @@ def summary_differences(views: Any, claims: dict[str, dict[str, Any]]) -> list[s
             if c["payment_lag_days"] is not None:  # a claim opened from a remittance may have no known submission
                 add("kpi_counters", kpi_key, lag_n=1, lag_sum=c["payment_lag_days"])
     found = []
-    for table, keys in (("status_summary", ("status", "payer_id", "rendering_npi")),
+    for table, keys in (("status_summary", ("status", "payer_id", "rendering_npi", "dos_month")),
                         ("dos_summary", ("dos", "payer_id", "rendering_npi")),
-                        ("kpi_counters", ("payer_id", "rendering_npi"))):
+                        ("kpi_counters", ("dos_month", "payer_id", "rendering_npi"))):
         got = {}
         for row in views.query(f"SELECT * FROM {views.t[table]}"):
-            key = tuple(date.fromisoformat(row[k]) if k == "dos" and isinstance(row[k], str) else row[k] for k in keys)
+            key = tuple(date.fromisoformat(row[k]) if k in ("dos", "dos_month") and isinstance(row[k], str) else row[k]
+                        for k in keys)
             metrics = {k: int(v) for k, v in row.items() if k not in keys and int(v)}
             if metrics:
                 got[key] = metrics
@@ -147,14 +149,16 @@ def daily_differences(views: Any, events: list[tuple[int, Any]], as_of: date) ->
         row = oracle.claim_row(claim_id, cut)
         for responsibility in ("payer", "patient"):
             if row[f"{responsibility}_balance"]:
-                want[(row["dos"], row["payer_id"], responsibility)] += row[f"{responsibility}_balance"]
+                want[(row["dos"], row["payer_id"], row["rendering_npi"], responsibility)] += \
+                    row[f"{responsibility}_balance"]
     got = {}
-    for r in views.query(f"SELECT dos, payer_id, responsibility, sum(delta_cents) AS balance FROM {views.t['ar_daily']} "
-                         f"WHERE effective_on <= ? GROUP BY dos, payer_id, responsibility",
+    for r in views.query(f"SELECT dos, payer_id, rendering_npi, responsibility, sum(delta_cents) AS balance "
+                         f"FROM {views.t['ar_daily']} WHERE effective_on <= ? "
+                         f"GROUP BY dos, payer_id, rendering_npi, responsibility",
                          [as_of.isoformat() if views.dialect == "sqlite" else as_of]):
         if int(r["balance"]):
             dos = date.fromisoformat(r["dos"]) if isinstance(r["dos"], str) else r["dos"]
-            got[(dos, r["payer_id"], r["responsibility"])] = int(r["balance"])
+            got[(dos, r["payer_id"], r["rendering_npi"], r["responsibility"])] = int(r["balance"])
     want = {k: v for k, v in want.items() if v}
     return [f"ar_daily as of {as_of} {key}: view {got.get(key, 0)}, oracle {want.get(key, 0)}"
             for key in sorted(set(got) | set(want), key=str) if got.get(key, 0) != want.get(key, 0)]

@@ -53,19 +53,20 @@ class Effects:
     """Side results of folding a batch: A/R balance changes and denial statistics, in cents."""
 
     ar: list[tuple[str, int, date, str, int]] = field(default_factory=list)  # claim, seq, day, resp, delta
-    # A/R moves by (effective day, date of service, payer, responsibility): aging as of any date, pre-summed
-    ar_daily: dict[tuple[date, date, str, str], int] = field(default_factory=dict)
-    denials: dict[tuple[date, str, str, str], dict[str, int]] = field(default_factory=dict)
-    carcs: dict[tuple[date, str, str, str], dict[str, int]] = field(default_factory=dict)
-    # money moved per (effective day, payer): charges, payments, adjustments, write-offs - in cents
-    cash: dict[tuple[date, str], dict[str, int]] = field(default_factory=dict)
+    # Every summary is kept per payer and rendering provider, the dashboards' two filters.
+    # A/R moves by (effective day, date of service, payer, provider, responsibility): aging as of any date
+    ar_daily: dict[tuple[date, date, str, str, str], int] = field(default_factory=dict)
+    denials: dict[tuple[date, str, str, str, str], dict[str, int]] = field(default_factory=dict)
+    carcs: dict[tuple[date, str, str, str, str], dict[str, int]] = field(default_factory=dict)
+    # money moved per (effective day, payer, provider): charges, payments, adjustments, write-offs - in cents
+    cash: dict[tuple[date, str, str], dict[str, int]] = field(default_factory=dict)
 
-    def move(self, day: date, dos: date, payer: str, responsibility: str, delta: int) -> None:
-        key = (day, dos, payer, responsibility)
+    def move(self, day: date, dos: date, payer: str, provider: str, responsibility: str, delta: int) -> None:
+        key = (day, dos, payer, provider, responsibility)
         self.ar_daily[key] = self.ar_daily.get(key, 0) + delta
 
-    def count(self, day: date, payer: str, group: str, category: str, **metrics: int) -> None:
-        row = self.denials.setdefault((day, payer, group, category), {})
+    def count(self, day: date, payer: str, provider: str, group: str, category: str, **metrics: int) -> None:
+        row = self.denials.setdefault((day, payer, provider, group, category), {})
         for name, value in metrics.items():
             row[name] = row.get(name, 0) + value
 
@@ -89,12 +90,12 @@ def fold(facts: dict[str, Any], event: Any, seq: int, effects: Effects) -> None:
                            f"(notification {seq}); upgrade rcm or add it to projections/facts.py")
     day = event.effective_at.date()
     payer_before, patient_before = facts["payer_balance"], facts["patient_balance"]
-    where_before = (facts["dos"], facts["payer_id"])
+    where_before = (facts["dos"], facts["payer_id"], facts["rendering_npi"])
     money_before = [facts[m] for m in CASH]
     handler(facts, event, day, effects)
     moved = {m: facts[m] - before for m, before in zip(CASH, money_before) if facts[m] != before}
     if moved:
-        row = effects.cash.setdefault((day, facts["payer_id"]), dict.fromkeys(CASH, 0))
+        row = effects.cash.setdefault((day, facts["payer_id"], facts["rendering_npi"]), dict.fromkeys(CASH, 0))
         for m, delta in moved.items():
             row[m] += delta
     rebalance(facts)
@@ -102,7 +103,7 @@ def fold(facts: dict[str, Any], event: Any, seq: int, effects: Effects) -> None:
         facts["closed_on"] = None
     facts["version"] = event.originator_version
     facts["last_activity_on"] = day
-    where_after = (facts["dos"], facts["payer_id"])
+    where_after = (facts["dos"], facts["payer_id"], facts["rendering_npi"])
     for responsibility, before in (("payer", payer_before), ("patient", patient_before)):
         after = facts[f"{responsibility}_balance"]
         if after != before:
@@ -195,7 +196,7 @@ def on_rejected(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     f["status"] = Status.REJECTED
     f["rejections"] += 1
     f["clean"] = False
-    fx.count(day, f["payer_id"], "-", "rejection", rejected=1)
+    fx.count(day, f["payer_id"], f["rendering_npi"], "-", "rejection", rejected=1)
 
 
 def adjudicate(f: dict[str, Any], e: Any, day: date, fx: Effects, denied: bool) -> None:
@@ -210,20 +211,21 @@ def adjudicate(f: dict[str, Any], e: Any, day: date, fx: Effects, denied: bool) 
     denials = denials_of(remit, f["line_charges"])
     main = main_denial(denials)
     group, category = (main.group, denial_category(main.carc)) if main else ("-", "-")
-    fx.count(day, f["payer_id"], "-", "-", adjudicated=1, adjudicated_cents=f["billed"])
+    fx.count(day, f["payer_id"], f["rendering_npi"], "-", "-", adjudicated=1, adjudicated_cents=f["billed"])
     by_reason: dict[tuple[str, str], int] = {}
     for a in denials:
         by_reason[(a.group, a.carc)] = by_reason.get((a.group, a.carc), 0) + cents(a.amount)
     for (group_, carc), amount in by_reason.items():
-        row = fx.carcs.setdefault((day, f["payer_id"], group_, carc), {"remittances": 0, "cents": 0, "denied_claims": 0})
+        row = fx.carcs.setdefault((day, f["payer_id"], f["rendering_npi"], group_, carc),
+                                  {"remittances": 0, "cents": 0, "denied_claims": 0})
         row["remittances"] += 1
         row["cents"] += amount
         row["denied_claims"] += int(denied)
     if denied:
         f["denial_category"] = category
-        fx.count(day, f["payer_id"], group, category, denied=1, denied_cents=cents(e.denied_amount))
+        fx.count(day, f["payer_id"], f["rendering_npi"], group, category, denied=1, denied_cents=cents(e.denied_amount))
     elif cents(e.denied_amount):
-        fx.count(day, f["payer_id"], group, category, denied_lines_cents=cents(e.denied_amount))
+        fx.count(day, f["payer_id"], f["rendering_npi"], group, category, denied_lines_cents=cents(e.denied_amount))
     if first:
         f["initially_denied"] = denied
         f["first_pass_resolved"] = not denied and f["submissions"] == 1
@@ -263,13 +265,13 @@ def on_denied(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
 
 def on_appealed(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     f.update(status=Status.APPEALED, appeal_level=e.level)
-    fx.count(day, f["payer_id"], "-", f["denial_category"] or "-", appealed=1)
+    fx.count(day, f["payer_id"], f["rendering_npi"], "-", f["denial_category"] or "-", appealed=1)
 
 
 def on_appeal_decided(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     f["status"] = Status.ACCEPTED if e.overturned else Status.DENIED
     f["appeal_deadline"] = None if e.overturned else recorded_appeal_deadline(vars(e), f["payer_class"], e.level, day)
-    fx.count(day, f["payer_id"], "-", f["denial_category"] or "-", decided=1, overturned=int(e.overturned))
+    fx.count(day, f["payer_id"], f["rendering_npi"], "-", f["denial_category"] or "-", decided=1, overturned=int(e.overturned))
 
 
 def on_reversed(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
@@ -329,7 +331,7 @@ def is_ignored(event: Any) -> bool:
 def summaries(f: dict[str, Any]) -> dict[str, dict[tuple[Any, ...], dict[str, int]]]:
     """What one claim adds to each summary table; a page adds (after - before) for every claim it touches."""
     out: dict[str, dict[tuple[Any, ...], dict[str, int]]] = {
-        "status_summary": {(f["status"], f["payer_id"], f["rendering_npi"]): {
+        "status_summary": {(f["status"], f["payer_id"], f["rendering_npi"], f["dos"].replace(day=1)): {
             "claims": 1, "billed": f["billed"], "payer_balance": f["payer_balance"],
             "patient_balance": f["patient_balance"]}},
     }
@@ -353,5 +355,5 @@ def summaries(f: dict[str, Any]) -> dict[str, dict[tuple[Any, ...], dict[str, in
         if f["payment_lag_days"] is not None:
             k.update(lag_n=1, lag_sum=f["payment_lag_days"])
     if k:
-        out["kpi_counters"] = {(f["payer_id"], f["rendering_npi"]): k}
+        out["kpi_counters"] = {(f["dos"].replace(day=1), f["payer_id"], f["rendering_npi"]): k}
     return out

@@ -12,7 +12,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 
 from projections.facts import COLUMNS, DATES, Effects, fold, is_ignored, new_facts, summaries
 from projections.facts_cache import Facts, FactsCache
-from projections.tables import BOOLS, STAT_COLUMNS, SUMMARIES, VIEW_NAMES, ViewTables
+from projections.tables import BOOLS, DENIAL_STATS_KEYS, STAT_COLUMNS, SUMMARIES, VIEW_NAMES, ViewTables
 
 RECORDED_TEXT = ("claim_number", "billing_npi", "rendering_npi", "payer_id", "payer_class", "last_carcs",
                  "denial_category", "carc_group", "carc", "category")  # view columns holding text from events
@@ -143,11 +143,10 @@ class PageWriter:
         self.upsert(c, "ar_log", ("claim_id", "seq", "effective_on", "responsibility", "delta_cents"), (), changes,
                     "insert")
 
-    def write_denials(self, c: Any, counts: dict[tuple[date, str, str, str], dict[str, int]]) -> None:
+    def write_denials(self, c: Any, counts: dict[tuple[date, str, str, str, str], dict[str, int]]) -> None:
         rows = [(*key, *(metrics.get(m, 0) for m in STAT_COLUMNS))
                 for key, metrics in sorted(counts.items(), key=order)]
-        self.upsert(c, "denial_stats", ("day", "payer_id", "carc_group", "category", *STAT_COLUMNS),
-                    ("day", "payer_id", "carc_group", "category"), rows, "add")
+        self.upsert(c, "denial_stats", (*DENIAL_STATS_KEYS, *STAT_COLUMNS), DENIAL_STATS_KEYS, rows, "add")
 
     def write_summary(self, c: Any, name: str, rows: dict[tuple[Any, ...], dict[str, int]]) -> None:
         keys, metrics = SUMMARIES[name]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from projections.code_lists import code_list
 from projections.facts import COLUMNS, DATES
-from projections.tables import BOOLS, KPI_COUNTERS, STAT_COLUMNS, SUMMARIES, TYPES, VIEW_NAMES, ViewTables
+from projections.tables import (BOOLS, DENIAL_STATS_KEYS, KPI_COUNTERS, STAT_COLUMNS, SUMMARIES, TYPES, VIEW_NAMES,
+                                ViewTables)
 
 READER = "rcm_grafana"
 
@@ -55,12 +57,15 @@ class ViewSchema:
                 f"CREATE TABLE IF NOT EXISTS {ar} (claim_id TEXT NOT NULL, seq BIGINT NOT NULL,"
                 f" effective_on {d} NOT NULL, responsibility TEXT NOT NULL, delta_cents BIGINT NOT NULL,"
                 f" PRIMARY KEY (claim_id, seq, responsibility))",
-                f"CREATE TABLE IF NOT EXISTS {ds} (day {d} NOT NULL, payer_id TEXT NOT NULL, carc_group TEXT NOT NULL,"
-                f" category TEXT NOT NULL, {stats}, PRIMARY KEY (day, payer_id, carc_group, category))",
+                f"CREATE TABLE IF NOT EXISTS {ds} (day {d} NOT NULL, payer_id TEXT NOT NULL,"
+                f" rendering_npi TEXT NOT NULL, carc_group TEXT NOT NULL, category TEXT NOT NULL, {stats},"
+                f" PRIMARY KEY ({', '.join(DENIAL_STATS_KEYS)}))",
                 *self.index_statements(tables.bare),
                 *(self.summary_statement(name) for name in SUMMARIES),
             ):
                 c.execute(statement)
+            if not tables.suffix:
+                self.fill_carc_codes(c)
             if not tables.suffix and not outdated:  # (an outdated table gets its views when `rebuild` replaces it)
                 for statement in self.view_statements():
                     c.execute(statement)
@@ -70,6 +75,20 @@ class ViewSchema:
             # tables a newer release added or changed, behind a position the older tables already reached
             self.incomplete = missing
 
+    def fill_carc_codes(self, c: Any) -> None:
+        """The CARC descriptions the dashboards show beside each code (reference data, the same for every ledger)."""
+        codes = sorted(code_list("carc").items())
+        c.execute(f"CREATE TABLE IF NOT EXISTS {self.tables.carc_codes} (carc TEXT PRIMARY KEY, description TEXT NOT NULL)")
+        c.execute(f"SELECT count(*) AS n FROM {self.tables.carc_codes}")
+        row = c.fetchone()
+        if (row["n"] if isinstance(row, dict) else row[0]) == len(codes):
+            return
+        mark = "?" if self.tables.dialect == "sqlite" else "%s"
+        conflict = "OR IGNORE " if self.tables.dialect == "sqlite" else ""
+        tail = "" if self.tables.dialect == "sqlite" else " ON CONFLICT (carc) DO NOTHING"
+        c.executemany(f"INSERT {conflict}INTO {self.tables.carc_codes} (carc, description) VALUES ({mark}, {mark}){tail}",
+                      codes)
+
     def exists(self, table: str) -> bool:
         if self.tables.dialect == "sqlite":
             return bool(self.tables.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", [table]))
@@ -77,7 +96,8 @@ class ViewSchema:
 
     def outdated(self, name: str) -> bool:
         """A table an earlier release made without columns this release writes (rebuilt, never half-filled)."""
-        wanted = {"claim_status": COLUMNS, **{k: [c for c, _ in keys] + list(m) for k, (keys, m) in SUMMARIES.items()}}
+        wanted = {"claim_status": COLUMNS, "denial_stats": [*DENIAL_STATS_KEYS, *STAT_COLUMNS],
+                  **{k: [c for c, _ in keys] + list(m) for k, (keys, m) in SUMMARIES.items()}}
         if name not in wanted:
             return False
         bare = self.tables.bare[name]
@@ -107,7 +127,7 @@ class ViewSchema:
         tables = self.tables
         if tables.prefix:
             c.execute(f"GRANT USAGE ON SCHEMA {tables.prefix.rstrip('.')} TO {READER}")
-        relations = list(tables.t.values()) + ([] if tables.suffix else [tables.kpis, tables.ar_open])
+        relations = list(tables.t.values()) + ([] if tables.suffix else [tables.kpis, tables.ar_open, tables.carc_codes])
         c.execute(f"GRANT SELECT ON {', '.join(relations)} TO {READER}")
 
     def summary_statement(self, name: str) -> str:

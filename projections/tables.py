@@ -13,25 +13,28 @@ KPI_COUNTERS = ("submitted", "clean", "rejected", "days_to_bill_n", "days_to_bil
                 "initially_denied", "adjudicated_billed", "denied_billed", "first_pass", "lag_n", "lag_sum",
                 "collected", "net")
 # Summary tables kept by adding each claim's (after - before) contribution: reports at a million claims
-# read a few thousand rows instead of scanning every claim. name -> (key columns, metric columns)
+# read a few thousand rows instead of scanning every claim. name -> (key columns, metric columns). Each is kept
+# per payer and rendering provider, the two filters every dashboard panel follows.
 SUMMARIES = {
-    "status_summary": ((("status", "text"), ("payer_id", "text"), ("rendering_npi", "text")),
+    "status_summary": ((("status", "text"), ("payer_id", "text"), ("rendering_npi", "text"), ("dos_month", "date")),
                        ("claims", "billed", "payer_balance", "patient_balance")),
     # open_balance: what is owed (each responsibility's balance above zero), the A/R the KPIs count;
     # credit_balance: what is owed back (a takeback after the patient paid), kept apart, never netted against it
     "dos_summary": ((("dos", "date"), ("payer_id", "text"), ("rendering_npi", "text")),
                     ("claims", "billed", "payer_balance", "patient_balance", "open_balance", "credit_balance")),
-    "kpi_counters": ((("payer_id", "text"), ("rendering_npi", "text")), KPI_COUNTERS),
-    "ar_daily": ((("effective_on", "date"), ("dos", "date"), ("payer_id", "text"), ("responsibility", "text")),
-                 ("delta_cents",)),
+    # per month of the date of service: KPI tiles follow the dashboard's time range
+    "kpi_counters": ((("dos_month", "date"), ("payer_id", "text"), ("rendering_npi", "text")), KPI_COUNTERS),
+    "ar_daily": ((("effective_on", "date"), ("dos", "date"), ("payer_id", "text"), ("rendering_npi", "text"),
+                  ("responsibility", "text")), ("delta_cents",)),
     # denial adjustments by reason: per adjudication day, payer and CARC, how many remittances carried it
     # (on a denied claim or on denied lines of a paid one), its dollars, and how many were claim denials
-    "denial_carcs": ((("day", "date"), ("payer_id", "text"), ("carc_group", "text"), ("carc", "text")),
-                     ("remittances", "cents", "denied_claims")),
+    "denial_carcs": ((("day", "date"), ("payer_id", "text"), ("rendering_npi", "text"), ("carc_group", "text"),
+                      ("carc", "text")), ("remittances", "cents", "denied_claims")),
     # money moved per effective day and payer (cents): charges billed, payer and patient payments, contractual
     # and other adjustments, write-offs - charges and payments over time, and the cash journal's totals
-    "cash_daily": ((("day", "date"), ("payer_id", "text")), CASH),
+    "cash_daily": ((("day", "date"), ("payer_id", "text"), ("rendering_npi", "text")), CASH),
 }
+DENIAL_STATS_KEYS = ("day", "payer_id", "rendering_npi", "carc_group", "category")
 STAT_COLUMNS = ("adjudicated", "adjudicated_cents", "denied", "denied_cents", "denied_lines_cents", "rejected",
                 "appealed", "decided", "overturned")
 TYPES = {"sqlite": {"date": "TEXT", "bool": "INTEGER"}, "postgresql": {"date": "DATE", "bool": "BOOLEAN"}}
@@ -50,6 +53,7 @@ class ViewTables:
         self.bare = {name: f"{name}{suffix}" for name in ("claim_status", "ar_log", "denial_stats", *SUMMARIES)}
         self.t = {name: f"{self.prefix}{bare}" for name, bare in self.bare.items()}
         self.kpis, self.ar_open = f"{self.prefix}kpis", f"{self.prefix}ar_open"
+        self.carc_codes = f"{self.prefix}carc_codes"  # reference data the dashboards join: CARC -> description
 
     def tracking_table(self) -> str:
         name = getattr(self.tracking, "tracking_table_name", "tracking")

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import argparse
 import os
+from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import Any
 
 from infra import present
 from infra.bootstrap import open_runner
-from infra.cli.arguments import AddCommand, InputRejected
+from infra.cli.arguments import AddCommand, InputRejected, iso_date
 from infra.cli.terminal import FAILURE, OK, out, print_result
 
 
@@ -23,9 +24,11 @@ def take_snapshots(args: argparse.Namespace, settings: Any) -> int:
 
     if not args.out:
         raise InputRejected("dashboards snapshot needs --out DIR")
+    start, end = pack_range(args.start, args.end)
+    chosen = {k: v for k, v in (("payer", args.payer), ("provider", args.provider)) if v}
     try:
-        pages = list(snapshot(settings, Path(args.out),
-                              catch_up=lambda: open_runner(settings.database_url).catch_up()))
+        pages = list(snapshot(settings, Path(args.out), catch_up=lambda: open_runner(settings.database_url).catch_up(),
+                              start=start, end=end, chosen=chosen or None))
     except DashboardError as error:
         raise InputRejected(str(error)) from None
     for path, run in pages:
@@ -33,6 +36,20 @@ def take_snapshots(args: argparse.Namespace, settings: Any) -> int:
         out.print(f"{path}: {len(run.results)} panels" + (f", {len(failed)} failed: {failed[0].error}"
                                                           if failed else ""), markup=False, highlight=False)
     return FAILURE if any(r.error for _, run in pages for r in run.results) else OK
+
+
+def pack_range(first: date | None, last: date | None) -> tuple[datetime | None, datetime | None]:
+    """--from and --to as whole days in UTC (the dashboards' time zone): from the first day's start to the end of
+    the last; one alone keeps the dashboards' own other end."""
+    if first and last and first > last:
+        raise InputRejected(f"--from {first} is after --to {last}")
+    start = datetime.combine(first, time.min, timezone.utc) if first else None
+    end = datetime.combine(last, time.max, timezone.utc) if last else None
+    if start and not end:
+        end = datetime.now(timezone.utc)
+    if end and not start:
+        raise InputRejected("--to needs --from (the range's start)")
+    return start, end
 
 
 def publish_dashboards(args: argparse.Namespace, settings: Any) -> int:
@@ -54,6 +71,10 @@ def register(command: AddCommand) -> None:
     p = command("dashboards", "Grafana dashboards: offline HTML snapshots, or publish to a Grafana server")
     p.add_argument("action", choices=("snapshot", "publish"))
     p.add_argument("--out", help="snapshot: directory for one HTML page per dashboard")
+    p.add_argument("--from", dest="start", type=iso_date, help="snapshot: first day of the range (e.g. a month-end pack)")
+    p.add_argument("--to", dest="end", type=iso_date, help="snapshot: last day of the range, inclusive")
+    p.add_argument("--payer", action="append", help="snapshot: only this payer (repeat for several)")
+    p.add_argument("--provider", action="append", help="snapshot: only this rendering NPI (repeat for several)")
     p.add_argument("--grafana-url", help="publish: e.g. http://localhost:3000")
     p.add_argument("--token", help="publish: a service account token (or env GRAFANA_TOKEN)")
     p.add_argument("--folder", default="Revenue cycle", help="publish: folder title (uid rcm)")

@@ -20,10 +20,6 @@ from infra.cli.arguments import AddCommand, InputRejected, iso_date, today, whol
 from infra.cli.terminal import OK, err, print_result
 
 
-def money(amount: Decimal) -> str:
-    return f"${amount:,.2f}"
-
-
 def plan_rows(ledger: Any, plan: PaymentPlan, day: date) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     paid, rows = ledger.plan_standing(plan, day)
     head = {"plan": plan.name, "status": plan.status, "agreed": plan.agreed_at.date(), "balance": plan.balance,
@@ -32,10 +28,6 @@ def plan_rows(ledger: Any, plan: PaymentPlan, day: date) -> tuple[dict[str, Any]
             "missed": sum(1 for r in rows if r.status == "missed") if plan.status == "active" else 0}
     return head, [{"installment": r.installment.number, "due": r.installment.due, "amount": r.installment.amount,
                    "status": r.status if plan.status == "active" else "cancelled", "short": r.short} for r in rows]
-
-
-def shown_money(rows: list[dict[str, Any]], *names: str) -> list[dict[str, Any]]:
-    return [{k: money(v) if k in names else v for k, v in row.items()} for row in rows]
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -76,10 +68,11 @@ def show(args: argparse.Namespace) -> int:
 
 def print_plan(args: argparse.Namespace, ledger: Any, plan: PaymentPlan, day: date) -> int:
     head, rows = plan_rows(ledger, plan, day)
+    money = present.money
     title = (f"payment plan {plan.name} ({head['status']}): {money(head['balance'])} over {len(rows)} installments, "
              f"{money(head['paid_since'])} paid, {money(head['left'])} left, as of {day}")
     print_result(args.json, {"plan": head, "installments": rows},
-                 present.rows_table(title, shown_money(rows, "amount", "short")))
+                 present.rows_table(title, rows))
     return OK
 
 
@@ -103,7 +96,7 @@ def missed(args: argparse.Namespace) -> int:
                          "days_late": (day - late[0]["due"]).days, "short": late[-1]["short"], "left": head["left"]})
     rows.sort(key=lambda r: (r["oldest_due"], r["plan"]))
     print_result(args.json, rows, present.rows_table(f"payment plans with missed installments, as of {day}",
-                                                     shown_money(rows, "short", "left")))
+                                                     rows))
     return OK
 
 
@@ -119,10 +112,10 @@ def cmd_statements(args: argparse.Namespace) -> int:
     for skip in result.skipped:
         err.print(f"not billed: claim {skip['claim']} ({skip['status']}): {skip['reason']}", markup=False)
     title = (f"statement cycle {args.cycle}: {len(rows)} statements, "
-             f"{money(sum((s.balance for s in result.statements), Decimal('0.00')))} due, "
+             f"{present.money(sum((s.balance for s in result.statements), Decimal('0.00')))} due, "
              f"{result.billed} PatientBilled recorded")
     print_result(args.json, {"cycle": args.cycle, "statements": rows, "billed": result.billed,
-                             "skipped": result.skipped}, present.rows_table(title, shown_money(rows, "balance")))
+                             "skipped": result.skipped}, present.rows_table(title, rows))
     return OK
 
 

@@ -187,10 +187,15 @@ def variable_values(connection: Any, dashboard: dict[str, Any], chosen: dict[str
     for var in dashboard.get("templating", {}).get("list", []):
         if var.get("multi") or var.get("includeAll"):
             multi.add(var["name"])
-        if chosen and var["name"] in chosen:
+        if var.get("type") == "query":
+            known = [str(r[0]) for r in connection.execute(var["query"]).fetchall()]
+            unknown = sorted(set(chosen.get(var["name"], [])) - set(known)) if chosen else []
+            if unknown:
+                raise DashboardError(f"--{var['name']} {', '.join(unknown)}: not in the ledger's projections "
+                                     f"(known: {', '.join(known[:12])}{' ...' if len(known) > 12 else ''})")
+            values[var["name"]] = chosen[var["name"]] if chosen and var["name"] in chosen else known
+        elif chosen and var["name"] in chosen:
             values[var["name"]] = chosen[var["name"]]
-        elif var.get("type") == "query":
-            values[var["name"]] = [str(r[0]) for r in connection.execute(var["query"]).fetchall()]
         else:
             values[var["name"]] = [o["value"] for o in var.get("options", [])]
     return values, multi

@@ -52,8 +52,10 @@ main {{ display: grid; grid-template-columns: repeat(24, 1fr); grid-auto-rows: 3
 table {{ border-collapse: collapse; font-size: 12px; width: 100%; }} th, td {{ border-bottom: 1px solid #eaeef2; padding: 3px 6px; text-align: left; }}
 td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
 .bar {{ display: flex; align-items: center; gap: 6px; font-size: 12px; margin: 2px 0; }}
-.bar span.label {{ width: 34%; overflow: hidden; white-space: nowrap; text-overflow: ellipsis; }}
-.bar span.fill {{ display: inline-block; height: 14px; }} .legend {{ font-size: 11px; margin-top: 4px; }}
+.bar span.label {{ flex: 0 0 30%; overflow: hidden; white-space: nowrap; text-overflow: ellipsis; }}
+.bar span.track {{ flex: 1 1 auto; display: flex; height: 14px; }} .bar span.fill {{ display: block; height: 14px; }}
+.bar span.total {{ flex: 0 0 88px; text-align: right; font-variant-numeric: tabular-nums; }}
+.legend {{ font-size: 11px; margin-top: 4px; }}
 .legend i {{ display: inline-block; width: 10px; height: 10px; margin: 0 3px 0 10px; }}
 </style></head>
 <body><header><h1>{title}</h1><p>{subtitle}</p></header>
@@ -81,6 +83,7 @@ function fmt(value, unit) {
   if (unit === "percentunit") return (value * 100).toFixed(1) + "%";
   if (unit === "currencyUSD") return "$" + value.toLocaleString("en-US", {minimumFractionDigits: 2, maximumFractionDigits: 2});
   if (unit === "none") return value.toFixed(1);
+  if (unit === "d") return value.toFixed(1) + " days";
   return Number.isInteger(value) ? value.toLocaleString("en-US") : value.toFixed(2);
 }
 function axis(value, unit) {
@@ -100,10 +103,26 @@ function legend(el, names) {
   names.forEach((n, i) => { div.innerHTML += `<i style="background:${COLORS[i % COLORS.length]}"></i>` + n.replace(/</g, "&lt;"); });
   el.appendChild(div);
 }
+const SHADES = {red: "#d92d20", orange: "#e8590c", green: "#2f9e44", text: "#1f2328"};
+function thresholdColor(p, value) {
+  // Grafana's absolute thresholds: the last step whose value is at or below the number gives its colour
+  const steps = (p.thresholds && p.thresholds.steps) || [];
+  let color = null;
+  for (const s of steps) if (s.value === null || (value !== null && value >= s.value)) color = s.color;
+  return SHADES[color] || color || "#0b6bcb";
+}
 function renderStat(el, p) {
   const row = p.rows[0] || [];
   const box = document.createElement("div"); box.className = "stat";
-  p.columns.forEach((c, i) => { const d = document.createElement("div"); d.innerHTML = `${fmt(row[i], unitOf(p, c))}<small>${c}</small>`; box.appendChild(d); });
+  p.columns.forEach((c, i) => {
+    const d = document.createElement("div");
+    const change = c === "vs previous month";
+    const text = fmt(row[i], unitOf(p, c));
+    d.innerHTML = `${change && typeof row[i] === "number" && row[i] > 0 ? "+" : ""}${text}<small>${c}</small>`;
+    d.style.color = change ? SHADES.text : thresholdColor(p, row[i]);
+    if (change) d.style.fontSize = "16px";
+    box.appendChild(d);
+  });
   el.appendChild(box);
 }
 function renderTable(el, p) {
@@ -123,9 +142,10 @@ function renderBars(el, p) {
   for (const r of rows) {
     const line = document.createElement("div"); line.className = "bar";
     const total = r.slice(1).reduce((a, b) => a + b, 0);
-    line.innerHTML = `<span class="label">${String(r[0]).replace(/</g, "&lt;")}</span>` +
-      r.slice(1).map((v, i) => `<span class="fill" title="${series[i] || ""}: ${fmt(v, p.unit)}" style="width:${(60 * Math.max(0, v) / max).toFixed(2)}%;background:${COLORS[i % COLORS.length]}"></span>`).join("") +
-      `<span>${fmt(total, p.unit)}</span>`;
+    // every row's bar starts at the same x and is scaled to the same track; totals line up on the right
+    line.innerHTML = `<span class="label">${String(r[0]).replace(/</g, "&lt;")}</span><span class="track">` +
+      r.slice(1).map((v, i) => `<span class="fill" title="${series[i] || ""}: ${fmt(v, p.unit)}" style="width:${(100 * Math.max(0, v) / max).toFixed(2)}%;background:${COLORS[i % COLORS.length]}"></span>`).join("") +
+      `</span><span class="total">${fmt(total, p.unit)}</span>`;
     el.appendChild(line);
   }
   if (series.length > 1) legend(el, series);
@@ -180,6 +200,7 @@ def page(run: DashboardRun, generated: datetime) -> str:
         "id": r.panel["id"], "title": r.panel["title"], "type": r.panel["type"], "gridPos": r.panel["gridPos"],
         "unit": r.panel.get("fieldConfig", {}).get("defaults", {}).get("unit", "short"),
         "overrides": r.panel.get("fieldConfig", {}).get("overrides", []),
+        "thresholds": r.panel.get("fieldConfig", {}).get("defaults", {}).get("thresholds"),
         "columns": r.columns, "rows": r.rows, "error": r.error} for r in run.results]}
     chosen = "; ".join(f"{k}: {'All' if len(v) > 3 else ', '.join(v)}" for k, v in run.values.items())
     subtitle = (f"{run.start:%Y-%m-%d} to {run.end:%Y-%m-%d} (UTC) · {chosen} · snapshot generated "
@@ -189,17 +210,19 @@ def page(run: DashboardRun, generated: datetime) -> str:
                        uplot_js=script, data=payload, renderer=RENDERER)
 
 
-def snapshot(settings: Settings, out: Path, catch_up: Callable[[], object], now: datetime | None = None
-             ) -> Iterator[tuple[Path, DashboardRun]]:
+def snapshot(settings: Settings, out: Path, catch_up: Callable[[], object], now: datetime | None = None,
+             start: datetime | None = None, end: datetime | None = None,
+             chosen: dict[str, list[str]] | None = None) -> Iterator[tuple[Path, DashboardRun]]:
     """One self-contained page per dashboard (uPlot inlined: no network needed to view it), once `catch_up` has
-    brought the projections up to the ledger (the pages show the ledger as it is now)."""
+    brought the projections up to the ledger. By default each dashboard's own range and every payer and provider;
+    a month-end pack gives the range (`start`, `end`) and the variables' values (`chosen`)."""
     require_postgresql(settings)
     out.mkdir(parents=True, exist_ok=True)
     catch_up()
     generated = datetime.now(timezone.utc)
     with connect(settings) as connection:
         for dashboard in load():
-            run = run_dashboard(connection, dashboard, now)
+            run = run_dashboard(connection, dashboard, now, chosen=chosen, start=start, end=end)
             path = out / f"{dashboard['uid']}.html"
             path.write_text(page(run, generated), encoding="utf-8")
             yield path, run

@@ -10,21 +10,24 @@ import shutil
 import subprocess
 import sys
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import yaml
 
+from domain.lifecycle import STATUS_LABELS
 from infra.grafana import dashboards as dash
 from infra.grafana.snapshot import snapshot
 from infra.settings import Settings
 from infra.bootstrap import open_ledger, open_runner
 from projections import oracle, reports
-from tests.conftest import ROOT, require_postgres
+from domain.commands import COMMAND
+from infra.simulator import npi
+from tests.conftest import ROOT, at, cmd, code, denial, lifecycle_to_submitted, payment, require_postgres
 
-UNITS = {"percentunit", "currencyUSD", "short", "none"}
+UNITS = {"d", "percentunit", "currencyUSD", "short", "none"}
 PANEL_TYPES = {"stat", "table", "barchart", "bargauge", "timeseries"}
 FOREVER = datetime(2000, 1, 1, tzinfo=timezone.utc)
 BUCKETS = ("0-30", "31-60", "61-90", "91-120", "120+")
@@ -102,6 +105,17 @@ def filled() -> str:
     done = subprocess.run([sys.executable, "-m", "infra.cli", "demo", "--db", url, "--seed", "9", "--claims", "800"],
                           capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stderr
+    # The demo's 800 claims are one provider's: a second provider's few claims make the provider filter visible
+    second = npi(12_345_678)
+    lines = [*lifecycle_to_submitted("X1", rendering_npi=second), payment("X1", icn="X-ICN1"),
+             *lifecycle_to_submitted("X2", rendering_npi=second), denial("X2", icn="X-ICN2"),
+             cmd("appeal_denial", "X2", level=1, reason="records attached", effective_at=at(20)),
+             cmd("decide_appeal", "X2", overturned=False, reason="upheld", effective_at=at(40)),
+             code("X3", rendering_npi=second), cmd("scrub_claim", "X3", effective_at=at(0, 1)),
+             cmd("submit_claim", "X3", effective_at=at(1)), cmd("reject_claim", "X3", stage="277CA", code="A7:21", reason="bad id", effective_at=at(2))]
+    ledger = open_ledger(url)
+    outcomes = ledger.execute([COMMAND.validate_python(line) for line in lines])
+    assert all(o.result == "applied" for o in outcomes), [str(o.error) for o in outcomes if o.error]
     open_runner(url).catch_up()
     return url
 
@@ -144,10 +158,20 @@ def test_overview_numbers_equal_the_reports(filled: str):
                        ("First-pass resolution", "first_pass_resolution_rate"), ("Days in A/R", "days_in_ar"),
                        ("Net collection rate", "net_collection_rate"), ("A/R > 90 days", "ar_over_90_share")):
         assert panels[title].rows[0][0] == pytest.approx(kpis[key], abs=1e-4), title
-    by_status = {r["status"]: r["claims"] for r in reports.status(views)}
-    assert {r["status"]: r["claims"] for r in table(panels["Claims by status"])} == by_status
+    by_status = {STATUS_LABELS[r["status"]]: r["claims"] for r in reports.status(views)}
+    shown = table(panels["Claims by status"])
+    assert {r["status"]: r["claims"] for r in shown} == by_status
+    assert [r["status"] for r in shown] == [label for label in STATUS_LABELS.values() if label in by_status]
     events = oracle_events(filled)
     rows = oracle.claim_rows(events).values()
+    this_month = datetime.now(timezone.utc).date().replace(day=1)
+    full = sorted({r["dos"].replace(day=1) for r in rows if r["submissions"] and r["dos"] < this_month})
+
+    def clean_rate(month):
+        sent = [r for r in rows if r["submissions"] and r["dos"].replace(day=1) == month and r["status"] != "voided"]
+        return sum(1 for r in sent if r["clean"]) / len(sent)
+    change = table(panels["Clean claim rate"])[0]["vs previous month"]
+    assert change == pytest.approx(clean_rate(full[-1]) - clean_rate(full[-2]), abs=1e-9)
     pipeline = table(panels["Pipeline (claims with a date of service in range)"])[0]
     assert pipeline["coded"] == sum(1 for r in rows if r["coded_on"])
     assert pipeline["submitted"] == sum(1 for r in rows if r["submissions"])
@@ -213,8 +237,44 @@ def test_payer_variable_filters_the_panels(filled: str):
     payer = reports.status(views, "payer")[0]["group"]
     providers = [r["rendering_npi"] for r in views.query(f"SELECT DISTINCT rendering_npi FROM {views.t['status_summary']}")]
     panels = run(filled, "rcm-overview", chosen={"payer": [payer], "provider": providers})
-    want = {r["status"]: r["claims"] for r in reports.status(views, "payer") if r["group"] == payer}
+    want = {STATUS_LABELS[r["status"]]: r["claims"] for r in reports.status(views, "payer") if r["group"] == payer}
     assert {r["status"]: r["claims"] for r in table(panels["Claims by status"])} == want
+
+
+def test_every_panel_follows_the_time_range_and_both_filters(filled: str):
+    """Each panel's result changes when the range narrows, when one payer is chosen, and when one rendering provider
+    is chosen (on the demo practice, where each of those holds a part of the claims)."""
+    runner = open_runner(filled)
+    views = runner.views
+    payers = [r["payer_id"] for r in views.query(f"SELECT DISTINCT payer_id FROM {views.t['status_summary']}")]
+    providers = [r["rendering_npi"] for r in views.query(
+        f"SELECT rendering_npi FROM {views.t['status_summary']} GROUP BY 1 ORDER BY sum(claims) DESC")]
+    assert len(payers) > 1 and len(providers) > 1
+    end = datetime.now(timezone.utc)
+    unchanged = []
+    for board in dash.load():
+        def results(start: datetime = FOREVER, stop: datetime = end, **chosen: list[str]) -> dict[str, list]:
+            picked = {"payer": chosen.get("payer", payers), "provider": chosen.get("provider", providers)}
+            with dash.connect(Settings.load(filled)) as connection:
+                done = dash.run_dashboard(connection, board, chosen=picked, start=start, end=stop)
+            return {r.panel["title"]: r.rows for r in done.results}
+        everything = results()
+        variants = {"time range": results(start=end - timedelta(days=120), stop=end - timedelta(days=60)),
+                    "payer": results(payer=payers[:1]),
+                    "provider": results(provider=providers[:1])}
+        for title, rows in everything.items():
+            for what, variant in variants.items():
+                if variant[title] == rows:
+                    unchanged.append(f"{board['uid']}/{title} ignores the {what}")
+    assert unchanged == []
+
+
+def test_the_status_panel_lists_the_domain_lifecycle_in_order():
+    board = next(d for d in dash.load() if d["uid"] == "rcm-overview")
+    sql = next(p for p in dash.panels(board) if p["title"] == "Claims by status")["targets"][0]["rawSql"]
+    listed = re.findall(r"\((\d+), '([a-z_]+)', '([^']+)'\)", sql)
+    assert [(status, label) for _, status, label in listed] == list(STATUS_LABELS.items())
+    assert [int(step) for step, _, _ in listed] == list(range(1, len(STATUS_LABELS) + 1))
 
 
 def test_grafana_role_reads_the_projections_not_the_events(filled: str):
@@ -267,3 +327,26 @@ def test_snapshot_pages_render_every_panel_in_chromium(filled: str, tmp_path: Pa
         subprocess.run([browser, *CHROMIUM, f"--user-data-dir={profile}", f"--screenshot={shot}", path.as_uri()],
                        capture_output=True, timeout=120)
         assert shot.stat().st_size > 20_000, f"{shot} looks empty"
+
+
+def test_a_month_end_pack_takes_its_range_and_payer(filled: str, tmp_path: Path):
+    def rcm(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "infra.cli", "dashboards", "snapshot", "--db", filled, *args],
+                              capture_output=True, text=True, cwd=ROOT, timeout=300)
+    runner = open_runner(filled)
+    payer = runner.views.query(f"SELECT payer_id FROM {runner.views.t['status_summary']} ORDER BY 1 LIMIT 1")[0]["payer_id"]
+    done = rcm("--out", str(tmp_path / "pack"), "--from", "2026-10-01", "--to", "2026-10-31", "--payer", payer)
+    assert done.returncode == 0, done.stdout + done.stderr
+    page = (tmp_path / "pack" / "rcm-overview.html").read_text()
+    assert f"2026-10-01 to 2026-10-31 (UTC) · payer: {payer};" in page
+    whole = list(snapshot(Settings.load(filled), tmp_path / "whole", catch_up=lambda: None))
+    month = list(snapshot(Settings.load(filled), tmp_path / "month", catch_up=lambda: None,
+                          start=datetime(2026, 10, 1, tzinfo=timezone.utc),
+                          end=datetime(2026, 10, 31, 23, 59, 59, tzinfo=timezone.utc), chosen={"payer": [payer]}))
+    assert [r.rows for r in whole[0][1].results] != [r.rows for r in month[0][1].results]
+    for args, reason in ((("--from", "2026-11-01", "--to", "2026-10-01"), "is after --to"),
+                         (("--from", "2026-10-01", "--payer", "NO-SUCH-PAYER"), "--payer NO-SUCH-PAYER: not in"),
+                         (("--to", "2026-10-01"), "--to needs --from"),
+                         (("--from", "2026-02-30"), "is not a date")):
+        refused = rcm("--out", str(tmp_path / "bad"), *args)
+        assert refused.returncode == 2 and reason in refused.stderr, (args, refused.stderr)
