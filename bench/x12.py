@@ -25,8 +25,10 @@ sys.path.insert(0, str(ROOT))
 
 from infra.bootstrap import open_ledger  # noqa: E402
 from infra.gc_tuning import tune_for_bulk_work  # noqa: E402
+from infra.keys import MasterKey  # noqa: E402
 from infra.x12 import samples  # noqa: E402
 from infra.x12.importer import Importer  # noqa: E402
+from infra.x12.plan import PatientKeys  # noqa: E402
 from infra.x12.segments import check_file  # noqa: E402
 
 MANY = ROOT.parent / "shared" / "data" / "x12" / "imsweb+x12-parser" / "x12_many_claims.txt"
@@ -59,7 +61,8 @@ def measure(path: Path, kind: str) -> dict:
     url = database(kind)
     ledger = open_ledger(url)
     start = time.perf_counter()
-    result = Importer(ledger, validate=False).import_file(str(path))
+    patient_keys = PatientKeys(MasterKey.generate("bench"))  # a throwaway ledger: a throwaway key
+    result = Importer(ledger, patient_keys, validate=False).import_file(str(path))
     seconds = time.perf_counter() - start
     if result.error:
         raise SystemExit(f"{path.name}: {result.error}")

@@ -51,6 +51,7 @@ class Claim(Aggregate):
     PatientPaid = events.PatientPaid
     WrittenOff = events.WrittenOff
     Voided = events.Voided
+    PatientRekeyed = events.PatientRekeyed
 
     # ---- derived figures ----
 
@@ -118,14 +119,28 @@ class Claim(Aggregate):
     def same_coding(self, *, payer_class: str, patient_key: str, place_of_service: str, diagnoses: list[str],
                     lines: list[ServiceLine], total_charge: Decimal | None, facility_type_code: str = "",
                     **_: Any) -> bool:
-        """Whether a repeated code command describes this claim as first coded (then it is not a conflict)."""
+        """Whether a repeated code command describes this claim as first coded (then it is not a conflict); the
+        patient is compared by the key the claim holds now (a rekeyed claim's first coding has the old one)."""
         first = self.first_coding
         if first is None:  # opened from a remittance: there is no coding to compare with
             return False
-        return (first["payer_class"], first["patient_key"], first["place_of_service"],
+        return (first["payer_class"], self.patient_key, first["place_of_service"],
                 first.get("facility_type_code", ""), first["diagnoses"], first["lines"], first["total_charge"]) == (
             payer_class, patient_key, place_of_service, facility_type_code, list(diagnoses),
             [ln.as_record() for ln in lines], declared_total(total_charge, lines))
+
+    def rekey_patient(self, *, patient_key_was: str, patient_key: str, reason: str, meta: Meta) -> None:
+        """Replaces the claim's patient key, in any status (it is no billing fact); nothing when it holds the new
+        key already. Effective at the claim's last recorded fact: the replacement moves no date of its A/R."""
+        if self.patient_key == patient_key:
+            return
+        if self.patient_key != patient_key_was:
+            raise errors.IllegalTransition(
+                self.claim_number, "a patient key is replaced only where the claim holds it",
+                "the claim's patient key is neither the one to replace nor its replacement",
+                "rekey_patient with the key the claim holds (see `rcm show`)", field="patient_key_was")
+        self.trigger_event(self.PatientRekeyed, patient_key=patient_key, reason=reason,
+                           **{**meta, "effective_at": self.last_activity_at})
 
     @property
     def opened(self) -> bool:

@@ -334,6 +334,17 @@ class Voided(Event):
         claim.closed_at = self.effective_at
 
 
+class PatientRekeyed(Event):
+    """The claim's patient is known by a new pseudonymous key from now on (the keyed hash that replaces the unkeyed
+    one): no billing fact. The key it replaces stays where it was recorded (and is not repeated here); effective
+    at the claim's last recorded fact, so that no date the read models keep moves."""
+    patient_key: str
+    reason: str
+
+    def assign(self, claim: Claim) -> None:
+        claim.patient_key = self.patient_key
+
+
 # ---- state assignment helpers, called only from event classes ----
 
 def start(claim: Claim, coded: Coded | Opened) -> None:

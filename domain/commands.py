@@ -320,11 +320,22 @@ class AgreePaymentPlan(Frozen):
             raise ValueError("give installments (a count), amount (each installment), or both")
         return self
 
+PatientKey = Annotated[str, Field(min_length=1, max_length=64, description="pseudonymous patient key, never a name")]
+
+
+class RekeyPatient(CommandBase):
+    """Gives a claim a new pseudonymous patient key (the keyed one that replaces an unkeyed hash): applied only
+    while the claim still holds `patient_key_was`, so running it again, or after another rekey, changes nothing."""
+    type: Literal["rekey_patient"]
+    patient_key_was: PatientKey
+    patient_key: PatientKey
+    reason: str = Field(default="keyed patient pseudonym (HMAC) replaces the unkeyed hash", min_length=1)
+
 
 Command = Annotated[
     Union[CodeClaim, OpenFromRemittance, RecodeClaim, ScrubClaim, SubmitClaim, AcceptClaim, RejectClaim, RecordPayment, RecordDenial,
           AppealDenial, DecideAppeal, ReversePayment, AdjustClaim, BillPatient, RecordPatientPayment, WriteOff,
-          VoidClaim],
+          VoidClaim, RekeyPatient],
     Field(discriminator="type"),
 ]
 COMMAND = TypeAdapter(Command)

@@ -153,6 +153,8 @@ HANDLERS: dict[str, Callable[[Claim, Any, Meta], None]] = {
     "write_off": lambda cl, cmd, m: cl.write_off(responsibility=cmd.responsibility, amount=cmd.amount,
                                                  reason=cmd.reason, meta=m),
     "void_claim": lambda cl, cmd, m: cl.void(reason=cmd.reason, meta=m),
+    "rekey_patient": lambda cl, cmd, m: cl.rekey_patient(patient_key_was=cmd.patient_key_was,
+                                                         patient_key=cmd.patient_key, reason=cmd.reason, meta=m),
 }
 
 

@@ -19,12 +19,14 @@ from domain.contract import TOPIC
 from projections.runner import Runner
 from projections.views import ClaimViews
 from infra import icd_cache
+from infra.keys import MasterKey
 from infra.settings import Settings
 from infra.store.ledger import StoreLedger
 from infra.store.transcoding import PlainEvents
 
-if TYPE_CHECKING:  # the Kafka adapters are imported by the commands that use them
+if TYPE_CHECKING:  # the Kafka and X12 adapters are imported by the commands that use them
     from consumers.relay import Relay
+    from infra.x12.plan import PatientKeys
     from infra.kafka.consumer_runner import ConsumerRunner
     from infra.kafka.consumer_stores import ConsumerStore, Database
 
@@ -59,6 +61,15 @@ def unlocked(make: Callable[[], StoreLedger], attempts: int = 8) -> StoreLedger:
                 raise
             time.sleep(random.uniform(0, 0.02 * 2**attempt))
     raise AssertionError("unreachable")
+
+
+def open_patient_keys(env: dict[str, str] | None = None) -> PatientKeys:
+    """The keyed patient pseudonym the X12 readers are given: from the master key (MasterKeyError when it is
+    unusable), loaded before anything is written. With no key configured anywhere, the default key file is created
+    (0600): a ledger that never had one sealed nothing with it."""
+    from infra.x12.plan import PatientKeys
+
+    return PatientKeys(MasterKey.load(env, create=True))
 
 
 class DatabaseUnreachable(Exception):

@@ -313,13 +313,18 @@ def on_voided(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     f.update(status=Status.VOIDED, closed_on=day)
 
 
+def on_patient_rekeyed(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
+    """No read model keeps the patient key (the views stay free of anything that points at a person): the claim's
+    version moves, and nothing else (the event is effective at the claim's last recorded fact)."""
+
+
 HANDLERS = {
     "Coded": on_coded, "Opened": on_opened, "Recoded": on_recoded, "CodingAttached": on_coding_attached, "Scrubbed": on_scrubbed, "Submitted": on_submitted,
     "SubmissionAttached": on_submission_attached,
     "Accepted": on_accepted, "Rejected": on_rejected, "Paid": on_paid, "Denied": on_denied,
     "Appealed": on_appealed, "AppealDecided": on_appeal_decided, "PaymentReversed": on_reversed,
     "Adjusted": on_adjusted, "PatientBilled": on_patient_billed, "PatientPaid": on_patient_paid,
-    "WrittenOff": on_written_off, "Voided": on_voided,
+    "WrittenOff": on_written_off, "Voided": on_voided, "PatientRekeyed": on_patient_rekeyed,
 }
 
 

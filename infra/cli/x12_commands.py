@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from infra import present
-from infra.bootstrap import open_ledger, open_runner
+from infra.bootstrap import open_ledger, open_patient_keys, open_runner
 from infra.cli.arguments import AddCommand, InputRejected
 from infra.cli.terminal import OK, REJECTED, err, out, print_result, progress
 from projections import reports
@@ -15,8 +15,9 @@ from projections import reports
 def cmd_import(args: argparse.Namespace) -> int:
     from infra.x12.importer import Importer
 
-    importer = Importer(open_ledger(args.settings, source="x12"), strict=args.strict, dry_run=args.dry_run,
-                        validate=not args.no_validate, per_transaction=args.per_transaction)
+    patient_keys = open_patient_keys()  # before the ledger: an unusable master key writes nothing
+    importer = Importer(open_ledger(args.settings, source="x12"), patient_keys, strict=args.strict,
+                        dry_run=args.dry_run, validate=not args.no_validate, per_transaction=args.per_transaction)
     report, refused = present.ImportReport(out, args.json), False
 
     def each(result: Any, t: Any) -> None:
@@ -44,17 +45,38 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_quarantine(args: argparse.Namespace) -> int:
     from infra.x12.importer import quarantine_rows, retry_quarantined
 
-    ledger = open_ledger(args.settings, source="x12")
     if args.action == "retry":
-        results = retry_quarantined(ledger, args.key)
+        patient_keys = open_patient_keys()  # before the ledger: an unusable master key writes nothing
+        results = retry_quarantined(open_ledger(args.settings, source="x12"), patient_keys, args.key)
         rows = [{"kind": t.kind, "transaction": t.control, "status": t.status, "reason": t.reason,
                  "events": t.events} for t in results]
         print_result(args.json, rows, present.rows_table("quarantine retry", rows))
         return OK
-    rows = quarantine_rows(ledger)
+    rows = quarantine_rows(open_ledger(args.settings, source="x12"))
     print_result(args.json, rows, present.rows_table(f"held X12 items ({len(rows)})", rows,
                                                      ["state", "kind", "claim", "reason", "source", "key"]))
     return OK
+
+
+def cmd_phi_rekey(args: argparse.Namespace) -> int:
+    from infra.x12.rekey import STATES, Rekeying
+
+    patient_keys = open_patient_keys()  # before the ledger: an unusable master key writes nothing
+    rekeying = Rekeying(open_ledger(args.settings, source="x12"), patient_keys, dry_run=args.dry_run)
+    rows, rejected = [], False
+    with progress() as bar:
+        task = bar.add_task("rekeying", total=len(args.files))
+        for path in args.files:
+            bar.update(task, description=f"rekeying {Path(path).name}")
+            result = rekeying.rekey_file(path)
+            rows.append(result.as_row())
+            if result.error:
+                rejected = True
+                err.print(present.shown(f"rejected: {result.error}; no claim of this file was rekeyed"))
+            bar.advance(task)
+    title = "patient keys (dry run: nothing written)" if args.dry_run else "patient keys"
+    print_result(args.json, rows, present.rows_table(title, rows, ["file", *STATES, "error"]))
+    return REJECTED if rejected else OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -100,6 +122,12 @@ def register(command: AddCommand) -> None:
     p.add_argument("key", nargs="?", help="retry: only this intake (its key from the list)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_quarantine)
+    p = command("phi", "patient keys: give claims recorded under the unkeyed member-id hash the keyed one")
+    p.add_argument("action", choices=("rekey",))
+    p.add_argument("files", nargs="+", help="the 837 and 835 files the claims were imported from (their member ids)")
+    p.add_argument("--dry-run", action="store_true", help="count what would be rekeyed, write nothing")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_phi_rekey)
     p = command("export", "write claims that passed scrub as an X12 837P and record their submission")
     p.add_argument("format", choices=("837p",))
     p.add_argument("--claims", choices=("ready",), default="ready", help="which claims (those that passed scrub)")

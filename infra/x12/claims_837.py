@@ -10,8 +10,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from domain import commands as c
-from infra.x12.plan import (ACTOR, PAYER_CLASS, PSEUDONYMIZED, ClaimPlan, Plan, created, day_of, el, explain, key,
-                            pseudonym, transaction_key)
+from infra.x12.plan import (ACTOR, PAYER_CLASS, PSEUDONYMIZED, ClaimPlan, PatientKeys, Plan, created, day_of, el,
+                            explain, key, transaction_key)
 from infra.x12.segments import Transaction
 
 ICD10 = {"ABK", "ABF"}
@@ -44,6 +44,7 @@ class ClaimsReading:
     """The 837's loops as read so far: billing provider (HL 20), subscriber and payer (HL 22), patient (HL 23),
     the open claim (2300) and its current service line (2400)."""
     component: str
+    patient_keys: PatientKeys
     level: str = ""
     billing_npi: str = ""
     billing_tin: str = ""
@@ -106,8 +107,8 @@ class ClaimsReading:
         self.claim = {"number": el(clm, 1), "total": el(clm, 2), "clm05": el(clm, 5).split(self.component),
                       "billing_npi": self.billing_npi, "billing_tin": self.billing_tin, "payer_id": self.payer_id,
                       "sequence": self.sequence, "filing": self.filing,
-                      "patient": pseudonym(self.payer_id, self.member, self.patient), "diagnoses": [], "lines": [],
-                      "rendering": "", "dates": [], "notes": [], "other_payers": 0}
+                      "patient": self.patient_keys(self.payer_id, self.member, self.patient), "diagnoses": [],
+                      "lines": [], "rendering": "", "dates": [], "notes": [], "other_payers": 0}
 
     def read_claim(self, seg: list[str], claim: dict[str, Any]) -> None:
         sid, line = seg[0], self.line
@@ -130,20 +131,21 @@ class ClaimsReading:
             line["date"] = day_of(seg)
 
 
-def read_837(tx: Transaction, opened_under_tax_id: Callable[[str, str, str], str | None] = lambda n, npi, tin: None
-             ) -> Plan:
+def read_837(tx: Transaction, patient_keys: PatientKeys,
+             opened_under_tax_id: Callable[[str, str, str], str | None] = lambda n, npi, tin: None) -> Plan:
     """`opened_under_tax_id(claim number, billing NPI, billing tax id)` names the key of a claim an 835 opened
-    under the billing provider's tax id (its payee gave no NPI), to attach this 837's claim to instead."""
+    under the billing provider's tax id (its payee gave no NPI), to attach this 837's claim to instead;
+    `patient_keys` gives each subscriber's (or patient's) pseudonymous key."""
     plan = Plan(kind=tx.kind, key=f"{transaction_key(tx.kind, tx)}|{tx.digest()[:16]}", tx=tx, at=tx.created,
                 batch=(tx.group_control, tx.control))
-    for ordinal, claim in enumerate(claims_of(tx, plan), start=1):
+    for ordinal, claim in enumerate(claims_of(tx, plan, patient_keys), start=1):
         plan.claims.append(plan_837_claim(tx, claim, plan.at, ordinal, opened_under_tax_id))
     return plan
 
 
-def claims_of(tx: Transaction, plan: Plan) -> Iterator[dict[str, Any]]:
+def claims_of(tx: Transaction, plan: Plan, patient_keys: PatientKeys) -> Iterator[dict[str, Any]]:
     """Each claim as soon as its last segment is read (BHT, read first, sets the plan's business time)."""
-    reading = ClaimsReading(tx.delimiters.component)
+    reading = ClaimsReading(tx.delimiters.component, patient_keys)
     for seg in tx.segments:
         if seg[0] == "BHT":
             created(plan, seg)
@@ -155,7 +157,7 @@ def claims_of(tx: Transaction, plan: Plan) -> Iterator[dict[str, Any]]:
 
 def plan_837_claim(tx: Transaction, claim: dict[str, Any], at: datetime, ordinal: int,
                    opened_under_tax_id: Callable[[str, str, str], str | None]) -> ClaimPlan:
-    plan = ClaimPlan(label=claim["number"], notes=claim["notes"])
+    plan = ClaimPlan(label=claim["number"], notes=claim["notes"], patient=claim["patient"])
     if len(claim["number"]) > c.BILLED_CLAIM_NUMBER_MAX:
         plan.error = (f"CLM01 {claim['number']!r} has {len(claim['number'])} characters; an 837 allows at most "
                       f"{c.BILLED_CLAIM_NUMBER_MAX} (5010 TR3 patient control number)")
@@ -226,7 +228,7 @@ def code_and_submit(tx: Transaction, claim: dict[str, Any], at: datetime, ordina
         **common, "type": "code_claim", "command_id": str(key(tx.kind, "code", billing, claim["number"])),
         "rendering_npi": claim["rendering"] if len(claim["rendering"]) == 10 else None,
         "payer_id": claim["payer_id"] or "unknown", "payer_class": PAYER_CLASS.get(claim["filing"], "commercial"),
-        "patient_key": claim["patient"], **coding, "diagnoses": claim["diagnoses"],
+        "patient_key": claim["patient"].key, **coding, "diagnoses": claim["diagnoses"],
         "total_charge": claim["total"]})
     submit = c.COMMAND.validate_python({
         **common, "type": "submit_claim",

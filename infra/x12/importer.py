@@ -16,6 +16,7 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
+from domain import commands as c
 from domain.intake import Intake, SubmissionBatch, intake_id
 from domain.ledger import Ledger, PatientControlNumberIndex, topic_of
 from domain.values import claim_id
@@ -23,7 +24,7 @@ from infra.store.rehearsal import Rehearsal
 from infra.x12.ack_277ca import read_277
 from infra.x12.ack_999 import read_999
 from infra.x12.claims_837 import read_837
-from infra.x12.plan import Plan
+from infra.x12.plan import ClaimPlan, PatientKeys, Plan
 from infra.x12.remittance_835 import read_835
 from infra.x12.segments import X12Error, amount_fault, open_text, transactions
 
@@ -103,10 +104,11 @@ def pyx12_verdict(path: str) -> str:
 
 
 class Importer:
-    def __init__(self, ledger: Ledger, *, strict: bool = False, dry_run: bool = False, validate: bool = True,
-                 per_transaction: bool = False) -> None:
+    def __init__(self, ledger: Ledger, patient_keys: PatientKeys, *, strict: bool = False, dry_run: bool = False,
+                 validate: bool = True, per_transaction: bool = False) -> None:
         # A dry run imports into a rehearsal of the ledger: the same code, so the same counts, and nothing stored.
         self.ledger = Rehearsal(ledger) if dry_run else ledger
+        self.patient_keys = patient_keys
         self.strict, self.dry_run, self.validate, self.per_transaction = strict, dry_run, validate, per_transaction
 
     def import_file(self, path: str,
@@ -147,12 +149,11 @@ class Importer:
             return {n: f"{tx.kind} {tx.control}" for n, tx in enumerate(transactions(stream, path, warnings))
                     if not self.per_transaction and self.refusal(tx)}
 
-    @staticmethod
-    def refusal(tx: Any) -> str:
+    def refusal(self, tx: Any) -> str:
         """Why a transaction cannot be posted at all, judged on its text alone: an amount X12 does not allow, or
         a remittance that does not balance."""
         if tx.set_id == "835":
-            return amount_fault(tx) or read_835(tx, lambda number, npi: None, strict=True).quarantine
+            return amount_fault(tx) or read_835(tx, self.patient_keys, lambda number, npi: None, strict=True).quarantine
         return amount_fault(tx)
 
     def import_text(self, text: str, source: str) -> list[TransactionResult]:
@@ -160,15 +161,18 @@ class Importer:
 
     # ---- one transaction ----
 
-    def import_transaction(self, tx: Any, source: str) -> TransactionResult:
+    def plan(self, tx: Any) -> Plan:
+        """What the transaction maps to, read against the ledger as it is."""
         if tx.set_id == "837":
-            plan = read_837(tx, self.opened_under_tax_id)
-        elif tx.set_id == "835":
-            plan = read_835(tx, self.lookup, self.strict)
-        elif tx.set_id == "999":
-            plan = read_999(tx, self.batch)
-        else:
-            plan = read_277(tx, self.lookup)
+            return read_837(tx, self.patient_keys, self.opened_under_tax_id)
+        if tx.set_id == "835":
+            return read_835(tx, self.patient_keys, self.lookup, self.strict)
+        if tx.set_id == "999":
+            return read_999(tx, self.batch)
+        return read_277(tx, self.lookup)
+
+    def import_transaction(self, tx: Any, source: str) -> TransactionResult:
+        plan = self.plan(tx)
         if fault := amount_fault(tx):
             plan.quarantine, plan.claims = fault, []
         result = TransactionResult(plan.kind, tx.control, "posted", payment=plan.payment,
@@ -184,6 +188,9 @@ class Importer:
             if not self.hold(plan, tx, intake, source, now):
                 result.status = "already quarantined"
             return result
+        for claim_plan in plan.claims:  # a claim an earlier release keyed by the unkeyed hash: the keyed key first
+            if (rekey := self.rekey(claim_plan)) is not None:
+                claim_plan.commands.insert(0, rekey)
         result.claims, result.events, unchanged = self.post(plan, intake, source, now)
         if result.refused:
             posted = any(i["outcome"] in ("posted", "duplicate") for i in result.claims)
@@ -269,6 +276,21 @@ class Importer:
                           "commands": [cmd.type for cmd in p.commands], **p.facts})
         return items
 
+    def rekey(self, claim: ClaimPlan) -> c.RekeyPatient | None:
+        """The rekey_patient command for a claim of the transaction that the ledger still knows by the unkeyed hash
+        of the same member that earlier releases recorded (None if it holds another key, or is not recorded)."""
+        patient = claim.patient
+        if not claim.commands or patient is None or patient.legacy == patient.key:
+            return None
+        first = claim.commands[0]
+        recorded = self.ledger.load(claim_id(first.billing_npi, first.claim_number), {})
+        if recorded is None or recorded.patient_key != patient.legacy:
+            return None
+        return c.COMMAND.validate_python({  # type: ignore[no-any-return]
+            "type": "rekey_patient", "claim_number": first.claim_number, "billing_npi": first.billing_npi,
+            "patient_key_was": patient.legacy, "patient_key": patient.key, "actor": first.actor,
+            "source": first.source})
+
     # ---- lookups the mapping needs ----
 
     def lookup(self, claim_number: str, npi: str) -> Any:
@@ -329,7 +351,7 @@ def quarantine_rows(ledger: Ledger) -> list[dict[str, Any]]:
     return rows
 
 
-def retry_quarantined(ledger: Ledger, key: str | None = None) -> list[TransactionResult]:
+def retry_quarantined(ledger: Ledger, patient_keys: PatientKeys, key: str | None = None) -> list[TransactionResult]:
     """Imports the held text of each quarantined intake, and of each posted one with claims left unmatched or
     rejected, again (after the ledger or the mapping changed); the latter as strictly as they were first read."""
     out: list[TransactionResult] = []
@@ -338,9 +360,10 @@ def retry_quarantined(ledger: Ledger, key: str | None = None) -> list[Transactio
             continue
         if intake.status == "quarantined":
             for held in intake.quarantines:
-                out += Importer(ledger, validate=False).import_text(held["text"], f"retry of {held['source']}")
+                out += Importer(ledger, patient_keys, validate=False).import_text(held["text"],
+                                                                                  f"retry of {held['source']}")
         elif intake.open_items and intake.posted["text"]:
-            importer = Importer(ledger, strict=intake.posted["strict"], validate=False)
+            importer = Importer(ledger, patient_keys, strict=intake.posted["strict"], validate=False)
             out += importer.import_text(intake.posted["text"], f"retry of {intake.posted['source']}")
         elif intake.open_items:
             out.append(TransactionResult(intake.kind, intake.key, "not retried", reason=(

@@ -16,6 +16,7 @@ from uuid import UUID, uuid5
 
 from pydantic import ValidationError
 
+from infra.keys import MasterKey
 from infra.x12.segments import Transaction, decimal, x12_date
 
 NAMESPACE = UUID("3c9a1f0e-7d2b-5c4e-9f1a-2b3c4d5e6f70")
@@ -32,6 +33,7 @@ class ClaimPlan:
     error: str = ""  # why it cannot be posted at all (kept as an item)
     unmatched: bool = False
     facts: dict[str, Any] = field(default_factory=dict)
+    patient: PatientKey | None = None  # the patient's key, and the unkeyed one earlier releases gave it
 
 
 @dataclass
@@ -70,12 +72,34 @@ def key(*parts: Any) -> UUID:
 PSEUDONYMIZED = "PSEUDONYMIZED"  # the subscriber name the ledger's own 837P carries: its member id is our key
 
 
-def pseudonym(payer: str, member: str, patient: str = "") -> str:
-    """A patient key that identifies without naming: a hash of the payer's member id (minimum necessary).
-    The ledger's own 837P exports carry the key itself as member id, under the name PSEUDONYMIZED."""
-    if patient == PSEUDONYMIZED:
-        return member
-    return "p-" + hashlib.sha256(f"{payer}|{member}|{patient}".encode()).hexdigest()[:16]
+KEYED, LEGACY = "pk-", "p-"  # the prefixes of the keyed patient keys and of the unkeyed ones before them
+
+
+@dataclass(frozen=True)
+class PatientKey:
+    key: str  # what the ledger records now
+    legacy: str  # what releases before the keyed pseudonym recorded for the same member (a claim may hold it)
+
+
+class PatientKeys:
+    """A patient key that identifies without naming (minimum necessary): a keyed hash (HMAC-SHA256, under a key
+    derived from the master key) of the payer's member id, so that nobody without the key can try member ids
+    against it. The ledger's own 837P exports carry the key itself as member id, under the name PSEUDONYMIZED."""
+
+    def __init__(self, master: MasterKey) -> None:
+        self.master = master
+
+    def __call__(self, payer: str, member: str, patient: str = "") -> PatientKey:
+        if patient == PSEUDONYMIZED:
+            return PatientKey(member, member)
+        identity = f"{payer}|{member}|{patient}"
+        return PatientKey(KEYED + self.master.pseudonym(identity)[:32], legacy_pseudonym(identity))
+
+
+def legacy_pseudonym(identity: str) -> str:
+    """The unsalted hash earlier releases used as patient key (anyone can recompute it from a member id): only to
+    recognise claims that still hold it, so that they are given the keyed one."""
+    return LEGACY + hashlib.sha256(identity.encode()).hexdigest()[:16]
 
 
 def day_of(segment: list[str]) -> date | None:

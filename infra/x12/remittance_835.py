@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from domain import commands as c
 from domain.money import denial_adjustments
 from domain.values import Adjustment
-from infra.x12.plan import ACTOR, PAYER_CLASS, ClaimPlan, Plan, day_of, el, explain, key, money, noon, pseudonym
+from infra.x12.plan import (ACTOR, PAYER_CLASS, ClaimPlan, PatientKey, PatientKeys, Plan, day_of, el, explain, key,
+                            money, noon)
 from infra.x12.segments import Transaction
 
 PAYER_SEQUENCE = {"2": "secondary", "3": "tertiary", "20": "secondary", "21": "tertiary"}  # CLP02 "processed as"
@@ -119,8 +120,10 @@ class RemittanceReading:
                 current.dates.append(d)
 
 
-def read_835(tx: Transaction, lookup: Callable[[str, str], Any], strict: bool = False) -> Plan:
-    """`lookup(claim_number, payee_npi)` returns the ledger's claim or None."""
+def read_835(tx: Transaction, patient_keys: PatientKeys, lookup: Callable[[str, str], Any], strict: bool = False
+             ) -> Plan:
+    """`lookup(claim_number, payee_npi)` returns the ledger's claim or None; `patient_keys` gives each patient's
+    (NM1*QC) pseudonymous key."""
     plan = Plan(kind="835", key="", tx=tx, at=tx.created)
     read = RemittanceReading(tx.delimiters.component)
     try:
@@ -154,7 +157,7 @@ def read_835(tx: Transaction, lookup: Callable[[str, str], Any], strict: bool = 
     opened: dict[str, str] = {}  # claim number in the file -> last CLP02 seen in this remittance
     for ordinal, clp in enumerate(read.clps, start=1):
         plan.claims.append(plan_clp(tx, plan, clp, ordinal, read.payee, payer_id, lookup, strict, opened,
-                                    read.component))
+                                    read.component, patient_keys(payer_id, clp.patient)))
     return plan
 
 
@@ -183,14 +186,15 @@ def balance(clps: list[Clp], plb: list[dict[str, Any]], total_paid: Decimal) -> 
 
 
 def plan_clp(tx: Transaction, plan: Plan, clp: Clp, ordinal: int, payee: dict[str, str], payer_id: str,
-             lookup: Callable[[str, str], Any], strict: bool, opened: dict[str, str], comp: str) -> ClaimPlan:
+             lookup: Callable[[str, str], Any], strict: bool, opened: dict[str, str], comp: str,
+             patient_key: PatientKey) -> ClaimPlan:
     seg = clp.segment
     status = el(seg, 2)
     charge, paid, patient = (money(el(seg, i), f"CLP0{i}") for i in (3, 4, 5))
     icn = el(seg, 7) or f"{plan.payment['trace']}/{ordinal}"
     out = ClaimPlan(label=el(seg, 1), facts={"status_code": status, "charge": str(charge), "paid": str(paid),
                                              "patient_responsibility": str(patient),
-                                             "payer_claim_control_number": icn})
+                                             "payer_claim_control_number": icn}, patient=patient_key)
     if status == "25":
         out.notes.append("predetermination (CLP02 25): pricing only, no claim event; kept with the remittance")
         out.unmatched = True
@@ -207,7 +211,7 @@ def plan_clp(tx: Transaction, plan: Plan, clp: Clp, ordinal: int, payee: dict[st
     lines = claim.lines if claim is not None else None
     try:
         if lines is None:
-            out.commands.append(opening(common, clp, plan, payer_id, charge, comp))
+            out.commands.append(opening(common, clp, plan, payer_id, charge, comp, patient_key.key))
             numbers = list(range(1, len(clp.lines) + 1))
         else:
             numbers = match_lines(clp.lines, lines, comp)
@@ -261,7 +265,8 @@ def cannot_open(status: str, icn: str, strict: bool, billing: str) -> str:
     return ""
 
 
-def opening(common: dict[str, Any], clp: Clp, plan: Plan, payer_id: str, charge: Decimal, comp: str) -> Any:
+def opening(common: dict[str, Any], clp: Clp, plan: Plan, payer_id: str, charge: Decimal, comp: str,
+            patient_key: str) -> Any:
     """open_from_remittance: the claim as the remittance shows it, for a claim the ledger never saw."""
     seg = clp.segment
     days = [d for d in (ln["date"] for ln in clp.lines) if d] or clp.dates or [plan.at.date()]
@@ -269,7 +274,7 @@ def opening(common: dict[str, Any], clp: Clp, plan: Plan, payer_id: str, charge:
         **common, "type": "open_from_remittance",
         "payer_id": payer_id, "payer_class": PAYER_CLASS.get(el(seg, 6), "commercial"),
         "payer_sequence": PAYER_SEQUENCE.get(el(seg, 2), "primary"),
-        "patient_key": pseudonym(payer_id, clp.patient), "total_charge": str(charge),
+        "patient_key": patient_key, "total_charge": str(charge),
         "rendering_npi": clp.rendering if len(clp.rendering) == 10 else None,
         "service_date": min(days).isoformat(),
         "origin": f"835 trace {plan.payment['trace']} of payer {payer_id}: no coding or submission known",

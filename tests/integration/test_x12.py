@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from domain.intake import Intake
-from infra.bootstrap import open_ledger, open_runner
+from infra.bootstrap import open_ledger, open_patient_keys, open_runner
 from infra.verify import differences
 from infra.x12 import samples
 from infra.x12.export837 import Provider, export_837p
@@ -24,6 +24,7 @@ from infra.x12.importer import Importer, intakes, pyx12_verdict, quarantine_rows
 from tests.conftest import ROOT
 
 SAMPLES = ROOT.parent / "shared" / "data" / "x12"
+KEYS = open_patient_keys()  # the test run's fixed master key (tests/conftest.py)
 D = Decimal
 
 # file -> what importing it into an empty ledger must give: claim events by type, item outcomes, money posted,
@@ -122,7 +123,7 @@ def test_every_sample_file_has_an_expectation():
 def test_sample_file(name: str, database_url: str):
     want = EXPECTED[name]
     ledger = open_ledger(database_url)
-    result = Importer(ledger, validate=False).import_file(str(SAMPLES / name))
+    result = Importer(ledger, KEYS, validate=False).import_file(str(SAMPLES / name))
     if "refused" in want:
         assert want["refused"] in result.error
         assert event_count(ledger) == 0, "nothing from a refused file is written"
@@ -162,7 +163,7 @@ def test_sample_file(name: str, database_url: str):
 
 def test_reimporting_every_sample_appends_nothing(tmp_path: Path):
     ledger = open_ledger(f"sqlite:///{tmp_path / 'x12.db'}")
-    importer = Importer(ledger, validate=False)
+    importer = Importer(ledger, KEYS, validate=False)
     files = [str(SAMPLES / name) for name in sorted(EXPECTED)]
     for path in files:
         importer.import_file(path)
@@ -220,7 +221,7 @@ def test_export_validates_and_round_trips(database_url: str, tmp_path: Path):
     assert {(e.interchange_control_number, e.group_control_number, e.transaction_control_number)
             for e in submitted} == {("000000001", "1", "0001")}
     before = event_count(ledger)
-    again = Importer(ledger, validate=False).import_file(str(out))
+    again = Importer(ledger, KEYS, validate=False).import_file(str(out))
     assert [i["outcome"] for i in again.transactions[0].claims] == ["duplicate"] * 3
     assert len(claim_events(ledger)) == 3 * 3  # coded, scrubbed, submitted: nothing appended for the claims
     assert event_count(ledger) == before + 2  # only the record of the imported file (logged, posted)
@@ -235,7 +236,7 @@ def test_export_validates_and_round_trips(database_url: str, tmp_path: Path):
 
     # the 837P into an empty ledger: the same claims, coded and submitted
     other = open_ledger(f"sqlite:///{tmp_path / 'other.db'}")
-    fresh = Importer(other, validate=False).import_file(str(out))
+    fresh = Importer(other, KEYS, validate=False).import_file(str(out))
     assert [i["outcome"] for i in fresh.transactions[0].claims] == ["posted"] * 3
     mine, theirs = ledger.find("RT2"), other.find("RT2")
     for attribute in ("diagnoses", "lines", "total_charge", "patient_key", "payer_id", "payer_class",
@@ -246,7 +247,7 @@ def test_export_validates_and_round_trips(database_url: str, tmp_path: Path):
 def test_acknowledgments_and_remittance_after_export(database_url: str, tmp_path: Path):
     ledger = open_ledger(database_url)
     export_837p(ledger, ready_claims(ledger, ["AK1", "AK2"]), str(tmp_path / "c.837"), PROVIDERS)
-    importer = Importer(ledger, validate=False)
+    importer = Importer(ledger, KEYS, validate=False)
     ack = tmp_path / "ack.277"
     ack.write_text(samples.ack_277("1234567893", [("AK1", "A2", D("175")), ("AK2", "A7", D("175"))]))
     result = importer.import_file(str(ack))
@@ -279,7 +280,7 @@ def sent_elsewhere(tmp_path: Path, number: str) -> Path:
 
 def ledger_importer(url: str) -> tuple:
     ledger = open_ledger(url)
-    return ledger, Importer(ledger, validate=False)
+    return ledger, Importer(ledger, KEYS, validate=False)
 
 
 def test_an_837_imported_after_the_835_attaches_its_coding_to_the_claim_the_835_opened(database_url: str,
@@ -337,7 +338,7 @@ def test_an_837_attaches_to_the_claim_an_835_opened_under_the_billing_providers_
 def test_999_rejects_the_claims_of_the_837_it_names(database_url: str, tmp_path: Path):
     ledger = open_ledger(database_url)
     export_837p(ledger, ready_claims(ledger, ["N1", "N2"]), str(tmp_path / "c.837"), PROVIDERS)
-    importer = Importer(ledger, validate=False)
+    importer = Importer(ledger, KEYS, validate=False)
     accepted = tmp_path / "a.999"
     accepted.write_text(samples.ack_999("1", "0001", accepted=True))
     assert importer.import_file(str(accepted)).transactions[0].claims[0]["outcome"] == "kept"
@@ -355,16 +356,17 @@ def test_unbalanced_remittance_is_quarantined_whole_then_posted_after_a_fix(data
     remits = samples.random_remits(4, seed=3)
     broken = tmp_path / "broken.835"
     broken.write_text(samples.remittance(remits, trace="T77", bpr_off_by=D("0.01")))
-    result = Importer(ledger, validate=False).import_file(str(broken))
+    result = Importer(ledger, KEYS, validate=False).import_file(str(broken))
     assert result.transactions[0].status == "quarantined"
     assert "(transaction balancing)" in result.transactions[0].reason
     assert claim_events(ledger) == []
     rows = quarantine_rows(ledger)
     assert [(r["state"], r["kind"]) for r in rows] == [("quarantined", "835")]
-    assert Importer(ledger, validate=False).import_file(str(broken)).transactions[0].status == "already quarantined"
+    again = Importer(ledger, KEYS, validate=False).import_file(str(broken))
+    assert again.transactions[0].status == "already quarantined"
     fixed = tmp_path / "fixed.835"
     fixed.write_text(samples.remittance(remits, trace="T77"))
-    posted = Importer(ledger, validate=False).import_file(str(fixed))
+    posted = Importer(ledger, KEYS, validate=False).import_file(str(fixed))
     assert posted.transactions[0].status == "posted"
     assert quarantine_rows(ledger) == []
     assert len([e for e in claim_events(ledger) if type(e).__name__ == "Opened"]) == 4
@@ -374,31 +376,37 @@ def test_strict_keeps_unknown_claims_unmatched(tmp_path: Path):
     ledger = open_ledger(f"sqlite:///{tmp_path / 's.db'}")
     era = tmp_path / "u.835"
     era.write_text(samples.remittance(samples.random_remits(3, seed=5), trace="T9", payee_npi="1234567893"))
-    result = Importer(ledger, strict=True, validate=False).import_file(str(era))
+    result = Importer(ledger, KEYS, strict=True, validate=False).import_file(str(era))
     assert [i["outcome"] for i in result.transactions[0].claims] == ["unmatched"] * 3
     assert claim_events(ledger) == []
     assert [r["state"] for r in quarantine_rows(ledger)] == ["unmatched"] * 3
     # without --strict, importing it again opens the claims from the remittance
-    again = Importer(ledger, validate=False).import_file(str(era))
+    again = Importer(ledger, KEYS, validate=False).import_file(str(era))
     assert [i["outcome"] for i in again.transactions[0].claims] == ["posted"] * 3
     opened = [e for e in claim_events(ledger) if type(e).__name__ == "Opened"]
     assert len(opened) == 3 and all("no coding or submission known" in e.origin for e in opened)
 
 
-def test_reversal_then_correction_in_one_remittance(database_url: str, tmp_path: Path):
-    ledger = open_ledger(database_url)
+def payment_then_reversal_and_correction(tmp_path: Path) -> tuple[Path, Path]:
+    """Two 835s for claim RV1: one pays it (120.00), the other reverses that payment and pays 140.00 instead."""
     first = samples.Remit("RV1", "1", D("200"), D("120"), D("20"), "ICN-RV1",
                           adjustments=[("CO", "45", D("60")), ("PR", "3", D("20"))])
     one = tmp_path / "one.835"
     one.write_text(samples.remittance([first], trace="T1", payee_npi="1234567893"))
-    Importer(ledger, validate=False).import_file(str(one))
     reversal = samples.Remit("RV1", "22", D("-200"), D("-120"), D("-20"), "ICN-RV1",
                              adjustments=[("CO", "45", D("-60")), ("PR", "3", D("-20"))])
     correction = samples.Remit("RV1", "1", D("200"), D("140"), D("20"), "ICN-RV1B",
                                adjustments=[("CO", "45", D("40")), ("PR", "3", D("20"))])
     two = tmp_path / "two.835"
     two.write_text(samples.remittance([reversal, correction], trace="T2", payee_npi="1234567893", control=2))
-    result = Importer(ledger, validate=False).import_file(str(two))
+    return one, two
+
+
+def test_reversal_then_correction_in_one_remittance(database_url: str, tmp_path: Path):
+    ledger = open_ledger(database_url)
+    one, two = payment_then_reversal_and_correction(tmp_path)
+    Importer(ledger, KEYS, validate=False).import_file(str(one))
+    result = Importer(ledger, KEYS, validate=False).import_file(str(two))
     assert [i["outcome"] for i in result.transactions[0].claims] == ["posted", "posted"]
     kinds = [type(e).__name__ for e in claim_events(ledger)]
     assert kinds == ["Opened", "Paid", "PaymentReversed", "Paid"]
@@ -424,7 +432,7 @@ def test_structural_faults_refuse_the_file(name: str, text: str, reason: str, tm
     ledger = open_ledger(f"sqlite:///{tmp_path / 'b.db'}")
     path = tmp_path / f"{name}.x12"
     path.write_text(text)
-    result = Importer(ledger, validate=False).import_file(str(path))
+    result = Importer(ledger, KEYS, validate=False).import_file(str(path))
     assert reason in result.error
     assert event_count(ledger) == 0
 
@@ -433,7 +441,7 @@ def test_binary_garbage_is_refused(tmp_path: Path):
     ledger = open_ledger(f"sqlite:///{tmp_path / 'g.db'}")
     path = tmp_path / "garbage.x12"
     path.write_bytes(os.urandom(4096) + b"ISA" + os.urandom(4096))
-    result = Importer(ledger, validate=False).import_file(str(path))
+    result = Importer(ledger, KEYS, validate=False).import_file(str(path))
     assert result.error and event_count(ledger) == 0
 
 
@@ -453,8 +461,8 @@ def test_fifty_megabytes_broken_at_the_end_writes_nothing_in_bounded_memory(tmp_
         f.write(f"GE*{count}*1~\nIEA*1*000000009~\n")  # ISA13 is 000000001: the file is refused at its very end
     db = tmp_path / "big.db"
     # VmHWM, the child's own peak (ru_maxrss would carry the parent's peak across fork and exec)
-    script = (f"from infra.bootstrap import open_ledger; from infra.x12.importer import Importer;"
-              f"r = Importer(open_ledger('sqlite:///{db}'), validate=False).import_file('{path}');"
+    script = (f"from infra.bootstrap import open_ledger, open_patient_keys; from infra.x12.importer import Importer;"
+              f"r = Importer(open_ledger('sqlite:///{db}'), open_patient_keys(), validate=False).import_file('{path}');"
               f"print(r.error); print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stderr
@@ -470,7 +478,7 @@ def test_intake_records_payment_facts(tmp_path: Path):
     remits = samples.random_remits(2, seed=4)
     era.write_text(samples.remittance(remits, trace="TP", payee_npi="1234567893",
                                       provider_adjustments=[("WO:LOAN1", D("25.00"))], paid_on=date(2026, 10, 5)))
-    result = Importer(ledger, validate=False).import_file(str(era))
+    result = Importer(ledger, KEYS, validate=False).import_file(str(era))
     payment = result.transactions[0].payment
     assert payment["trace"] == "TP" and payment["paid_on"] == "2026-10-05" and payment["method"] == "ACH"
     assert D(payment["amount"]) == sum((r.paid for r in remits), D("0")) - D("25")
@@ -531,7 +539,7 @@ def test_claims_to_837p_and_back(claims, tmp_path_factory):
     if not result.claims:
         return
     other = open_ledger("memory:")
-    imported = Importer(other, validate=False).import_file(str(out))
+    imported = Importer(other, KEYS, validate=False).import_file(str(out))
     assert not imported.error
     assert {i["claim"]: i["outcome"] for i in imported.transactions[0].claims} == {n: "posted" for n in result.claims}
     for number in result.claims:

@@ -12,7 +12,7 @@ from infra.bootstrap import open_ledger
 from infra.x12 import samples
 from infra.x12.export837 import export_837p
 from infra.x12.importer import Importer, quarantine_rows, retry_quarantined
-from tests.integration.test_x12 import PROVIDERS, claim_events, event_count, ready_claims
+from tests.integration.test_x12 import KEYS, PROVIDERS, claim_events, event_count, ready_claims
 
 D = Decimal
 
@@ -42,9 +42,9 @@ def test_a_dry_run_counts_repeats_within_a_file_as_the_import_does(database_url:
     both = tmp_path / "both.x12"
     both.write_text(sent_837(tmp_path, "DR1") * 2 + paying("DR1"))
     ledger = open_ledger(database_url)
-    dry = Importer(ledger, dry_run=True, validate=False).import_file(str(both))
+    dry = Importer(ledger, KEYS, dry_run=True, validate=False).import_file(str(both))
     assert event_count(ledger) == 0, "a dry run writes nothing"
-    real = Importer(ledger, validate=False).import_file(str(both))
+    real = Importer(ledger, KEYS, validate=False).import_file(str(both))
     assert [t.status for t in real.transactions] == ["posted", "already imported", "posted"]
     assert counts(dry) == counts(real)
     assert dry.events == real.events == 4  # Coded, Scrubbed, Submitted, Paid
@@ -66,7 +66,7 @@ def test_an_amount_x12_does_not_allow_quarantines_its_transaction_and_nothing_of
     path = tmp_path / "mixed.x12"
     path.write_text(claims + remittance.replace(*bad))
     ledger = open_ledger(database_url)
-    result = Importer(ledger, validate=False).import_file(str(path))
+    result = Importer(ledger, KEYS, validate=False).import_file(str(path))
     assert [t.status for t in result.transactions] == ["not written", "quarantined"]
     assert where in result.transactions[1].reason and reason in result.transactions[1].reason
     assert "835 0001" in result.transactions[0].reason
@@ -75,7 +75,7 @@ def test_an_amount_x12_does_not_allow_quarantines_its_transaction_and_nothing_of
     assert row["state"] == "quarantined" and reason in row["reason"]
     # the corrected file (same payer and trace) posts whole and clears the quarantine
     path.write_text(claims + remittance)
-    fixed = Importer(ledger, validate=False).import_file(str(path))
+    fixed = Importer(ledger, KEYS, validate=False).import_file(str(path))
     assert [t.status for t in fixed.transactions] == ["posted", "posted"]
     assert [type(e).__name__ for e in claim_events(ledger)] == ["Coded", "Scrubbed", "Submitted", "Paid"]
     assert quarantine_rows(ledger) == []
@@ -86,10 +86,10 @@ def test_an_unbalanced_remittance_holds_back_its_file_unless_each_transaction_is
     path = tmp_path / "mixed.x12"
     path.write_text(sent_837(tmp_path, "UB1") + paying("UB1").replace("BPR*I*140*", "BPR*I*140.01*"))
     ledger = open_ledger(database_url)
-    whole = Importer(ledger, validate=False).import_file(str(path))
+    whole = Importer(ledger, KEYS, validate=False).import_file(str(path))
     assert [t.status for t in whole.transactions] == ["not written", "quarantined"]
     assert "(transaction balancing)" in whole.transactions[1].reason and claim_events(ledger) == []
-    each = Importer(ledger, validate=False, per_transaction=True).import_file(str(path))
+    each = Importer(ledger, KEYS, validate=False, per_transaction=True).import_file(str(path))
     assert [t.status for t in each.transactions] == ["posted", "already quarantined"]
     assert [type(e).__name__ for e in claim_events(ledger)] == ["Coded", "Scrubbed", "Submitted"]
 
@@ -100,7 +100,7 @@ def test_a_bad_amount_in_an_837_quarantines_it(database_url: str, tmp_path: Path
     path = tmp_path / "bad.837"
     path.write_text(text.replace("SV1*HC:99214:25*150*UN*1*", "SV1*HC:99214:25*150*UN*1E2*"))
     ledger = open_ledger(database_url)
-    result = Importer(ledger, validate=False).import_file(str(path))
+    result = Importer(ledger, KEYS, validate=False).import_file(str(path))
     assert result.transactions[0].status == "quarantined"
     assert "(SV1) SV104: '1E2' uses exponential notation" in result.transactions[0].reason
     assert claim_events(ledger) == []
@@ -110,7 +110,7 @@ def test_a_bad_amount_in_an_837_quarantines_it(database_url: str, tmp_path: Path
 
 def test_unmatched_and_rejected_items_are_retried_once_the_claim_exists(database_url: str, tmp_path: Path):
     ledger = open_ledger(database_url)
-    importer = Importer(ledger, validate=False)
+    importer = Importer(ledger, KEYS, validate=False)
     era, ack, early = tmp_path / "paid.835", tmp_path / "unknown.277", tmp_path / "early.277"
     era.write_text(paying("UM1"))
     ack.write_text(samples.ack_277("1234567893", [("UM1", "A2", D("175"))]))
@@ -118,20 +118,20 @@ def test_unmatched_and_rejected_items_are_retried_once_the_claim_exists(database
     early.write_text(samples.ack_277("1234567893", [("RJ1", "A2", D("175"))], control=10))
     importer.import_file(str(ack))
     importer.import_file(str(early))
-    Importer(ledger, strict=True, validate=False).import_file(str(era))
+    Importer(ledger, KEYS, strict=True, validate=False).import_file(str(era))
     rows = quarantine_rows(ledger)
     assert sorted((r["kind"], r["claim"], r["state"]) for r in rows) == [
         ("277CA", "RJ1", "rejected"), ("277CA", "UM1", "unmatched"), ("835", "UM1", "unmatched")]
     assert all(r["reason"] for r in rows)
     before = event_count(ledger)
-    assert all(t.events == 0 for t in retry_quarantined(ledger)), "nothing changed: nothing to post"
+    assert all(t.events == 0 for t in retry_quarantined(ledger, KEYS)), "nothing changed: nothing to post"
     assert event_count(ledger) == before, "the 835 was imported with --strict: a retry opens no claim either"
 
-    Importer(ledger, validate=False).import_text(sent_837(tmp_path, "UM1"), "the claim's 837")
+    Importer(ledger, KEYS, validate=False).import_text(sent_837(tmp_path, "UM1"), "the claim's 837")
     export_837p(ledger, [("1234567893", "RJ1")], str(tmp_path / "rj1.837"), PROVIDERS)
-    retried = retry_quarantined(ledger)
+    retried = retry_quarantined(ledger, KEYS)
     assert sorted(t.kind for t in retried) == ["277CA", "277CA", "835"]
     assert quarantine_rows(ledger) == [], "a retried item that posts is cleared"
     assert (ledger.find("UM1").status, ledger.find("RJ1").status) == ("closed", "accepted")  # UM1 paid in full
     after = event_count(ledger)
-    assert retry_quarantined(ledger) == [] and event_count(ledger) == after, "re-retrying appends nothing"
+    assert retry_quarantined(ledger, KEYS) == [] and event_count(ledger) == after, "re-retrying appends nothing"

@@ -14,7 +14,7 @@ from tests.unit.helpers import memory_ledger, run
 # The topics stored by every version of the ledger so far: never to change.
 STORED_NAMES = ("Event", "Coded", "Opened", "CodingAttached", "Recoded", "Scrubbed", "Submitted", "SubmissionAttached",
                 "Accepted", "Rejected", "Paid", "Denied", "Appealed", "AppealDecided", "PaymentReversed", "Adjusted",
-                "PatientBilled", "PatientPaid", "WrittenOff", "Voided")
+                "PatientBilled", "PatientPaid", "WrittenOff", "Voided", "PatientRekeyed")
 STORED_TOPICS = {f"domain.claim:Claim.{name}": name for name in STORED_NAMES}
 
 

@@ -79,7 +79,7 @@ def test_content_key_ignores_who_sent_it():
 
 def test_schema_lists_every_command():
     schema = command_schema()
-    assert len(schema["discriminator"]["mapping"]) == 17
+    assert len(schema["discriminator"]["mapping"]) == 18  # rekey_patient (issue 14) is the 18th
 
 
 def test_the_published_message_schema_in_the_repository_matches_the_model():
