@@ -22,7 +22,7 @@ from infra.grafana.snapshot import snapshot
 from infra.settings import Settings
 from infra.bootstrap import open_ledger, open_runner
 from projections import oracle, reports
-from tests.conftest import ROOT, require_postgres
+from tests.conftest import ROOT, as_role, require_postgres
 
 UNITS = {"percentunit", "currencyUSD", "short", "none"}
 PANEL_TYPES = {"stat", "table", "barchart", "bargauge", "timeseries"}
@@ -220,7 +220,7 @@ def test_payer_variable_filters_the_panels(filled: str):
 def test_grafana_role_reads_the_projections_not_the_events(filled: str):
     import psycopg
     base, schema = filled.split("?schema=")
-    reader = base.replace("rcm:rcm@", "rcm_grafana:rcm_grafana@")
+    reader = as_role(base, "rcm_grafana")
     with psycopg.connect(reader, autocommit=True) as c:
         c.execute(f"SET search_path TO {schema}")
         assert c.execute("SELECT count(*) FROM claim_status").fetchone()[0] > 0
