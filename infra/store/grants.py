@@ -12,8 +12,10 @@ from typing import Any
 
 from psycopg import sql
 
+from projections.schema import READER
+
 OWNER = "rcm"
-WRITER, PROJECTOR, READER, AUDITOR = "rcm_writer", "rcm_projector", "rcm_grafana", "rcm_auditor"
+WRITER, PROJECTOR, AUDITOR = "rcm_writer", "rcm_projector", "rcm_auditor"
 ROLES = (WRITER, PROJECTOR, READER, AUDITOR)
 EVENTS, CHAIN, TRACKING, PHI_PREFIX = "rcm_events", "rcm_chain", "rcm_tracking", "rcm_phi_"
 LOCK_SUFFIX = "_lock"  # `<table>_lock()`: takes the table's append lock for those who may insert (recorders.py)
