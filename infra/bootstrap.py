@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING
 from eventsourcing.persistence import OperationalError
 
 from domain.contract import TOPIC
+from domain.ledger import Ledger
 from projections.runner import Runner
 from projections.views import ClaimViews
 from infra import icd_cache
 from infra.keys import MasterKey
 from infra.settings import Settings
+from infra.store import grants
 from infra.store.ledger import StoreLedger
 from infra.store.transcoding import PlainEvents
 
@@ -40,8 +42,10 @@ def open_ledger(where: Settings | str | None = None, *, source: str = "cli", cre
                 ) -> StoreLedger:
     settings = settings_of(where)
     icd_cache.install()
-    if settings.backend == "postgresql":
-        check_reachable(settings)
+    if settings.backend == "sqlite":
+        private_file(settings.eventsourcing_env()["SQLITE_DBNAME"])
+    if settings.backend == "postgresql" and not check_reachable(settings):
+        create_tables = False  # a role that is not the owner uses the tables the owner made (README "Using PostgreSQL")
     env = settings.eventsourcing_env()
     if not create_tables:
         env["CREATE_TABLE"] = "n"
@@ -72,13 +76,29 @@ def open_patient_keys(env: dict[str, str] | None = None) -> PatientKeys:
     return PatientKeys(MasterKey.load(env, create=True))
 
 
+def private_file(path: str) -> None:
+    """A new SQLite ledger is created readable and writable by its owner only (0600): it holds claims and money.
+    SQLite gives its -wal and -shm files the mode of the database file. An existing file is left as it is."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
 class DatabaseUnreachable(Exception):
     """The database named by the URL cannot be connected to: said at once, with where it was looked for."""
 
 
-def check_reachable(settings: Settings) -> None:
+class NotSetUp(Exception):
+    """The ledger's tables are not there and this role may not create them: the owner sets the schema up first."""
+
+
+def check_reachable(settings: Settings) -> bool:
     """Connects once before eventsourcing's pool does (which retries a refused connection for its whole timeout),
-    so an unreachable server is reported at once (the schema is created under `tables_lock`)."""
+    so an unreachable server is reported at once (the schema is created under `tables_lock`). Returns whether this
+    role may create the ledger's tables: only the owner may (roles without it find the owner's tables there)."""
     import psycopg
 
     env = settings.eventsourcing_env()
@@ -89,7 +109,18 @@ def check_reachable(settings: Settings) -> None:
         raise DatabaseUnreachable(
             f"cannot connect to PostgreSQL at host {env['POSTGRES_HOST']} port {env['POSTGRES_PORT']} database "
             f"{env['POSTGRES_DBNAME']} as {env['POSTGRES_USER']}: {' '.join(str(error).split())}") from None
-    conn.close()
+    schema = settings.postgres_schema or "public"
+    with conn:
+        may_create, ready, user = conn.execute(
+            "SELECT CASE WHEN n.oid IS NULL THEN has_database_privilege(current_database(), 'CREATE')"
+            " ELSE has_schema_privilege(n.oid, 'CREATE') END, has_schema_privilege(n.oid, 'USAGE') AND EXISTS"
+            " (SELECT 1 FROM pg_class c WHERE c.relnamespace = n.oid AND c.relname = %s), current_user"
+            " FROM (SELECT %s::text AS name) s LEFT JOIN pg_namespace n ON n.nspname = s.name",
+            (f"{Ledger.name}_events", schema)).fetchone()  # type: ignore[misc]
+    if not may_create and not ready:
+        raise NotSetUp(f"schema {schema} holds no ledger that role {user} may use, and it may not create one: the "
+                       f"owner (rcm) sets it up first with `rcm db grant --db postgresql://rcm@HOST:PORT/DB...`")
+    return bool(may_create)
 
 
 @contextmanager
@@ -114,9 +145,28 @@ def open_views(ledger: StoreLedger, where: Settings | str | None = None, suffix:
     settings = settings_of(where)
     if settings.backend not in ("sqlite", "postgresql"):
         raise ValueError(f"projections need SQLite or PostgreSQL, not {settings.database_url!r}")
-    views = ClaimViews(ledger.factory.tracking_recorder(), settings.backend, suffix)
+    views = ClaimViews(ledger.factory.tracking_recorder(), settings.backend, suffix, grant=grants.grant_if_roles)
     views.create()
     return views
+
+
+def grant_roles(settings: Settings) -> list[dict[str, str]]:
+    """`rcm db grant`: as the owner, creates the ledger's tables and read models missing in the schema, then grants
+    each role its privileges on every table there (infra/store/grants.py)."""
+    import psycopg
+
+    ledger = open_ledger(settings)
+    try:
+        open_views(ledger, settings)
+    finally:
+        ledger.close()
+    schema = settings.postgres_schema or "public"
+    with psycopg.connect(settings.postgres_conninfo()) as conn:
+        try:
+            return grants.grant(conn.cursor(), schema)
+        except psycopg.errors.InsufficientPrivilege as error:
+            raise grants.NotOwner(f"only the owner of the tables in schema {schema} may grant on them: "
+                                  f"{' '.join(str(error).split())}") from None
 
 
 FACTS_KEPT = 200_000  # claims whose read-model facts a runner keeps in memory (about 1 GB at most)

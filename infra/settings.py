@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
+from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
 from pydantic import BaseModel, Field, field_validator
@@ -88,3 +90,38 @@ SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 def schema_of(url: str) -> str:
     return parse_qs(urlparse(url).query).get("schema", [""])[0]
+
+
+def pgpass_fields(line: str) -> list[str]:
+    """A pgpass line's fields: split at the colons not escaped by a backslash (which escapes : and \\)."""
+    fields, field, escaped = [], "", False
+    for char in line:
+        if escaped:
+            field, escaped = field + char, False
+        elif char == "\\":
+            escaped = True
+        elif char == ":":
+            fields, field = fields + [field], ""
+        else:
+            field += char
+    return fields + [field]
+
+
+def libpq_password(settings: Settings, user: str, env: Mapping[str, str] | None = None) -> str | None:
+    """The password libpq takes from its passfile ($PGPASSFILE, else ~/.pgpass, which infra/postgres.sh keeps) for
+    `user` on the ledger's PostgreSQL server and database; None when it has none."""
+    env = os.environ if env is None else env
+    path = Path(env.get("PGPASSFILE") or Path.home() / ".pgpass")
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return None
+    url = urlparse(settings.postgres_conninfo())
+    wanted = (url.hostname or "127.0.0.1", str(url.port or 5432), url.path.lstrip("/") or "rcm", user)
+    for line in lines:
+        fields = pgpass_fields(line)
+        if line.startswith("#") or len(fields) != 5:
+            continue
+        if all(have in ("*", want) for have, want in zip(fields, wanted)):
+            return fields[4]
+    return None

@@ -1,7 +1,8 @@
 """The views' schema: tables, indexes and the SQL views for KPIs and open A/R over them; creating them (and
-noticing tables an earlier release left behind), granting Grafana's reader, and a rebuild's switch to fresh tables."""
+noticing tables an earlier release left behind), granting the roles, and a rebuild's switch to fresh tables."""
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from projections.code_lists import code_list
@@ -10,6 +11,12 @@ from projections.tables import (BOOLS, DENIAL_STATS_KEYS, KPI_COUNTERS, STAT_COL
                                 ViewTables)
 
 READER = "rcm_grafana"
+# (cursor, schema, names of the relations made): grants the roles their privileges on them (infra/store/grants.py)
+Grant = Callable[[Any, str, Sequence[str]], Any]
+
+
+class ViewsNotSetUp(Exception):
+    """The read models are missing or outdated and this role (not their owner) may not create or change them."""
 
 
 def column_type(name: str, dialect: str) -> str:
@@ -37,8 +44,8 @@ def indexes(bare: dict[str, str]) -> list[tuple[str, str, str]]:
 class ViewSchema:
     """Creates, drops and switches the tables of `tables`; `incomplete` names those `create` found behind."""
 
-    def __init__(self, tables: ViewTables) -> None:
-        self.tables = tables
+    def __init__(self, tables: ViewTables, grant: Grant | None = None) -> None:
+        self.tables, self.grant = tables, grant
         self.incomplete: list[str] = []
 
     def create(self) -> None:
@@ -51,6 +58,13 @@ class ViewSchema:
         outdated = [name for name in tables.t if name not in absent and self.outdated(name)]
         missing = absent + outdated
         self.incomplete = []
+        if not self.may_create():
+            if missing:
+                raise ViewsNotSetUp(
+                    f"the read models {', '.join(missing)} in schema {tables.db_schema} are missing or outdated and "
+                    f"this role may not create them: their owner (rcm) runs `rcm db grant` (or `rcm projections "
+                    f"rebuild`) first")
+            return  # the owner's tables, as they are
         with tables.transaction() as c:
             for statement in (
                 f"CREATE TABLE IF NOT EXISTS {cs} ({columns}, PRIMARY KEY (claim_id))",
@@ -69,8 +83,7 @@ class ViewSchema:
             if not tables.suffix and not outdated:  # (an outdated table gets its views when `rebuild` replaces it)
                 for statement in self.view_statements():
                     c.execute(statement)
-            if dialect == "postgresql":
-                self.grant_reader(c)
+            self.grant_roles(c)
         if missing and len(absent) < len(tables.t) and tables.position() > 0:
             # tables a newer release added or changed, behind a position the older tables already reached
             self.incomplete = missing
@@ -119,16 +132,20 @@ class ViewSchema:
         head = "claim_status" + start
         return sorted(r["name"][len("claim_status"):] for r in rows if r["name"].startswith(head))
 
-    def grant_reader(self, c: Any) -> None:
-        """Grafana's role (made by infra/postgres.sh) reads the read models, never the events."""
-        c.execute(f"SELECT 1 FROM pg_roles WHERE rolname = '{READER}'")
-        if not c.fetchone():
+    def may_create(self) -> bool:
+        """Whether this role may create tables in the views' schema (on PostgreSQL only the owner may)."""
+        if self.tables.dialect == "sqlite":
+            return True
+        return self.tables.query("SELECT has_schema_privilege(?, 'CREATE') AS may", [self.tables.db_schema])[0]["may"]
+
+    def grant_roles(self, c: Any) -> None:
+        """The roles' privileges on the tables and views made here: the projector writes them, Grafana's role reads
+        them (never the events); by the one grant path the composition root gives."""
+        if self.grant is None or self.tables.dialect != "postgresql":
             return
         tables = self.tables
-        if tables.prefix:
-            c.execute(f"GRANT USAGE ON SCHEMA {tables.prefix.rstrip('.')} TO {READER}")
-        relations = list(tables.t.values()) + ([] if tables.suffix else [tables.kpis, tables.ar_open, tables.carc_codes])
-        c.execute(f"GRANT SELECT ON {', '.join(relations)} TO {READER}")
+        self.grant(c, tables.db_schema, [*tables.bare.values(),
+                                         *([] if tables.suffix else ["kpis", "ar_open", "carc_codes"])])
 
     def summary_statement(self, name: str) -> str:
         keys, metrics = SUMMARIES[name]
@@ -217,6 +234,7 @@ LEFT JOIN ap ON ap.grp = g.grp{'' if by is None else ' ORDER BY 1'}"""
                     c.execute(f"ALTER INDEX {live.prefix}{fresh.bare[name]}_pkey RENAME TO {live_bare}_pkey")
             for statement in (*self.index_statements(live.bare), *self.view_statements()):
                 c.execute(statement)
+            self.grant_roles(c)
             for view in VIEW_NAMES:
                 c.execute(live.sql(f"DELETE FROM {table} WHERE application_name = ?"), [live.tracking_name(view)])
                 c.execute(live.sql(f"UPDATE {table} SET application_name = ? WHERE application_name = ?"),

@@ -8,16 +8,16 @@ from typing import Any
 
 from projections.facts_cache import FactsCache
 from projections.page_writer import PageWriter
-from projections.schema import ViewSchema
+from projections.schema import Grant, ViewSchema
 from projections.tables import ViewTables
 
 
 class ClaimViews:
     """Owns the view tables in the ledger's database; `tracking` is eventsourcing's tracking recorder there."""
 
-    def __init__(self, tracking: Any, dialect: str, suffix: str = "") -> None:
+    def __init__(self, tracking: Any, dialect: str, suffix: str = "", grant: Grant | None = None) -> None:
         self.tables = ViewTables(tracking, dialect, suffix)
-        self.schema = ViewSchema(self.tables)
+        self.schema = ViewSchema(self.tables, grant)
         self.writer = PageWriter(self.tables, FactsCache())
         self.dialect, self.prefix, self.t, self.kpis = dialect, self.tables.prefix, self.tables.t, self.tables.kpis
 

@@ -8,6 +8,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -47,6 +48,14 @@ def require_service(script: str, prefix: str, env: str) -> str:
 
 def require_postgres() -> str:
     return require_service("postgres.sh", "postgresql://", "RCM_TEST_POSTGRES_URL")
+
+
+def as_role(url: str, role: str) -> str:
+    """The same PostgreSQL URL for another of the ledger's roles (README "Using PostgreSQL"), without a password:
+    libpq takes it from its passfile, which infra/postgres.sh keeps."""
+    parts = urlsplit(url)
+    where = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{role}@{where}"))
 
 
 def require_kafka() -> str:

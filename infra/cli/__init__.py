@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from domain.errors import LedgerError
 from infra import present
-from infra.bootstrap import DatabaseUnreachable
+from infra.bootstrap import DatabaseUnreachable, NotSetUp
 from infra.cli.arguments import InputRejected
 from infra.cli.ledger_commands import describe_validation
 from infra.cli.parser import parser
@@ -16,6 +16,7 @@ from infra.cli.terminal import FAILURE, REJECTED, err
 from infra.keys import MasterKeyError
 from infra.settings import Settings
 from projections.runner import IncompleteViews
+from projections.schema import ViewsNotSetUp
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as e:  # settings (the database URL, RCM_ACTOR): commands are reported by line
         err.print(present.shown(f"rejected: {describe_validation(e, None)}"))
         return REJECTED
-    except (LedgerError, InputRejected, IncompleteViews, DatabaseUnreachable, MasterKeyError) as e:
+    except (LedgerError, InputRejected, IncompleteViews, ViewsNotSetUp, DatabaseUnreachable,
+            NotSetUp, MasterKeyError) as e:
         err.print(present.shown(f"rejected: {e}"))
         return REJECTED
     except KeyboardInterrupt:

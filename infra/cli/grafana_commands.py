@@ -53,14 +53,13 @@ def pack_range(first: date | None, last: date | None) -> tuple[datetime | None, 
 
 
 def publish_dashboards(args: argparse.Namespace, settings: Any) -> int:
-    from infra.grafana.publish import READER_PASSWORD, PublishError, publish
+    from infra.grafana.publish import PublishError, publish
 
     if not args.grafana_url:
         raise InputRejected("dashboards publish needs --grafana-url URL")
     try:
         report = publish(args.grafana_url, args.token or os.environ.get("GRAFANA_TOKEN"), settings,
-                         folder_title=args.folder,
-                         reader_password=os.environ.get("RCM_GRAFANA_PASSWORD", READER_PASSWORD))
+                         folder_title=args.folder)
     except PublishError as error:
         raise InputRejected(str(error)) from None
     print_result(args.json, report, present.rows_table(f"published to {args.grafana_url}", report))

@@ -6,6 +6,7 @@ plainly whether the server is unreachable, refused the credentials, or changed a
 from __future__ import annotations
 
 import copy
+import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -14,13 +15,13 @@ from grafana_client.client import GrafanaClientError, GrafanaException, GrafanaU
 from niquests.exceptions import ConnectionError as Unreachable
 
 from infra.grafana.dashboards import DATASOURCE_UID, load
+from infra.settings import libpq_password
 from projections.schema import READER
 
 if TYPE_CHECKING:
     from infra.settings import Settings
 
 FOLDER_UID = "rcm"
-READER_PASSWORD = "rcm_grafana"  # the read-only role's password unless RCM_GRAFANA_PASSWORD says otherwise
 DATASOURCE_TYPE = "grafana-postgresql-datasource"
 VOLATILE = ("id", "version", "iteration")
 
@@ -48,14 +49,25 @@ def same(existing: dict[str, Any], wanted: dict[str, Any]) -> bool:
         {k: v for k, v in wanted.items() if k not in VOLATILE}
 
 
+def find_reader_password(settings: Settings) -> str:
+    """The read-only role's password: RCM_GRAFANA_PASSWORD, else libpq's passfile line for it (infra/postgres.sh)."""
+    password = os.environ.get("RCM_GRAFANA_PASSWORD") or libpq_password(settings, READER)
+    if not password:
+        raise PublishError(f"no password for the read-only role {READER}: set RCM_GRAFANA_PASSWORD, or run "
+                           f"infra/postgres.sh start, which keeps it in ~/.pgpass")
+    return password
+
+
 def publish(grafana_url: str, token: str | None, settings: Settings, folder_title: str = "Revenue cycle",
-            reader_password: str = READER_PASSWORD) -> list[dict[str, str]]:
-    """Upserts the folder, the datasource (`reader_password` is the read-only role's) and the dashboards."""
+            reader_password: str | None = None) -> list[dict[str, str]]:
+    """Upserts the folder, the datasource (`reader_password` is the read-only role's, by default the one
+    `find_reader_password` finds) and the dashboards."""
+    password = reader_password if reader_password is not None else find_reader_password(settings)
     api = GrafanaApi.from_url(grafana_url, credential=token, timeout=10.0)
     report: list[dict[str, str]] = []
     try:
         report.append(upsert_folder(api, folder_title))
-        report.append(upsert_datasource(api, datasource_model(settings), reader_password))
+        report.append(upsert_datasource(api, datasource_model(settings), password))
         for dashboard in load():
             report.append(upsert_dashboard(api, dashboard))
     except GrafanaUnauthorizedError as error:

@@ -55,6 +55,21 @@ class BatchedSQLiteFactory(SQLiteFactory):
 
 
 class CopyPostgresApplicationRecorder(PostgresApplicationRecorder):
+    """Appends take eventsourcing's EXCLUSIVE lock on the events table (insert order = commit order) through
+    `<events table>_lock()`, a function of the table's owner: PostgreSQL lets only those who may UPDATE, DELETE or
+    TRUNCATE a table take that lock, which the ledger's writer role may not (infra/store/grants.py)."""
+
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        schema, table = Identifier(self.datastore.schema), Identifier(self.events_table_name)
+        function = Identifier(self.datastore.schema, f"{self.events_table_name}_lock")
+        self.sql_create_statements.append(SQL(
+            "CREATE OR REPLACE FUNCTION {function}() RETURNS void LANGUAGE plpgsql SECURITY DEFINER "
+            "SET search_path = pg_catalog, pg_temp AS $$ BEGIN LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; END $$"
+        ).format(function=function, schema=schema, table=table))
+        self.sql_create_statements.append(SQL("REVOKE ALL ON FUNCTION {}() FROM PUBLIC").format(function))
+        self.lock_table_statements = [self.lock_table_statements[0], SQL("SELECT {}()").format(function)]
+
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if not stored_events:
             return []

@@ -25,7 +25,7 @@ from infra.bootstrap import open_ledger, open_runner
 from projections import oracle, reports
 from domain.commands import COMMAND
 from infra.simulator import npi
-from tests.conftest import ROOT, at, cmd, code, denial, lifecycle_to_submitted, payment, require_postgres
+from tests.conftest import ROOT, as_role, at, cmd, code, denial, lifecycle_to_submitted, payment, require_postgres
 
 UNITS = {"d", "percentunit", "currencyUSD", "short", "none"}
 PANEL_TYPES = {"stat", "table", "barchart", "bargauge", "timeseries"}
@@ -280,7 +280,7 @@ def test_the_status_panel_lists_the_domain_lifecycle_in_order():
 def test_grafana_role_reads_the_projections_not_the_events(filled: str):
     import psycopg
     base, schema = filled.split("?schema=")
-    reader = base.replace("rcm:rcm@", "rcm_grafana:rcm_grafana@")
+    reader = as_role(base, "rcm_grafana")
     with psycopg.connect(reader, autocommit=True) as c:
         c.execute(f"SET search_path TO {schema}")
         assert c.execute("SELECT count(*) FROM claim_status").fetchone()[0] > 0

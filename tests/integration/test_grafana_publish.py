@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -33,6 +34,7 @@ class FakeGrafana(ThreadingHTTPServer):
         self.datasources: dict[str, dict[str, Any]] = {}
         self.dashboards: dict[str, dict[str, Any]] = {}
         self.writes: list[tuple[str, str]] = []
+        self.reader_passwords: list[str] = []  # the read-only role's password, as each datasource write sent it
         self.edit_behind_our_back = False
         self.next_id = 1
 
@@ -96,6 +98,7 @@ class Handler(BaseHTTPRequestHandler):
             g.folders[body["uid"]] = {"uid": body["uid"], "title": body["title"], "version": 1}
             return self.reply(200, g.folders[body["uid"]])
         if self.path == "/api/datasources":
+            g.reader_passwords.append(body["secureJsonData"]["password"])
             g.datasources[body["uid"]] = {**body, "id": len(g.datasources) + 1, "orgId": 1, "readOnly": False}
             g.datasources[body["uid"]].pop("secureJsonData", None)
             return self.reply(200, {"datasource": g.datasources[body["uid"]], "message": "Datasource added"})
@@ -128,6 +131,17 @@ class Handler(BaseHTTPRequestHandler):
             g.folders[uid] = {**g.folders[uid], "title": body["title"], "version": g.folders[uid]["version"] + 1}
             return self.reply(200, g.folders[uid])
         self.reply(404, {"message": "Not found"})
+
+
+@pytest.fixture(autouse=True)
+def reader_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The read-only role's password where infra/postgres.sh leaves it: libpq's passfile (here a test's own)."""
+    passfile = tmp_path / "pgpass"
+    passfile.write_text("127.0.0.1:5433:*:rcm:owner-secret\n127.0.0.1:5433:*:rcm_grafana:reader\\:secret\n")
+    passfile.chmod(0o600)
+    monkeypatch.setenv("PGPASSFILE", str(passfile))
+    monkeypatch.delenv("RCM_GRAFANA_PASSWORD", raising=False)
+    return "reader:secret"
 
 
 @pytest.fixture
@@ -194,3 +208,22 @@ def test_cli_publish_exit_codes(grafana: FakeGrafana):
     assert len(json.loads(done.stdout)) == 5
     refused = rcm("--grafana-url", grafana.url, "--token", "nope")
     assert refused.returncode == 2 and "refused the credentials" in refused.stderr
+
+
+def test_the_datasource_gets_the_reader_password_from_the_passfile_or_the_environment(
+        grafana: FakeGrafana, reader_password: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    publish(grafana.url, TOKEN, SETTINGS)
+    assert grafana.reader_passwords == [reader_password]
+    monkeypatch.setenv("RCM_GRAFANA_PASSWORD", "from-env")
+    grafana.datasources.clear()
+    publish(grafana.url, TOKEN, SETTINGS)
+    assert grafana.reader_passwords == [reader_password, "from-env"]
+
+
+def test_no_reader_password_anywhere_is_refused_before_anything_is_written(
+        grafana: FakeGrafana, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "absent"))
+    done = subprocess.run([sys.executable, "-m", "infra.cli", "dashboards", "publish", "--grafana-url", grafana.url,
+                           "--token", TOKEN, "--db", DB], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 2 and "RCM_GRAFANA_PASSWORD" in done.stderr and "rcm_grafana" in done.stderr
+    assert grafana.writes == []
