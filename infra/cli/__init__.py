@@ -13,6 +13,7 @@ from infra.cli.arguments import InputRejected
 from infra.cli.ledger_commands import describe_validation
 from infra.cli.parser import parser
 from infra.cli.terminal import FAILURE, REJECTED, err
+from infra.keys import MasterKeyError
 from infra.settings import Settings
 from projections.runner import IncompleteViews
 
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as e:  # settings (the database URL, RCM_ACTOR): commands are reported by line
         err.print(present.shown(f"rejected: {describe_validation(e, None)}"))
         return REJECTED
-    except (LedgerError, InputRejected, IncompleteViews, DatabaseUnreachable) as e:
+    except (LedgerError, InputRejected, IncompleteViews, DatabaseUnreachable, MasterKeyError) as e:
         err.print(present.shown(f"rejected: {e}"))
         return REJECTED
     except KeyboardInterrupt:

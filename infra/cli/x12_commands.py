@@ -45,6 +45,8 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     from infra.x12.importer import quarantine_rows, retry_quarantined
 
     ledger = open_ledger(args.settings, source="x12")
+    if args.action == "show":
+        return show_held(ledger, args.key)
     if args.action == "retry":
         results = retry_quarantined(ledger, args.key)
         rows = [{"kind": t.kind, "transaction": t.control, "status": t.status, "reason": t.reason,
@@ -54,6 +56,27 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     rows = quarantine_rows(ledger)
     print_result(args.json, rows, present.rows_table(f"held X12 items ({len(rows)})", rows,
                                                      ["state", "kind", "claim", "reason", "source", "key"]))
+    return OK
+
+
+def show_held(ledger: Any, key: str | None) -> int:
+    """The held text of one intake, read back (decrypted) from the PHI store."""
+    from infra.phi import PhiUnreadable, open_phi_store
+    from infra.x12.importer import held_text, intakes
+
+    if key is None:
+        raise InputRejected("quarantine show: name the intake (its key from `rcm quarantine list`)")
+    phi = open_phi_store(ledger)
+    found = [i for i in intakes(ledger) if i.key == key]
+    if not found:
+        raise InputRejected(f"quarantine show {key!r}: no quarantined intake or intake with open items has this key")
+    intake = found[0]
+    held = intake.quarantines if intake.status == "quarantined" else [intake.posted]
+    for each in held:
+        try:
+            out.print(present.shown(held_text(phi, each)), soft_wrap=True)
+        except PhiUnreadable as error:
+            raise InputRejected(f"quarantine show {key!r}: {error}") from None
     return OK
 
 
@@ -96,8 +119,9 @@ def register(command: AddCommand) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_import)
     p = command("quarantine", "remittances held whole (they do not balance) and items that could not be posted")
-    p.add_argument("action", nargs="?", choices=("list", "retry"), default="list")
-    p.add_argument("key", nargs="?", help="retry: only this intake (its key from the list)")
+    p.add_argument("action", nargs="?", choices=("list", "show", "retry"), default="list")
+    p.add_argument("key", nargs="?", help="show: this intake's held X12 text; retry: only this intake (its key "
+                                          "from the list)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_quarantine)
     p = command("export", "write claims that passed scrub as an X12 837P and record their submission")

@@ -137,6 +137,7 @@ def read_837(tx: Transaction, opened_under_tax_id: Callable[[str, str, str], str
     plan = Plan(kind=tx.kind, key=f"{transaction_key(tx.kind, tx)}|{tx.digest()[:16]}", tx=tx, at=tx.created,
                 batch=(tx.group_control, tx.control))
     for ordinal, claim in enumerate(claims_of(tx, plan), start=1):
+        plan.patients.append(claim["patient"])
         plan.claims.append(plan_837_claim(tx, claim, plan.at, ordinal, opened_under_tax_id))
     return plan
 
