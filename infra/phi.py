@@ -47,6 +47,11 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
+def bound(record_id: str, kind: str) -> bytes:
+    """The associated data sealed with a record: a ciphertext copied to another row or kind does not open."""
+    return f"{record_id}|{kind}".encode()
+
+
 def patient_key_id(patient: str) -> str:
     return f"patient:{patient}"
 
@@ -149,7 +154,7 @@ class PhiStore:
                                    "DO NOTHING"), ("master_key_fingerprint", self.key.fingerprint))
             data_key = self.data_key(c, key_id, fresh=len(patients) != 1)
             nonce = os.urandom(NONCE_BYTES)
-            sealed = AESGCM(data_key).encrypt(nonce, json.dumps(data, default=str).encode(), f"{record_id}|{kind}".encode())
+            sealed = AESGCM(data_key).encrypt(nonce, json.dumps(data, default=str).encode(), bound(record_id, kind))
             c.execute(self.sql(
                 "INSERT INTO {rcm_phi_records} (record_id, kind, key_id, nonce, ciphertext, sealed_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (record_id) DO UPDATE SET kind = excluded.kind, "
@@ -162,17 +167,14 @@ class PhiStore:
         return record_id
 
     def data_key(self, c: Any, key_id: str, fresh: bool) -> bytes:
-        """The patient's data key (made on first use), or a new key for a record of its own."""
-        if not fresh:
-            c.execute(self.sql("SELECT 1 FROM {rcm_phi_keys} WHERE key_id = ?"), (key_id,))
-            if c.fetchone() is not None:
-                return self.unwrap(key_id, c)
+        """A new key for a record of its own, or the patient's data key: made on first use, and otherwise (another
+        writer made it first, even at the same moment) the stored one, whose insert wins (DO NOTHING, then read)."""
         data_key = AESGCM.generate_key(bit_length=256)
+        upsert = ("DO UPDATE SET wrapped = excluded.wrapped, created_at = excluded.created_at, forgotten_at = NULL"
+                  if fresh else "DO NOTHING")
         c.execute(self.sql("INSERT INTO {rcm_phi_keys} (key_id, wrapped, created_at) VALUES (?, ?, ?) "
-                           "ON CONFLICT (key_id) DO UPDATE SET wrapped = excluded.wrapped, "
-                           "created_at = excluded.created_at, forgotten_at = NULL"),
-                  (key_id, self.wrap(key_id, data_key), now()))
-        return data_key
+                           f"ON CONFLICT (key_id) {upsert}"), (key_id, self.wrap(key_id, data_key), now()))
+        return data_key if fresh else self.unwrap(key_id, c)
 
     def open(self, record_id: str) -> Any:
         found = self.rows("SELECT kind, key_id, nonce, ciphertext FROM {rcm_phi_records} WHERE record_id = ?",
@@ -186,7 +188,7 @@ class PhiStore:
             raise PhiUnreadable(f"PHI record {record_id}: {error}") from None
         try:
             plain = AESGCM(data_key).decrypt(bytes(row["nonce"]), bytes(row["ciphertext"]),
-                                             f"{record_id}|{row['kind']}".encode())
+                                             bound(record_id, row["kind"]))
         except InvalidTag:
             raise PhiUnreadable(f"PHI record {record_id} does not decrypt: it was altered or moved") from None
         return json.loads(plain)

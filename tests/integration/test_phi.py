@@ -106,7 +106,7 @@ def import_samples(url: str, names: list[str]) -> Any:
 
 
 def test_the_scan_finds_what_the_samples_name():
-    """The identifiers are many and the scan sees them in the samples' own text (so an empty finding means something)."""
+    """The identifiers are many, and the scan sees them in the samples' own text: finding none means something."""
     names = remittance_and_claim_samples()
     wanted = sample_identifiers(names)
     assert len(names) >= 20 and QUARANTINED in names and len(wanted) > 50
@@ -253,3 +253,31 @@ def test_a_held_text_is_read_back_through_the_store_until_a_patient_it_names_is_
     retried = rcm("quarantine", "retry", key, "--json", "--db", database_url)
     assert retried.returncode == 0 and "not retried" in retried.stdout
     assert all("unreadable" in r for r in open_phi_store(ledger).records_of(named[0]))
+
+
+def test_an_intake_stored_before_the_phi_store_replays_and_retries_its_clear_text(tmp_path: Path):
+    """Events are forever: a Quarantined event written before the reference existed (text, no phi_record)."""
+    from dataclasses import replace
+    from datetime import datetime, timezone
+
+    from domain.intake import Intake
+    from infra.x12.importer import retry_quarantined
+
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    era = (SAMPLES / "kputnam+stupidedi/era-sample.edi").read_text()
+    intake = Intake.log("835", "835|an old quarantine", datetime(2026, 1, 5, tzinfo=timezone.utc))
+    intake.quarantine(at=datetime(2026, 1, 5, tzinfo=timezone.utc), source="old.835", reason="did not balance",
+                      digest="d1", phi_record="")
+    stored = []
+    for event in intake.collect_events():
+        s = ledger.mapper.to_stored_event(event)
+        state = ledger.mapper.transcoder.decode(s.state)
+        if "phi_record" in state:  # as the event class stored it before: the text itself, no reference
+            del state["phi_record"]
+            state["text"] = era
+        stored.append(replace(s, state=ledger.mapper.transcoder.encode(state)))
+    ledger.recorder.insert_events(stored)
+    replayed = open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    held = replayed.repository.get(intake.id).quarantines[0]
+    assert held["text"] == era and held["phi_record"] == ""
+    assert [r.status for r in retry_quarantined(ledger)] == ["posted"]
