@@ -14,6 +14,7 @@ import json
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -24,6 +25,18 @@ from infra.keys import ENV_FILE, ENV_KEY, MasterKey, MasterKeyError
 
 NONCE_BYTES = 12
 TABLES = ("rcm_phi_meta", "rcm_phi_keys", "rcm_phi_records", "rcm_phi_links")
+
+
+@dataclass
+class Sealing:
+    """A record to seal: its id, kind, data (JSON-able) and the patient keys it names."""
+    record_id: str
+    kind: str
+    data: Any
+    patients: list[str]
+
+    def __post_init__(self) -> None:
+        self.patients = sorted(set(p for p in self.patients if p))
 
 
 class PhiUnreadable(Exception):
@@ -140,31 +153,53 @@ class PhiStore:
     # ---- sealing and reading ----
 
     def seal(self, record_id: str, kind: str, data: Any, patients: list[str]) -> str:
-        """Seals `data` (JSON) as `record_id`, replacing an earlier seal of the same id; returns the id, or "" when
-        a patient it names was forgotten (what arrives about them afterwards is not kept, nor revived)."""
-        patients = sorted(set(p for p in patients if p))
-        if any((self.patient(p) or {}).get("forgotten_at") for p in patients):
-            return ""
-        key_id = patient_key_id(patients[0]) if len(patients) == 1 else f"record:{record_id}"
-        if self.dry_run:
-            return record_id
-        with self.cursor(commit=True) as c:
-            if self.recorded is None:
+        return self.seal_many([Sealing(record_id, kind, data, patients)])[0]
+
+    def seal_many(self, records: list[Sealing]) -> list[str]:
+        """Seals each record's `data` (JSON) as its id, replacing an earlier seal of the same id, all in one
+        database transaction; returns the ids, "" for a record naming a patient who was forgotten (what arrives
+        about them afterwards is not kept, nor revived)."""
+        if not records:
+            return []
+        with self.cursor(commit=not self.dry_run) as c:
+            if self.recorded is None and not self.dry_run:
                 c.execute(self.sql("INSERT INTO {rcm_phi_meta} (name, value) VALUES (?, ?) ON CONFLICT (name) "
                                    "DO NOTHING"), ("master_key_fingerprint", self.key.fingerprint))
-            data_key = self.data_key(c, key_id, fresh=len(patients) != 1)
-            nonce = os.urandom(NONCE_BYTES)
-            sealed = AESGCM(data_key).encrypt(nonce, json.dumps(data, default=str).encode(), bound(record_id, kind))
-            c.execute(self.sql(
-                "INSERT INTO {rcm_phi_records} (record_id, kind, key_id, nonce, ciphertext, sealed_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (record_id) DO UPDATE SET kind = excluded.kind, "
-                "key_id = excluded.key_id, nonce = excluded.nonce, ciphertext = excluded.ciphertext, "
-                "sealed_at = excluded.sealed_at"), (record_id, kind, key_id, nonce, sealed, now()))
-            for patient in patients:
-                c.execute(self.sql("INSERT INTO {rcm_phi_links} (record_id, patient_key) VALUES (?, ?) "
-                                   "ON CONFLICT (record_id, patient_key) DO NOTHING"), (record_id, patient))
-        self.recorded = self.key.fingerprint
-        return record_id
+            forgotten = self.forgotten(c, {p for r in records for p in r.patients})
+            ids = ["" if forgotten & set(r.patients) else r.record_id for r in records]
+            if not self.dry_run:
+                keys: dict[str, bytes] = {}
+                for record in (r for r, kept in zip(records, ids) if kept):
+                    self.write(c, record, keys)
+        if not self.dry_run:
+            self.recorded = self.key.fingerprint
+        return ids
+
+    def forgotten(self, c: Any, patients: set[str]) -> set[str]:
+        found = set()
+        for patient in sorted(patients):
+            c.execute(self.sql("SELECT forgotten_at FROM {rcm_phi_keys} WHERE key_id = ?"), (patient_key_id(patient),))
+            row = c.fetchone()
+            if row is not None and row["forgotten_at"]:
+                found.add(patient)
+        return found
+
+    def write(self, c: Any, record: Sealing, keys: dict[str, bytes]) -> None:
+        patients = sorted(set(record.patients))
+        key_id = patient_key_id(patients[0]) if len(patients) == 1 else f"record:{record.record_id}"
+        if key_id not in keys or len(patients) != 1:
+            keys[key_id] = self.data_key(c, key_id, fresh=len(patients) != 1)
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = AESGCM(keys[key_id]).encrypt(nonce, json.dumps(record.data, default=str).encode(),
+                                              bound(record.record_id, record.kind))
+        c.execute(self.sql(
+            "INSERT INTO {rcm_phi_records} (record_id, kind, key_id, nonce, ciphertext, sealed_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (record_id) DO UPDATE SET kind = excluded.kind, "
+            "key_id = excluded.key_id, nonce = excluded.nonce, ciphertext = excluded.ciphertext, "
+            "sealed_at = excluded.sealed_at"), (record.record_id, record.kind, key_id, nonce, sealed, now()))
+        for patient in patients:
+            c.execute(self.sql("INSERT INTO {rcm_phi_links} (record_id, patient_key) VALUES (?, ?) "
+                               "ON CONFLICT (record_id, patient_key) DO NOTHING"), (record.record_id, patient))
 
     def data_key(self, c: Any, key_id: str, fresh: bool) -> bytes:
         """A new key for a record of its own, or the patient's data key: made on first use, and otherwise (another

@@ -23,7 +23,7 @@ from eventsourcing.persistence import IntegrityError
 from domain.intake import Intake, SubmissionBatch, intake_id
 from domain.ledger import Ledger, PatientControlNumberIndex, topic_of
 from domain.values import claim_id
-from infra.phi import PhiStore, PhiUnreadable, open_phi_store
+from infra.phi import PhiStore, PhiUnreadable, Sealing, open_phi_store
 from infra.store.rehearsal import Rehearsal
 from infra.x12.ack_277ca import read_277
 from infra.x12.ack_999 import read_999
@@ -289,8 +289,10 @@ class Importer:
     def seal_people(self, plan: Plan, tx: Any) -> None:
         """Each claim's subscriber and patient, under the claim's patient key (a held transaction has no claims
         in the ledger: its people stay in its sealed text)."""
-        for ordinal, (who, patient) in enumerate(zip(people(tx), plan.patients), start=1):
-            self.phi.seal(f"demographics:{plan.key}:{ordinal}", "demographics", {"kind": plan.kind, **who}, [patient])
+        self.phi.seal_many([  # a claim the ledger will not hold (refused, a predetermination) keeps no record
+            Sealing(f"demographics:{plan.key}:{ordinal}", "demographics", {"kind": plan.kind, **who}, [patient])
+            for ordinal, (who, patient, claim) in enumerate(zip(people(tx), plan.patients, plan.claims), start=1)
+            if claim.commands])
 
     # ---- lookups the mapping needs ----
 
