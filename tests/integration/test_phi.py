@@ -20,7 +20,7 @@ from kafka import KafkaConsumer
 from domain.values import claim_id
 from infra.bootstrap import open_ledger, open_runner
 from infra.keys import ENV_FILE, ENV_KEY, MasterKey, MasterKeyError
-from infra.phi import TABLES, open_phi_store
+from infra.phi import TABLES, PhiUnreadable, open_phi_store
 from infra.settings import Settings
 from infra.x12.importer import Importer, intakes
 from tests.conftest import ROOT, require_kafka, view_tables
@@ -281,3 +281,15 @@ def test_an_intake_stored_before_the_phi_store_replays_and_retries_its_clear_tex
     held = replayed.repository.get(intake.id).quarantines[0]
     assert held["text"] == era and held["phi_record"] == ""
     assert [r.status for r in retry_quarantined(ledger)] == ["posted"]
+
+
+def test_a_ciphertext_moved_to_another_record_does_not_open(tmp_path: Path):
+    phi = open_phi_store(open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}"))
+    phi.seal("a", "demographics", {"last": "SMITH"}, ["p-1"])
+    phi.seal("b", "demographics", {"last": "JONES"}, ["p-1"])
+    with phi.cursor(commit=True) as c:  # someone with write access swaps the rows' contents
+        c.execute("UPDATE rcm_phi_records SET (nonce, ciphertext) = "
+                  "(SELECT nonce, ciphertext FROM rcm_phi_records WHERE record_id = 'a') WHERE record_id = 'b'")
+    assert phi.open("a") == {"last": "SMITH"}
+    with pytest.raises(PhiUnreadable, match="altered or moved"):
+        phi.open("b")
