@@ -1,7 +1,8 @@
 """An X12 transaction received by the ledger: what it was, what became of each claim in it, and why.
 
 One Intake per transaction (keyed by its control or trace numbers), so a re-imported file is recognised and
-appends nothing. A remittance that does not balance is quarantined whole (its text kept for a retry); one
+appends nothing. A remittance that does not balance is quarantined whole (its text kept for a retry, in the PHI
+store: the event names the sealed record; events stored before it carry the text itself); one
 that posts records the payment (check/EFT trace, amount, dates), its provider-level adjustments (PLB) and
 every claim it could not post, so nothing a payer sent is ever dropped.
 """
@@ -37,8 +38,9 @@ class Intake(Aggregate):
 
     class Posted(Aggregate.Event):
         """The transaction went into the ledger: its facts, and each claim's outcome (posted, unmatched...). While
-        some claims are open (rejected or unmatched) it keeps the transaction's text and whether it was read
-        strictly, to try them again once the ledger changed."""
+        some claims are open (rejected or unmatched) it keeps the transaction's text (now as a reference to the
+        PHI store's sealed record; `text` only in events stored before) and whether it was read strictly, to try
+        them again once the ledger changed."""
         effective_at: datetime
         source: str
         envelope: dict[str, Any]
@@ -47,25 +49,28 @@ class Intake(Aggregate):
         items: list[dict[str, Any]]
         text: str = ""
         strict: bool = False
+        phi_record: str = ""
 
         def apply(self, intake: Intake) -> None:
             intake.status = "posted"
             intake.posted = {"source": self.source, "envelope": self.envelope, "payment": self.payment,
                              "provider_adjustments": self.provider_adjustments, "items": self.items,
-                             "text": self.text, "strict": self.strict}
+                             "text": self.text, "strict": self.strict, "phi_record": self.phi_record}
 
     class Quarantined(Aggregate.Event):
-        """Held whole and unposted (a remittance that does not balance): the reason and the text to retry."""
+        """Held whole and unposted (a remittance that does not balance): the reason and the text to retry (the PHI
+        store's record of it; events stored before carry the text itself)."""
         effective_at: datetime
         source: str
         reason: str
         digest: str
-        text: str
+        text: str = ""
+        phi_record: str = ""
 
         def apply(self, intake: Intake) -> None:
             intake.status = "quarantined"
             intake.quarantines.append({"source": self.source, "reason": self.reason, "digest": self.digest,
-                                       "text": self.text, "at": self.effective_at})
+                                       "text": self.text, "phi_record": self.phi_record, "at": self.effective_at})
 
     @classmethod
     def log(cls, kind: str, key: str, at: datetime) -> Intake:
@@ -82,21 +87,31 @@ class Intake(Aggregate):
         return [i for i in self.posted["items"] if i["outcome"] in OPEN]
 
     def post(self, *, at: datetime, source: str, envelope: dict[str, Any], payment: dict[str, Any],
-             provider_adjustments: list[dict[str, Any]], items: list[dict[str, Any]], text: str = "",
+             provider_adjustments: list[dict[str, Any]], items: list[dict[str, Any]], phi_record: str = "",
              strict: bool = False) -> None:
         if self.status == "posted" and not self.open_items:
             raise errors.LedgerError(self.key, "a transaction posts once", "it is already posted",
                                      "nothing: re-importing a file appends nothing")
-        still_open = any(i["outcome"] in OPEN for i in items)
+        still_open = self.still_open(items)
         self.trigger_event(self.Posted, effective_at=at, source=source, envelope=envelope, payment=payment,
-                           provider_adjustments=provider_adjustments, items=items, text=text if still_open else "",
-                           strict=strict)
+                           provider_adjustments=provider_adjustments, items=items,
+                           phi_record=phi_record if still_open else "", strict=strict)
 
-    def quarantine(self, *, at: datetime, source: str, reason: str, digest: str, text: str) -> bool:
-        """Holds the text; False if this very text is already held (a re-import of the same broken file)."""
-        if self.status == "posted" or any(q["digest"] == digest for q in self.quarantines):
+    @staticmethod
+    def still_open(items: list[dict[str, Any]]) -> bool:
+        return any(i["outcome"] in OPEN for i in items)
+
+    def holds(self, digest: str) -> bool:
+        """Whether a quarantine of this very text would be no news: posted already, or the same text held."""
+        return self.status == "posted" or any(q["digest"] == digest for q in self.quarantines)
+
+    def quarantine(self, *, at: datetime, source: str, reason: str, digest: str, phi_record: str) -> bool:
+        """Holds the text (by its PHI record); False if this very text is already held (a re-import of the same
+        broken file)."""
+        if self.holds(digest):
             return False
-        self.trigger_event(self.Quarantined, effective_at=at, source=source, reason=reason, digest=digest, text=text)
+        self.trigger_event(self.Quarantined, effective_at=at, source=source, reason=reason, digest=digest,
+                           phi_record=phi_record)
         return True
 
 

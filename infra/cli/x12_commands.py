@@ -45,6 +45,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_quarantine(args: argparse.Namespace) -> int:
     from infra.x12.importer import quarantine_rows, retry_quarantined
 
+    ledger = open_ledger(args.settings, source="x12")
+    if args.action == "show":
+        return show_held(ledger, args.key)
     if args.action == "retry":
         patient_keys = open_patient_keys()  # before the ledger: an unusable master key writes nothing
         results = retry_quarantined(open_ledger(args.settings, source="x12"), patient_keys, args.key)
@@ -56,27 +59,6 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     print_result(args.json, rows, present.rows_table(f"held X12 items ({len(rows)})", rows,
                                                      ["state", "kind", "claim", "reason", "source", "key"]))
     return OK
-
-
-def cmd_phi_rekey(args: argparse.Namespace) -> int:
-    from infra.x12.rekey import STATES, Rekeying
-
-    patient_keys = open_patient_keys()  # before the ledger: an unusable master key writes nothing
-    rekeying = Rekeying(open_ledger(args.settings, source="x12"), patient_keys, dry_run=args.dry_run)
-    rows, rejected = [], False
-    with progress() as bar:
-        task = bar.add_task("rekeying", total=len(args.files))
-        for path in args.files:
-            bar.update(task, description=f"rekeying {Path(path).name}")
-            result = rekeying.rekey_file(path)
-            rows.append(result.as_row())
-            if result.error:
-                rejected = True
-                err.print(present.shown(f"rejected: {result.error}; no claim of this file was rekeyed"))
-            bar.advance(task)
-    title = "patient keys (dry run: nothing written)" if args.dry_run else "patient keys"
-    print_result(args.json, rows, present.rows_table(title, rows, ["file", *STATES, "error"]))
-    return REJECTED if rejected else OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -105,6 +87,27 @@ def cmd_export(args: argparse.Namespace) -> int:
     return OK
 
 
+def show_held(ledger: Any, key: str | None) -> int:
+    """The held text of one intake, read back (decrypted) from the PHI store."""
+    from infra.phi import PhiUnreadable, open_phi_store
+    from infra.x12.importer import held_text, intakes
+
+    if key is None:
+        raise InputRejected("quarantine show: name the intake (its key from `rcm quarantine list`)")
+    phi = open_phi_store(ledger)
+    found = [i for i in intakes(ledger) if i.key == key]
+    if not found:
+        raise InputRejected(f"quarantine show {key!r}: no quarantined intake or intake with open items has this key")
+    intake = found[0]
+    held = intake.quarantines if intake.status == "quarantined" else [intake.posted]
+    for each in held:
+        try:
+            out.print(present.shown(held_text(phi, each)), soft_wrap=True)
+        except PhiUnreadable as error:
+            raise InputRejected(f"quarantine show {key!r}: {error}") from None
+    return OK
+
+
 def register(command: AddCommand) -> None:
     p = command("import", "import X12 5010 files: 837P/837I claims, 999 and 277CA acknowledgments, 835 remittances")
     p.add_argument("files", nargs="+")
@@ -118,16 +121,11 @@ def register(command: AddCommand) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_import)
     p = command("quarantine", "remittances held whole (they do not balance) and items that could not be posted")
-    p.add_argument("action", nargs="?", choices=("list", "retry"), default="list")
-    p.add_argument("key", nargs="?", help="retry: only this intake (its key from the list)")
+    p.add_argument("action", nargs="?", choices=("list", "show", "retry"), default="list")
+    p.add_argument("key", nargs="?", help="show: this intake's held X12 text; retry: only this intake (its key "
+                                          "from the list)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_quarantine)
-    p = command("phi", "patient keys: give claims recorded under the unkeyed member-id hash the keyed one")
-    p.add_argument("action", choices=("rekey",))
-    p.add_argument("files", nargs="+", help="the 837 and 835 files the claims were imported from (their member ids)")
-    p.add_argument("--dry-run", action="store_true", help="count what would be rekeyed, write nothing")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(run=cmd_phi_rekey)
     p = command("export", "write claims that passed scrub as an X12 837P and record their submission")
     p.add_argument("format", choices=("837p",))
     p.add_argument("--claims", choices=("ready",), default="ready", help="which claims (those that passed scrub)")

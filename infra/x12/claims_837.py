@@ -139,6 +139,7 @@ def read_837(tx: Transaction, patient_keys: PatientKeys,
     plan = Plan(kind=tx.kind, key=f"{transaction_key(tx.kind, tx)}|{tx.digest()[:16]}", tx=tx, at=tx.created,
                 batch=(tx.group_control, tx.control))
     for ordinal, claim in enumerate(claims_of(tx, plan, patient_keys), start=1):
+        plan.patients.append(claim["patient"].key)
         plan.claims.append(plan_837_claim(tx, claim, plan.at, ordinal, opened_under_tax_id))
     return plan
 

@@ -4,6 +4,10 @@ A file is read twice, both times streamed: first for structure only (any fault r
 written), then for import. Per transaction: an intake already posted appends nothing; an 835 that does not
 balance is quarantined whole; otherwise each claim's commands apply together or not at all, and the intake
 (with every claim it could not post) is saved in the same database transaction as the claims' events.
+
+What names a person never goes into an event: a held transaction's text and each claim's subscriber and patient
+(name, birth date, address, member id) are sealed in the PHI store (infra/phi.py) first, and the intake keeps
+the sealed record's id. A sealed record whose events then fail to be written is left behind, unreferenced.
 """
 from __future__ import annotations
 
@@ -20,10 +24,12 @@ from domain import commands as c
 from domain.intake import Intake, SubmissionBatch, intake_id
 from domain.ledger import Ledger, PatientControlNumberIndex, topic_of
 from domain.values import claim_id
+from infra.phi import PhiStore, PhiUnreadable, Sealing, open_phi_store
 from infra.store.rehearsal import Rehearsal
 from infra.x12.ack_277ca import read_277
 from infra.x12.ack_999 import read_999
 from infra.x12.claims_837 import read_837
+from infra.x12.demographics import people
 from infra.x12.plan import ClaimPlan, PatientKeys, Plan
 from infra.x12.remittance_835 import read_835
 from infra.x12.segments import X12Error, amount_fault, open_text, transactions
@@ -105,10 +111,12 @@ def pyx12_verdict(path: str) -> str:
 
 class Importer:
     def __init__(self, ledger: Ledger, patient_keys: PatientKeys, *, strict: bool = False, dry_run: bool = False,
-                 validate: bool = True, per_transaction: bool = False) -> None:
+                 validate: bool = True, per_transaction: bool = False, phi: PhiStore | None = None) -> None:
         # A dry run imports into a rehearsal of the ledger: the same code, so the same counts, and nothing stored.
         self.ledger = Rehearsal(ledger) if dry_run else ledger
         self.patient_keys = patient_keys
+        # Opened (and the master key checked against the store's) before anything is written.
+        self.phi = phi if phi is not None else open_phi_store(ledger, dry_run=dry_run)
         self.strict, self.dry_run, self.validate, self.per_transaction = strict, dry_run, validate, per_transaction
 
     def import_file(self, path: str,
@@ -191,6 +199,8 @@ class Importer:
         for claim_plan in plan.claims:  # a claim an earlier release keyed by the unkeyed hash: the keyed key first
             if (rekey := self.rekey(claim_plan)) is not None:
                 claim_plan.commands.insert(0, rekey)
+
+        self.seal_people(plan, tx)  # before the claims' events, which name the patient keys it is sealed under
         result.claims, result.events, unchanged = self.post(plan, intake, source, now)
         if result.refused:
             posted = any(i["outcome"] in ("posted", "duplicate") for i in result.claims)
@@ -205,9 +215,10 @@ class Importer:
         """Quarantines the transaction; False if it is held already (by this import or one running beside it)."""
         for attempt in range(self.ledger.ATTEMPTS):
             intake = intake or Intake.log(plan.kind, plan.key, now)
-            if not intake.quarantine(at=now, source=source, reason=plan.quarantine, digest=tx.digest(),
-                                     text=tx.interchange_text()):
+            if intake.holds(tx.digest()):
                 return False
+            intake.quarantine(at=now, source=source, reason=plan.quarantine, digest=tx.digest(),
+                              phi_record=self.seal_text(plan, tx, source))
             try:
                 self.ledger.record([intake])
                 return True
@@ -234,8 +245,8 @@ class Importer:
                 return
             record = latest or Intake.log(plan.kind, plan.key, now)
             record.post(at=now, source=source, envelope=plan.envelope, payment=plan.payment,
-                        provider_adjustments=plan.provider_adjustments, items=items,
-                        text=plan.tx.interchange_text(), strict=self.strict)
+                        provider_adjustments=plan.provider_adjustments, items=items, strict=self.strict,
+                        phi_record=self.seal_text(plan, plan.tx, source) if Intake.still_open(items) else "")
             yield record
             sent = [[p.commands[0].billing_npi, p.commands[0].claim_number] for p in plan.claims if p.commands]
             if plan.batch is not None and sent:
@@ -290,6 +301,21 @@ class Importer:
             "type": "rekey_patient", "claim_number": first.claim_number, "billing_npi": first.billing_npi,
             "patient_key_was": patient.legacy, "patient_key": patient.key, "actor": first.actor,
             "source": first.source})
+
+    # ---- what names a person, to the PHI store ----
+
+    def seal_text(self, plan: Plan, tx: Any, source: str) -> str:
+        """The transaction's text, held for a retry: linked to every patient it names."""
+        return self.phi.seal(f"x12:{tx.digest()}", "x12", {"text": tx.interchange_text(), "source": source},
+                             plan.patients)
+
+    def seal_people(self, plan: Plan, tx: Any) -> None:
+        """Each claim's subscriber and patient, under the claim's patient key (a held transaction has no claims
+        in the ledger: its people stay in its sealed text)."""
+        self.phi.seal_many([  # a claim the ledger will not hold (refused, a predetermination) keeps no record
+            Sealing(f"demographics:{plan.key}:{ordinal}", "demographics", {"kind": plan.kind, **who}, [patient])
+            for ordinal, (who, patient, claim) in enumerate(zip(people(tx), plan.patients, plan.claims), start=1)
+            if claim.commands])
 
     # ---- lookups the mapping needs ----
 
@@ -351,21 +377,42 @@ def quarantine_rows(ledger: Ledger) -> list[dict[str, Any]]:
     return rows
 
 
-def retry_quarantined(ledger: Ledger, patient_keys: PatientKeys, key: str | None = None) -> list[TransactionResult]:
+def held_text(phi: PhiStore, held: dict[str, Any]) -> str:
+    """A held transaction's text: from the PHI store, or (events stored before it) the event's own text."""
+    if held.get("phi_record"):
+        return phi.open(held["phi_record"])["text"]
+    if not held["text"]:
+        raise PhiUnreadable("its text was not kept (a patient it names was forgotten): import the file again")
+    return held["text"]
+
+
+def retry_quarantined(ledger: Ledger, patient_keys: PatientKeys, key: str | None = None,
+                      phi: PhiStore | None = None) -> list[TransactionResult]:
     """Imports the held text of each quarantined intake, and of each posted one with claims left unmatched or
-    rejected, again (after the ledger or the mapping changed); the latter as strictly as they were first read."""
+    rejected, again (after the ledger or the mapping changed); the latter as strictly as they were first read.
+    Text whose patient was forgotten cannot be read, and is reported so."""
+    phi = phi if phi is not None else open_phi_store(ledger)
     out: list[TransactionResult] = []
     for intake in list(intakes(ledger)):
         if key is not None and intake.key != key:
             continue
-        if intake.status == "quarantined":
-            for held in intake.quarantines:
-                out += Importer(ledger, patient_keys, validate=False).import_text(held["text"],
-                                                                                  f"retry of {held['source']}")
-        elif intake.open_items and intake.posted["text"]:
-            importer = Importer(ledger, patient_keys, strict=intake.posted["strict"], validate=False)
-            out += importer.import_text(intake.posted["text"], f"retry of {intake.posted['source']}")
-        elif intake.open_items:
-            out.append(TransactionResult(intake.kind, intake.key, "not retried", reason=(
-                "imported before open items kept their text: import the file again")))
+        try:
+            out += retry_intake(ledger, patient_keys, phi, intake)
+        except PhiUnreadable as error:
+            out.append(TransactionResult(intake.kind, intake.key, "not retried", reason=str(error)))
+    return out
+
+
+def retry_intake(ledger: Ledger, patient_keys: PatientKeys, phi: PhiStore, intake: Intake) -> list[TransactionResult]:
+    out: list[TransactionResult] = []
+    if intake.status == "quarantined":
+        for held in intake.quarantines:
+            importer = Importer(ledger, patient_keys, validate=False, phi=phi)
+            out += importer.import_text(held_text(phi, held), f"retry of {held['source']}")
+    elif intake.open_items and (intake.posted.get("phi_record") or intake.posted["text"]):
+        importer = Importer(ledger, patient_keys, strict=intake.posted["strict"], validate=False, phi=phi)
+        out += importer.import_text(held_text(phi, intake.posted), f"retry of {intake.posted['source']}")
+    elif intake.open_items:
+        out.append(TransactionResult(intake.kind, intake.key, "not retried", reason=(
+            "imported before open items kept their text: import the file again")))
     return out

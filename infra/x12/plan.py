@@ -48,6 +48,7 @@ class Plan:
     quarantine: str = ""
     notes: list[str] = field(default_factory=list)
     batch: tuple[str, str] | None = None  # an 837's (GS06, ST02): what a 999 names
+    patients: list[str] = field(default_factory=list)  # each claim's patient key, in file order (CLM, CLP)
 
     @property
     def envelope(self) -> dict[str, Any]:

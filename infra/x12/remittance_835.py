@@ -141,6 +141,7 @@ def read_835(tx: Transaction, patient_keys: PatientKeys, lookup: Callable[[str, 
     paid_on = day_of(["DTM", "", el(bpr, 16)]) if el(bpr, 16) else None
     plan.at = noon(paid_on or read.production or tx.created.date())
     plan.key = f"835|{payer_id}|{el(trace, 2)}|{el(bpr, 16)}"  # a fixed re-send keeps its trace, not its amounts
+    plan.patients = [patient_of(clp, read.payee, payer_id, lookup, patient_keys) for clp in read.clps]
     if plan.quarantine:
         return plan
     try:
@@ -159,6 +160,13 @@ def read_835(tx: Transaction, patient_keys: PatientKeys, lookup: Callable[[str, 
         plan.claims.append(plan_clp(tx, plan, clp, ordinal, read.payee, payer_id, lookup, strict, opened,
                                     read.component, patient_keys(payer_id, clp.patient)))
     return plan
+
+
+def patient_of(clp: Clp, payee: dict[str, str], payer_id: str, lookup: Callable[[str, str], Any],
+               patient_keys: PatientKeys) -> str:
+    """The patient key a CLP's claim is kept under: the ledger's claim's, else the one opening the claim gives."""
+    claim = lookup(el(clp.segment, 1), payee["npi"])
+    return getattr(claim, "patient_key", "") or patient_keys(payer_id, clp.patient).key
 
 
 def balance(clps: list[Clp], plb: list[dict[str, Any]], total_paid: Decimal) -> None:
