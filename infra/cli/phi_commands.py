@@ -65,7 +65,7 @@ def cmd_phi(args: argparse.Namespace) -> int:
             out.print(present.shown(
                 f"forgot patient {done['patient']} at {done['forgotten_at']}: data key destroyed, with the keys of "
                 f"{done['records']} record(s) naming them; their PHI can no longer be read. The claims' money history "
-                f"and the reports are unchanged."))
+                f"and the reports are unchanged."), soft_wrap=True)
         return OK
     state = store.patient(args.patient) or {}
     records = store.records_of(args.patient)
