@@ -156,6 +156,18 @@ def summary_tables(summary: dict[str, Any], history: str) -> list[Table]:
     return [status, money]
 
 
+def money(amount: Decimal) -> str:
+    """Money as people read it, the same in every table and PDF: $1,234.56, -$12.00."""
+    return f"-${-amount:,.2f}" if amount < 0 else f"${amount:,.2f}"
+
+
+def cell(value: Any) -> Any:
+    """A table cell: money (every Decimal here is money) as $1,234.56, nothing for None."""
+    if value is None:
+        return ""
+    return money(value) if isinstance(value, Decimal) else value
+
+
 def rows_table(title: str, rows: list[dict[str, Any]], columns: list[str] | None = None) -> Table:
     table = Table(title=shown(title))
     columns = columns or (list(rows[0]) if rows else [])
@@ -164,7 +176,7 @@ def rows_table(title: str, rows: list[dict[str, Any]], columns: list[str] | None
         numeric = isinstance(sample, (int, float, Decimal))
         table.add_column(col.replace("_", " "), justify="right" if numeric else "left")
     for row in rows:
-        add_row(table, *("" if row.get(c) is None else row.get(c) for c in columns))
+        add_row(table, *(cell(row.get(c)) for c in columns))
     return table
 
 
@@ -179,7 +191,7 @@ def aging_table(title: str, rows: list[dict[str, Any]]) -> Table:
         table.add_column(col, justify="left" if col in ("group", "responsibility") else "right")
     for (group, responsibility), by_bucket in sorted(pivot.items()):
         values = [by_bucket.get(b, Decimal("0.00")) for b in buckets]
-        add_row(table, group, responsibility, *(f"{v:,.2f}" for v in values), f"{sum(values):,.2f}")
+        add_row(table, group, responsibility, *(money(v) for v in values), money(sum(values, Decimal("0.00"))))
     return table
 
 

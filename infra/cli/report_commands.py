@@ -1,5 +1,5 @@
-"""The reports: claim status, A/R aging, denials and KPIs from the views, the claims worklist, and the denial work
-queue and journal the Kafka consumers keep."""
+"""The reports: claim status, A/R aging, denials and KPIs from the views, the claims worklist, and the journal the
+Kafka consumer keeps."""
 from __future__ import annotations
 
 import argparse
@@ -89,28 +89,20 @@ def print_denials(args: argparse.Namespace, views: Any, as_of: date, dated: str)
     return OK
 
 
+def require_payer(views: Any, payer: str) -> None:
+    if payer not in (known := reports.payers(views)):
+        raise InputRejected(f"--payer {payer!r}: no such payer in the ledger (payers: "
+                            f"{', '.join(known[:20]) or 'none yet'}{', ...' if len(known) > 20 else ''})")
+
+
 def cmd_claims(args: argparse.Namespace) -> int:
     runner = open_runner(args.settings)
     runner.catch_up()
-    if args.payer and args.payer not in (known := reports.payers(runner.views)):
-        raise InputRejected(f"--payer {args.payer!r}: no such payer in the ledger (payers: "
-                            f"{', '.join(known[:20]) or 'none yet'}{', ...' if len(known) > 20 else ''})")
+    if args.payer:
+        require_payer(runner.views, args.payer)
     rows = reports.worklist(runner.views, today(), args.status, args.payer, args.older_than, args.limit)
     print_result(args.json, rows, present.rows_table(f"Worklist ({len(rows)} claims, oldest date of service first)",
                                                      rows))
-    return OK
-
-
-def cmd_worklist(args: argparse.Namespace) -> int:
-    from infra.bootstrap import open_consumer_database
-    from infra.kafka.consumer_stores import worklist_rows
-
-    with open_consumer_database(args.settings) as db:
-        rows = [{**r, "at_stake": reports.dollars(r.pop("at_stake_cents"))} for r in worklist_rows(db, args.all)]
-    print_result(args.json, rows,
-                 present.rows_table(f"Denial work queue ({len(rows)}), oldest appeal deadline first", rows,
-                                    ["deadline", "priority", "claim_number", "payer_id", "category", "carcs",
-                                     "at_stake", "denied_on", "appeal_level", "state"]))
     return OK
 
 
@@ -154,10 +146,6 @@ def register(command: AddCommand) -> None:
     p.add_argument("--limit", type=whole_number("claims", 1, 10**6), default=50)
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_claims)
-    p = command("worklist", "the denial work queue kept by `rcm consume worklist`, oldest appeal deadline first")
-    p.add_argument("--all", action="store_true", help="closed items too")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(run=cmd_worklist)
     p = command("journal", "the daily cash and adjustment journal kept by `rcm consume journal`")
     p.add_argument("--from", dest="start", type=iso_date)
     p.add_argument("--to", dest="end", type=iso_date)
