@@ -195,6 +195,45 @@ def aging_table(title: str, rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+Section = tuple[str, list[str], list[list[str]]]  # title, column headers, rows of cells as text
+BUCKETS = ("0-30", "31-60", "61-90", "91-120", "120+")
+
+
+def percent(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{rate * 100:.1f}%"
+
+
+def day_sections(report: dict[str, Any]) -> list[Section]:
+    """`rcm report day` as sections of text, for the terminal's tables and the PDF alike."""
+    work = [[name.replace("_", " "), str(done["count"]), money(done["dollars"])]
+            for name, done in report["work"].items()]
+    cash = report["cash_posted"]
+    figures = [["cash posted (payer)", money(cash["payer"])], ["cash posted (patient)", money(cash["patient"])],
+               ["cash posted (total)", money(cash["total"])],
+               ["denial rate (the day)", f"{percent(report['denial_rate'])} of {report['adjudicated']} adjudicated"],
+               ["denial rate (30 days to the day)", percent(report["denial_rate_30_days"])],
+               ["outstanding claims (balance owed)", str(report["outstanding"]["claims"])],
+               ["outstanding balance", money(report["outstanding"]["balance"])]]
+    pivot: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for r in report["aging"]:
+        pivot[r["responsibility"]][r["bucket"]] += r["balance"]
+    aging = [[who, *(money(by_bucket.get(b, Decimal("0.00"))) for b in BUCKETS),
+              money(sum(by_bucket.values(), Decimal("0.00")))] for who, by_bucket in sorted(pivot.items())]
+    return [(f"The day's work, {report['date']}", ["activity", "count", "dollars"], work),
+            ("Cash, denials and what is outstanding at the end of the day", ["figure", "value"], figures),
+            (f"A/R aging as of {report['date']} (from the date of service)", ["owed by", *BUCKETS, "total"], aging)]
+
+
+def section_table(section: Section) -> Table:
+    title, header, rows = section
+    table = Table(title=shown(title))
+    for i, col in enumerate(header):
+        table.add_column(col, justify="left" if i == 0 else "right")
+    for row in rows:
+        add_row(table, *row)
+    return table
+
+
 KPI_LABELS = {
     "clean_claim_rate": ("Clean claim rate", "pct", ">= 95%"),
     "rejection_rate": ("Rejection rate", "pct", "1-5%"),

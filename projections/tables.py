@@ -31,6 +31,9 @@ SUMMARIES = {
     # money moved per effective day and payer (cents): charges billed, payer and patient payments, contractual
     # and other adjustments, write-offs - charges and payments over time, and the cash journal's totals
     "cash_daily": ((("day", "date"), ("payer_id", "text")), CASH),
+    # the day's work per effective day, payer and activity (coded, submitted, paid, denied, written_off): how many
+    # such events and their dollars (charges coded or sent, payer payment, denied amount, amount written off)
+    "day_activity": ((("day", "date"), ("payer_id", "text"), ("activity", "text")), ("events", "cents")),
 }
 STAT_COLUMNS = ("adjudicated", "adjudicated_cents", "denied", "denied_cents", "denied_lines_cents", "rejected",
                 "appealed", "decided", "overturned")

@@ -1,10 +1,11 @@
-"""The reports: claim status, A/R aging, denials and KPIs from the views, the claims worklist, and the journal the
-Kafka consumer keeps."""
+"""The reports: claim status, A/R aging, denials, KPIs and the end of the day from the views, the claims worklist,
+and the journal the Kafka consumer keeps."""
 from __future__ import annotations
 
 import argparse
 import csv
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from rich.console import Group
@@ -30,6 +31,10 @@ SCORECARD = ["group", "initial_denial_rate", "first_pass_resolution_rate", "paym
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    if args.report == "day":
+        return print_day(args)
+    if args.date or args.pdf:
+        raise InputRejected(f"rcm report {args.report}: --date and --pdf are for `rcm report day`")
     refuse_options_not_taken(args)
     if args.as_of:
         report_date(args.as_of)
@@ -89,6 +94,24 @@ def print_denials(args: argparse.Namespace, views: Any, as_of: date, dated: str)
     return OK
 
 
+def print_day(args: argparse.Namespace) -> int:
+    for option in ("as_of", "by", "aging_from"):
+        if getattr(args, option) is not None:
+            flag = "--" + option.replace("_", "-")
+            raise InputRejected(f"rcm report day: it takes no {flag} (--date D gives the day, default today)")
+    on = report_date(args.date, "--date") if args.date else today()
+    runner = open_runner(args.settings)
+    runner.catch_up()
+    report = reports.day(runner.views, on)
+    if args.pdf:
+        from infra.day_pdf import write_day_pdf
+
+        write_day_pdf(report, Path(args.pdf))
+        err.print(f"wrote the end-of-day report for {on} to {args.pdf}", markup=False)
+    print_result(args.json, report, Group(*map(present.section_table, present.day_sections(report))))
+    return OK
+
+
 def require_payer(views: Any, payer: str) -> None:
     if payer not in (known := reports.payers(views)):
         raise InputRejected(f"--payer {payer!r}: no such payer in the ledger (payers: "
@@ -130,13 +153,15 @@ def cmd_journal(args: argparse.Namespace) -> int:
 
 
 def register(command: AddCommand) -> None:
-    p = command("report", "claim status, A/R aging, denials or KPIs from the read models")
-    p.add_argument("report", choices=("status", "aging", "denials", "kpis"))
+    p = command("report", "claim status, A/R aging, denials, KPIs or the end of a day from the read models")
+    p.add_argument("report", choices=("status", "aging", "denials", "kpis", "day"))
     p.add_argument("--as-of", help="as of the end of this date (default today): aging and denials from the views' "
                    "daily records; status and KPIs by replaying the ledger up to that date")
     p.add_argument("--by", choices=("payer", "provider"))
     p.add_argument("--aging-from", choices=("dos", "submission", "responsibility", "activity"),
                    help="aging only: what the age counts from (default dos)")
+    p.add_argument("--date", help="day only: the day to report (YYYY-MM-DD, default today)")
+    p.add_argument("--pdf", metavar="FILE", help="day only: also write the report as a one-page PDF")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_report)
     p = command("claims", "a worklist of open claims")

@@ -1,19 +1,22 @@
-"""`rcm worklist` on a small practice computed by hand, on SQLite and PostgreSQL: each list's members and order,
-the appeal deadlines `rcm show` gives, and refused input."""
+"""`rcm worklist` and `rcm report day` on a small practice computed by hand, on SQLite and PostgreSQL: each list's
+members and order, the appeal deadlines `rcm show` gives, the day's figures (and its PDF), and refused input."""
 from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pypdf import PdfReader
 
 from domain.deadlines import filing_deadline
 from tests.conftest import cmd
 from tests.e2e.test_cli import jsonl, rcm
 
 TODAY = datetime.now(timezone.utc).date()
+REPORT_DAY = TODAY - timedelta(days=50)
 
 
 def on(days_ago: int) -> str:
@@ -72,7 +75,8 @@ def practice() -> list[dict[str, Any]]:
               cmd("appeal_denial", "D4", level=1, reason="records", effective_at=on(40))]
     # not yet submitted (and near the timely-filing limit or not)
     lines += [coded("TF1", "BCBS", 75, "100.00"), coded("TF3", "BCBS", 95, "200.00"),
-              coded("TF4", "BCBS", 50, "150.00"), coded("TF2", "MEDICARE", 340, "250.00"), cmd("scrub_claim", "TF2", effective_at=on(1))]
+              coded("TF4", "BCBS", 50, "150.00"), coded("TF2", "MEDICARE", 340, "250.00"),
+              cmd("scrub_claim", "TF2", effective_at=on(1))]
     lines += [coded("P1", "BCBS", 55, "80.00"), cmd("scrub_claim", "P1", effective_at=on(55)),
               cmd("submit_claim", "P1", effective_at=on(50)), denied("P1", 40, "80.00"),
               cmd("write_off", "P1", responsibility="payer", amount="80.00", reason="denial", effective_at=on(39))]
@@ -134,12 +138,35 @@ def test_payer_and_min_balance_narrow_a_list(practice_url: str):
     assert "$300.00" in table and "redetermination" in table
 
 
+def test_the_day_report_gives_the_days_figures(practice_url: str, tmp_path: Path):
+    pdf = tmp_path / "day.pdf"
+    done = rcm("report", "day", "--date", REPORT_DAY.isoformat(), "--pdf", str(pdf), "--json", db=practice_url)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["work"] == {"coded": {"count": 1, "dollars": "150.00"}, "submitted": {"count": 1, "dollars": "80.00"},
+                              "paid": {"count": 1, "dollars": "60.00"}, "denied": {"count": 1, "dollars": "120.00"},
+                              "written_off": {"count": 1, "dollars": "90.00"}}
+    assert report["cash_posted"] == {"payer": "60.00", "patient": "20.00", "total": "80.00"}
+    assert (report["adjudicated"], report["denied"], report["denial_rate"]) == (2, 1, 0.5)
+    # owed at the end of the day: D1 120, P1 80, TF4 150, TF3 200, TF1 100, TF2 250, D2 300, D3 110, D4 130
+    assert report["outstanding"] == {"claims": 9, "balance": "1440.00"}
+    assert sum(Decimal(r["balance"]) for r in report["aging"]) == Decimal("1440.00")
+    text = PdfReader(pdf).pages[0].extract_text()
+    assert len(PdfReader(pdf).pages) == 1
+    for figure in (REPORT_DAY.isoformat(), "$150.00", "$80.00", "$60.00", "$120.00", "$90.00", "$1,440.00",
+                   "50.0% of 2 adjudicated"):
+        assert figure in text, figure
+
+
 @pytest.mark.parametrize(("args", "words"), [
     (["worklist", "overdue"], "invalid choice: 'overdue'"),
     (["worklist", "unbilled", "--min-balance", "-5"], "-5 is not an amount from 0"),
     (["worklist", "unbilled", "--min-balance", "1.234"], "at most 2 decimal places"),
     (["worklist", "unbilled", "--payer", "NOPE"], "--payer 'NOPE': no such payer"),
     (["worklist", "denials", "--all"], "--all is for `rcm worklist consumed`"),
+    (["report", "day", "--date", "2026-02-30"], "--date '2026-02-30': not a date"),
+    (["report", "day", "--as-of", "2026-02-03"], "it takes no --as-of"),
+    (["report", "kpis", "--date", "2026-02-03"], "--date and --pdf are for `rcm report day`"),
 ])
 def test_bad_input_exits_2_with_the_reason(practice_url: str, args: list[str], words: str):
     done = rcm(*args, db=practice_url)
