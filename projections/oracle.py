@@ -323,3 +323,28 @@ def cash_by_day(events: Iterable[tuple[int, Any]]) -> dict[tuple[date, str], dic
                     totals[(e.effective_at.date(), payer)][name] += delta
             before = after
     return {k: dict(v) for k, v in totals.items() if any(v.values())}
+
+
+ACTIVITY = {"Coded": "coded", "Submitted": "submitted", "Paid": "paid", "Denied": "denied", "WrittenOff": "written_off"}
+
+
+def activity_by_day(events: Iterable[tuple[int, Any]]) -> dict[tuple[date, str, str], dict[str, int]]:
+    """The day's work per (effective day, payer, activity): how many such events and their cents (charges coded or
+    sent, payer payment, denied amount, amount written off)."""
+    totals: dict[tuple[date, str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for history in histories(events).values():
+        payer = history[0][1].payer_id
+        for i, (_, e) in enumerate(history):
+            kind = type(e).__name__
+            payer = e.payer_id if kind == "Submitted" else payer
+            if kind not in ACTIVITY:
+                continue
+            amount = {"Coded": e.total_charge if kind == "Coded" else Z,
+                      "Submitted": money(history[:i + 1])["billed"],
+                      "Paid": e.remittance["paid"] if kind == "Paid" else Z,
+                      "Denied": e.denied_amount if kind == "Denied" else Z,
+                      "WrittenOff": e.amount if kind == "WrittenOff" else Z}[kind]
+            row = totals[(e.effective_at.date(), payer, ACTIVITY[kind])]
+            row["events"] += 1
+            row["cents"] += int(Decimal(str(amount)) * 100)
+    return {k: dict(v) for k, v in totals.items()}

@@ -51,8 +51,8 @@ def denied(claim: str, days_ago: int, charge: str) -> dict[str, Any]:
 
 def practice() -> list[dict[str, Any]]:
     lines: list[dict[str, Any]] = []
-    # BCBS's answered history: lags 10 (x10), 20 (x8), 40 (x2), plus P0 (19) and WO (9) below: 22 answers, whose
-    # nearest-rank 90th percentile is 20 days (20 answered within 20 days, 20 x 100 >= 22 x 90) -> N = 20
+    # BCBS's answered history: lags 10 (x10), 20 (x8), 40 (x2), and below P0 19, WO 9, D1 10, D4 15, P1 10, F5 10:
+    # 26 answers, whose nearest-rank 90th percentile is 20 days (24 answered within 20 days, 24 x 100 >= 26 x 90)
     for i, lag in enumerate([10] * 10 + [20] * 8 + [40] * 2):
         claim = f"H{i:02d}"
         lines += [*sent(claim, "BCBS", 101, "100.00", 100), paid(claim, 100 - lag, "100.00", "80.00", "20.00")]
@@ -65,6 +65,9 @@ def practice() -> list[dict[str, Any]]:
     lines += sent("F2", "BCBS", 16, "100.00", 15)                                                       # 15 < 20
     lines += sent("F3", "MEDICARE", 36, "300.00", 35)                                                   # 35 >= 30
     lines += sent("F4", "MEDICARE", 30, "100.00", 29)                                                   # 29 < 30
+    lines += [*sent("F5", "BCBS", 71, "140.00", 70), denied("F5", 60, "140.00"),  # overturned: waits from then
+              cmd("appeal_denial", "F5", level=1, reason="records", effective_at=on(55)),
+              cmd("decide_appeal", "F5", overturned=True, effective_at=on(25))]                       # 25 >= 20
     # denials
     lines += [*sent("D1", "BCBS", 61, "120.00", 60), denied("D1", 50, "120.00")]          # internal appeal, +180
     lines += [*sent("D2", "MEDICARE", 141, "300.00", 140), denied("D2", 130, "300.00")]   # redetermination, +120
@@ -103,7 +106,7 @@ def days_from_today(day: date) -> int:
 def test_each_worklist_lists_its_claims_in_order(practice_url: str):
     follow = worklist(practice_url, "follow-up")
     assert [(r["claim_number"], r["follow_up_after"], r["days_waiting"], r["days_past_due"]) for r in follow] == [
-        ("F1", 20, 28, 8), ("F3", 30, 35, 5)]
+        ("F1", 20, 28, 8), ("F3", 30, 35, 5), ("F5", 20, 25, 5)]
     denials = worklist(practice_url, "denials")
     d2, d1, d3 = (TODAY - timedelta(days=130) + timedelta(days=120), TODAY - timedelta(days=50) + timedelta(days=180),
                   TODAY - timedelta(days=20) + timedelta(days=180))
@@ -148,12 +151,12 @@ def test_the_day_report_gives_the_days_figures(practice_url: str, tmp_path: Path
                               "written_off": {"count": 1, "dollars": "90.00"}}
     assert report["cash_posted"] == {"payer": "60.00", "patient": "20.00", "total": "80.00"}
     assert (report["adjudicated"], report["denied"], report["denial_rate"]) == (2, 1, 0.5)
-    # owed at the end of the day: D1 120, P1 80, TF4 150, TF3 200, TF1 100, TF2 250, D2 300, D3 110, D4 130
-    assert report["outstanding"] == {"claims": 9, "balance": "1440.00"}
-    assert sum(Decimal(r["balance"]) for r in report["aging"]) == Decimal("1440.00")
+    # owed at the end of the day: D1 120, P1 80, TF4 150, TF3 200, TF1 100, TF2 250, D2 300, D3 110, D4 130, F5 140
+    assert report["outstanding"] == {"claims": 10, "balance": "1580.00"}
+    assert sum(Decimal(r["balance"]) for r in report["aging"]) == Decimal("1580.00")
     text = PdfReader(pdf).pages[0].extract_text()
     assert len(PdfReader(pdf).pages) == 1
-    for figure in (REPORT_DAY.isoformat(), "$150.00", "$80.00", "$60.00", "$120.00", "$90.00", "$1,440.00",
+    for figure in (REPORT_DAY.isoformat(), "$150.00", "$80.00", "$60.00", "$120.00", "$90.00", "$1,580.00",
                    "50.0% of 2 adjudicated"):
         assert figure in text, figure
 
