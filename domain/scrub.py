@@ -9,12 +9,11 @@ from typing import Any
 
 from domain.codes import (ICD9_SHAPE, is_billable_icd10, is_icd10_shape, is_modifier, is_place_of_service,
                           is_valid_npi, normalize_icd10, procedure_kind)
+from domain.deadlines import FILING_WARNING_DAYS, filing_deadline, filing_limit
 from domain.money import claim_total_mismatch
 from domain.values import ServiceLine
 
 MAX_DIAGNOSES, MAX_MODIFIERS, MAX_POINTERS, MAX_LINES = 12, 4, 4, 50
-TIMELY_FILING_DAYS = {"medicare": 365, "medicaid": 365, "commercial": 90, "self_pay": 100_000}
-TIMELY_FILING_WARNING_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -146,14 +145,14 @@ def dos_not_future(claim: ClaimForScrub) -> Iterator[Edit]:
 
 @rule("TIMELY-FILING")
 def timely_filing(claim: ClaimForScrub) -> Iterator[Edit]:
-    limit = claim.timely_filing_days or TIMELY_FILING_DAYS.get(claim.payer_class, 90)
     dates = [ln.service_date for ln in claim.lines if ln.service_date]
-    if not dates:
+    limit = filing_limit(claim.payer_class, claim.timely_filing_days)
+    if not dates or limit is None:
         return
+    deadline = filing_deadline(claim.payer_class, min(dates), claim.timely_filing_days)
     age = (claim.scrub_date - min(dates)).days
-    if age > limit:
-        yield Edit("TIMELY-FILING", "error", None,
-                   f"{age} days since the date of service; {claim.payer_class} allows {limit} (expect CARC 29)")
-    elif age > limit - TIMELY_FILING_WARNING_DAYS:
-        yield Edit("TIMELY-FILING", "warning", None,
-                   f"{age} days since the date of service; {claim.payer_class} allows {limit}: submit now")
+    allows = f"{claim.payer_class} allows {limit.text()} (file by {deadline})"
+    if claim.scrub_date > deadline:
+        yield Edit("TIMELY-FILING", "error", None, f"{age} days since the date of service; {allows} (expect CARC 29)")
+    elif (deadline - claim.scrub_date).days < FILING_WARNING_DAYS:
+        yield Edit("TIMELY-FILING", "warning", None, f"{age} days since the date of service; {allows}: submit now")

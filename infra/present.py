@@ -27,12 +27,15 @@ def shown(value: Any) -> Text:
 
 
 def money(amount: Decimal) -> str:
-    """Money as people read it, the same everywhere: $1,234.56 and -$12.00."""
+    """Money as people read it, the same in every table and PDF: $1,234.56 and -$12.00."""
     return f"-${-amount:,.2f}" if amount < 0 else f"${amount:,.2f}"
 
 
 def cell(value: Any) -> Any:
-    """A table cell: amounts of money (the ledger's Decimals in cents) as $1,234.56, everything else as it is."""
+    """A table cell: amounts of money (the ledger's Decimals, in cents) as $1,234.56, nothing for None, everything
+    else as it is."""
+    if value is None:
+        return ""
     if isinstance(value, Decimal) and value.as_tuple().exponent == -2:
         return money(value)
     return value
@@ -176,7 +179,7 @@ def rows_table(title: str, rows: list[dict[str, Any]], columns: list[str] | None
         numeric = isinstance(sample, (int, float, Decimal))
         table.add_column(col.replace("_", " "), justify="right" if numeric else "left")
     for row in rows:
-        add_row(table, *("" if row.get(c) is None else row.get(c) for c in columns))
+        add_row(table, *(cell(row.get(c)) for c in columns))
     return table
 
 
@@ -191,7 +194,46 @@ def aging_table(title: str, rows: list[dict[str, Any]]) -> Table:
         table.add_column(col, justify="left" if col in ("group", "responsibility") else "right")
     for (group, responsibility), by_bucket in sorted(pivot.items()):
         values = [by_bucket.get(b, Decimal("0.00")) for b in buckets]
-        add_row(table, group, responsibility, *(f"{v:,.2f}" for v in values), f"{sum(values):,.2f}")
+        add_row(table, group, responsibility, *(money(v) for v in values), money(sum(values, Decimal("0.00"))))
+    return table
+
+
+Section = tuple[str, list[str], list[list[str]]]  # title, column headers, rows of cells as text
+BUCKETS = ("0-30", "31-60", "61-90", "91-120", "120+")
+
+
+def percent(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{rate * 100:.1f}%"
+
+
+def day_sections(report: dict[str, Any]) -> list[Section]:
+    """`rcm report day` as sections of text, for the terminal's tables and the PDF alike."""
+    work = [[name.replace("_", " "), str(done["count"]), money(done["dollars"])]
+            for name, done in report["work"].items()]
+    cash = report["cash_posted"]
+    figures = [["cash posted (payer)", money(cash["payer"])], ["cash posted (patient)", money(cash["patient"])],
+               ["cash posted (total)", money(cash["total"])],
+               ["denial rate (the day)", f"{percent(report['denial_rate'])} of {report['adjudicated']} adjudicated"],
+               ["denial rate (30 days to the day)", percent(report["denial_rate_30_days"])],
+               ["outstanding claims (balance owed)", str(report["outstanding"]["claims"])],
+               ["outstanding balance", money(report["outstanding"]["balance"])]]
+    pivot: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for r in report["aging"]:
+        pivot[r["responsibility"]][r["bucket"]] += r["balance"]
+    aging = [[who, *(money(by_bucket.get(b, Decimal("0.00"))) for b in BUCKETS),
+              money(sum(by_bucket.values(), Decimal("0.00")))] for who, by_bucket in sorted(pivot.items())]
+    return [(f"The day's work, {report['date']}", ["activity", "count", "dollars"], work),
+            ("Cash, denials and what is outstanding at the end of the day", ["figure", "value"], figures),
+            (f"A/R aging as of {report['date']} (from the date of service)", ["owed by", *BUCKETS, "total"], aging)]
+
+
+def section_table(section: Section) -> Table:
+    title, header, rows = section
+    table = Table(title=shown(title))
+    for i, col in enumerate(header):
+        table.add_column(col, justify="left" if i == 0 else "right")
+    for row in rows:
+        add_row(table, *row)
     return table
 
 

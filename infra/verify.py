@@ -88,7 +88,18 @@ def differences(runner: Runner, as_of_dates: tuple[date, ...] = ()) -> list[str]
             want, got = want_cash.get(key, {}).get(metric, 0), cash.get(key, {}).get(metric, 0)
             if want != got:
                 found.append(f"cash {key[0]} {key[1]}.{metric}: view {got}, oracle {want}")
+    found += activity_differences(views, events)
     return found
+
+
+def activity_differences(views: Any, events: list[tuple[int, Any]]) -> list[str]:
+    """The day's work per day, payer and activity against the oracle's count of the events."""
+    got = {(row["day"] if isinstance(row["day"], date) else date.fromisoformat(row["day"]), row["payer_id"],
+            row["activity"]): {"events": int(row["events"]), "cents": int(row["cents"])}
+           for row in views.query(f"SELECT * FROM {views.t['day_activity']}") if row["events"] or row["cents"]}
+    want = oracle.activity_by_day(events)
+    return [f"day activity {key[0]} {key[1]} {key[2]}: view {got.get(key)}, oracle {want.get(key)}"
+            for key in sorted(set(want) | set(got)) if want.get(key) != got.get(key)]
 
 
 def summary_differences(views: Any, claims: dict[str, dict[str, Any]]) -> list[str]:

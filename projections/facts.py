@@ -60,10 +60,17 @@ class Effects:
     carcs: dict[tuple[date, str, str, str, str], dict[str, int]] = field(default_factory=dict)
     # money moved per (effective day, payer, provider): charges, payments, adjustments, write-offs - in cents
     cash: dict[tuple[date, str, str], dict[str, int]] = field(default_factory=dict)
+    # the day's work per (effective day, payer, activity): events and cents
+    activity: dict[tuple[date, str, str], dict[str, int]] = field(default_factory=dict)
 
     def move(self, day: date, dos: date, payer: str, provider: str, responsibility: str, delta: int) -> None:
         key = (day, dos, payer, provider, responsibility)
         self.ar_daily[key] = self.ar_daily.get(key, 0) + delta
+
+    def did(self, day: date, payer: str, activity: str, amount_cents: int) -> None:
+        row = self.activity.setdefault((day, payer, activity), {"events": 0, "cents": 0})
+        row["events"] += 1
+        row["cents"] += amount_cents
 
     def count(self, day: date, payer: str, provider: str, group: str, category: str, **metrics: int) -> None:
         row = self.denials.setdefault((day, payer, provider, group, category), {})
@@ -142,6 +149,7 @@ def on_coded(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
              payer_id=e.payer_id, payer_class=e.payer_class, status=Status.CODED, coded_on=day,
              billed=cents(e.total_charge), dos=min(as_date(line["service_date"]) for line in e.lines),
              line_charges=line_charges(e.lines))
+    fx.did(day, f["payer_id"], "coded", f["billed"])
 
 
 def on_opened(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
@@ -171,6 +179,7 @@ def on_submitted(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     f.update(status=Status.SUBMITTED, payer_id=e.payer_id, last_submitted_on=day)
     f["first_submitted_on"] = f["first_submitted_on"] or day
     f["submissions"] += 1
+    fx.did(day, f["payer_id"], "submitted", f["billed"])
     if f["submissions"] == 1:  # (a claim opened from a remittance may have been rejected before it)
         f["clean"] = f["scrub_failures"] == 0 and f["rejections"] == 0
 
@@ -248,6 +257,7 @@ def on_paid(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     adjudicate(f, e, day, fx, denied=False)
     f["status"] = Status.PAID
     f["payer_paid"] += cents(e.remittance["paid"])
+    fx.did(day, f["payer_id"], "paid", cents(e.remittance["paid"]))
     f["adjustments"] += cents(e.contractual)
     allowed_off = sum(cents(a["amount"]) for a in e.remittance["adjustments"] if is_contractual(a["group"], a["carc"]))
     f["contractual"] += allowed_off
@@ -260,6 +270,7 @@ def on_paid(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
 def on_denied(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     adjudicate(f, e, day, fx, denied=True)
     f["status"] = Status.DENIED
+    fx.did(day, f["payer_id"], "denied", cents(e.denied_amount))
     f["appeal_deadline"] = recorded_appeal_deadline(vars(e), f["payer_class"], f["appeal_level"], day)
 
 
@@ -304,6 +315,7 @@ def on_patient_paid(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
 
 def on_written_off(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     f[f"written_off_{e.responsibility}"] += cents(e.amount)
+    fx.did(day, f["payer_id"], "written_off", cents(e.amount))
     rebalance(f)
     if status := written_off(f["payer_balance"] + f["patient_balance"], f["payer_paid"] + f["patient_paid"]):
         f["status"], f["closed_on"] = status, day

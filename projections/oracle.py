@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -288,21 +288,26 @@ def denial_totals(events: Iterable[tuple[int, Any]]) -> dict[str, dict[str, int]
 def carc_totals(events: Iterable[tuple[int, Any]]) -> dict[tuple[str, str, str], dict[str, int]]:
     """Per (payer, group, CARC): remittances carrying that denial reason, its cents, and claim denials."""
     totals: dict[tuple[str, str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for history, i, e, payer in with_payer(events, ("Paid", "Denied")):
+        denials = denying(e.remittance, history[:i])
+        reasons = {(a["group"], a["carc"]) for a in denials}
+        for group, carc in reasons:
+            t = totals[(payer, group, carc)]
+            t["remittances"] += 1
+            t["cents"] += int(sum(a["amount"] for a in denials if (a["group"], a["carc"]) == (group, carc)) * 100)
+            t["denied_claims"] += type(e).__name__ == "Denied"
+    return {k: dict(v) for k, v in totals.items()}
+
+
+def with_payer(events: Iterable[tuple[int, Any]], kinds: Iterable[str]
+               ) -> Iterator[tuple[list[tuple[int, Any]], int, Any, str]]:
+    """Each event of these kinds with its claim's history, its place there and the payer the claim had then."""
     for history in histories(events).values():
         payer = history[0][1].payer_id
         for i, (_, e) in enumerate(history):
-            kind = type(e).__name__
-            payer = e.payer_id if kind == "Submitted" else payer
-            if kind not in ("Paid", "Denied"):
-                continue
-            denials = denying(e.remittance, history[:i])
-            reasons = {(a["group"], a["carc"]) for a in denials}
-            for group, carc in reasons:
-                t = totals[(payer, group, carc)]
-                t["remittances"] += 1
-                t["cents"] += int(sum(a["amount"] for a in denials if (a["group"], a["carc"]) == (group, carc)) * 100)
-                t["denied_claims"] += kind == "Denied"
-    return {k: dict(v) for k, v in totals.items()}
+            payer = e.payer_id if type(e).__name__ == "Submitted" else payer
+            if type(e).__name__ in kinds:
+                yield history, i, e, payer
 
 
 CASH = ("billed", "payer_paid", "patient_paid", "adjustments", "written_off_payer", "written_off_patient")
@@ -323,3 +328,23 @@ def cash_by_day(events: Iterable[tuple[int, Any]]) -> dict[tuple[date, str], dic
                     totals[(e.effective_at.date(), payer)][name] += delta
             before = after
     return {k: dict(v) for k, v in totals.items() if any(v.values())}
+
+
+ACTIVITY = {"Coded": "coded", "Submitted": "submitted", "Paid": "paid", "Denied": "denied", "WrittenOff": "written_off"}
+
+
+def activity_by_day(events: Iterable[tuple[int, Any]]) -> dict[tuple[date, str, str], dict[str, int]]:
+    """The day's work per (effective day, payer, activity): how many such events and their cents (charges coded or
+    sent, payer payment, denied amount, amount written off)."""
+    totals: dict[tuple[date, str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for history, i, e, payer in with_payer(events, ACTIVITY):
+        kind = type(e).__name__
+        amount = {"Coded": e.total_charge if kind == "Coded" else Z,
+                  "Submitted": money(history[:i + 1])["billed"],
+                  "Paid": e.remittance["paid"] if kind == "Paid" else Z,
+                  "Denied": e.denied_amount if kind == "Denied" else Z,
+                  "WrittenOff": e.amount if kind == "WrittenOff" else Z}[kind]
+        row = totals[(e.effective_at.date(), payer, ACTIVITY[kind])]
+        row["events"] += 1
+        row["cents"] += int(Decimal(str(amount)) * 100)
+    return {k: dict(v) for k, v in totals.items()}

@@ -59,6 +59,7 @@ def fold_page(facts: Facts, claim_events: list[tuple[int, Any]]) -> tuple[Effect
     totals["ar_daily"] = {key: {"delta_cents": delta} for key, delta in effects.ar_daily.items()}
     totals["denial_carcs"] = effects.carcs
     totals["cash_daily"] = effects.cash
+    totals["day_activity"] = effects.activity
     return effects, totals
 
 

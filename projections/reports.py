@@ -1,7 +1,7 @@
 """Report queries over the views: claim status, A/R aging (today or as of a date), denials, KPIs, worklist."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -160,6 +160,42 @@ def worklist(views: ClaimViews, today: date, status: str | None = None, payer: s
     return [{**r, "billed": dollars(r["billed"]), "payer_balance": dollars(r["payer_balance"]),
              "patient_balance": dollars(r["patient_balance"]), "dos": str(r["dos"]),
              "last_activity_on": str(r["last_activity_on"])} for r in rows]
+
+
+ACTIVITIES = ("coded", "submitted", "paid", "denied", "written_off")
+
+
+def day(views: ClaimViews, on: date) -> dict[str, Any]:
+    """The end-of-day report: the day's work (events and dollars per activity), cash posted, the day's and the last
+    30 days' denial rate, and, as of the end of the day, the claims with a balance owed and the aging."""
+    t, d = views.t, param(views, on)
+    work = {a: {"count": 0, "dollars": dollars(0)} for a in ACTIVITIES}
+    for r in views.query(f"SELECT activity, sum(events) AS events, sum(cents) AS cents FROM {t['day_activity']} "
+                         f"WHERE day = ? GROUP BY activity", [d]):
+        work[r["activity"]] = {"count": int(r["events"]), "dollars": dollars(r["cents"])}
+    cash = views.query(f"SELECT sum(payer_paid) AS payer, sum(patient_paid) AS patient FROM {t['cash_daily']} "
+                       f"WHERE day = ?", [d])[0]
+    month_ago = param(views, on - timedelta(days=29))
+    rates = views.query(
+        f"SELECT sum(CASE WHEN day = ? THEN adjudicated ELSE 0 END) AS adjudicated, sum(CASE WHEN day = ? THEN denied "
+        f"ELSE 0 END) AS denied, sum(adjudicated) AS adjudicated_30, sum(denied) AS denied_30 "
+        f"FROM {t['denial_stats']} WHERE day BETWEEN ? AND ?", [d, d, month_ago, d])[0]
+    owed = views.query(
+        f"SELECT count(DISTINCT claim_id) AS claims, sum(balance) AS balance FROM (SELECT claim_id, responsibility, "
+        f"sum(delta_cents) AS balance FROM {t['ar_log']} WHERE effective_on <= ? GROUP BY claim_id, responsibility "
+        f"HAVING sum(delta_cents) > 0) b", [d])[0]
+    return {"report": "day", "date": on, "work": work,
+            "cash_posted": {"payer": dollars(cash["payer"]), "patient": dollars(cash["patient"]),
+                            "total": dollars(int(cash["payer"] or 0) + int(cash["patient"] or 0))},
+            "adjudicated": int(rates["adjudicated"] or 0), "denied": int(rates["denied"] or 0),
+            "denial_rate": share(rates["denied"], rates["adjudicated"]),
+            "denial_rate_30_days": share(rates["denied_30"], rates["adjudicated_30"]),
+            "outstanding": {"claims": int(owed["claims"]), "balance": dollars(owed["balance"])},
+            "aging": aging(views, on)}
+
+
+def share(part: Any, whole: Any) -> float | None:
+    return round(int(part or 0) / int(whole), 4) if whole else None
 
 
 def ready_claims(views: ClaimViews) -> list[tuple[str, str]]:

@@ -33,6 +33,9 @@ SUMMARIES = {
     # money moved per effective day and payer (cents): charges billed, payer and patient payments, contractual
     # and other adjustments, write-offs - charges and payments over time, and the cash journal's totals
     "cash_daily": ((("day", "date"), ("payer_id", "text"), ("rendering_npi", "text")), CASH),
+    # the day's work per effective day, payer and activity (coded, submitted, paid, denied, written_off): how many
+    # such events and their dollars (charges coded or sent, payer payment, denied amount, amount written off)
+    "day_activity": ((("day", "date"), ("payer_id", "text"), ("activity", "text")), ("events", "cents")),
 }
 DENIAL_STATS_KEYS = ("day", "payer_id", "rendering_npi", "carc_group", "category")
 STAT_COLUMNS = ("adjudicated", "adjudicated_cents", "denied", "denied_cents", "denied_lines_cents", "rejected",

@@ -46,11 +46,11 @@ def parse_as_of(text: str) -> datetime:
     return moment
 
 
-def report_date(text: str) -> date:
+def report_date(text: str, flag: str = "--as-of") -> date:
     try:
         return date.fromisoformat(text)
     except ValueError as e:
-        raise InputRejected(f"--as-of {text!r}: not a date (YYYY-MM-DD): {e}") from e
+        raise InputRejected(f"{flag} {text!r}: not a date (YYYY-MM-DD): {e}") from e
 
 
 # how a command group adds a subcommand: name and help in, its parser (with --db already) out

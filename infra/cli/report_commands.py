@@ -1,10 +1,11 @@
-"""The reports: claim status, A/R aging, denials and KPIs from the views, the claims worklist, and the denial work
-queue and journal the Kafka consumers keep."""
+"""The reports: claim status, A/R aging, denials, KPIs and the end of the day from the views, the claims worklist,
+and the journal the Kafka consumer keeps."""
 from __future__ import annotations
 
 import argparse
 import csv
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from rich.console import Group
@@ -30,6 +31,10 @@ SCORECARD = ["group", "initial_denial_rate", "first_pass_resolution_rate", "paym
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    if args.report == "day":
+        return print_day(args)
+    if args.date or args.pdf:
+        raise InputRejected(f"rcm report {args.report}: --date and --pdf are for `rcm report day`")
     refuse_options_not_taken(args)
     if args.as_of:
         report_date(args.as_of)
@@ -89,28 +94,38 @@ def print_denials(args: argparse.Namespace, views: Any, as_of: date, dated: str)
     return OK
 
 
-def cmd_claims(args: argparse.Namespace) -> int:
+def print_day(args: argparse.Namespace) -> int:
+    for option in ("as_of", "by", "aging_from"):
+        if getattr(args, option) is not None:
+            flag = "--" + option.replace("_", "-")
+            raise InputRejected(f"rcm report day: it takes no {flag} (--date D gives the day, default today)")
+    on = report_date(args.date, "--date") if args.date else today()
     runner = open_runner(args.settings)
     runner.catch_up()
-    if args.payer and args.payer not in (known := reports.payers(runner.views)):
-        raise InputRejected(f"--payer {args.payer!r}: no such payer in the ledger (payers: "
-                            f"{', '.join(known[:20]) or 'none yet'}{', ...' if len(known) > 20 else ''})")
-    rows = reports.worklist(runner.views, today(), args.status, args.payer, args.older_than, args.limit)
-    print_result(args.json, rows, present.rows_table(f"Worklist ({len(rows)} claims, oldest date of service first)",
-                                                     rows))
+    report = reports.day(runner.views, on)
+    if args.pdf:
+        from infra.day_pdf import write_day_pdf
+
+        write_day_pdf(report, Path(args.pdf))
+        err.print(f"wrote the end-of-day report for {on} to {args.pdf}", markup=False)
+    print_result(args.json, report, Group(*map(present.section_table, present.day_sections(report))))
     return OK
 
 
-def cmd_worklist(args: argparse.Namespace) -> int:
-    from infra.bootstrap import open_consumer_database
-    from infra.kafka.consumer_stores import worklist_rows
+def require_payer(views: Any, payer: str) -> None:
+    if payer not in (known := reports.payers(views)):
+        raise InputRejected(f"--payer {payer!r}: no such payer in the ledger (payers: "
+                            f"{', '.join(known[:20]) or 'none yet'}{', ...' if len(known) > 20 else ''})")
 
-    with open_consumer_database(args.settings) as db:
-        rows = [{**r, "at_stake": reports.dollars(r.pop("at_stake_cents"))} for r in worklist_rows(db, args.all)]
-    print_result(args.json, rows,
-                 present.rows_table(f"Denial work queue ({len(rows)}), oldest appeal deadline first", rows,
-                                    ["deadline", "priority", "claim_number", "payer_id", "category", "carcs",
-                                     "at_stake", "denied_on", "appeal_level", "state"]))
+
+def cmd_claims(args: argparse.Namespace) -> int:
+    runner = open_runner(args.settings)
+    runner.catch_up()
+    if args.payer:
+        require_payer(runner.views, args.payer)
+    rows = reports.worklist(runner.views, today(), args.status, args.payer, args.older_than, args.limit)
+    print_result(args.json, rows, present.rows_table(f"Worklist ({len(rows)} claims, oldest date of service first)",
+                                                     rows))
     return OK
 
 
@@ -138,13 +153,15 @@ def cmd_journal(args: argparse.Namespace) -> int:
 
 
 def register(command: AddCommand) -> None:
-    p = command("report", "claim status, A/R aging, denials or KPIs from the read models")
-    p.add_argument("report", choices=("status", "aging", "denials", "kpis"))
+    p = command("report", "claim status, A/R aging, denials, KPIs or the end of a day from the read models")
+    p.add_argument("report", choices=("status", "aging", "denials", "kpis", "day"))
     p.add_argument("--as-of", help="as of the end of this date (default today): aging and denials from the views' "
                    "daily records; status and KPIs by replaying the ledger up to that date")
     p.add_argument("--by", choices=("payer", "provider"))
     p.add_argument("--aging-from", choices=("dos", "submission", "responsibility", "activity"),
                    help="aging only: what the age counts from (default dos)")
+    p.add_argument("--date", help="day only: the day to report (YYYY-MM-DD, default today)")
+    p.add_argument("--pdf", metavar="FILE", help="day only: also write the report as a one-page PDF")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_report)
     p = command("claims", "a worklist of open claims")
@@ -154,10 +171,6 @@ def register(command: AddCommand) -> None:
     p.add_argument("--limit", type=whole_number("claims", 1, 10**6), default=50)
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_claims)
-    p = command("worklist", "the denial work queue kept by `rcm consume worklist`, oldest appeal deadline first")
-    p.add_argument("--all", action="store_true", help="closed items too")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(run=cmd_worklist)
     p = command("journal", "the daily cash and adjustment journal kept by `rcm consume journal`")
     p.add_argument("--from", dest="start", type=iso_date)
     p.add_argument("--to", dest="end", type=iso_date)

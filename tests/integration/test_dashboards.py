@@ -4,6 +4,7 @@ panel's SQL expanded as Grafana expands it and run against real PostgreSQL proje
 opened in headless Chromium."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -22,10 +23,10 @@ from infra.grafana import dashboards as dash
 from infra.grafana.snapshot import snapshot
 from infra.settings import Settings
 from infra.bootstrap import open_ledger, open_runner
-from projections import oracle, reports
+from projections import oracle, reports, worklists
 from domain.commands import COMMAND
 from infra.simulator import npi
-from tests.conftest import ROOT, as_role, at, cmd, code, denial, lifecycle_to_submitted, payment, require_postgres
+from tests.conftest import NPI, ROOT, as_role, at, cmd, code, denial, lifecycle_to_submitted, payment, require_postgres
 
 UNITS = {"d", "percentunit", "currencyUSD", "short", "none"}
 PANEL_TYPES = {"stat", "table", "barchart", "bargauge", "timeseries"}
@@ -39,9 +40,9 @@ def money(value: object) -> Decimal:
 
 # ---- structure ----
 
-def test_three_dashboards_with_stable_uids_and_pinned_schema():
+def test_four_dashboards_with_stable_uids_and_pinned_schema():
     boards = dash.load()
-    assert {d["uid"] for d in boards} == {"rcm-overview", "rcm-ar-aging", "rcm-denials"}
+    assert {d["uid"] for d in boards} == {"rcm-overview", "rcm-ar-aging", "rcm-denials", "rcm-billers-day"}
     for d in boards:
         assert 39 <= d["schemaVersion"] <= 41
         assert d["time"] == {"from": "now-180d", "to": "now"}
@@ -99,8 +100,25 @@ def test_macros_expand_as_grafana_does():
 
 # ---- every panel's SQL against real PostgreSQL projections ----
 
+def late_charts(directory: Path) -> Path:
+    """Two charts found late (the demo codes every visit in time): one near its payer's timely-filing limit, one
+    past it, so the biller's timely-filing panel has rows."""
+    today = datetime.now(timezone.utc).date()
+    lines = []
+    for claim, payer_class, days_ago in (("LATE-1", "commercial", 75), ("LATE-2", "medicare", 370)):
+        service = (today - timedelta(days=days_ago)).isoformat()
+        lines.append({"type": "code_claim", "claim_number": claim, "billing_npi": NPI, "payer_id": "LATE",
+                      "payer_class": payer_class, "patient_key": f"pk-{claim}", "place_of_service": "11",
+                      "diagnoses": ["E11.9"], "lines": [{"procedure": "99213", "charge": "100.00",
+                                                         "service_date": service}],
+                      "effective_at": f"{service}T12:00:00+00:00"})
+    path = directory / "late.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
 @pytest.fixture(scope="module")
-def filled() -> str:
+def filled(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"{require_postgres()}?schema=dash_{uuid.uuid4().hex[:10]}"
     done = subprocess.run([sys.executable, "-m", "infra.cli", "demo", "--db", url, "--seed", "9", "--claims", "800"],
                           capture_output=True, text=True, cwd=ROOT, timeout=600)
@@ -116,6 +134,10 @@ def filled() -> str:
     ledger = open_ledger(url)
     outcomes = ledger.execute([COMMAND.validate_python(line) for line in lines])
     assert all(o.result == "applied" for o in outcomes), [str(o.error) for o in outcomes if o.error]
+    late = late_charts(tmp_path_factory.mktemp("late"))
+    done = subprocess.run([sys.executable, "-m", "infra.cli", "apply", str(late), "--db", url],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr
     open_runner(url).catch_up()
     return url
 
@@ -231,6 +253,35 @@ def test_denial_panels_equal_the_denial_report(filled: str):
     assert set(panels["Denial rate by payer (weekly)"].columns) == {"time", "metric", "denial rate"}
 
 
+WORKLIST_PANELS = {"Open denials by appeal deadline": "denials",
+                   "Follow-up: no payer answer after N days": "follow-up",
+                   "Near the timely-filing limit": "timely-filing",
+                   "Unbilled: coded or scrubbed, not submitted": "unbilled"}
+
+
+def test_billers_day_panels_are_the_worklists_of_rcm_worklist(filled: str):
+    board = next(d for d in dash.load() if d["uid"] == "rcm-billers-day")
+    sqls = {p["title"]: p["targets"][0]["rawSql"] for p in dash.panels(board)}
+    for title, name in WORKLIST_PANELS.items():
+        assert sqls[title] == worklists.panel_sql(name), f"{title}: regenerate from projections/worklists.py"
+    runner = open_runner(filled)  # keeps its store open while its views are read
+    today = datetime.now(timezone.utc).date()
+    panels = run(filled, "rcm-billers-day")
+    for title, name in WORKLIST_PANELS.items():
+        want = worklists.worklist(runner.views, name, today)[:worklists.PANEL_ROWS]
+        got = table(panels[title])
+        assert [r["claim_number"] for r in got] == [r["claim_number"] for r in want], title
+        assert [money(r["balance"]) for r in got] == [r["balance"] for r in want], title
+    denials = table(panels["Open denials by appeal deadline"])
+    deadlines = [r["appeal_deadline"] for r in denials if r["appeal_deadline"]]
+    assert deadlines == sorted(deadlines)
+    ledger = open_ledger(filled)
+    for row in denials:  # the deadline the ledger recorded, as `rcm show` gives it
+        recorded = ledger.find(row["claim_number"]).appeal_deadline
+        assert row["appeal_deadline"] == (recorded.isoformat() if recorded else None)
+    assert {r["claim_number"] for r in table(panels["Near the timely-filing limit"])} >= {"LATE-1", "LATE-2"}
+
+
 def test_payer_variable_filters_the_panels(filled: str):
     runner = open_runner(filled)  # keeps its store open while its views are read
     views = runner.views
@@ -311,7 +362,7 @@ def test_snapshot_pages_render_every_panel_in_chromium(filled: str, tmp_path: Pa
     browser = chromium()
     pages = list(snapshot(Settings.load(filled), tmp_path / "snap",
                           catch_up=lambda: open_runner(filled).catch_up()))
-    assert len(pages) == 3
+    assert len(pages) == len(dash.load())
     for path, result in pages:
         text = path.read_text()
         assert not re.search(r"<(script|link)[^>]+(src|href)=\"https?://", text), "no network assets"
