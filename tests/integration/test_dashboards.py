@@ -130,7 +130,9 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> str:
              cmd("appeal_denial", "X2", level=1, reason="records attached", effective_at=at(20)),
              cmd("decide_appeal", "X2", overturned=False, reason="upheld", effective_at=at(40)),
              code("X3", rendering_npi=second), cmd("scrub_claim", "X3", effective_at=at(0, 1)),
-             cmd("submit_claim", "X3", effective_at=at(1)), cmd("reject_claim", "X3", stage="277CA", code="A7:21", reason="bad id", effective_at=at(2))]
+             cmd("submit_claim", "X3", effective_at=at(1)),
+             cmd("reject_claim", "X3", stage="277CA", code="A7:21", reason="bad id", effective_at=at(2)),
+             *lifecycle_to_submitted("X4", rendering_npi=second)]  # never answered: on the follow-up list
     ledger = open_ledger(url)
     outcomes = ledger.execute([COMMAND.validate_python(line) for line in lines])
     assert all(o.result == "applied" for o in outcomes), [str(o.error) for o in outcomes if o.error]
