@@ -17,13 +17,15 @@ from domain.lifecycle import ENDED, Status, recorded_appeal_deadline, settled, w
 from domain.money import denial_adjustments, main_denial, patient_balance, payer_balance
 from domain.values import Adjustment, as_date, cents
 
-# Never a claim fact: the claim-number index, X12 intakes and submission batches (bookkeeping of files), and the default creation events eventsourcing declares
+# Never a claim fact: the claim-number index, X12 intakes and submission batches (bookkeeping of files), bank
+# deposits, and the default creation events eventsourcing declares
 # (claims are created by Coded, the index by Registered).
 IGNORED = frozenset({"PatientControlNumberIndex.Registered", "PatientControlNumberIndex.Linked",
                      "PatientControlNumberIndex.Created", "Claim.Created",
                      "Intake.Logged", "Intake.Posted", "Intake.Quarantined", "Intake.Created",
                      "SubmissionBatch.Listed", "SubmissionBatch.Extended", "SubmissionBatch.Created",
-                     "InterchangeCounter.Started", "InterchangeCounter.Issued", "InterchangeCounter.Created"})
+                     "InterchangeCounter.Started", "InterchangeCounter.Issued", "InterchangeCounter.Created",
+                     "Deposit.Recorded", "Deposit.Created"})
 
 COLUMNS = (
     "claim_id", "claim_number", "billing_npi", "rendering_npi", "payer_id", "payer_class", "status", "dos",
@@ -57,6 +59,8 @@ class Effects:
     carcs: dict[tuple[date, str, str, str], dict[str, int]] = field(default_factory=dict)
     # money moved per (effective day, payer): charges, payments, adjustments, write-offs - in cents
     cash: dict[tuple[date, str], dict[str, int]] = field(default_factory=dict)
+    # payments recorded by command under a trace number, per (payer, trace, day): remittances no 835 import explains
+    remits: dict[tuple[str, str, date], dict[str, int]] = field(default_factory=dict)
 
     def move(self, day: date, dos: date, payer: str, responsibility: str, delta: int) -> None:
         key = (day, dos, payer, responsibility)
@@ -222,6 +226,11 @@ def adjudicate(f: dict[str, Any], e: Any, day: date, fx: Effects, denied: bool) 
         fx.count(day, f["payer_id"], group, category, denied=1, denied_cents=cents(e.denied_amount))
     elif cents(e.denied_amount):
         fx.count(day, f["payer_id"], group, category, denied_lines_cents=cents(e.denied_amount))
+    trace = remit.get("trace_number") or ""
+    if trace and not str(getattr(e, "source", "")).startswith("x12:835"):  # an imported 835 is its own remittance
+        row = fx.remits.setdefault((f["payer_id"], trace, day), {"claims": 0, "paid_cents": 0})
+        row["claims"] += 1
+        row["paid_cents"] += cents(remit["paid"])
     if first:
         f["initially_denied"] = denied
         f["first_pass_resolved"] = not denied and f["submissions"] == 1

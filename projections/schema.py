@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from projections import deposits
 from projections.facts import COLUMNS, DATES
 from projections.tables import BOOLS, KPI_COUNTERS, STAT_COLUMNS, SUMMARIES, TYPES, VIEW_NAMES, ViewTables
 
@@ -59,6 +60,7 @@ class ViewSchema:
                 f" category TEXT NOT NULL, {stats}, PRIMARY KEY (day, payer_id, carc_group, category))",
                 *self.index_statements(tables.bare),
                 *(self.summary_statement(name) for name in SUMMARIES),
+                *deposits.create_statements(tables.t, d),
             ):
                 c.execute(statement)
             if not tables.suffix and not outdated:  # (an outdated table gets its views when `rebuild` replaces it)
@@ -107,7 +109,8 @@ class ViewSchema:
         tables = self.tables
         if tables.prefix:
             c.execute(f"GRANT USAGE ON SCHEMA {tables.prefix.rstrip('.')} TO {READER}")
-        relations = list(tables.t.values()) + ([] if tables.suffix else [tables.kpis, tables.ar_open])
+        relations = list(tables.t.values()) + ([] if tables.suffix else [tables.kpis, tables.ar_open,
+                                                                          tables.reconciliation])
         c.execute(f"GRANT SELECT ON {', '.join(relations)} TO {READER}")
 
     def summary_statement(self, name: str) -> str:
@@ -126,8 +129,10 @@ class ViewSchema:
         cs, kpis, ar_open = self.tables.t["claim_status"], self.tables.kpis, self.tables.ar_open
         today = "date('now')" if self.tables.dialect == "sqlite" else "CURRENT_DATE"
         drop = "DROP VIEW IF EXISTS"
+        reconciliation = self.tables.reconciliation
         return [
-            f"{drop} {kpis}", f"{drop} {ar_open}",
+            f"{drop} {kpis}", f"{drop} {ar_open}", f"{drop} {reconciliation}",
+            f"CREATE VIEW {reconciliation} AS {deposits.reconciliation_select(self.tables.t, self.tables.dialect)}",
             f"CREATE VIEW {ar_open} AS SELECT claim_id, claim_number, payer_id, billing_npi, rendering_npi, 'payer' AS "
             f"responsibility, payer_balance AS balance_cents, dos, first_submitted_on AS since FROM {cs} "
             f"WHERE payer_balance <> 0 UNION ALL SELECT claim_id, claim_number, payer_id, billing_npi, rendering_npi, "
@@ -185,7 +190,7 @@ LEFT JOIN ap ON ap.grp = g.grp{'' if by is None else ' ORDER BY 1'}"""
         live = self.tables
         table = live.tracking_table()
         with live.transaction() as c:
-            for view in (live.kpis, live.ar_open):
+            for view in (live.kpis, live.ar_open, live.reconciliation):
                 c.execute(f"DROP VIEW IF EXISTS {view}")
             for name, live_table in live.t.items():
                 c.execute(f"DROP TABLE IF EXISTS {live_table}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from projections.deposits import TABLES as BANKING
 from projections.facts import CASH
 
 VIEW_NAMES = ("claim_status", "ar", "denials")
@@ -31,6 +32,8 @@ SUMMARIES = {
     # money moved per effective day and payer (cents): charges billed, payer and patient payments, contractual
     # and other adjustments, write-offs - charges and payments over time, and the cash journal's totals
     "cash_daily": ((("day", "date"), ("payer_id", "text")), CASH),
+    # payments recorded by command under a payer's trace number (no 835 imported): the remittance a deposit matches
+    "remittance_claims": ((("payer_id", "text"), ("trace", "text"), ("day", "date")), ("claims", "paid_cents")),
 }
 STAT_COLUMNS = ("adjudicated", "adjudicated_cents", "denied", "denied_cents", "denied_lines_cents", "rejected",
                 "appealed", "decided", "overturned")
@@ -47,9 +50,11 @@ class ViewTables:
         db_schema = getattr(tracking.datastore, "schema", "") if dialect == "postgresql" else ""
         self.prefix = f"{db_schema}." if db_schema else ""
         self.db_schema = db_schema or "public"
-        self.bare = {name: f"{name}{suffix}" for name in ("claim_status", "ar_log", "denial_stats", *SUMMARIES)}
+        self.bare = {name: f"{name}{suffix}" for name in ("claim_status", "ar_log", "denial_stats", *SUMMARIES,
+                                                          *BANKING)}
         self.t = {name: f"{self.prefix}{bare}" for name, bare in self.bare.items()}
         self.kpis, self.ar_open = f"{self.prefix}kpis", f"{self.prefix}ar_open"
+        self.reconciliation = f"{self.prefix}deposit_reconciliation"
 
     def tracking_table(self) -> str:
         name = getattr(self.tracking, "tracking_table_name", "tracking")
