@@ -157,3 +157,18 @@ def test_a_file_that_is_not_bai2_is_refused(database_url: str, tmp_path: Path):
     junk.write_text("ISA*00*not a bank file~\n")
     done = rcm("deposits", "import", str(junk), db=database_url)
     assert done.returncode == 2 and "not a BAI2 file" in done.stderr, done.stderr
+
+
+def test_the_demo_writes_a_bank_file_that_reconciles_but_for_a_few_exceptions(database_url: str, tmp_path: Path):
+    bank = tmp_path / "bank.bai"
+    demo = ["demo", "--claims", "300", "--seed", "5", "--until", "2026-11-27", "--bank-file", str(bank)]
+    assert rcm(*demo, db=database_url).returncode == 0
+    first = bank.read_text()
+    assert rcm("deposits", "import", str(bank), db=database_url).returncode == 0
+    data = report(database_url)
+    counts = {status: figures["count"] for status, figures in data["by_status"].items()}
+    assert counts["matched"] > 0.9 * len(data["rows"])
+    assert counts["deposit without 835"] == 2 and counts["amount differs"] + counts["835 without deposit"] >= 1
+    assert 0 <= data["posting_lag_days"] <= 3
+    assert rcm(*demo, db=database_url).returncode == 0  # the same practice again: the same bank file
+    assert bank.read_text() == first
