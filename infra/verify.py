@@ -89,7 +89,18 @@ def differences(runner: Runner, as_of_dates: tuple[date, ...] = ()) -> list[str]
             if want != got:
                 found.append(f"cash {key[0]} {key[1]}.{metric}: view {got}, oracle {want}")
     found += activity_differences(views, events)
-    return found
+    return found + remittance_differences(views, events)
+
+
+def remittance_differences(views: Any, events: list[tuple[int, Any]]) -> list[str]:
+    """Payments recorded by command per payer, trace and day (what deposits are matched with) against the oracle."""
+    got = {}
+    for row in views.query(f"SELECT * FROM {views.t['remittance_claims']}"):
+        day = row["day"] if isinstance(row["day"], date) else date.fromisoformat(row["day"])
+        got[(row["payer_id"], row["trace"], day)] = {"claims": int(row["claims"]), "paid_cents": int(row["paid_cents"])}
+    want = oracle.remittances_by_trace(events)
+    return [f"remittance_claims {key}: view {got.get(key)}, oracle {want.get(key)}"
+            for key in sorted(set(got) | set(want), key=str) if got.get(key) != want.get(key)]
 
 
 def activity_differences(views: Any, events: list[tuple[int, Any]]) -> list[str]:

@@ -17,15 +17,16 @@ from domain.lifecycle import ENDED, Status, recorded_appeal_deadline, settled, w
 from domain.money import denial_adjustments, main_denial, patient_balance, payer_balance
 from domain.values import Adjustment, as_date, cents
 
-# Never a claim fact: the claim-number index, X12 intakes and submission batches (bookkeeping of files), patients'
-# payment plans (read by `rcm plan`), and the default creation events eventsourcing declares
+# Never a claim fact: the claim-number index, X12 intakes and submission batches (bookkeeping of files), bank
+# deposits, patients' payment plans (read by `rcm plan`), and the default creation events eventsourcing declares
 # (claims are created by Coded, the index by Registered).
 IGNORED = frozenset({"PatientControlNumberIndex.Registered", "PatientControlNumberIndex.Linked",
                      "PatientControlNumberIndex.Created", "Claim.Created",
                      "Intake.Logged", "Intake.Posted", "Intake.Quarantined", "Intake.Created",
                      "SubmissionBatch.Listed", "SubmissionBatch.Extended", "SubmissionBatch.Created",
                      "InterchangeCounter.Started", "InterchangeCounter.Issued", "InterchangeCounter.Created",
-                     "PaymentPlan.Agreed", "PaymentPlan.Cancelled", "PaymentPlan.Created"})
+                     "PaymentPlan.Agreed", "PaymentPlan.Cancelled", "PaymentPlan.Created",
+                     "Deposit.Recorded", "Deposit.Created"})
 
 COLUMNS = (
     "claim_id", "claim_number", "billing_npi", "rendering_npi", "payer_id", "payer_class", "status", "dos",
@@ -62,6 +63,8 @@ class Effects:
     cash: dict[tuple[date, str, str], dict[str, int]] = field(default_factory=dict)
     # the day's work per (effective day, payer, activity): events and cents
     activity: dict[tuple[date, str, str], dict[str, int]] = field(default_factory=dict)
+    # payments recorded by command under a trace number, per (payer, trace, day): remittances no 835 import explains
+    remits: dict[tuple[str, str, date], dict[str, int]] = field(default_factory=dict)
 
     def move(self, day: date, dos: date, payer: str, provider: str, responsibility: str, delta: int) -> None:
         key = (day, dos, payer, provider, responsibility)
@@ -235,6 +238,11 @@ def adjudicate(f: dict[str, Any], e: Any, day: date, fx: Effects, denied: bool) 
         fx.count(day, f["payer_id"], f["rendering_npi"], group, category, denied=1, denied_cents=cents(e.denied_amount))
     elif cents(e.denied_amount):
         fx.count(day, f["payer_id"], f["rendering_npi"], group, category, denied_lines_cents=cents(e.denied_amount))
+    trace = remit.get("trace_number") or ""
+    if trace and not str(getattr(e, "source", "")).startswith("x12:835"):  # an imported 835 is its own remittance
+        row = fx.remits.setdefault((f["payer_id"], trace, day), {"claims": 0, "paid_cents": 0})
+        row["claims"] += 1
+        row["paid_cents"] += cents(remit["paid"])
     if first:
         f["initially_denied"] = denied
         f["first_pass_resolved"] = not denied and f["submissions"] == 1

@@ -347,4 +347,21 @@ def activity_by_day(events: Iterable[tuple[int, Any]]) -> dict[tuple[date, str, 
         row = totals[(e.effective_at.date(), payer, ACTIVITY[kind])]
         row["events"] += 1
         row["cents"] += int(Decimal(str(amount)) * 100)
+
+
+def remittances_by_trace(events: Iterable[tuple[int, Any]]) -> dict[tuple[str, str, date], dict[str, int]]:
+    """Adjudications recorded by command under a trace number (an imported 835 is its own remittance), per
+    (payer, trace, effective day): how many, and the cents paid."""
+    totals: dict[tuple[str, str, date], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for history in histories(events).values():
+        payer = history[0][1].payer_id
+        for _, e in history:
+            kind = type(e).__name__
+            if kind in ("Submitted", "SubmissionAttached"):
+                payer = e.payer_id
+            elif kind in ("Paid", "Denied") and e.remittance.get("trace_number") and \
+                    not e.source.startswith("x12:835"):
+                row = totals[(payer, e.remittance["trace_number"], e.effective_at.date())]
+                row["claims"] += 1
+                row["paid_cents"] += int(Decimal(str(e.remittance["paid"])) * 100)
     return {k: dict(v) for k, v in totals.items()}

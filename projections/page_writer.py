@@ -10,12 +10,13 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking
 
+from projections import deposits
 from projections.facts import COLUMNS, DATES, Effects, fold, is_ignored, new_facts, summaries
 from projections.facts_cache import Facts, FactsCache
 from projections.tables import BOOLS, DENIAL_STATS_KEYS, STAT_COLUMNS, SUMMARIES, VIEW_NAMES, ViewTables
 
 RECORDED_TEXT = ("claim_number", "billing_npi", "rendering_npi", "payer_id", "payer_class", "last_carcs",
-                 "denial_category", "carc_group", "carc", "category")  # view columns holding text from events
+                 "denial_category", "carc_group", "carc", "category", "trace")  # view columns holding text from events
 Totals = dict[str, dict[tuple[Any, ...], dict[str, int]]]
 
 
@@ -60,6 +61,7 @@ def fold_page(facts: Facts, claim_events: list[tuple[int, Any]]) -> tuple[Effect
     totals["denial_carcs"] = effects.carcs
     totals["cash_daily"] = effects.cash
     totals["day_activity"] = effects.activity
+    totals["remittance_claims"] = effects.remits
     return effects, totals
 
 
@@ -81,6 +83,7 @@ class PageWriter:
         self.cache.drop_unless_at(previous)
         facts = self.cache.known({str(e.originator_id) for _, e in claim_events}, self.read_facts)
         effects, totals = fold_page(facts, claim_events)
+        banking = deposits.banking_rows([(seq, e) for seq, e in page if deposits.is_reconciled(e)])
         last = page[-1][0] if position is None else position
         try:
             with self.tables.transaction() as c:
@@ -89,6 +92,7 @@ class PageWriter:
                 self.write_denials(c, effects.denials)
                 for name, rows in totals.items():
                     self.write_summary(c, name, rows)
+                deposits.write(c, self.tables, banking)
                 self.record(c, last, previous, record_position)
         except IntegrityError as e:
             self.cache.forget()

@@ -231,3 +231,44 @@ def ledger_summary(views: ClaimViews, examples_per_status: int = 3) -> dict[str,
             "by_status": {s: by_status[s] for s in STATUS_ORDER if s in by_status},
             "totals": {name: dollars(sums[name]) for name in SUMMARY_TOTALS},
             "examples": {s: e for s, e in examples.items() if e}}
+
+
+def deposits(views: ClaimViews, start: date | None = None, end: date | None = None) -> dict[str, Any]:
+    """Deposit reconciliation (projections/deposits.py) for deposits (or, without one, remittances) dated in the
+    range: each row's status and difference, the count and dollars per status, and the average posting lag."""
+    where, params = [], []
+    for bound, op in ((start, ">="), (end, "<=")):
+        if bound is not None:
+            where.append(f"day {op} ?")
+            params.append(param(views, bound))
+    rows = views.query(f"SELECT * FROM {views.tables.reconciliation}{' WHERE ' + ' AND '.join(where) if where else ''}"
+                       " ORDER BY day, trace, payer_id", params)
+    out = [{"deposit_date": as_day(r["deposited_on"]), "amount": dollars(r["deposit_cents"])
+            if r["deposit_cents"] is not None else None, "trace": r["trace"], "payer": r["payer"],
+            "remit_amount": dollars(r["remit_cents"]) if r["remit_cents"] is not None else None,
+            "paid_on": as_day(r["paid_on"]), "posted_on": as_day(r["posted_on"]), "status": r["status"],
+            "difference": dollars(r["difference_cents"]),
+            "posting_lag_days": None if r["posting_lag_days"] is None else int(r["posting_lag_days"])} for r in rows]
+    summary = {status: {"count": 0, "deposits": Decimal("0.00"), "remittances": Decimal("0.00")}
+               for status in ("matched", "amount differs", "deposit without 835", "835 without deposit")}
+    for r in out:
+        summary[r["status"]]["count"] += 1
+        summary[r["status"]]["deposits"] += r["amount"] or 0
+        summary[r["status"]]["remittances"] += r["remit_amount"] or 0
+    lags = [r["posting_lag_days"] for r in out if r["posting_lag_days"] is not None]
+    return {"rows": out, "by_status": summary,
+            "posting_lag_days": round(sum(lags) / len(lags), 2) if lags else None}
+
+
+def as_day(value: Any) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def recorded_remittances(views: ClaimViews) -> list[dict[str, Any]]:
+    """Payments recorded by command under a trace number, per payer and trace (what the payer's EFT carried): the
+    day first posted and the dollars."""
+    rows = views.query(f"SELECT payer_id, trace, min(day) AS posted_on, sum(paid_cents) AS cents FROM "
+                       f"{views.t['remittance_claims']} GROUP BY payer_id, trace HAVING sum(paid_cents) > 0 "
+                       f"ORDER BY 3, 1, 2")
+    return [{"payer_id": r["payer_id"], "trace": r["trace"], "posted_on": as_day(r["posted_on"]),
+             "amount": dollars(r["cents"])} for r in rows]

@@ -10,6 +10,7 @@ from typing import Any
 
 from eventsourcing.utils import TopicError, resolve_topic
 
+from projections.deposits import RECONCILED
 from projections.facts import IGNORED, UnknownEvent
 from projections.page_writer import ConcurrentRunner
 from projections.views import ClaimViews
@@ -89,7 +90,8 @@ class Runner:
         known = self.ignored.get(topic)
         if known is None:
             try:
-                known = self.ignored[topic] = resolve_topic(topic).__qualname__ in IGNORED
+                name = resolve_topic(topic).__qualname__
+                known = self.ignored[topic] = name in IGNORED and name not in RECONCILED
             except TopicError as e:
                 raise UnknownEvent(f"notification {notification.id} has topic {topic!r}, which this release "
                                    f"does not know: {e}") from e

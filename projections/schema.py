@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from projections import deposits
 from projections.code_lists import code_list
 from projections.facts import COLUMNS, DATES
 from projections.tables import (BOOLS, DENIAL_STATS_KEYS, KPI_COUNTERS, STAT_COLUMNS, SUMMARIES, TYPES, VIEW_NAMES,
@@ -76,6 +77,7 @@ class ViewSchema:
                 f" PRIMARY KEY ({', '.join(DENIAL_STATS_KEYS)}))",
                 *self.index_statements(tables.bare),
                 *(self.summary_statement(name) for name in SUMMARIES),
+                *deposits.create_statements(tables.t, d),
             ):
                 c.execute(statement)
             if not tables.suffix:
@@ -144,8 +146,8 @@ class ViewSchema:
         if self.grant is None or self.tables.dialect != "postgresql":
             return
         tables = self.tables
-        self.grant(c, tables.db_schema, [*tables.bare.values(),
-                                         *([] if tables.suffix else ["kpis", "ar_open", "carc_codes"])])
+        self.grant(c, tables.db_schema, [*tables.bare.values(), *([] if tables.suffix else [
+            "kpis", "ar_open", "carc_codes", "deposit_reconciliation"])])
 
     def summary_statement(self, name: str) -> str:
         keys, metrics = SUMMARIES[name]
@@ -163,8 +165,10 @@ class ViewSchema:
         cs, kpis, ar_open = self.tables.t["claim_status"], self.tables.kpis, self.tables.ar_open
         today = "date('now')" if self.tables.dialect == "sqlite" else "CURRENT_DATE"
         drop = "DROP VIEW IF EXISTS"
+        reconciliation = self.tables.reconciliation
         return [
-            f"{drop} {kpis}", f"{drop} {ar_open}",
+            f"{drop} {kpis}", f"{drop} {ar_open}", f"{drop} {reconciliation}",
+            f"CREATE VIEW {reconciliation} AS {deposits.reconciliation_select(self.tables.t, self.tables.dialect)}",
             f"CREATE VIEW {ar_open} AS SELECT claim_id, claim_number, payer_id, billing_npi, rendering_npi, 'payer' AS "
             f"responsibility, payer_balance AS balance_cents, dos, first_submitted_on AS since FROM {cs} "
             f"WHERE payer_balance <> 0 UNION ALL SELECT claim_id, claim_number, payer_id, billing_npi, rendering_npi, "
@@ -222,7 +226,7 @@ LEFT JOIN ap ON ap.grp = g.grp{'' if by is None else ' ORDER BY 1'}"""
         live = self.tables
         table = live.tracking_table()
         with live.transaction() as c:
-            for view in (live.kpis, live.ar_open):
+            for view in (live.kpis, live.ar_open, live.reconciliation):
                 c.execute(f"DROP VIEW IF EXISTS {view}")
             for name, live_table in live.t.items():
                 c.execute(f"DROP TABLE IF EXISTS {live_table}")

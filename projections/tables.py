@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from projections.deposits import TABLES as BANKING
 from projections.facts import CASH
 
 VIEW_NAMES = ("claim_status", "ar", "denials")
@@ -36,6 +37,8 @@ SUMMARIES = {
     # the day's work per effective day, payer and activity (coded, submitted, paid, denied, written_off): how many
     # such events and their dollars (charges coded or sent, payer payment, denied amount, amount written off)
     "day_activity": ((("day", "date"), ("payer_id", "text"), ("activity", "text")), ("events", "cents")),
+    # payments recorded by command under a payer's trace number (no 835 imported): the remittance a deposit matches
+    "remittance_claims": ((("payer_id", "text"), ("trace", "text"), ("day", "date")), ("claims", "paid_cents")),
 }
 DENIAL_STATS_KEYS = ("day", "payer_id", "rendering_npi", "carc_group", "category")
 STAT_COLUMNS = ("adjudicated", "adjudicated_cents", "denied", "denied_cents", "denied_lines_cents", "rejected",
@@ -53,10 +56,12 @@ class ViewTables:
         db_schema = getattr(tracking.datastore, "schema", "") if dialect == "postgresql" else ""
         self.prefix = f"{db_schema}." if db_schema else ""
         self.db_schema = db_schema or "public"
-        self.bare = {name: f"{name}{suffix}" for name in ("claim_status", "ar_log", "denial_stats", *SUMMARIES)}
+        self.bare = {name: f"{name}{suffix}" for name in ("claim_status", "ar_log", "denial_stats", *SUMMARIES,
+                                                          *BANKING)}
         self.t = {name: f"{self.prefix}{bare}" for name, bare in self.bare.items()}
         self.kpis, self.ar_open = f"{self.prefix}kpis", f"{self.prefix}ar_open"
         self.carc_codes = f"{self.prefix}carc_codes"  # reference data the dashboards join: CARC -> description
+        self.reconciliation = f"{self.prefix}deposit_reconciliation"
 
     def tracking_table(self) -> str:
         name = getattr(self.tracking, "tracking_table_name", "tracking")

@@ -25,6 +25,7 @@ from infra.cli.terminal import FAILURE, OK, REJECTED, err, out, print_result, pr
 from infra.gc_tuning import tune_for_bulk_work
 from infra.ingest import Tally, ingest, ingest_labelled, tally_of
 from infra.jsonl import count_lines, read_objects
+from infra.demo_bank import demo_bank_file
 from infra.simulator import demo_commands
 from infra.settings import Settings
 from projections import reports
@@ -196,9 +197,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     runner.catch_up()
     summary = present.jsonable(reports.ledger_summary(runner.views))
     kpis = reports.kpis(runner.views)
+    bank_text, deposits = demo_bank_file(args.seed, until, reports.recorded_remittances(runner.views))
+    args.bank_file = args.bank_file or bank_file_beside(args.settings)
+    Path(args.bank_file).write_text(bank_text, encoding="utf-8")
     report = {"seed": args.seed, "until": until.isoformat(), "simulated_claims": simulated, "commands": len(commands),
               "events_appended": tally.events, "already_applied": tally.duplicate,
-              "rejected": len(tally.rejected), "seconds": round(seconds, 2), **summary, "kpis": present.jsonable(kpis)}
+              "rejected": len(tally.rejected), "seconds": round(seconds, 2), **summary, "kpis": present.jsonable(kpis),
+              "bank_file": {"path": args.bank_file, "deposits": deposits}}
     for rejection in tally.rejected[:20]:
         err.print(f"simulator command refused: {rejection.error}", markup=False)
     if args.json:
@@ -206,6 +211,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     else:
         print_demo(args, report, seconds, summary, kpis, reports.aging(runner.views, until))
     return FAILURE if tally.rejected else OK
+
+
+def bank_file_beside(settings: Settings) -> str:
+    """Where the demo's bank file goes unless told: beside a SQLite ledger (rcm-ledger.db -> rcm-ledger.bai), else
+    rcm-demo-bank.bai in the current directory."""
+    if settings.backend == "sqlite":
+        return str(Path(settings.eventsourcing_env()["SQLITE_DBNAME"]).with_suffix(".bai"))
+    return "rcm-demo-bank.bai"
 
 
 def print_demo(args: argparse.Namespace, report: dict[str, Any], seconds: float, summary: dict[str, Any],
@@ -219,9 +232,14 @@ def print_demo(args: argparse.Namespace, report: dict[str, Any], seconds: float,
     out.print(present.kpi_table(kpis))
     out.print(present.aging_table(f"A/R aging as of {report['until']} (from date of service)", aging))
     denied = summary["examples"].get("denied") or summary["examples"].get("appealed") or []
+    db = ["--db", args.db] if args.db else []
     if denied:
-        db = ["--db", args.db] if args.db else []
         out.print(f"Try: {history} {shlex.join([denied[0], *db])}", markup=False, highlight=False)
+    rcm, bank = shlex.split(typed_rcm()), report["bank_file"]
+    out.print(f"Wrote the bank's BAI2 file of the payers' EFTs, {bank['path']} ({bank['deposits']} deposits, made from "
+              f"the payments the ledger recorded: the demo writes no 835 files). Reconcile it: "
+              f"{shlex.join([*rcm, 'deposits', 'import', bank['path'], *db])} && "
+              f"{shlex.join([*rcm, 'report', 'deposits', *db])}", markup=False, highlight=False)
 
 
 def register(command: AddCommand) -> None:
@@ -251,5 +269,7 @@ def register(command: AddCommand) -> None:
     p.add_argument("--claims", type=int, default=5000)
     p.add_argument("--until", type=iso_date, help="the simulation's today (default: today, UTC)")
     p.add_argument("--workers", type=int, help="ingest processes (default: one per core, at most 4)")
+    p.add_argument("--bank-file", help="where to write the bank's BAI2 file of the payers' EFTs (default: beside a "
+                   "SQLite ledger, rcm-ledger.db -> rcm-ledger.bai; else ./rcm-demo-bank.bai)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_demo)

@@ -15,13 +15,14 @@ from domain.lifecycle import Status
 from infra import present
 from infra.bootstrap import open_runner
 from infra.cli.arguments import AddCommand, InputRejected, iso_date, report_date, today, whole_number
+from infra.cli.deposit_commands import print_deposits
 from infra.cli.projections_commands import views_as_of
 from infra.cli.terminal import OK, err, print_result
 from projections import reports
 
 # the options each report takes beyond --as-of, --json and --db; any other is refused, never ignored
 REPORT_OPTIONS = {"status": {"by": ("payer", "provider")}, "kpis": {"by": ("payer", "provider")},
-                  "denials": {"by": ("payer",)},
+                  "denials": {"by": ("payer",)}, "deposits": {},
                   "aging": {"by": ("payer", "provider"),
                             "aging_from": ("dos", "submission", "responsibility", "activity")}}
 
@@ -41,6 +42,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     runner = open_runner(args.settings)
     runner.catch_up()
     views, as_of = runner.views, report_date(args.as_of) if args.as_of else today()
+    if args.report == "deposits":
+        return print_deposits(args, views)
     if args.as_of and args.report in ("status", "kpis"):
         with views_as_of(args.settings, as_of) as past:
             return print_report(args, past, as_of)
@@ -49,6 +52,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def refuse_options_not_taken(args: argparse.Namespace) -> None:
     takes = REPORT_OPTIONS[args.report]
+    if args.report != "deposits" and (args.start or args.end):
+        raise InputRejected(f"rcm report {args.report}: --from and --to are for rcm report deposits only (this report "
+                            f"takes --as-of)")
+    if args.report == "deposits" and args.as_of:
+        raise InputRejected("rcm report deposits: it takes --from and --to, not --as-of")
     for option in ("by", "aging_from"):
         value = getattr(args, option)
         if value is not None and value not in takes.get(option, ()):
@@ -153,8 +161,8 @@ def cmd_journal(args: argparse.Namespace) -> int:
 
 
 def register(command: AddCommand) -> None:
-    p = command("report", "claim status, A/R aging, denials, KPIs or the end of a day from the read models")
-    p.add_argument("report", choices=("status", "aging", "denials", "kpis", "day"))
+    p = command("report", "claim status, A/R aging, denials, KPIs, deposits or the end of a day from the read models")
+    p.add_argument("report", choices=("status", "aging", "denials", "kpis", "day", "deposits"))
     p.add_argument("--as-of", help="as of the end of this date (default today): aging and denials from the views' "
                    "daily records; status and KPIs by replaying the ledger up to that date")
     p.add_argument("--by", choices=("payer", "provider"))
@@ -162,6 +170,8 @@ def register(command: AddCommand) -> None:
                    help="aging only: what the age counts from (default dos)")
     p.add_argument("--date", help="day only: the day to report (YYYY-MM-DD, default today)")
     p.add_argument("--pdf", metavar="FILE", help="day only: also write the report as a one-page PDF")
+    p.add_argument("--from", dest="start", type=iso_date, help="deposits only: deposits (or 835s) from this date")
+    p.add_argument("--to", dest="end", type=iso_date, help="deposits only: ... up to this date")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_report)
     p = command("claims", "a worklist of open claims")

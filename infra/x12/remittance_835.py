@@ -146,7 +146,9 @@ def read_835(tx: Transaction, patient_keys: PatientKeys, lookup: Callable[[str, 
         return plan
     try:
         total = money(el(bpr, 2), "BPR02")
-        plan.payment = {"trace": el(trace, 2), "payer_id": payer_id, "payer": read.payer["name"],
+        # TRN03 (the payer's id, "1" + its tax id) is what its EFT's company id shows at the bank
+        plan.payment = {"trace": el(trace, 2), "originator": el(trace, 3), "payer_id": payer_id,
+                        "payer": read.payer["name"],
                         "handling": el(bpr, 1), "amount": str(total), "credit_debit": el(bpr, 3),
                         "method": el(bpr, 4), "paid_on": paid_on.isoformat() if paid_on else "",
                         "payee": read.payee["name"], "payee_npi": read.payee["npi"], "payee_tin": read.payee["tin"]}

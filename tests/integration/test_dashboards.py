@@ -120,7 +120,11 @@ def late_charts(directory: Path) -> Path:
 @pytest.fixture(scope="module")
 def filled(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"{require_postgres()}?schema=dash_{uuid.uuid4().hex[:10]}"
-    done = subprocess.run([sys.executable, "-m", "infra.cli", "demo", "--db", url, "--seed", "9", "--claims", "800"],
+    bank = str(tmp_path_factory.mktemp("bank") / "demo.bai")
+    done = subprocess.run([sys.executable, "-m", "infra.cli", "demo", "--db", url, "--seed", "9", "--claims", "800",
+                           "--bank-file", bank], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr
+    done = subprocess.run([sys.executable, "-m", "infra.cli", "deposits", "import", bank, "--db", url],
                           capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stderr
     # The demo's 800 claims are one provider's: a second provider's few claims make the provider filter visible
@@ -205,6 +209,25 @@ def test_overview_numbers_equal_the_reports(filled: str):
     assert sum(money(r["charges"]) for r in series) == Decimal(sum(v.get("billed", 0) for v in cash.values())) / 100
     assert sum(money(r["payments"]) for r in series) == \
         Decimal(sum(v.get("payer_paid", 0) + v.get("patient_paid", 0) for v in cash.values())) / 100
+
+
+def test_deposit_panels_equal_the_deposit_report(filled: str):
+    """The demo's bank file, imported: the reconciliation table lists the report's exceptions first, and the
+    posting lag tile is the report's average."""
+    runner = open_runner(filled)
+    report = reports.deposits(runner.views)
+    panels = run(filled, "rcm-overview")
+    rows = table(panels["Deposit reconciliation (bank BAI2 vs 835)"])
+    exceptions = sorted((str(r["deposit_date"] or ""), r["trace"], r["status"], str(r["difference"]))
+                        for r in report["rows"] if r["status"] != "matched")
+    assert {r["status"] for r in report["rows"]} == {"matched", "amount differs", "deposit without 835",
+                                                    "835 without deposit"}
+    assert sorted((str(r["deposit date"] or ""), r["trace"], r["status"], str(money(r["difference"])))
+                  for r in rows[:len(exceptions)]) == exceptions
+    assert {r["status"] for r in rows[len(exceptions):]} == {"matched"}
+    tile = table(panels["Posting lag (deposit to posting)"])[0]
+    assert float(tile["posting lag (days)"]) == pytest.approx(report["posting_lag_days"], abs=0.01)
+    assert tile["matched"] == report["by_status"]["matched"]["count"]
 
 
 def test_aging_panels_equal_the_aging_report(filled: str):
@@ -338,6 +361,7 @@ def test_grafana_role_reads_the_projections_not_the_events(filled: str):
         c.execute(f"SET search_path TO {schema}")
         assert c.execute("SELECT count(*) FROM claim_status").fetchone()[0] > 0
         assert c.execute("SELECT clean_claim_rate FROM kpis").fetchone()[0] is not None
+        assert c.execute("SELECT count(*) FROM deposit_reconciliation").fetchone()[0] > 0
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             c.execute("SELECT count(*) FROM rcm_events")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
