@@ -15,7 +15,8 @@ from projections.facts_cache import Facts, FactsCache
 from projections.tables import BOOLS, STAT_COLUMNS, SUMMARIES, VIEW_NAMES, ViewTables
 
 RECORDED_TEXT = ("claim_number", "billing_npi", "rendering_npi", "payer_id", "payer_class", "last_carcs",
-                 "denial_category", "carc_group", "carc", "category")  # view columns holding text from events
+                 "denial_category", "carc_group", "carc", "category", "coded_by",
+                 "person", "activity")  # view columns holding text from events
 Totals = dict[str, dict[tuple[Any, ...], dict[str, int]]]
 
 
@@ -59,6 +60,7 @@ def fold_page(facts: Facts, claim_events: list[tuple[int, Any]]) -> tuple[Effect
     totals["ar_daily"] = {key: {"delta_cents": delta} for key, delta in effects.ar_daily.items()}
     totals["denial_carcs"] = effects.carcs
     totals["cash_daily"] = effects.cash
+    totals["productivity"] = effects.work
     return effects, totals
 
 

@@ -31,6 +31,10 @@ SUMMARIES = {
     # money moved per effective day and payer (cents): charges billed, payer and patient payments, contractual
     # and other adjustments, write-offs - charges and payments over time, and the cash journal's totals
     "cash_daily": ((("day", "date"), ("payer_id", "text")), CASH),
+    # who did what (the events' actors): per day, person, activity, root cause (a denial's CARC category), payer
+    # and provider - tasks, the dollars they moved, and remittances' posting lag (days summed, remittances)
+    "productivity": ((("day", "date"), ("person", "text"), ("activity", "text"), ("category", "text"),
+                      ("payer_id", "text"), ("rendering_npi", "text")), ("tasks", "cents", "lag_days", "lag_n")),
 }
 STAT_COLUMNS = ("adjudicated", "adjudicated_cents", "denied", "denied_cents", "denied_lines_cents", "rejected",
                 "appealed", "decided", "overturned")

@@ -16,11 +16,11 @@ from infra.bootstrap import open_runner
 from infra.cli.arguments import AddCommand, InputRejected, iso_date, report_date, today, whole_number
 from infra.cli.projections_commands import views_as_of
 from infra.cli.terminal import OK, err, print_result
-from projections import reports
+from projections import productivity, reports
 
 # the options each report takes beyond --as-of, --json and --db; any other is refused, never ignored
 REPORT_OPTIONS = {"status": {"by": ("payer", "provider")}, "kpis": {"by": ("payer", "provider")},
-                  "denials": {"by": ("payer",)},
+                  "denials": {"by": ("payer",)}, "productivity": {"by": ("person", "day")},
                   "aging": {"by": ("payer", "provider"),
                             "aging_from": ("dos", "submission", "responsibility", "activity")}}
 
@@ -35,6 +35,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         report_date(args.as_of)
     runner = open_runner(args.settings)
     runner.catch_up()
+    if args.report == "productivity":
+        return print_productivity(args, runner.views)
     views, as_of = runner.views, report_date(args.as_of) if args.as_of else today()
     if args.as_of and args.report in ("status", "kpis"):
         with views_as_of(args.settings, as_of) as past:
@@ -44,6 +46,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def refuse_options_not_taken(args: argparse.Namespace) -> None:
     takes = REPORT_OPTIONS[args.report]
+    refuse_dates_not_taken(args)
     for option in ("by", "aging_from"):
         value = getattr(args, option)
         if value is not None and value not in takes.get(option, ()):
@@ -52,6 +55,33 @@ def refuse_options_not_taken(args: argparse.Namespace) -> None:
                        else f"it takes no {flag}")
             raise InputRejected(f"rcm report {args.report}: {flag} {value} is not supported: {refusal}"
                                 + (" (denial statistics are kept per payer)" if args.report == "denials" else ""))
+
+
+def refuse_dates_not_taken(args: argparse.Namespace) -> None:
+    """Productivity counts the work of a span of days (--from, --to); the other reports are as of one date."""
+    if args.report == "productivity":
+        if args.as_of:
+            raise InputRejected("rcm report productivity: --as-of is not supported: it takes --from and --to")
+        if args.start and args.end and args.start > args.end:
+            raise InputRejected(f"rcm report productivity: --from {args.start} is after --to {args.end}")
+        return
+    for flag, value in (("--from", args.start), ("--to", args.end)):
+        if value is not None:
+            raise InputRejected(f"rcm report {args.report}: {flag} is not supported: it takes --as-of "
+                                "(only productivity takes --from and --to)")
+
+
+def print_productivity(args: argparse.Namespace, views: Any) -> int:
+    by = args.by or "person"
+    rows = productivity.productivity(views, args.start, args.end, by)
+    denials = productivity.denials_by_coder(views, args.start, args.end)
+    span = f"{args.start or 'the first day'} to {args.end or 'the last day'}"
+    columns = (["day"] if by == "day" else []) + productivity.COLUMNS
+    print_result(args.json, {"report": "productivity", "from": args.start, "to": args.end, "by": by, "rows": rows,
+                             "denials_by_coder": denials},
+                 Group(present.rows_table(f"Productivity by {by}, {span} (events' actors)", rows, columns),
+                       present.rows_table(f"Denials by coder and root cause, {span}", denials)))
+    return OK
 
 
 def print_report(args: argparse.Namespace, views: Any, as_of: date) -> int:
@@ -138,11 +168,15 @@ def cmd_journal(args: argparse.Namespace) -> int:
 
 
 def register(command: AddCommand) -> None:
-    p = command("report", "claim status, A/R aging, denials or KPIs from the read models")
-    p.add_argument("report", choices=("status", "aging", "denials", "kpis"))
+    p = command("report", "claim status, A/R aging, denials, KPIs or productivity from the read models")
+    p.add_argument("report", choices=("status", "aging", "denials", "kpis", "productivity"))
     p.add_argument("--as-of", help="as of the end of this date (default today): aging and denials from the views' "
                    "daily records; status and KPIs by replaying the ledger up to that date")
-    p.add_argument("--by", choices=("payer", "provider"))
+    p.add_argument("--by", choices=("payer", "provider", "person", "day"),
+                   help="payer or provider; productivity: person (default) or day")
+    p.add_argument("--from", dest="start", type=iso_date, help="productivity only: from this day (default: the first)")
+    p.add_argument("--to", dest="end", type=iso_date,
+                   help="productivity only: to this day, included (default: the last)")
     p.add_argument("--aging-from", choices=("dos", "submission", "responsibility", "activity"),
                    help="aging only: what the age counts from (default dos)")
     p.add_argument("--json", action="store_true")

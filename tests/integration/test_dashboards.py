@@ -21,7 +21,7 @@ from infra.grafana import dashboards as dash
 from infra.grafana.snapshot import snapshot
 from infra.settings import Settings
 from infra.bootstrap import open_ledger, open_runner
-from projections import oracle, reports
+from projections import oracle, productivity, reports
 from tests.conftest import ROOT, require_postgres
 
 UNITS = {"percentunit", "currencyUSD", "short", "none"}
@@ -157,6 +157,26 @@ def test_overview_numbers_equal_the_reports(filled: str):
     assert sum(money(r["charges"]) for r in series) == Decimal(sum(v.get("billed", 0) for v in cash.values())) / 100
     assert sum(money(r["payments"]) for r in series) == \
         Decimal(sum(v.get("payer_paid", 0) + v.get("patient_paid", 0) for v in cash.values())) / 100
+
+
+def test_productivity_panel_equals_the_productivity_report(filled: str):
+    """Issue 15 item 3: the overview's productivity table is `rcm report productivity` over the range; the demo's
+    coders each code at most 30 charts a day."""
+    runner = open_runner(filled)  # keeps its store open while its views are read
+    report = {r["person"]: r for r in productivity.productivity(runner.views)}
+    panel = {r["person"]: r for r in table(run(filled, "rcm-overview")["Productivity by person"])}
+    assert set(panel) == set(report) and any(p.startswith("coder:") for p in panel)
+    for person, r in panel.items():
+        want = report[person]
+        assert (r["days"], r["charts coded"], r["claims submitted"], r["remittances posted"], r["appeals filed"],
+                r["denials on their coding"]) == (want["days"], want["charts_coded"], want["claims_submitted"],
+                                                  want["remittances_posted"], want["appeals_filed"],
+                                                  want["denials_on_coding"]), person
+        assert money(r["payments posted"]) == want["payments_posted"], person
+        assert float(r["charts per day"] or 0) == pytest.approx(float(want["charts_per_day"] or 0), abs=0.051)
+    busiest = runner.views.query(f"SELECT person, day, sum(tasks) AS charts FROM {runner.views.t['productivity']} "
+                                 "WHERE activity = 'coded' GROUP BY person, day ORDER BY 3 DESC LIMIT 1")[0]
+    assert 0 < busiest["charts"] <= 30, busiest
 
 
 def test_aging_panels_equal_the_aging_report(filled: str):
