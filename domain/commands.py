@@ -237,6 +237,15 @@ class RemittanceIn(CommandBase):
     line_paid: list[LinePaidIn] = Field(default_factory=list)
     remark_codes: list[str] = Field(default_factory=list)
     trace_number: str = ""
+    remitted_on: date | None = Field(default=None, description="the remittance's own date (835 BPR16, the check or "
+                                                               "EFT date) when it is posted later: posting lag")
+
+    @model_validator(mode="after")
+    def remitted_before_posting(self) -> RemittanceIn:
+        if self.remitted_on and self.effective_at and self.remitted_on > self.effective_at.date():
+            raise ValueError(f"remitted_on {self.remitted_on} is after the posting (effective_at "
+                             f"{self.effective_at.date()}): a remittance is posted on or after its date")
+        return self
 
 
 class RecordPayment(RemittanceIn):

@@ -95,6 +95,7 @@ def remittance_of(cmd: c.RemittanceIn) -> Remittance:
         adjustments=tuple(Adjustment(a.group, a.carc, a.amount, a.line) for a in cmd.adjustments),
         line_paid=tuple((lp.line, lp.paid) for lp in cmd.line_paid),
         remark_codes=tuple(cmd.remark_codes), trace_number=cmd.trace_number,
+        remitted_on=cmd.remitted_on,
     )
 
 

@@ -293,3 +293,14 @@ def recorded_appeal_deadline(fields: Mapping[str, Any], payer_class: str, levels
         return appeal_deadline(LEVELS_BEFORE_RECORDED_DEADLINES, payer_class, levels_taken, decided_on)
     recorded = fields["appeal_deadline"]
     return date.fromisoformat(recorded) if isinstance(recorded, str) else recorded
+
+
+# What each claim event is as a person's work (productivity, README "Productivity: who did what"); a denial also
+# counts against whoever last coded the claim, as a denial on their coding.
+ACTIVITY = {"Coded": "coded", "Recoded": "recoded", "Opened": "opened", "CodingAttached": "coding attached",
+            "Scrubbed": "scrubbed", "Submitted": "submitted", "SubmissionAttached": "submission attached",
+            "Accepted": "acknowledged", "Rejected": "rejection posted", "Paid": "payment posted",
+            "Denied": "denial posted", "Appealed": "appealed", "AppealDecided": "appeal decided",
+            "PaymentReversed": "reversal posted", "Adjusted": "adjusted", "PatientBilled": "patient billed",
+            "PatientPaid": "patient payment posted", "WrittenOff": "written off", "Voided": "voided"}
+DENIAL_ON_CODING = "denial on coding"

@@ -110,6 +110,8 @@ def remittance_record(remit: Remittance) -> dict[str, Any]:
         "line_paid": [[line, paid] for line, paid in remit.line_paid],
         "remark_codes": list(remit.remark_codes),
         "trace_number": remit.trace_number,
+        # only when posted apart from its date (older events have no such key)
+        **({"remitted_on": remit.remitted_on.isoformat()} if remit.remitted_on else {}),
     }
 
 

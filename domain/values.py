@@ -101,6 +101,7 @@ class Remittance:
     line_paid: tuple[tuple[int, Decimal], ...] = ()
     remark_codes: tuple[str, ...] = ()
     trace_number: str = ""
+    remitted_on: date | None = None
     carcs: tuple[str, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -58,6 +59,19 @@ DENIALS = (("27", "N30", 0.11), ("31", "MA61", 0.07), ("22", "N479", 0.07), ("16
            ("50", "N115", 0.12), ("96", "N130", 0.07), ("97", "M15", 0.07), ("4", "M78", 0.04), ("29", "N211", 0.03),
            ("18", "N522", 0.04), ("150", "M25", 0.03), ("242", "N130", 0.03), ("A1", "N290", 0.02))
 UNAPPEALABLE = {"29", "18"}
+# Who does each command: a person of a role (capacity-bound) or a system. Roles and their daily capacity per person
+# (README "Productivity"): a coder codes 15-30 charts a day; the other figures are indicative.
+ROLES = {"coder": (18, 28, 1.1), "biller": (80, 120, 1.3), "poster": (120, 200, 1.6), "appeals": (12, 20, 0.1)}
+UTILISATION = 0.75  # teams are staffed so that an ordinary day fills about this share of their capacity
+BY_ROLE = {"recode_claim": "coder", "submit_claim": "biller", "adjust_claim": "biller", "write_off": "biller",
+           "void_claim": "biller", "record_payment": "poster", "record_denial": "poster", "reverse_payment": "poster",
+           "record_patient_payment": "poster", "appeal_denial": "appeals", "decide_appeal": "appeals"}
+BY_SYSTEM = {"scrub_claim": "scrubber", "accept_claim": "clearinghouse", "reject_claim": "clearinghouse",
+             "bill_patient": "statement run"}
+FIRST_NAMES = ("ana", "ben", "carla", "dev", "elena", "femi", "grace", "hiro", "ines", "jamal", "kim", "luis",
+               "maya", "nora", "omar", "priya", "quinn", "rosa", "sam", "tara", "uma", "victor", "wen", "yara")
+LAST_NAMES = ("adams", "brooks", "chen", "diaz", "evans", "fischer", "garcia", "haddad", "ito", "jones", "khan",
+              "lopez", "moreau", "nguyen", "okafor", "patel", "reyes", "silva", "tanaka", "ward")
 CORRECTABLE = {"16", "4", "97", "27", "31", "22"}
 
 
@@ -74,11 +88,69 @@ def pick(rng: random.Random, options: tuple[Any, ...]) -> Any:
     return rng.choices(options, weights=[o[-1] for o in options])[0]
 
 
+def working_day(day: date) -> date:
+    """The day itself, or the Monday after a weekend."""
+    return day + timedelta(days=max(0, 7 - day.weekday()) if day.weekday() >= 5 else 0)
+
+
+@dataclass
+class Person:
+    actor: str  # role:name, as the events record it
+    capacity: int  # tasks a working day
+
+
+class Desk:
+    """One role's people and the tasks each has taken per working day: nobody takes more than their capacity, and
+    what finds no room waits for the next working day with some."""
+
+    def __init__(self, people: list[Person]) -> None:
+        self.people, self.capacity = people, sum(p.capacity for p in people)
+        self.load: dict[date, list[int]] = {}
+        self.taken: Counter[date] = Counter()
+
+    def room(self, day: date) -> int:
+        return 0 if day.weekday() >= 5 else self.capacity - self.taken[day]
+
+    def take(self, day: date) -> str | None:
+        """The person who takes a task on `day` (in turn, so a quiet day is shared), None when all are full."""
+        if not self.room(day):
+            return None
+        load = self.load.setdefault(day, [0] * len(self.people))
+        turn = self.taken[day] % len(self.people)
+        while load[turn] >= self.people[turn].capacity:
+            turn = (turn + 1) % len(self.people)
+        load[turn] += 1
+        self.taken[day] += 1
+        return self.people[turn].actor
+
+    def book(self, ready: date, last: date) -> tuple[date, str] | None:
+        """The first working day from `ready` to `last` with room, and who takes the task then."""
+        day = ready
+        while day <= last:
+            if person := self.take(day):
+                return day, person
+            day += timedelta(days=1)
+        return None
+
+
+def staff(seed: int, claims_per_day: float) -> dict[str, Desk]:
+    """The practice's people, named and with a daily capacity each, enough of them for its volume."""
+    rng = random.Random(f"staff-{seed}")
+    names = rng.sample([f"{first}.{last}" for first in FIRST_NAMES for last in LAST_NAMES], 60)
+    desks = {}
+    for role, (low, high, tasks_per_claim) in ROLES.items():
+        people: list[Person] = []
+        while sum(p.capacity for p in people) * UTILISATION < claims_per_day * tasks_per_claim or not people:
+            people.append(Person(f"{role}:{names.pop()}", rng.randint(low, high)))
+        desks[role] = Desk(people)
+    return desks
+
+
 class Story:
     """The commands of one claim, in time order, cut at the simulation's 'today'."""
 
-    def __init__(self, rng: random.Random, base: dict[str, Any], until: date) -> None:
-        self.rng, self.base, self.until, self.commands = rng, base, until, []
+    def __init__(self, rng: random.Random, base: dict[str, Any], until: date, desks: dict[str, Desk]) -> None:
+        self.rng, self.base, self.until, self.commands, self.desks = rng, base, until, [], desks
         self.step = 0
         self.clock = datetime.min.replace(tzinfo=PRACTICE_TZ)
 
@@ -90,19 +162,26 @@ class Story:
         self.clock = moment
         return moment
 
-    def add(self, model: type[c.CommandBase], day: date, **fields: Any) -> bool:
-        """Append a command dated `day`; False once the story has reached the future."""
+    def add(self, model: type[c.CommandBase], day: date, **fields: Any) -> date | None:
+        """Append a command due on `day`, done by whoever `fields` names or else the first person of its role with
+        room from then on (or its system); the day it was done, or None once the story has reached the future."""
+        day = max(day, self.clock.date())
+        actor = fields.pop("actor", None) or BY_SYSTEM.get(fields["type"])
+        if actor is None:
+            booked = self.desks[BY_ROLE[fields["type"]]].book(day, self.until)
+            if booked is None:
+                return None
+            day, actor = booked
         if day > self.until or self.at(day).date() > self.until:
-            return False
+            return None
         if model is c.SubmitClaim:
             fields.update(daily_batch(self.clock.date()))
         self.step += 1
-        actor = fields.pop("actor", "biller")
         source = fields.pop("source", "demo")
         command_id = uuid5(DEMO_NAMESPACE, f"{self.base['claim_number']}|{self.step}")
         self.commands.append(model(**self.base, **fields, command_id=command_id, effective_at=self.clock, actor=actor,
                                    source=source))
-        return True
+        return self.clock.date()
 
 
 def daily_batch(day: date) -> dict[str, str]:
@@ -120,6 +199,7 @@ class Practice:
         business_days = [d for d in self.days() if d.weekday() < 5]
         self.per_day = max(1.0, claims / len(business_days))
         self.providers = [npi(self.rng.randint(50_000_000, 99_999_999)) for _ in range(max(1, math.ceil(self.per_day / 18)))]
+        self.desks = staff(seed, math.ceil(self.per_day))
 
     def days(self) -> list[date]:
         return [self.until - timedelta(days=WINDOW_DAYS - 1 - i) for i in range(WINDOW_DAYS)]
@@ -134,25 +214,68 @@ class Practice:
                 yield day, n + 1
             made = due
 
+    def claim_number(self, dos: date, n: int) -> str:
+        return f"S{self.seed % 1000}-{dos:%y%m%d}-{n:04d}"
+
+    def chart_ready(self, dos: date, n: int) -> date:
+        """When the provider has signed the visit's note and it can be coded (a stream of its own per claim)."""
+        lag = random.Random(f"{self.seed}|{self.claim_number(dos, n)}|chart").choices((0, 1, 2, 3, 5),
+                                                                                      weights=(30, 35, 20, 10, 5))[0]
+        return working_day(dos + timedelta(days=lag))
+
+    def coding(self) -> Iterator[list[tuple[date, int, date, str]]]:
+        """Each working day's charts coded, as (date of service, encounter, day coded, coder): the coders take the
+        charts ready, oldest first, up to their capacity; the rest wait for the next working day. Every visit is
+        coded by 'today': charts ready only after it are taken early, just as many as the days left need."""
+        coders = self.desks["coder"]
+        seen = Counter(dos for dos, _ in self.encounters())
+        to_come = self.claims
+        encounters = self.encounters()
+        upcoming = next(encounters, None)
+        pending: list[tuple[date, date, int]] = []
+        for day in self.days():
+            while upcoming is not None and upcoming[0] == day:
+                pending.append((self.chart_ready(*upcoming), *upcoming))
+                upcoming = next(encounters, None)
+            to_come -= seen[day]
+            if day.weekday() >= 5:
+                continue
+            pending.sort()
+            room = coders.room(day)
+            ready = [p for p in pending if p[0] <= day][:room]
+            early = [p for p in pending if p[0] > day]
+            days_left = [d for d in self.days() if d > day]
+            later_room = int(sum(coders.room(d) for d in days_left) * 0.9)
+            short = len(pending) - len(ready) + to_come - later_room
+            taken = ready + early[:max(0, min(short, room - len(ready)))]
+            gone = set(taken)
+            pending = [p for p in pending if p not in gone]
+            yield [(dos, n, day, str(coders.take(day))) for _, dos, n in taken]
+        if pending:
+            raise RuntimeError(f"the simulated coders could not code {len(pending)} visits by {self.until}")
+
     def commands(self) -> list[Any]:
         return next(self.chunks(self.claims), [])
 
     def chunks(self, claims_per_chunk: int) -> Iterator[list[Any]]:
         """The commands of `claims_per_chunk` claims at a time, each chunk in time order (bounded memory)."""
         chunk: list[Any] = []
-        for number, (dos, n) in enumerate(self.encounters(), start=1):
-            chunk.extend(self.story(dos, n))
-            if number % claims_per_chunk == 0 or number == self.claims:
-                chunk.sort(key=lambda cmd: cmd.effective_at)
-                yield chunk
-                chunk = []
+        number = 0
+        for charts in self.coding():
+            for dos, n, coded_on, coder in charts:
+                number += 1
+                chunk.extend(self.story(dos, n, coded_on, coder))
+                if number % claims_per_chunk == 0 or number == self.claims:
+                    chunk.sort(key=lambda cmd: cmd.effective_at)
+                    yield chunk
+                    chunk = []
 
-    def story(self, dos: date, n: int) -> list[Any]:
-        claim_number = f"S{self.seed % 1000}-{dos:%y%m%d}-{n:04d}"
+    def story(self, dos: date, n: int, coded_on: date, coder: str) -> list[Any]:
+        claim_number = self.claim_number(dos, n)
         rng = random.Random(f"{self.seed}|{claim_number}")
         payer = PAYERS[rng.choices(range(len(PAYERS)), weights=[p.share for p in PAYERS])[0]]
-        story = Story(rng, {"claim_number": claim_number, "billing_npi": self.billing_npi}, self.until)
-        ClaimLife(self, story, rng, payer, dos).live()
+        story = Story(rng, {"claim_number": claim_number, "billing_npi": self.billing_npi}, self.until, self.desks)
+        ClaimLife(self, story, rng, payer, dos).live(coded_on, coder)
         return story.commands
 
 
@@ -177,25 +300,22 @@ class ClaimLife:
                           "service_date": self.dos})
         return diagnoses, lines
 
-    def live(self) -> None:
+    def live(self, coded_on: date, coder: str) -> None:
         rng, s, payer = self.rng, self.story, self.payer
         diagnoses, lines = self.coding()
         self.charge = sum((Decimal(ln["charge"]) for ln in lines), Decimal("0.00"))
         self.lines, self.diagnoses = lines, diagnoses
-        coding_lag = rng.choices((0, 1, 2, 3, 5), weights=(30, 35, 20, 10, 5))[0]
-        day = min(self.dos + timedelta(days=coding_lag), self.practice.until)  # every visit is coded by 'today'
         defect = rng.random() < 0.04
         coded_dx = ["E11"] + diagnoses[1:] if defect else diagnoses
-        if not s.add(c.CodeClaim, day, type="code_claim", rendering_npi=rng.choice(self.practice.providers),
-                     payer_id=payer.payer_id, payer_class=payer.payer_class, patient_key=f"pt-{rng.getrandbits(48):012x}",
-                     place_of_service="11", diagnoses=coded_dx, lines=lines, actor="coder"):
-            return
-        if not s.add(c.ScrubClaim, day, type="scrub_claim", actor="scrubber"):
+        day = s.add(c.CodeClaim, coded_on, type="code_claim", rendering_npi=rng.choice(self.practice.providers),
+                    payer_id=payer.payer_id, payer_class=payer.payer_class,
+                    patient_key=f"pt-{rng.getrandbits(48):012x}", place_of_service="11", diagnoses=coded_dx,
+                    lines=lines, actor=coder)
+        if not day or not s.add(c.ScrubClaim, day, type="scrub_claim"):
             return
         if defect:
-            day += timedelta(days=1)
-            if not (s.add(c.RecodeClaim, day, type="recode_claim", diagnoses=diagnoses, lines=lines, actor="coder")
-                    and s.add(c.ScrubClaim, day, type="scrub_claim", actor="scrubber")):
+            day = s.add(c.RecodeClaim, day + timedelta(days=1), type="recode_claim", diagnoses=diagnoses, lines=lines)
+            if not day or not s.add(c.ScrubClaim, day, type="scrub_claim"):
                 return
         if rng.random() < 0.005:
             s.add(c.VoidClaim, day + timedelta(days=1), type="void_claim", reason="encounter entered twice")
@@ -203,27 +323,28 @@ class ClaimLife:
         if payer.payer_class == "self_pay":
             self.patient_share(day + timedelta(days=1), transfer=True)
             return
-        day = self.submit(day + timedelta(days=rng.choice((0, 1, 1, 2))))
-        if day is None:
+        accepted = self.submit(day + timedelta(days=rng.choice((0, 1, 1, 2))))
+        if accepted is None:
             return
-        self.adjudicate(day)
+        self.adjudicate(accepted)
 
     def submit(self, day: date, frequency: str = "1") -> date | None:
+        """Sends the claim (again, after a front-end rejection); the day the payer accepted it."""
         rng, s = self.rng, self.story
-        if not s.add(c.SubmitClaim, day, type="submit_claim", frequency=frequency, source="837P"):
+        sent = s.add(c.SubmitClaim, day, type="submit_claim", frequency=frequency, source="837P")
+        if not sent:
             return None
         if frequency == "1" and rng.random() < self.payer.rejection_rate:
-            day += timedelta(days=rng.randint(1, 2))
-            if not s.add(c.RejectClaim, day, type="reject_claim", stage="277CA", code="A7:164",
-                         reason="entity's contract/member number invalid", source="277CA"):
+            rejected = s.add(c.RejectClaim, sent + timedelta(days=rng.randint(1, 2)), type="reject_claim",
+                             stage="277CA", code="A7:164", reason="entity's contract/member number invalid",
+                             source="277CA")
+            if not rejected:
                 return None
-            day += timedelta(days=rng.randint(1, 3))
-            if not s.add(c.SubmitClaim, day, type="submit_claim", frequency="1", source="837P"):
+            sent = s.add(c.SubmitClaim, rejected + timedelta(days=rng.randint(1, 3)), type="submit_claim",
+                         frequency="1", source="837P")
+            if not sent:
                 return None
-        day += timedelta(days=rng.randint(1, 2))
-        if not s.add(c.AcceptClaim, day, type="accept_claim", source="277CA"):
-            return None
-        return day
+        return s.add(c.AcceptClaim, sent + timedelta(days=rng.randint(1, 2)), type="accept_claim", source="277CA")
 
     def remit_day(self, submitted: date) -> date:
         lag = self.lag(12, 28)
@@ -246,16 +367,17 @@ class ClaimLife:
     def denied(self, day: date, reason: tuple[str, str, float]) -> None:
         rng, s = self.rng, self.story
         carc, rarc, _ = reason
-        if not s.add(c.RecordDenial, day, type="record_denial", payer_claim_control_number=self.next_icn(),
-                     charge=self.charge, paid="0.00",
-                     adjustments=[{"group": "CO", "carc": carc, "amount": self.charge}], remark_codes=[rarc],
-                     trace_number=f"EFT{day:%y%m%d}", source="835"):
+        posted = s.add(c.RecordDenial, day, type="record_denial", payer_claim_control_number=self.next_icn(),
+                       charge=self.charge, paid="0.00",
+                       adjustments=[{"group": "CO", "carc": carc, "amount": self.charge}], remark_codes=[rarc],
+                       trace_number=f"EFT{day:%y%m%d}", remitted_on=day, source="835")
+        if not posted:
             return
-        work = day + timedelta(days=rng.randint(3, 20))
+        work = posted + timedelta(days=rng.randint(3, 20))
         if carc in CORRECTABLE and rng.random() < 0.5:
-            if s.add(c.RecodeClaim, work, type="recode_claim", diagnoses=self.diagnoses, lines=self.lines,
-                     actor="coder") and s.add(c.ScrubClaim, work, type="scrub_claim", actor="scrubber"):
-                resubmitted = self.submit(work + timedelta(days=1), frequency="7")
+            recoded = s.add(c.RecodeClaim, work, type="recode_claim", diagnoses=self.diagnoses, lines=self.lines)
+            if recoded and s.add(c.ScrubClaim, recoded, type="scrub_claim"):
+                resubmitted = self.submit(recoded + timedelta(days=1), frequency="7")
                 if resubmitted:
                     self.paid(self.remit_day(resubmitted))
             return
@@ -264,26 +386,29 @@ class ClaimLife:
             level += 1
             if not self.may_appeal(level):
                 break
-            if not s.add(c.AppealDenial, work, type="appeal_denial", level=level,
-                         reason="records attached; medically necessary per policy", actor="appeals"):
+            filed = s.add(c.AppealDenial, work, type="appeal_denial", level=level,
+                          reason="records attached; medically necessary per policy")
+            if not filed:
                 return
-            work += timedelta(days=rng.randint(20, 60))
             overturned = rng.random() < 0.6
-            if not s.add(c.DecideAppeal, work, type="decide_appeal", overturned=overturned,
-                         reason="overturned on review" if overturned else "denial upheld", source="payer letter"):
+            decided = s.add(c.DecideAppeal, filed + timedelta(days=rng.randint(20, 60)), type="decide_appeal",
+                            overturned=overturned, reason="overturned on review" if overturned else "denial upheld",
+                            source="payer letter")
+            if not decided:
                 return
             if overturned:
-                self.paid(work + timedelta(days=rng.randint(7, 21)))
+                self.paid(decided + timedelta(days=rng.randint(7, 21)))
                 return
-            work += timedelta(days=rng.randint(5, 30))
+            work = decided + timedelta(days=rng.randint(5, 30))
         allowed = money(self.charge * Decimal(str(self.payer.allowed_ratio)))
-        if rng.random() < 0.3 and s.add(c.AdjustClaim, work, type="adjust_claim", group="CO", carc="45",
-                                         amount=self.charge - allowed, reason="contractual part of a denied claim"):
-            s.add(c.WriteOff, work, type="write_off", responsibility="payer", amount=allowed,
-                  reason="timely_filing" if carc == "29" else "denial")
-            return
-        s.add(c.WriteOff, work, type="write_off", responsibility="payer", amount=self.charge,
-              reason="timely_filing" if carc == "29" else "denial")
+        reason_ = "timely_filing" if carc == "29" else "denial"
+        if rng.random() < 0.3:
+            adjusted = s.add(c.AdjustClaim, work, type="adjust_claim", group="CO", carc="45",
+                             amount=self.charge - allowed, reason="contractual part of a denied claim")
+            if adjusted:
+                s.add(c.WriteOff, adjusted, type="write_off", responsibility="payer", amount=allowed, reason=reason_)
+                return
+        s.add(c.WriteOff, work, type="write_off", responsibility="payer", amount=self.charge, reason=reason_)
 
     def may_appeal(self, level: int) -> bool:
         """The ledger's rule: the payer class has that level and the denied charge meets its minimum in controversy."""
@@ -311,17 +436,20 @@ class ClaimLife:
             line_paid.append({"line": number, "paid": allowed - sum((a for _, a in share), Decimal("0.00"))})
         paid = sum((lp["paid"] for lp in line_paid), Decimal("0.00"))
         icn = self.next_icn()
-        if not s.add(c.RecordPayment, day, type="record_payment", payer_claim_control_number=icn, charge=self.charge,
-                     paid=paid, patient_responsibility=patient_total, adjustments=adjustments, line_paid=line_paid,
-                     trace_number=f"EFT{day:%y%m%d}", source="835"):
+        posted = s.add(c.RecordPayment, day, type="record_payment", payer_claim_control_number=icn,
+                       charge=self.charge, paid=paid, patient_responsibility=patient_total, adjustments=adjustments,
+                       line_paid=line_paid, trace_number=f"EFT{day:%y%m%d}", remitted_on=day, source="835")
+        if not posted:
             return
         if not correction and rng.random() < 0.012:
-            day += timedelta(days=rng.randint(5, 12))
-            if s.add(c.ReversePayment, day, type="reverse_payment", payer_claim_control_number=icn, source="835"):
-                self.paid(day, correction=True)
+            takeback = posted + timedelta(days=rng.randint(5, 12))
+            reversed_on = s.add(c.ReversePayment, takeback, type="reverse_payment", payer_claim_control_number=icn,
+                                source="835")
+            if reversed_on:
+                self.paid(takeback, correction=True)  # the 835 that takes it back carries the correction
             return
         if patient_total > 0:
-            self.patient_share(day + timedelta(days=rng.randint(2, 6)))
+            self.patient_share(posted + timedelta(days=rng.randint(2, 6)))
 
     def patient_cost_share(self, allowed: Decimal, line: int) -> list[tuple[str, Decimal]]:
         rng, kind = self.rng, self.payer.payer_class
@@ -342,8 +470,10 @@ class ClaimLife:
         rng, s = self.rng, self.story
         owed = self.charge if transfer else self.patient_owed()
         for statement in range(1, 4):
-            if not s.add(c.BillPatient, day, type="bill_patient", source="statement run"):
+            billed = s.add(c.BillPatient, day, type="bill_patient", source="statement run")
+            if not billed:
                 return
+            day = billed
             pays, paid_on = rng.random(), day + timedelta(days=rng.randint(8, 28))
             if pays < 0.55:
                 s.add(c.RecordPatientPayment, paid_on, type="record_patient_payment", amount=owed,

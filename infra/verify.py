@@ -89,7 +89,7 @@ def differences(runner: Runner, as_of_dates: tuple[date, ...] = ()) -> list[str]
             if want != got:
                 found.append(f"cash {key[0]} {key[1]}.{metric}: view {got}, oracle {want}")
     found += activity_differences(views, events)
-    return found + remittance_differences(views, events)
+    return found + remittance_differences(views, events) + productivity_differences(views, events)
 
 
 def remittance_differences(views: Any, events: list[tuple[int, Any]]) -> list[str]:
@@ -111,6 +111,20 @@ def activity_differences(views: Any, events: list[tuple[int, Any]]) -> list[str]
     want = oracle.activity_by_day(events)
     return [f"day activity {key[0]} {key[1]} {key[2]}: view {got.get(key)}, oracle {want.get(key)}"
             for key in sorted(set(want) | set(got)) if want.get(key) != got.get(key)]
+
+
+def productivity_differences(views: Any, events: list[tuple[int, Any]]) -> list[str]:
+    """Who did what per day, against the oracle's count of every event's actor."""
+    keys = ("day", "person", "activity", "category", "payer_id", "rendering_npi")
+    got = {}
+    for row in views.query(f"SELECT * FROM {views.t['productivity']}"):
+        key = tuple(date.fromisoformat(row[k]) if k == "day" and isinstance(row[k], str) else row[k] for k in keys)
+        metrics = {m: int(row[m]) for m in ("tasks", "cents", "lag_days", "lag_n") if int(row[m])}
+        if metrics:
+            got[key] = metrics
+    want = {k: v for k, v in oracle.productivity(events).items() if v}
+    return [f"productivity {key}: view {got.get(key)}, oracle {want.get(key)}"
+            for key in sorted(set(got) | set(want), key=str) if got.get(key) != want.get(key)]
 
 
 def summary_differences(views: Any, claims: dict[str, dict[str, Any]]) -> list[str]:

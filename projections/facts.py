@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from domain.carc import denial_category, is_contractual
-from domain.lifecycle import ENDED, Status, recorded_appeal_deadline, settled, written_off
+from domain.lifecycle import (ACTIVITY, DENIAL_ON_CODING, ENDED, Status, recorded_appeal_deadline, settled,
+                              written_off)
 from domain.money import denial_adjustments, main_denial, patient_balance, payer_balance
 from domain.values import Adjustment, as_date, cents
 
@@ -35,7 +36,7 @@ COLUMNS = (
     "patient_responsibility", "patient_paid", "written_off_payer", "written_off_patient", "payer_balance",
     "patient_balance", "denied_amount", "last_carcs", "denial_category", "appeal_level", "appeal_deadline",
     "submissions", "rejections", "scrub_failures", "clean", "initially_denied", "first_pass_resolved",
-    "adjudications", "version", "contractual", "allowances", "line_charges", "payment_lag_days",
+    "adjudications", "version", "contractual", "allowances", "line_charges", "payment_lag_days", "coded_by",
 )
 MONEY = ("billed", "payer_paid", "adjustments", "patient_responsibility", "patient_paid", "written_off_payer",
          "written_off_patient", "payer_balance", "patient_balance", "denied_amount", "contractual")
@@ -65,10 +66,17 @@ class Effects:
     activity: dict[tuple[date, str, str], dict[str, int]] = field(default_factory=dict)
     # payments recorded by command under a trace number, per (payer, trace, day): remittances no 835 import explains
     remits: dict[tuple[str, str, date], dict[str, int]] = field(default_factory=dict)
+    # who did what: per (day, person, activity, root cause, payer, provider) tasks, dollars, posting lag
+    work: dict[tuple[date, str, str, str, str, str], dict[str, int]] = field(default_factory=dict)
 
     def move(self, day: date, dos: date, payer: str, provider: str, responsibility: str, delta: int) -> None:
         key = (day, dos, payer, provider, responsibility)
         self.ar_daily[key] = self.ar_daily.get(key, 0) + delta
+
+    def work_done(self, *key: Any, **metrics: int) -> None:
+        row = self.work.setdefault(key, {})  # type: ignore[arg-type]
+        for name, value in metrics.items():
+            row[name] = row.get(name, 0) + value
 
     def did(self, day: date, payer: str, activity: str, amount_cents: int) -> None:
         row = self.activity.setdefault((day, payer, activity), {"events": 0, "cents": 0})
@@ -86,7 +94,7 @@ def new_facts(claim_id: str) -> dict[str, Any]:
     facts.update({name: 0 for name in MONEY})
     facts.update(claim_id=claim_id, appeal_level=0, submissions=0, rejections=0, scrub_failures=0, clean=False,
                  initially_denied=False, first_pass_resolved=False, adjudications=0, last_carcs="", allowances="",
-                 line_charges="",
+                 line_charges="", coded_by="",
                  denial_category="", version=0)
     return facts
 
@@ -125,6 +133,43 @@ def fold(facts: dict[str, Any], event: Any, seq: int, effects: Effects) -> None:
             effects.move(day, *where_after, responsibility, after - before)
     if facts["patient_balance"] > 0 and patient_before <= 0:
         facts["patient_since"] = day
+    count_work(facts, event, day, effects)
+
+
+def count_work(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
+    kind = type(e).__name__
+    if kind in ("Coded", "Recoded", "Opened", "CodingAttached"):
+        f["coded_by"] = e.actor
+    where = (f["payer_id"], f["rendering_npi"])
+    metrics = {"tasks": 1, "cents": work_cents(f, e)}
+    if kind in ("Paid", "Denied"):
+        metrics.update(lag_days=posting_lag_days(e), lag_n=1)
+    fx.work_done(day, e.actor, ACTIVITY[kind], f["denial_category"] if kind == "Denied" else "-", *where, **metrics)
+    if kind == "Denied":
+        fx.work_done(day, f["coded_by"], DENIAL_ON_CODING, f["denial_category"], *where, tasks=1,
+                     cents=metrics["cents"])
+
+
+def work_cents(f: dict[str, Any], e: Any) -> int:
+    """The dollars a task moved: claims submitted (charges), payments posted, denied dollars, patient payments."""
+    kind = type(e).__name__
+    if kind == "Submitted":
+        return int(f["billed"])
+    if kind == "Paid":
+        return cents(e.remittance["paid"])
+    if kind == "Denied":
+        return cents(e.denied_amount)
+    return cents(e.amount) if kind == "PatientPaid" else 0
+
+
+def posting_lag_days(e: Any) -> int:
+    """Whole days from the remittance to its posting: from the date it carries when posted apart from it, else
+    from its effective time (the 835's date) to when the ledger recorded it."""
+    remitted = e.remittance.get("remitted_on")
+    if remitted:
+        return max(0, (e.effective_at.date() - as_date(remitted)).days)
+    recorded = e.timestamp if isinstance(e.timestamp, datetime) else datetime.fromisoformat(e.timestamp)
+    return max(0, (recorded - e.effective_at) // timedelta(days=1))
 
 
 def rebalance(f: dict[str, Any]) -> None:

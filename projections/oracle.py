@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from domain.carc import denial_category, is_contractual, is_denial
-from domain.lifecycle import recorded_appeal_deadline
+from domain.lifecycle import ACTIVITY, DENIAL_ON_CODING, recorded_appeal_deadline
 
 Z = Decimal("0")
 STATUS_AFTER = {"Coded": "coded", "Opened": "submitted", "Recoded": "coded", "Submitted": "submitted", "Accepted": "accepted",
@@ -180,6 +180,8 @@ def claim_row(claim_id: str, history: list[tuple[int, Any]]) -> dict[str, Any]:
         "allowances": allowances_on_books(history),
         "line_charges": json.dumps([[ln["number"], cents(ln["charge"])] for ln in last_coding.lines]),
         "payment_lag_days": payment_lag(kinds, events, on),
+        "coded_by": [e.actor for e in events
+                     if type(e).__name__ in ("Coded", "Recoded", "Opened", "CodingAttached")][-1],
     }
 
 
@@ -330,21 +332,22 @@ def cash_by_day(events: Iterable[tuple[int, Any]]) -> dict[tuple[date, str], dic
     return {k: dict(v) for k, v in totals.items() if any(v.values())}
 
 
-ACTIVITY = {"Coded": "coded", "Submitted": "submitted", "Paid": "paid", "Denied": "denied", "WrittenOff": "written_off"}
+DAY_ACTIVITY = {"Coded": "coded", "Submitted": "submitted", "Paid": "paid", "Denied": "denied",
+                "WrittenOff": "written_off"}
 
 
 def activity_by_day(events: Iterable[tuple[int, Any]]) -> dict[tuple[date, str, str], dict[str, int]]:
     """The day's work per (effective day, payer, activity): how many such events and their cents (charges coded or
     sent, payer payment, denied amount, amount written off)."""
     totals: dict[tuple[date, str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for history, i, e, payer in with_payer(events, ACTIVITY):
+    for history, i, e, payer in with_payer(events, DAY_ACTIVITY):
         kind = type(e).__name__
         amount = {"Coded": e.total_charge if kind == "Coded" else Z,
                   "Submitted": money(history[:i + 1])["billed"],
                   "Paid": e.remittance["paid"] if kind == "Paid" else Z,
                   "Denied": e.denied_amount if kind == "Denied" else Z,
                   "WrittenOff": e.amount if kind == "WrittenOff" else Z}[kind]
-        row = totals[(e.effective_at.date(), payer, ACTIVITY[kind])]
+        row = totals[(e.effective_at.date(), payer, DAY_ACTIVITY[kind])]
         row["events"] += 1
         row["cents"] += int(Decimal(str(amount)) * 100)
 
@@ -365,3 +368,41 @@ def remittances_by_trace(events: Iterable[tuple[int, Any]]) -> dict[tuple[str, s
                 row["claims"] += 1
                 row["paid_cents"] += int(Decimal(str(e.remittance["paid"])) * 100)
     return {k: dict(v) for k, v in totals.items()}
+
+
+def productivity(events: Iterable[tuple[int, Any]]) -> dict[tuple[Any, ...], dict[str, int]]:
+    """Per (day, person, activity, root cause, payer, provider): every event is a task of its actor; a denial also
+    counts against whoever last coded the claim, by its main CARC's category; remittances carry their posting lag."""
+    totals: dict[tuple[Any, ...], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for history in histories(events).values():
+        payer = provider = coder = ""
+        for i, (_, e) in enumerate(history):
+            kind = type(e).__name__
+            payer = e.payer_id if kind in ("Coded", "Opened", "Submitted", "SubmissionAttached") else payer
+            provider = e.rendering_npi if kind in ("Coded", "Opened", "CodingAttached") else provider
+            coder = e.actor if kind in ("Coded", "Recoded", "Opened", "CodingAttached") else coder
+            category = main_category(e, history[:i]) if kind == "Denied" else "-"
+            moved = {"Submitted": money(history[:i + 1])["billed"], "PatientPaid": getattr(e, "amount", Z),
+                     "Paid": e.remittance["paid"] if kind == "Paid" else Z,
+                     "Denied": getattr(e, "denied_amount", Z)}.get(kind, Z)
+            task = totals[(e.effective_at.date(), e.actor, ACTIVITY[kind], category, payer, provider)]
+            task["tasks"] += 1
+            task["cents"] += int(moved * 100)
+            if kind in ("Paid", "Denied"):
+                task["lag_n"] += 1
+                task["lag_days"] += posting_lag(e)
+            if kind == "Denied":
+                against = totals[(e.effective_at.date(), coder, DENIAL_ON_CODING, category, payer, provider)]
+                against["tasks"] += 1
+                against["cents"] += int(e.denied_amount * 100)
+    return {k: {m: v for m, v in t.items() if v} for k, t in totals.items()}
+
+
+def posting_lag(remittance_event: Any) -> int:
+    """Days from the remittance's own date (when it carries one) or effective time to its posting or recording."""
+    remitted = remittance_event.remittance.get("remitted_on")
+    if remitted:
+        return max(0, (remittance_event.effective_at.date() - date.fromisoformat(remitted)).days)
+    recorded = remittance_event.timestamp
+    recorded = recorded if isinstance(recorded, datetime) else datetime.fromisoformat(recorded)
+    return max(0, (recorded - remittance_event.effective_at) // timedelta(days=1))

@@ -16,7 +16,8 @@ from projections.facts_cache import Facts, FactsCache
 from projections.tables import BOOLS, DENIAL_STATS_KEYS, STAT_COLUMNS, SUMMARIES, VIEW_NAMES, ViewTables
 
 RECORDED_TEXT = ("claim_number", "billing_npi", "rendering_npi", "payer_id", "payer_class", "last_carcs",
-                 "denial_category", "carc_group", "carc", "category", "trace")  # view columns holding text from events
+                 "denial_category", "carc_group", "carc", "category", "trace", "coded_by",
+                 "person", "activity")  # view columns holding text from events
 Totals = dict[str, dict[tuple[Any, ...], dict[str, int]]]
 
 
@@ -62,6 +63,7 @@ def fold_page(facts: Facts, claim_events: list[tuple[int, Any]]) -> tuple[Effect
     totals["cash_daily"] = effects.cash
     totals["day_activity"] = effects.activity
     totals["remittance_claims"] = effects.remits
+    totals["productivity"] = effects.work
     return effects, totals
 
 

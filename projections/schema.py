@@ -26,7 +26,7 @@ def column_type(name: str, dialect: str) -> str:
     if name in BOOLS:
         return TYPES[dialect]["bool"]
     if name in ("claim_id", "claim_number", "billing_npi", "rendering_npi", "payer_id", "payer_class", "status",
-                "last_carcs", "denial_category", "allowances", "line_charges"):
+                "last_carcs", "denial_category", "allowances", "line_charges", "coded_by"):
         return "TEXT"
     return "BIGINT"
 

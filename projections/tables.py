@@ -39,6 +39,10 @@ SUMMARIES = {
     "day_activity": ((("day", "date"), ("payer_id", "text"), ("activity", "text")), ("events", "cents")),
     # payments recorded by command under a payer's trace number (no 835 imported): the remittance a deposit matches
     "remittance_claims": ((("payer_id", "text"), ("trace", "text"), ("day", "date")), ("claims", "paid_cents")),
+    # who did what (the events' actors): per day, person, activity, root cause (a denial's CARC category), payer
+    # and provider - tasks, the dollars they moved, and remittances' posting lag (days summed, remittances)
+    "productivity": ((("day", "date"), ("person", "text"), ("activity", "text"), ("category", "text"),
+                      ("payer_id", "text"), ("rendering_npi", "text")), ("tasks", "cents", "lag_days", "lag_n")),
 }
 DENIAL_STATS_KEYS = ("day", "payer_id", "rendering_npi", "carc_group", "category")
 STAT_COLUMNS = ("adjudicated", "adjudicated_cents", "denied", "denied_cents", "denied_lines_cents", "rejected",

@@ -18,11 +18,11 @@ from infra.cli.arguments import AddCommand, InputRejected, iso_date, report_date
 from infra.cli.deposit_commands import print_deposits
 from infra.cli.projections_commands import views_as_of
 from infra.cli.terminal import OK, err, print_result
-from projections import reports
+from projections import productivity, reports
 
 # the options each report takes beyond --as-of, --json and --db; any other is refused, never ignored
 REPORT_OPTIONS = {"status": {"by": ("payer", "provider")}, "kpis": {"by": ("payer", "provider")},
-                  "denials": {"by": ("payer",)}, "deposits": {},
+                  "denials": {"by": ("payer",)}, "deposits": {}, "productivity": {"by": ("person", "day")},
                   "aging": {"by": ("payer", "provider"),
                             "aging_from": ("dos", "submission", "responsibility", "activity")}}
 
@@ -41,6 +41,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         report_date(args.as_of)
     runner = open_runner(args.settings)
     runner.catch_up()
+    if args.report == "productivity":
+        return print_productivity(args, runner.views)
     views, as_of = runner.views, report_date(args.as_of) if args.as_of else today()
     if args.report == "deposits":
         return print_deposits(args, views)
@@ -52,11 +54,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def refuse_options_not_taken(args: argparse.Namespace) -> None:
     takes = REPORT_OPTIONS[args.report]
-    if args.report != "deposits" and (args.start or args.end):
-        raise InputRejected(f"rcm report {args.report}: --from and --to are for rcm report deposits only (this report "
-                            f"takes --as-of)")
-    if args.report == "deposits" and args.as_of:
-        raise InputRejected("rcm report deposits: it takes --from and --to, not --as-of")
+    refuse_dates_not_taken(args)
     for option in ("by", "aging_from"):
         value = getattr(args, option)
         if value is not None and value not in takes.get(option, ()):
@@ -65,6 +63,33 @@ def refuse_options_not_taken(args: argparse.Namespace) -> None:
                        else f"it takes no {flag}")
             raise InputRejected(f"rcm report {args.report}: {flag} {value} is not supported: {refusal}"
                                 + (" (denial statistics are kept per payer)" if args.report == "denials" else ""))
+
+
+def refuse_dates_not_taken(args: argparse.Namespace) -> None:
+    """Deposits and productivity cover a span of days (--from, --to); the other reports are as of one date."""
+    if args.report in ("deposits", "productivity"):
+        if args.as_of:
+            raise InputRejected(f"rcm report {args.report}: --as-of is not supported: it takes --from and --to")
+        if args.start and args.end and args.start > args.end:
+            raise InputRejected(f"rcm report {args.report}: --from {args.start} is after --to {args.end}")
+        return
+    for flag, value in (("--from", args.start), ("--to", args.end)):
+        if value is not None:
+            raise InputRejected(f"rcm report {args.report}: {flag} is not supported: it takes --as-of "
+                                "(only deposits and productivity take --from and --to)")
+
+
+def print_productivity(args: argparse.Namespace, views: Any) -> int:
+    by = args.by or "person"
+    rows = productivity.productivity(views, args.start, args.end, by)
+    denials = productivity.denials_by_coder(views, args.start, args.end)
+    span = f"{args.start or 'the first day'} to {args.end or 'the last day'}"
+    columns = (["day"] if by == "day" else []) + productivity.COLUMNS
+    print_result(args.json, {"report": "productivity", "from": args.start, "to": args.end, "by": by, "rows": rows,
+                             "denials_by_coder": denials},
+                 Group(present.rows_table(f"Productivity by {by}, {span} (events' actors)", rows, columns),
+                       present.rows_table(f"Denials by coder and root cause, {span}", denials)))
+    return OK
 
 
 def print_report(args: argparse.Namespace, views: Any, as_of: date) -> int:
@@ -161,17 +186,21 @@ def cmd_journal(args: argparse.Namespace) -> int:
 
 
 def register(command: AddCommand) -> None:
-    p = command("report", "claim status, A/R aging, denials, KPIs, deposits or the end of a day from the read models")
-    p.add_argument("report", choices=("status", "aging", "denials", "kpis", "day", "deposits"))
+    p = command("report", "claim status, A/R aging, denials, KPIs, deposits, productivity or the end of a day from "
+                          "the read models")
+    p.add_argument("report", choices=("status", "aging", "denials", "kpis", "day", "deposits", "productivity"))
     p.add_argument("--as-of", help="as of the end of this date (default today): aging and denials from the views' "
                    "daily records; status and KPIs by replaying the ledger up to that date")
-    p.add_argument("--by", choices=("payer", "provider"))
+    p.add_argument("--by", choices=("payer", "provider", "person", "day"),
+                   help="payer or provider; productivity: person (default) or day")
+    p.add_argument("--from", dest="start", type=iso_date,
+                   help="deposits and productivity only: from this day (default: the first)")
+    p.add_argument("--to", dest="end", type=iso_date,
+                   help="deposits and productivity only: to this day, included (default: the last)")
     p.add_argument("--aging-from", choices=("dos", "submission", "responsibility", "activity"),
                    help="aging only: what the age counts from (default dos)")
     p.add_argument("--date", help="day only: the day to report (YYYY-MM-DD, default today)")
     p.add_argument("--pdf", metavar="FILE", help="day only: also write the report as a one-page PDF")
-    p.add_argument("--from", dest="start", type=iso_date, help="deposits only: deposits (or 835s) from this date")
-    p.add_argument("--to", dest="end", type=iso_date, help="deposits only: ... up to this date")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_report)
     p = command("claims", "a worklist of open claims")

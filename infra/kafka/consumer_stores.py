@@ -228,6 +228,7 @@ def event_of(m: ClaimEventMessage) -> Any:
     event = plain_event_class(f"Claim.{m.type}")()
     event.__dict__.update(m.payload)
     event.originator_id, event.originator_version, event.effective_at = m.claim_id, m.sequence, m.occurred_at
+    event.actor, event.timestamp = m.actor, m.recorded_at  # who did it and when it was recorded: productivity
     return event
 
 

@@ -23,7 +23,7 @@ from infra.grafana import dashboards as dash
 from infra.grafana.snapshot import snapshot
 from infra.settings import Settings
 from infra.bootstrap import open_ledger, open_runner
-from projections import oracle, reports, worklists
+from projections import oracle, productivity, reports, worklists
 from domain.commands import COMMAND
 from infra.simulator import npi
 from tests.conftest import NPI, ROOT, as_role, at, cmd, code, denial, lifecycle_to_submitted, payment, require_postgres
@@ -228,6 +228,26 @@ def test_deposit_panels_equal_the_deposit_report(filled: str):
     tile = table(panels["Posting lag (deposit to posting)"])[0]
     assert float(tile["posting lag (days)"]) == pytest.approx(report["posting_lag_days"], abs=0.01)
     assert tile["matched"] == report["by_status"]["matched"]["count"]
+
+
+def test_productivity_panel_equals_the_productivity_report(filled: str):
+    """Issue 15 item 3: the Biller's day productivity table is `rcm report productivity` over the range; the demo's
+    coders each code at most 30 charts a day."""
+    runner = open_runner(filled)  # keeps its store open while its views are read
+    report = {r["person"]: r for r in productivity.productivity(runner.views)}
+    panel = {r["person"]: r for r in table(run(filled, "rcm-billers-day")["Productivity by person"])}
+    assert set(panel) == set(report) and any(p.startswith("coder:") for p in panel)
+    for person, r in panel.items():
+        want = report[person]
+        assert (r["days"], r["charts coded"], r["claims submitted"], r["remittances posted"], r["appeals filed"],
+                r["denials on their coding"]) == (want["days"], want["charts_coded"], want["claims_submitted"],
+                                                  want["remittances_posted"], want["appeals_filed"],
+                                                  want["denials_on_coding"]), person
+        assert money(r["payments posted"]) == want["payments_posted"], person
+        assert float(r["charts per day"] or 0) == pytest.approx(float(want["charts_per_day"] or 0), abs=0.051)
+    busiest = runner.views.query(f"SELECT person, day, sum(tasks) AS charts FROM {runner.views.t['productivity']} "
+                                 "WHERE activity = 'coded' GROUP BY person, day ORDER BY 3 DESC LIMIT 1")[0]
+    assert 0 < busiest["charts"] <= 30, busiest
 
 
 def test_aging_panels_equal_the_aging_report(filled: str):

@@ -136,3 +136,10 @@ def test_money_of_a_billion_dollars_or_more_is_refused(amount):
 
 def test_money_just_under_the_bound_is_accepted():
     assert COMMAND.validate_python(cmd("adjust_claim", group="CO", carc="45", amount="-999999999.99")).amount < 0
+
+
+def test_a_remittance_is_posted_on_or_after_its_own_date():
+    """Issue 15 item 3: `remitted_on` (the 835's date, for the posting lag) after the posting is refused, naming it."""
+    assert COMMAND.validate_python(payment(remitted_on="2026-03-16")).remitted_on.isoformat() == "2026-03-16"
+    with pytest.raises(ValidationError, match="remitted_on 2026-03-17 is after the posting"):
+        COMMAND.validate_python(payment(remitted_on="2026-03-17"))
