@@ -302,5 +302,6 @@ ACTIVITY = {"Coded": "coded", "Recoded": "recoded", "Opened": "opened", "CodingA
             "Accepted": "acknowledged", "Rejected": "rejection posted", "Paid": "payment posted",
             "Denied": "denial posted", "Appealed": "appealed", "AppealDecided": "appeal decided",
             "PaymentReversed": "reversal posted", "Adjusted": "adjusted", "PatientBilled": "patient billed",
-            "PatientPaid": "patient payment posted", "WrittenOff": "written off", "Voided": "voided"}
+            "PatientPaid": "patient payment posted", "WrittenOff": "written off", "Voided": "voided",
+            "PatientRekeyed": "patient key replaced"}
 DENIAL_ON_CODING = "denial on coding"

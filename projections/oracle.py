@@ -350,6 +350,7 @@ def activity_by_day(events: Iterable[tuple[int, Any]]) -> dict[tuple[date, str, 
         row = totals[(e.effective_at.date(), payer, DAY_ACTIVITY[kind])]
         row["events"] += 1
         row["cents"] += int(Decimal(str(amount)) * 100)
+    return {k: dict(v) for k, v in totals.items()}
 
 
 def remittances_by_trace(events: Iterable[tuple[int, Any]]) -> dict[tuple[str, str, date], dict[str, int]]:
