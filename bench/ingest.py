@@ -3,7 +3,9 @@
   python bench/ingest.py [--claims N] [--json] [--backends sqlite,postgresql]
 
 For each back end, in one run: bulk ingest (events/s, batches of commands, one transaction each); the same
-rows written raw with the database's fastest bulk path into an equivalent table (executemany on SQLite,
+ingest with recorders that leave the hash chain out (this file's subclasses, chosen through eventsourcing's
+APPLICATION_RECORDER_TOPIC for that run only), whose difference is the chain's cost; the same rows written raw with the database's fastest bulk path into an
+equivalent table (executemany on SQLite,
 COPY on PostgreSQL: the physical limit); the naive path (one command per transaction), whose per-command
 latencies give p50/p99; and the replay of one 20-event claim from the store.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -29,6 +32,7 @@ from infra.bootstrap import open_ledger  # noqa: E402
 from infra.gc_tuning import tune_for_bulk_work  # noqa: E402
 from infra.ingest import ingest as bulk_ingest, workers_default  # noqa: E402
 from infra.simulator import demo_commands  # noqa: E402
+from infra.store.recorders import BatchedSQLiteApplicationRecorder, CopyPostgresApplicationRecorder  # noqa: E402
 
 BATCH = 2000
 
@@ -46,6 +50,28 @@ def ingest(url: str, commands: list[Any], workers: int) -> tuple[float, int, Any
     assert not tally.rejected
     ledger = open_ledger(url, source="bench")
     return seconds, ledger.recorder.max_notification_id() or 0, ledger
+
+
+class UnchainedSQLiteRecorder(BatchedSQLiteApplicationRecorder):
+    """The production recorder without its chain rows: for measuring what the chain costs, never for a ledger."""
+    def append_chain(self, *_: Any) -> None:
+        pass
+
+
+class UnchainedPostgresRecorder(CopyPostgresApplicationRecorder):
+    def append_chain(self, *_: Any) -> None:
+        pass
+
+
+def unchained_ingest(backend: str, url: str, commands: list[Any], workers: int) -> float:
+    """Events/s of the same ingest without the chain (the workers inherit the recorder topic from the environment)."""
+    recorder = UnchainedSQLiteRecorder if backend == "sqlite" else UnchainedPostgresRecorder
+    os.environ["APPLICATION_RECORDER_TOPIC"] = f"bench.ingest:{recorder.__name__}"
+    try:
+        seconds, events, _ = ingest(url, commands, workers)
+    finally:
+        del os.environ["APPLICATION_RECORDER_TOPIC"]
+    return events / seconds
 
 
 def raw_sqlite(path: Path, rows: list[tuple]) -> float:
@@ -146,6 +172,7 @@ def measure(backend: str, claims: int, naive_commands: int, workers: int) -> dic
         pg = postgres_url()
         run_id = uuid.uuid4().hex[:8]
         url = lambda name: f"{pg}?schema=bench_{name}_{run_id}"  # noqa: E731
+    unchained_per_s = unchained_ingest(backend, url("unchained"), commands, workers)
     seconds, events, ledger = ingest(url("ingest"), commands, workers)
     rows = stored(ledger)
     raw_seconds = (raw_sqlite(tmp / "raw.db", rows) if backend == "sqlite"
@@ -154,6 +181,8 @@ def measure(backend: str, claims: int, naive_commands: int, workers: int) -> dic
     result = {
         "commands": len(commands), "events": events, "ingest_workers": workers,
         "ingest_events_per_s": round(events / seconds),
+        "unchained_events_per_s": round(unchained_per_s),
+        "chain_cost": round(1 - events / seconds / unchained_per_s, 3),
         "raw_rows_per_s": round(len(rows) / raw_seconds),
         "naive_events_per_s": round(naive_events / naive_seconds),
         "command_p50_ms": round(percentile(latencies, 50), 3),

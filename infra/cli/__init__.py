@@ -14,6 +14,8 @@ from infra.cli.ledger_commands import describe_validation
 from infra.cli.parser import parser
 from infra.cli.terminal import FAILURE, REJECTED, err
 from infra.settings import Settings
+from infra.store.chain import UnchainedEvents
+from infra.store.checkpoint import CheckpointError
 from projections.runner import IncompleteViews
 
 
@@ -26,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as e:  # settings (the database URL, RCM_ACTOR): commands are reported by line
         err.print(present.shown(f"rejected: {describe_validation(e, None)}"))
         return REJECTED
-    except (LedgerError, InputRejected, IncompleteViews, DatabaseUnreachable) as e:
+    except (LedgerError, InputRejected, IncompleteViews, DatabaseUnreachable, UnchainedEvents, CheckpointError) as e:
         err.print(present.shown(f"rejected: {e}"))
         return REJECTED
     except KeyboardInterrupt:

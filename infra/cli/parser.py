@@ -4,9 +4,10 @@ from __future__ import annotations
 import argparse
 
 from infra.cli import grafana_commands, kafka_commands, ledger_commands, projections_commands, report_commands
-from infra.cli import x12_commands
+from infra.cli import audit_commands, x12_commands
 
-GROUPS = (ledger_commands, projections_commands, report_commands, x12_commands, kafka_commands, grafana_commands)
+GROUPS = (ledger_commands, projections_commands, report_commands, x12_commands, kafka_commands, grafana_commands,
+          audit_commands)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,8 +1,9 @@
-"""Event-store adapters: eventsourcing's recorders with batch-sized writes and reads.
+"""Event-store adapters: eventsourcing's recorders with batch-sized writes and reads, and the hash chain.
 
 SQLite writes a batch with one executemany instead of a row at a time; PostgreSQL writes it with COPY
 under eventsourcing's table lock; both read the events of many claims in one query (the ledger
-prefetches every claim a batch of commands touches).
+prefetches every claim a batch of commands touches). Each batch's chain rows (infra/store/chain.py) are
+written in its transaction, while the writer holds the log (the table lock, SQLite's write lock).
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory
 from psycopg.sql import SQL, Identifier
 
+from infra.store import chain
+
 CHUNK = 500
 
 
@@ -25,7 +28,19 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Any:
         yield chunk
 
 
-class BatchedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
+class Chained:
+    """Writes the chain rows of a batch in the batch's transaction (a benchmark's subclass leaves them out)."""
+    chain_tables: chain.ChainTables
+
+    def append_chain(self, c: Any, stored_events: Sequence[StoredEvent], notification_ids: Sequence[int]) -> None:
+        chain.append(c, self.chain_tables, stored_events, notification_ids)
+
+
+class BatchedSQLiteApplicationRecorder(Chained, SQLiteApplicationRecorder):
+    def construct_create_table_statements(self) -> list[str]:
+        self.chain_tables = chain.ChainTables.of(self)
+        return [*super().construct_create_table_statements(), *self.chain_tables.create_statements()]
+
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **_: Any) -> Sequence[int] | None:
         if not stored_events:
             return []
@@ -36,7 +51,9 @@ class BatchedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         ])
         # Inside the write transaction SQLite gives the rows consecutive rowids ending at max(rowid).
         last = self._max_notification_id(c)
-        return list(range(last - len(stored_events) + 1, last + 1))
+        notification_ids = list(range(last - len(stored_events) + 1, last + 1))
+        self.append_chain(c, stored_events, notification_ids)
+        return notification_ids
 
     def select_events_many(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         found: list[StoredEvent] = []
@@ -54,7 +71,12 @@ class BatchedSQLiteFactory(SQLiteFactory):
     application_recorder_class = BatchedSQLiteApplicationRecorder
 
 
-class CopyPostgresApplicationRecorder(PostgresApplicationRecorder):
+class CopyPostgresApplicationRecorder(Chained, PostgresApplicationRecorder):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.chain_tables = chain.ChainTables.of(self)
+        self.sql_create_statements += [SQL(s) for s in self.chain_tables.create_statements()]  # type: ignore[arg-type]
+
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if not stored_events:
             return []
@@ -69,7 +91,9 @@ class CopyPostgresApplicationRecorder(PostgresApplicationRecorder):
             # The table lock makes this transaction the only one drawing ids: they are consecutive.
             curs.execute(SQL("SELECT max(notification_id) AS last FROM {}").format(table))
             last = curs.fetchone()["last"]  # type: ignore[index]
-        return list(range(last - len(stored_events) + 1, last + 1))
+            notification_ids = list(range(last - len(stored_events) + 1, last + 1))
+            self.append_chain(curs, stored_events, notification_ids)
+        return notification_ids
 
     def select_events_many(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         query = SQL("SELECT originator_id, originator_version, topic, state FROM {}.{} WHERE originator_id = ANY(%s) "
