@@ -54,13 +54,13 @@ def ingest(url: str, commands: list[Any], workers: int) -> tuple[float, int, Any
 
 class UnchainedSQLiteRecorder(BatchedSQLiteApplicationRecorder):
     """The production recorder without its chain rows: for measuring what the chain costs, never for a ledger."""
-    def append_chain(self, *_: Any) -> None:
-        pass
+    def append_chain(self, *_: Any) -> dict[Any, Any]:
+        return {}
 
 
 class UnchainedPostgresRecorder(CopyPostgresApplicationRecorder):
-    def append_chain(self, *_: Any) -> None:
-        pass
+    def append_chain(self, *_: Any) -> dict[Any, Any]:
+        return {}
 
 
 def unchained_ingest(backend: str, url: str, commands: list[Any], workers: int) -> float:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import islice
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -117,66 +118,108 @@ Chained = dict[tuple[UUID, int], tuple[int, bytes]]  # (originator, version) -> 
 
 
 def stored_claim_hashes(c: Any, t: ChainTables, wanted: Sequence[tuple[UUID, int]]) -> Chained:
-    """The notification id and claim hash of each wanted event that is stored and chained."""
+    """The notification id and claim hash of each wanted event that is stored and chained (index lookups: the
+    LATERAL ... LIMIT 1 keeps PostgreSQL from hashing the whole chain table instead)."""
     found: Chained = {}
     for start in range(0, len(wanted), PAGE):
         page = wanted[start:start + PAGE]
-        if t.backend == "sqlite":
-            source = f"(VALUES {','.join(['(?,?)'] * len(page))})"
-            params: Any = [x for o, v in page for x in (o.hex, v)]
+        if t.backend == "sqlite":  # SQLite looks each pair up by the primary keys as it is
+            c.execute(f"WITH w(o, v) AS (VALUES {','.join(['(?,?)'] * len(page))}) SELECT w.o AS o, w.v AS v, "
+                      f"c.notification_id AS nid, c.claim_hash AS claim FROM w JOIN {t.events} e ON e.originator_id "
+                      f"= w.o AND e.originator_version = w.v JOIN {t.chain} c ON c.notification_id = e.rowid",
+                      [x for o, v in page for x in (o.hex, v)])
         else:
-            source, params = "unnest(%s::uuid[], %s::bigint[])", ([o for o, _ in page], [v for _, v in page])
-        c.execute(f"WITH wanted(o, v) AS (SELECT * FROM {source}) SELECT e.originator_id AS o, e.originator_version "
-                  f"AS v, c.notification_id AS nid, c.claim_hash AS claim FROM wanted w JOIN {t.events} e ON "
-                  f"e.originator_id = w.o AND e.originator_version = w.v JOIN {t.chain} c ON c.notification_id = "
-                  f"e.{t.nid}", params)
+            c.execute(f"SELECT w.o AS o, w.v AS v, x.nid AS nid, x.claim AS claim FROM unnest(%s::uuid[], "
+                      f"%s::bigint[]) AS w(o, v) CROSS JOIN LATERAL (SELECT c.notification_id AS nid, c.claim_hash "
+                      f"AS claim FROM {t.events} e JOIN {t.chain} c ON c.notification_id = e.notification_id WHERE "
+                      "e.originator_id = w.o AND e.originator_version = w.v LIMIT 1) AS x",
+                      ([o for o, _ in page], [v for _, v in page]))
         for r in c.fetchall():
             o = r["o"] if isinstance(r["o"], UUID) else UUID(r["o"])
             found[o, r["v"]] = (r["nid"], bytes(r["claim"]))
     return found
 
 
-def links_for(c: Any, t: ChainTables, events: Sequence[StoredEvent], notification_ids: Sequence[int]) -> list[Link]:
+class ClaimHeads:
+    """The last committed claim hash of the originators this process wrote last, so that a batch looks up only
+    the others. Filled after commit only; keyed by version, so another writer's later event is never chained on."""
+
+    def __init__(self, limit: int = 100_000) -> None:  # ~20 MB
+        self.limit, self.kept = limit, dict[UUID, tuple[int, bytes]]()
+
+    def get(self, originator_id: UUID, version: int) -> bytes | None:
+        kept = self.kept.get(originator_id)
+        return kept[1] if kept is not None and kept[0] == version else None
+
+    def remember(self, latest: dict[UUID, tuple[int, bytes]]) -> None:
+        for originator_id, kept in latest.items():
+            self.kept.pop(originator_id, None)
+            self.kept[originator_id] = kept
+        for stale in list(islice(self.kept, max(0, len(self.kept) - self.limit))):
+            del self.kept[stale]
+
+
+Rows = list[tuple[int, Any, int, bytes, bytes, bytes]]  # chain rows as stored
+Latest = dict[UUID, tuple[int, bytes]]  # originator -> (its last version in a batch, that version's claim hash)
+
+
+def rows_for(c: Any, t: ChainTables, events: Sequence[StoredEvent], notification_ids: Sequence[int],
+             heads: ClaimHeads) -> tuple[Rows, Latest]:
     """The chain rows of events about to be committed with these notification ids (the writer holds the log)."""
     last_nid, log = head(c, t)
     unchained = first_unchained(c, t, last_nid, notification_ids[0])
     if unchained is not None:
         raise UnchainedEvents(f"the ledger has events from notification {unchained} on that the hash chain does not "
                               "cover (written before it): run `rcm audit upgrade` once, then write again")
-    first: dict[UUID, int] = {}
-    for s in events:
-        first.setdefault(s.originator_id, s.originator_version)  # type: ignore[arg-type]
-    wanted = [(o, v - 1) for o, v in first.items() if v > 1]
-    stored = stored_claim_hashes(c, t, wanted)
-    missing = [f"{o} version {v}" for o, v in wanted if (o, v) not in stored]
-    if missing:
-        raise UnchainedEvents(f"no chain row for {missing[0]}: run `rcm audit verify` (and `rcm audit upgrade` "
-                              "for a ledger written before the chain)")
-    previous = {o: stored[o, v - 1][1] if v > 1 else ZERO for o, v in first.items()}
-    links = []
+    latest = previous_claim_hashes(c, t, events, heads)
+    rows: Rows = []
     for s, nid in zip(events, notification_ids):
         o: UUID = s.originator_id  # type: ignore[assignment]
         content = content_hash(o, s.originator_version, s.topic, s.state)
-        claim = previous[o] = claim_hash(previous[o], content)
+        claim = claim_hash(latest[o][1], content)
         log = log_hash(log, nid, claim)
-        links.append(Link(nid, o, s.originator_version, content, claim, log))
-    return links
+        latest[o] = (s.originator_version, claim)
+        rows.append((nid, t.stored_id(o), s.originator_version, content, claim, log))
+    return rows, latest
 
 
-def insert_links(c: Any, t: ChainTables, links: Sequence[Link]) -> None:
-    rows = [(x.notification_id, t.stored_id(x.originator_id), x.originator_version, x.content, x.claim, x.log)
-            for x in links]
+def previous_claim_hashes(c: Any, t: ChainTables, events: Sequence[StoredEvent], heads: ClaimHeads) -> Latest:
+    """Each originator's claim hash before the batch: zeros for a new one, else remembered, else read."""
+    latest: Latest = {}
+    wanted = []
+    for s in events:
+        o: UUID = s.originator_id  # type: ignore[assignment]
+        if o not in latest:
+            known = ZERO if s.originator_version == 1 else heads.get(o, s.originator_version - 1)
+            latest[o] = (s.originator_version - 1, known or b"")
+            if known is None:
+                wanted.append((o, s.originator_version - 1))
+    stored = stored_claim_hashes(c, t, wanted)
+    for o, v in wanted:
+        if (o, v) not in stored:
+            raise UnchainedEvents(f"no chain row for {o} version {v}: run `rcm audit verify` (and `rcm audit "
+                                  "upgrade` for a ledger written before the chain)")
+        latest[o] = (v, stored[o, v][1])
+    return latest
+
+
+def insert_rows(c: Any, t: ChainTables, rows: Rows) -> None:
     if t.backend == "sqlite":
         c.executemany(f"INSERT INTO {t.chain} VALUES (?,?,?,?,?,?)", rows)
         return
     with c.copy(f"COPY {t.chain} (notification_id, originator_id, originator_version, content_hash, claim_hash, "
-                "log_hash) FROM STDIN") as copy:
+                "log_hash) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(["int8", "uuid", "int8", "bytea", "bytea", "bytea"])  # hashes as they are, not in hex
         for row in rows:
             copy.write_row(row)
 
 
-def append(c: Any, t: ChainTables, events: Sequence[StoredEvent], notification_ids: Sequence[int]) -> None:
-    insert_links(c, t, links_for(c, t, events, notification_ids))
+def append(c: Any, t: ChainTables, events: Sequence[StoredEvent], notification_ids: Sequence[int],
+           heads: ClaimHeads) -> Latest:
+    """Writes the batch's chain rows; what to remember once the transaction has committed."""
+    rows, latest = rows_for(c, t, events, notification_ids, heads)
+    insert_rows(c, t, rows)
+    return latest
 
 
 class ChainStore:
@@ -227,6 +270,6 @@ class ChainStore:
                 events = [StoredEvent(originator_id=r["originator_id"] if isinstance(r["originator_id"], UUID)
                                       else UUID(r["originator_id"]), originator_version=r["originator_version"],
                                       topic=r["topic"], state=bytes(r["state"])) for r in rows]
-                append(c, self.t, events, [r["nid"] for r in rows])
+                append(c, self.t, events, [r["nid"] for r in rows], ClaimHeads())
             chained += len(rows)
             progress(len(rows))

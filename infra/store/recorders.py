@@ -31,15 +31,24 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Any:
 class Chained:
     """Writes the chain rows of a batch in the batch's transaction (a benchmark's subclass leaves them out)."""
     chain_tables: chain.ChainTables
+    claim_heads: chain.ClaimHeads
 
-    def append_chain(self, c: Any, stored_events: Sequence[StoredEvent], notification_ids: Sequence[int]) -> None:
-        chain.append(c, self.chain_tables, stored_events, notification_ids)
+    def append_chain(self, c: Any, stored_events: Sequence[StoredEvent], notification_ids: Sequence[int]
+                     ) -> chain.Latest:
+        return chain.append(c, self.chain_tables, stored_events, notification_ids, self.claim_heads)
 
 
 class BatchedSQLiteApplicationRecorder(Chained, SQLiteApplicationRecorder):
     def construct_create_table_statements(self) -> list[str]:
-        self.chain_tables = chain.ChainTables.of(self)
+        self.chain_tables, self.claim_heads = chain.ChainTables.of(self), chain.ClaimHeads()
         return [*super().construct_create_table_statements(), *self.chain_tables.create_statements()]
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        with self.datastore.transaction(commit=True) as c:
+            notification_ids = self._insert_events(c, stored_events, **kwargs)
+            latest = self.append_chain(c, stored_events, notification_ids) if stored_events else {}
+        self.claim_heads.remember(latest)
+        return notification_ids
 
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **_: Any) -> Sequence[int] | None:
         if not stored_events:
@@ -51,9 +60,7 @@ class BatchedSQLiteApplicationRecorder(Chained, SQLiteApplicationRecorder):
         ])
         # Inside the write transaction SQLite gives the rows consecutive rowids ending at max(rowid).
         last = self._max_notification_id(c)
-        notification_ids = list(range(last - len(stored_events) + 1, last + 1))
-        self.append_chain(c, stored_events, notification_ids)
-        return notification_ids
+        return list(range(last - len(stored_events) + 1, last + 1))
 
     def select_events_many(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         found: list[StoredEvent] = []
@@ -74,7 +81,7 @@ class BatchedSQLiteFactory(SQLiteFactory):
 class CopyPostgresApplicationRecorder(Chained, PostgresApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.chain_tables = chain.ChainTables.of(self)
+        self.chain_tables, self.claim_heads = chain.ChainTables.of(self), chain.ClaimHeads()
         self.sql_create_statements += [SQL(s) for s in self.chain_tables.create_statements()]  # type: ignore[arg-type]
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
@@ -92,7 +99,8 @@ class CopyPostgresApplicationRecorder(Chained, PostgresApplicationRecorder):
             curs.execute(SQL("SELECT max(notification_id) AS last FROM {}").format(table))
             last = curs.fetchone()["last"]  # type: ignore[index]
             notification_ids = list(range(last - len(stored_events) + 1, last + 1))
-            self.append_chain(curs, stored_events, notification_ids)
+            latest = self.append_chain(curs, stored_events, notification_ids)
+        self.claim_heads.remember(latest)
         return notification_ids
 
     def select_events_many(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
