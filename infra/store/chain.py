@@ -163,8 +163,14 @@ Rows = list[tuple[int, Any, int, bytes, bytes, bytes]]  # chain rows as stored
 Latest = dict[UUID, tuple[int, bytes]]  # originator -> (its last version in a batch, that version's claim hash)
 
 
+def contents_of(events: Sequence[StoredEvent]) -> list[bytes]:
+    """The events' content hashes: the costly part, computed before the writer takes the log's lock."""
+    return [content_hash(s.originator_id, s.originator_version, s.topic, s.state)  # type: ignore[arg-type]
+            for s in events]
+
+
 def rows_for(c: Any, t: ChainTables, events: Sequence[StoredEvent], notification_ids: Sequence[int],
-             heads: ClaimHeads) -> tuple[Rows, Latest]:
+             heads: ClaimHeads, contents: Sequence[bytes]) -> tuple[Rows, Latest]:
     """The chain rows of events about to be committed with these notification ids (the writer holds the log)."""
     last_nid, log = head(c, t)
     unchained = first_unchained(c, t, last_nid, notification_ids[0])
@@ -173,9 +179,8 @@ def rows_for(c: Any, t: ChainTables, events: Sequence[StoredEvent], notification
                               "cover (written before it): run `rcm audit upgrade` once, then write again")
     latest = previous_claim_hashes(c, t, events, heads)
     rows: Rows = []
-    for s, nid in zip(events, notification_ids):
+    for s, nid, content in zip(events, notification_ids, contents):
         o: UUID = s.originator_id  # type: ignore[assignment]
-        content = content_hash(o, s.originator_version, s.topic, s.state)
         claim = claim_hash(latest[o][1], content)
         log = log_hash(log, nid, claim)
         latest[o] = (s.originator_version, claim)
@@ -215,9 +220,10 @@ def insert_rows(c: Any, t: ChainTables, rows: Rows) -> None:
 
 
 def append(c: Any, t: ChainTables, events: Sequence[StoredEvent], notification_ids: Sequence[int],
-           heads: ClaimHeads) -> Latest:
+           heads: ClaimHeads, contents: Sequence[bytes] | None = None) -> Latest:
     """Writes the batch's chain rows; what to remember once the transaction has committed."""
-    rows, latest = rows_for(c, t, events, notification_ids, heads)
+    contents = contents_of(events) if contents is None else contents
+    rows, latest = rows_for(c, t, events, notification_ids, heads, contents)
     insert_rows(c, t, rows)
     return latest
 

@@ -33,9 +33,12 @@ class Chained:
     chain_tables: chain.ChainTables
     claim_heads: chain.ClaimHeads
 
-    def append_chain(self, c: Any, stored_events: Sequence[StoredEvent], notification_ids: Sequence[int]
-                     ) -> chain.Latest:
-        return chain.append(c, self.chain_tables, stored_events, notification_ids, self.claim_heads)
+    def prepare_chain(self, stored_events: Sequence[StoredEvent]) -> list[bytes]:
+        return chain.contents_of(stored_events)  # before the lock: other writers wait only for the rest
+
+    def append_chain(self, c: Any, stored_events: Sequence[StoredEvent], notification_ids: Sequence[int],
+                     contents: list[bytes]) -> chain.Latest:
+        return chain.append(c, self.chain_tables, stored_events, notification_ids, self.claim_heads, contents)
 
 
 class BatchedSQLiteApplicationRecorder(Chained, SQLiteApplicationRecorder):
@@ -44,9 +47,10 @@ class BatchedSQLiteApplicationRecorder(Chained, SQLiteApplicationRecorder):
         return [*super().construct_create_table_statements(), *self.chain_tables.create_statements()]
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        contents = self.prepare_chain(stored_events)
         with self.datastore.transaction(commit=True) as c:
             notification_ids = self._insert_events(c, stored_events, **kwargs)
-            latest = self.append_chain(c, stored_events, notification_ids) if stored_events else {}
+            latest = self.append_chain(c, stored_events, notification_ids, contents) if stored_events else {}
         self.claim_heads.remember(latest)
         return notification_ids
 
@@ -88,6 +92,7 @@ class CopyPostgresApplicationRecorder(Chained, PostgresApplicationRecorder):
         if not stored_events:
             return []
         table = SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
+        contents = self.prepare_chain(stored_events)
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
             self._lock_table(curs)
             self._notify_channel(curs)
@@ -99,7 +104,7 @@ class CopyPostgresApplicationRecorder(Chained, PostgresApplicationRecorder):
             curs.execute(SQL("SELECT max(notification_id) AS last FROM {}").format(table))
             last = curs.fetchone()["last"]  # type: ignore[index]
             notification_ids = list(range(last - len(stored_events) + 1, last + 1))
-            latest = self.append_chain(curs, stored_events, notification_ids)
+            latest = self.append_chain(curs, stored_events, notification_ids, contents)
         self.claim_heads.remember(latest)
         return notification_ids
 
