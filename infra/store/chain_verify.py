@@ -87,9 +87,9 @@ class Walk:
         wanted = [(e.originator_id, e.version - 1) for e in events.values() if e.version > 1]
         with self.store.reading() as c:
             earlier = stored_claim_hashes(c, self.t, [key for key in wanted if key not in mine])
-        claims = {key: (nid, links[nid].claim) for key, nid in mine.items() if nid in links}
+        claims = {**earlier, **{key: (nid, links[nid].claim) for key, nid in mine.items() if nid in links}}
         for nid in sorted(events.keys() | links.keys()):
-            broken = self.check(events.get(nid), links.get(nid), {**earlier, **claims} if earlier else claims)
+            broken = self.check(events.get(nid), links.get(nid), claims)
             if broken is not None:
                 return broken
         return None
