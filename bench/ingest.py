@@ -3,14 +3,18 @@
   python bench/ingest.py [--claims N] [--json] [--backends sqlite,postgresql]
 
 For each back end, in one run: bulk ingest (events/s, batches of commands, one transaction each); the same
-rows written raw with the database's fastest bulk path into an equivalent table (executemany on SQLite,
-COPY on PostgreSQL: the physical limit); the naive path (one command per transaction), whose per-command
+ingest with recorders that leave the hash chain out (this file's subclasses, chosen through eventsourcing's
+APPLICATION_RECORDER_TOPIC for those runs only), alternated with chained runs, three of each: the best of each
+gives the chain's cost (ingest_events_per_s stays the first chained run, the one compared with raw); the same
+rows written raw with the database's fastest bulk path into an equivalent table (executemany on SQLite, COPY on
+PostgreSQL: the physical limit); the naive path (one command per transaction), whose per-command
 latencies give p50/p99; and the replay of one 20-event claim from the store.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -29,8 +33,10 @@ from infra.bootstrap import open_ledger  # noqa: E402
 from infra.gc_tuning import tune_for_bulk_work  # noqa: E402
 from infra.ingest import ingest as bulk_ingest, workers_default  # noqa: E402
 from infra.simulator import demo_commands  # noqa: E402
+from infra.store.recorders import BatchedSQLiteApplicationRecorder, CopyPostgresApplicationRecorder  # noqa: E402
 
 BATCH = 2000
+CHAIN_ROUNDS = 3  # ingest runs with and without the hash chain, for its cost
 
 
 def stored(ledger: Any) -> list[tuple[uuid.UUID, int, str, bytes]]:
@@ -46,6 +52,34 @@ def ingest(url: str, commands: list[Any], workers: int) -> tuple[float, int, Any
     assert not tally.rejected
     ledger = open_ledger(url, source="bench")
     return seconds, ledger.recorder.max_notification_id() or 0, ledger
+
+
+class Unchained:
+    """The production recorders without their chain rows: for measuring what the chain costs, never for a ledger."""
+    def prepare_chain(self, *_: Any) -> list[bytes]:
+        return []
+
+    def append_chain(self, *_: Any) -> dict[Any, Any]:
+        return {}
+
+
+class UnchainedSQLiteRecorder(Unchained, BatchedSQLiteApplicationRecorder):
+    pass
+
+
+class UnchainedPostgresRecorder(Unchained, CopyPostgresApplicationRecorder):
+    pass
+
+
+def unchained_ingest(backend: str, url: str, commands: list[Any], workers: int) -> float:
+    """Events/s of the same ingest without the chain (the workers inherit the recorder topic from the environment)."""
+    recorder = UnchainedSQLiteRecorder if backend == "sqlite" else UnchainedPostgresRecorder
+    os.environ["APPLICATION_RECORDER_TOPIC"] = f"bench.ingest:{recorder.__name__}"
+    try:
+        seconds, events, _ = ingest(url, commands, workers)
+    finally:
+        del os.environ["APPLICATION_RECORDER_TOPIC"]
+    return events / seconds
 
 
 def raw_sqlite(path: Path, rows: list[tuple]) -> float:
@@ -146,7 +180,13 @@ def measure(backend: str, claims: int, naive_commands: int, workers: int) -> dic
         pg = postgres_url()
         run_id = uuid.uuid4().hex[:8]
         url = lambda name: f"{pg}?schema=bench_{name}_{run_id}"  # noqa: E731
+    unchained = [unchained_ingest(backend, url("unchained0"), commands, workers)]
     seconds, events, ledger = ingest(url("ingest"), commands, workers)
+    chained = [events / seconds]
+    for round_ in range(1, CHAIN_ROUNDS):  # alternated, best of each: one run of a second or two is too noisy
+        unchained.append(unchained_ingest(backend, url(f"unchained{round_}"), commands, workers))
+        more_seconds, more_events, _ = ingest(url(f"chained{round_}"), commands, workers)
+        chained.append(more_events / more_seconds)
     rows = stored(ledger)
     raw_seconds = (raw_sqlite(tmp / "raw.db", rows) if backend == "sqlite"
                    else raw_postgres(postgres_url(), f"bench_raw_{run_id}", rows))
@@ -154,6 +194,9 @@ def measure(backend: str, claims: int, naive_commands: int, workers: int) -> dic
     result = {
         "commands": len(commands), "events": events, "ingest_workers": workers,
         "ingest_events_per_s": round(events / seconds),
+        "chain_best_events_per_s": round(max(chained)),
+        "unchained_best_events_per_s": round(max(unchained)),
+        "chain_cost": round(1 - max(chained) / max(unchained), 3),
         "raw_rows_per_s": round(len(rows) / raw_seconds),
         "naive_events_per_s": round(naive_events / naive_seconds),
         "command_p50_ms": round(percentile(latencies, 50), 3),

@@ -127,11 +127,12 @@ def history_rows(replayed: Iterable[tuple[Any, Claim]]) -> list[dict[str, Any]]:
 def history_table(claim_number: str, rows: list[dict[str, Any]]) -> Table:
     table = Table(title=shown(f"History of claim {claim_number}"), show_lines=False)
     for col in ("v", "event", "recorded", "effective", "actor", "source", "status after", "payer bal",
-                "patient bal", "detail"):
+                "patient bal", "hash", "detail"):
         table.add_column(col, justify="right" if col in ("v", "payer bal", "patient bal") else "left")
     for r in rows:
         add_row(table, r["version"], r["type"], r["recorded_at"][:19], r["effective_at"][:22], r["actor"],
-                r["source"], r["status_after"], r["payer_balance_after"], r["patient_balance_after"], r["summary"])
+                r["source"], r["status_after"], r["payer_balance_after"], r["patient_balance_after"],
+                (r.get("hash") or "-")[:12], r["summary"])
     return table
 
 

@@ -15,6 +15,8 @@ from infra.cli.parser import parser
 from infra.cli.terminal import FAILURE, REJECTED, err
 from infra.keys import MasterKeyError
 from infra.settings import Settings
+from infra.store.chain import UnchainedEvents
+from infra.store.checkpoint import CheckpointError
 from projections.runner import IncompleteViews
 from projections.schema import ViewsNotSetUp
 
@@ -29,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         err.print(present.shown(f"rejected: {describe_validation(e, None)}"))
         return REJECTED
     except (LedgerError, InputRejected, IncompleteViews, ViewsNotSetUp, DatabaseUnreachable,
-            NotSetUp, MasterKeyError) as e:
+            NotSetUp, MasterKeyError, UnchainedEvents, CheckpointError) as e:
         err.print(present.shown(f"rejected: {e}"))
         return REJECTED
     except KeyboardInterrupt:

@@ -28,6 +28,7 @@ from infra.jsonl import count_lines, read_objects
 from infra.demo_bank import demo_bank_file
 from infra.simulator import demo_commands
 from infra.settings import Settings
+from infra.store.chain import ChainStore
 from projections import reports
 
 
@@ -149,6 +150,10 @@ def cmd_history(args: argparse.Namespace) -> int:
         raise InputRejected(f"--version {args.version}: claim {args.claim_number} has {claim.version} events "
                             f"(versions 1 to {claim.version})")
     rows = present.history_rows(ledger.replay(claim, as_of=as_of, version=args.version))
+    chain = ChainStore.of(ledger.recorder)
+    hashes = chain.claim_hashes(claim.id) if chain else {}
+    for row in rows:  # the event's claim hash: its content and the claim's whole history before it
+        row["hash"] = hashes[row["version"]].hex() if row["version"] in hashes else None
     if (as_of or args.version) and not rows:
         raise InputRejected(f"claim {args.claim_number} was not yet recorded at {args.as_of or args.version}")
     print_result(args.json, {"claim_number": claim.claim_number, "claim_id": str(claim.id), "as_of": args.as_of,

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import argparse
 
-from infra.cli import db_commands, deposit_commands, grafana_commands, kafka_commands, ledger_commands
-from infra.cli import patient_commands, phi_commands, projections_commands, report_commands, worklist_commands
-from infra.cli import x12_commands
+from infra.cli import audit_commands, db_commands, deposit_commands, grafana_commands, kafka_commands
+from infra.cli import ledger_commands, patient_commands, phi_commands, projections_commands, report_commands
+from infra.cli import worklist_commands, x12_commands
 
 GROUPS = (ledger_commands, projections_commands, report_commands, worklist_commands, x12_commands, phi_commands,
-          patient_commands, kafka_commands, grafana_commands, db_commands, deposit_commands)
+          patient_commands, kafka_commands, grafana_commands, db_commands, deposit_commands, audit_commands)
 
 
 def parser() -> argparse.ArgumentParser:

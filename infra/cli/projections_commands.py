@@ -15,7 +15,8 @@ from infra import present
 from infra.bootstrap import appends_wake, open_runner
 from infra.settings import Settings
 from infra.cli.arguments import AddCommand, iso_date, today
-from infra.cli.terminal import FAILURE, OK, err, out, print_result, progress
+from infra.cli.audit_commands import chain_allows_rebuild
+from infra.cli.terminal import FAILURE, OK, REJECTED, err, out, print_result, progress
 from infra.verify import differences
 from projections.tables import VIEW_NAMES
 
@@ -62,7 +63,9 @@ def run(args: argparse.Namespace, runner: Any) -> int:
 
 
 def rebuild(args: argparse.Namespace) -> int:
-    """Fresh tables beside the live ones, caught up, then switched in one transaction."""
+    """Fresh tables beside the live ones, caught up, then switched in one transaction (from an intact log only)."""
+    if not chain_allows_rebuild(args.settings, getattr(args, "accept_broken_chain", False)):
+        return REJECTED
     fresh = open_runner(args.settings, suffix="_next")
     build_from_scratch(fresh, "rebuilding")
     live = open_runner(args.settings)
@@ -122,5 +125,7 @@ def register(command: AddCommand) -> None:
     p.add_argument("--follow", action="store_true", help="run: keep following the ledger")
     p.add_argument("--as-of", action="append", type=iso_date,
                    help="verify: also check A/R as of this date (repeatable)")
+    p.add_argument("--accept-broken-chain", action="store_true",
+                   help="rebuild: even when `rcm audit verify` finds the hash chain broken")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_projections)

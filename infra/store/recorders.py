@@ -1,8 +1,9 @@
-"""Event-store adapters: eventsourcing's recorders with batch-sized writes and reads.
+"""Event-store adapters: eventsourcing's recorders with batch-sized writes and reads, and the hash chain.
 
 SQLite writes a batch with one executemany instead of a row at a time; PostgreSQL writes it with COPY
 under eventsourcing's table lock; both read the events of many claims in one query (the ledger
-prefetches every claim a batch of commands touches).
+prefetches every claim a batch of commands touches). Each batch's chain rows (infra/store/chain.py) are
+written in its transaction, while the writer holds the log (the table lock, SQLite's write lock).
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory
 from psycopg.sql import SQL, Identifier
 
+from infra.store import chain
+
 CHUNK = 500
 
 
@@ -25,7 +28,32 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Any:
         yield chunk
 
 
-class BatchedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
+class Chained:
+    """Writes the chain rows of a batch in the batch's transaction (a benchmark's subclass leaves them out)."""
+    chain_tables: chain.ChainTables
+    claim_heads: chain.ClaimHeads
+
+    def prepare_chain(self, stored_events: Sequence[StoredEvent]) -> list[bytes]:
+        return chain.contents_of(stored_events)  # before the lock: other writers wait only for the rest
+
+    def append_chain(self, c: Any, stored_events: Sequence[StoredEvent], notification_ids: Sequence[int],
+                     contents: list[bytes]) -> chain.Latest:
+        return chain.append(c, self.chain_tables, stored_events, notification_ids, self.claim_heads, contents)
+
+
+class BatchedSQLiteApplicationRecorder(Chained, SQLiteApplicationRecorder):
+    def construct_create_table_statements(self) -> list[str]:
+        self.chain_tables, self.claim_heads = chain.ChainTables.of(self), chain.ClaimHeads()
+        return [*super().construct_create_table_statements(), *self.chain_tables.create_statements()]
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        contents = self.prepare_chain(stored_events)
+        with self.datastore.transaction(commit=True) as c:
+            notification_ids = self._insert_events(c, stored_events, **kwargs)
+            latest = self.append_chain(c, stored_events, notification_ids, contents) if stored_events else {}
+        self.claim_heads.remember(latest)
+        return notification_ids
+
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **_: Any) -> Sequence[int] | None:
         if not stored_events:
             return []
@@ -54,7 +82,7 @@ class BatchedSQLiteFactory(SQLiteFactory):
     application_recorder_class = BatchedSQLiteApplicationRecorder
 
 
-class CopyPostgresApplicationRecorder(PostgresApplicationRecorder):
+class CopyPostgresApplicationRecorder(Chained, PostgresApplicationRecorder):
     """Appends take eventsourcing's EXCLUSIVE lock on the events table (insert order = commit order) through
     `<events table>_lock()`, a function of the table's owner: PostgreSQL lets only those who may UPDATE, DELETE or
     TRUNCATE a table take that lock, which the ledger's writer role may not (infra/store/grants.py)."""
@@ -69,11 +97,14 @@ class CopyPostgresApplicationRecorder(PostgresApplicationRecorder):
         ).format(function=function, schema=schema, table=table))
         self.sql_create_statements.append(SQL("REVOKE ALL ON FUNCTION {}() FROM PUBLIC").format(function))
         self.lock_table_statements = [self.lock_table_statements[0], SQL("SELECT {}()").format(function)]
+        self.chain_tables, self.claim_heads = chain.ChainTables.of(self), chain.ClaimHeads()
+        self.sql_create_statements += [SQL(s) for s in self.chain_tables.create_statements()]  # type: ignore[arg-type]
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if not stored_events:
             return []
         table = SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
+        contents = self.prepare_chain(stored_events)
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
             self._lock_table(curs)
             self._notify_channel(curs)
@@ -84,7 +115,10 @@ class CopyPostgresApplicationRecorder(PostgresApplicationRecorder):
             # The table lock makes this transaction the only one drawing ids: they are consecutive.
             curs.execute(SQL("SELECT max(notification_id) AS last FROM {}").format(table))
             last = curs.fetchone()["last"]  # type: ignore[index]
-        return list(range(last - len(stored_events) + 1, last + 1))
+            notification_ids = list(range(last - len(stored_events) + 1, last + 1))
+            latest = self.append_chain(curs, stored_events, notification_ids, contents)
+        self.claim_heads.remember(latest)
+        return notification_ids
 
     def select_events_many(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         query = SQL("SELECT originator_id, originator_version, topic, state FROM {}.{} WHERE originator_id = ANY(%s) "
