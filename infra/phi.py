@@ -98,12 +98,17 @@ class PhiStore:
         return statement.format(**self.names).replace("?", self.mark)
 
     @contextmanager
-    def cursor(self, commit: bool) -> Iterator[Any]:
+    def cursor(self, commit: bool, writing_first: bool = False) -> Iterator[Any]:
+        """A transaction; one that writes takes SQLite's write lock with its first statement: a deferred transaction
+        that read first would have to upgrade its lock, and two processes doing so at once fail at once
+        ("database is locked") instead of waiting for each other."""
         with self.datastore.transaction(commit=commit) as cursor:
+            if commit and not writing_first and self.dialect == "sqlite":
+                cursor.execute(self.sql("UPDATE {rcm_phi_meta} SET value = value WHERE 0"))
             yield cursor
 
     def create_tables(self) -> None:
-        with self.cursor(commit=True) as c:
+        with self.cursor(commit=True, writing_first=True) as c:
             for statement in schema_statements("BYTEA" if self.dialect == "postgresql" else "BLOB"):
                 c.execute(self.sql(statement))
 

@@ -143,6 +143,29 @@ class Statement:
         return f"statement-{self.cycle.isoformat()}-{self.patient_key}.pdf"
 
 
+ROLES_BILLED = ("guarantor", "subscriber", "patient")  # who a statement is mailed to, first found first
+
+
+def phi_addresses(store: Any) -> Callable[[str], dict[str, Any] | None]:
+    """Mailing addresses from the encrypted PHI store: the latest record naming the patient with an address, its
+    guarantor (a CSV import), else its subscriber (the 837's insured, who pays for a dependant), else the patient.
+    A forgotten patient's records cannot be read: no address, so no statement."""
+    def address_of(patient_key: str) -> dict[str, Any] | None:
+        for record in reversed(store.records_of(patient_key)):
+            data = record.get("data")
+            if record["kind"] != "demographics" or not isinstance(data, dict):
+                continue
+            for role in ROLES_BILLED:
+                who = data.get(role) or {}
+                if who.get("address") or who.get("line1"):
+                    name = who.get("name") or " ".join(filter(None, (who.get(k) for k in ("first", "middle", "last",
+                                                                                           "suffix"))))
+                    return {"name": name, "line1": who.get("line1") or who.get("address"), "line2": who.get("line2"),
+                            "city": who.get("city"), "state": who.get("state"), "postal_code": who.get("postal_code")}
+        return None
+    return address_of
+
+
 def dunning(first_billed: date | None, cycle: date) -> tuple[int, str]:
     days = (cycle - first_billed).days if first_billed else 0
     return next((level, text) for after, level, text in DUNNING if days >= after)
@@ -238,7 +261,8 @@ def prepare(ledger: Any, claim_ids: Iterable[UUID], cycle: date,
         raise StatementRefused(
             f"patient {missing[0]}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""),
             "a statement needs a mailing address (name, street, city, state, ZIP)",
-            f"none on file for {', '.join(missing[:10])}", "rcm phi import-demographics FILE.csv, then run again")
+            f"none on file for {', '.join(missing[:10])}",
+            "rcm phi import FILE.csv (or import the patient's 837), then run again")
     statements = []
     for key in sorted(by_patient):
         claims = sorted(by_patient[key], key=lambda s: (s.service_date or date.min, s.claim_number))

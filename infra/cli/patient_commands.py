@@ -3,7 +3,6 @@ some claims' patient balance, show where it stands, cancel it, and the plans wit
 from __future__ import annotations
 
 import argparse
-import csv
 from datetime import date
 from pathlib import Path
 from decimal import Decimal
@@ -16,6 +15,7 @@ from domain.payment_plan import PaymentPlan
 from infra import present
 from infra import statements
 from infra.bootstrap import open_ledger, open_runner
+from infra.cli.addresses import read_addresses
 from infra.cli.arguments import AddCommand, InputRejected, iso_date, today, whole_number
 from infra.cli.terminal import OK, err, print_result
 
@@ -101,12 +101,17 @@ def missed(args: argparse.Namespace) -> int:
 
 
 def cmd_statements(args: argparse.Namespace) -> int:
-    addresses = read_addresses(Path(args.addresses)) if args.addresses else {}
     runner = open_runner(args.settings)
     runner.catch_up()
     ledger = open_ledger(args.settings, source="statement-cycle")
+    if args.addresses:
+        address_of = read_addresses(Path(args.addresses)).get
+    else:  # the encrypted PHI store: what the 837s said, or `rcm phi import`
+        from infra.phi import open_phi_store
+
+        address_of = statements.phi_addresses(open_phi_store(ledger))
     result = statements.run_cycle(ledger, statements.candidates(runner.views), args.cycle, Path(args.out),
-                                  addresses.get, practice=args.practice)
+                                  address_of, practice=args.practice)
     rows = [{"patient": s.patient_key, "claims": len(s.claims), "balance": s.balance, "dunning_level": s.dunning_level,
              "file": str(f)} for s, f in zip(result.statements, result.files)]
     for skip in result.skipped:
@@ -119,30 +124,13 @@ def cmd_statements(args: argparse.Namespace) -> int:
     return OK
 
 
-ADDRESS_COLUMNS = ("patient_key", "name", "line1", "line2", "city", "state", "postal_code")
-
-
-def read_addresses(path: Path) -> dict[str, dict[str, str]]:
-    """Mailing addresses read for this run only (never stored in clear): patient_key,name,line1,line2,city,state,
-    postal_code."""
-    try:
-        with path.open(newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            missing = [col for col in ADDRESS_COLUMNS if col not in (reader.fieldnames or [])]
-            if missing:
-                raise InputRejected(f"{path}: the header lacks {', '.join(missing)} (want {','.join(ADDRESS_COLUMNS)})")
-            return {row["patient_key"].strip(): row for row in reader if row.get("patient_key")}
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise InputRejected(f"{path}: {e}") from None
-
-
 def register(command: AddCommand) -> None:
     p = command("statements", "patient statements: one PDF per patient with a balance, each claim billed")
     p.add_argument("action", choices=("run",))
     p.add_argument("--cycle", type=iso_date, required=True, help="the statement date (billing and dunning)")
     p.add_argument("--out", required=True, help="the folder the PDFs are written to")
-    p.add_argument("--addresses", help="CSV of mailing addresses read for this run (patient_key,name,line1,line2,"
-                                       "city,state,postal_code)")
+    p.add_argument("--addresses", help="CSV of mailing addresses read for this run only (patient_key,name,line1,"
+                                       "line2,city,state,postal_code); default: the encrypted PHI store")
     p.add_argument("--practice", default="Your provider", help="the name printed at the top")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_statements)

@@ -7,6 +7,7 @@ from typing import Any
 
 from infra import present
 from infra.bootstrap import open_ledger, open_patient_keys
+from infra.cli.addresses import read_addresses
 from infra.cli.arguments import AddCommand, InputRejected
 from infra.cli.terminal import OK, REJECTED, err, out, print_result, progress
 
@@ -49,6 +50,8 @@ def rows_of(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def cmd_phi(args: argparse.Namespace) -> int:
     if args.action == "rekey":
         return cmd_phi_rekey(args)
+    if args.action == "import":
+        return cmd_phi_import(args)
     if len(args.targets) != 1:
         raise InputRejected(f"rcm phi {args.action} takes one PATIENT_KEY, not {len(args.targets)}")
     args.patient = args.targets[0]
@@ -78,6 +81,27 @@ def cmd_phi(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_phi_import(args: argparse.Namespace) -> int:
+    """Mailing addresses (patient_key,name,line1,line2,city,state,postal_code) sealed into the PHI store, one record
+    per patient (a later import replaces it); a file with a bad line is refused whole, nothing sealed."""
+    from infra.phi import Sealing
+
+    rows = {}
+    for path in args.targets:
+        rows |= read_addresses(Path(path), complete=True)
+    store = open_store(args)
+    sealed = store.seal_many([
+        Sealing(f"demographics:csv:{key}", "demographics",
+                {"kind": "csv", "guarantor": {k: v for k, v in row.items() if k != "patient_key"}}, [key])
+        for key, row in sorted(rows.items())])
+    skipped = [key for key, record in zip(sorted(rows), sealed) if not record]
+    for key in skipped:
+        err.print(present.shown(f"not sealed: patient {key} was forgotten (nothing about them is kept again)"))
+    out.print(present.shown(f"sealed the mailing addresses of {len(rows) - len(skipped)} patient(s) in the PHI "
+                            f"store"), soft_wrap=True)
+    return OK
+
+
 def cmd_phi_rekey(args: argparse.Namespace) -> int:
     from infra.x12.rekey import STATES, Rekeying
 
@@ -103,10 +127,11 @@ def cmd_phi_rekey(args: argparse.Namespace) -> int:
 def register(command: AddCommand) -> None:
     p = command("phi", "the encrypted PHI store: show what it holds about a patient, forget the patient "
                        "(crypto-shredding), or rekey claims recorded under the unkeyed member-id hash")
-    p.add_argument("action", choices=("show", "forget", "rekey"))
+    p.add_argument("action", choices=("show", "forget", "rekey", "import"))
     p.add_argument("targets", nargs="+", metavar="PATIENT_KEY|FILE",
                    help="show, forget: the claim's patient key; rekey: the 837 and 835 files the claims were imported "
-                        "from (their member ids)")
+                        "from (their member ids); import: CSV files of mailing addresses (patient_key,name,line1,"
+                        "line2,city,state,postal_code)")
     p.add_argument("--yes", action="store_true", help="forget: confirm that the patient's PHI is destroyed for good")
     p.add_argument("--dry-run", action="store_true", help="rekey: count what would be rekeyed, write nothing")
     p.add_argument("--json", action="store_true")

@@ -93,3 +93,23 @@ def test_a_patient_without_an_address_refuses_the_whole_cycle(tmp_path: Path, da
     refused = rcm("statements", "run", "--cycle", "2026-04-01", "--out", str(out), "--addresses", str(bad),
                   db=database_url)
     assert refused.returncode == 2 and "the header lacks line1" in refused.stderr
+
+
+def test_addresses_come_from_the_phi_store_and_a_forgotten_patient_gets_no_statement(tmp_path: Path,
+                                                                                    database_url: str) -> None:
+    practice(tmp_path, database_url)
+    (tmp_path / "addresses.csv").write_text(ADDRESSES)
+    bad = tmp_path / "bad.csv"
+    bad.write_text(ADDRESSES + "pk-9,Nobody,,,Peoria,IL,61602\n")
+    refused = rcm("phi", "import", str(bad), db=database_url)
+    assert refused.returncode == 2 and "line 4: field line1 is empty" in refused.stderr
+    assert rcm("phi", "show", "pk-1", db=database_url).returncode == 2  # nothing was sealed
+    sealed = rcm("phi", "import", str(tmp_path / "addresses.csv"), db=database_url)
+    assert sealed.returncode == 0 and "sealed the mailing addresses of 2 patient(s)" in sealed.stdout
+    out = tmp_path / "statements"
+    run = rcm("statements", "run", "--cycle", "2026-04-01", "--out", str(out), "--json", db=database_url)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "12 Elm St" in page_text(out / "statement-2026-04-01-pk-1.pdf")
+    assert rcm("phi", "forget", "pk-2", "--yes", db=database_url).returncode == 0
+    later = rcm("statements", "run", "--cycle", "2026-05-01", "--out", str(out), db=database_url)
+    assert later.returncode == 2 and "patient pk-2: a statement needs a mailing address" in " ".join(later.stderr.split())
