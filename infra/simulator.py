@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -507,3 +507,23 @@ def office_visit(claim_number: str) -> Any:
     return c.CodeClaim(type="code_claim", claim_number=claim_number, billing_npi="1234567893", payer_id="BCBS",
                        payer_class="commercial", patient_key="pk", place_of_service="11", diagnoses=["I10"],
                        lines=[{"procedure": "99213", "charge": "100.00", "service_date": "2026-11-20"}])
+
+
+FIRST_NAMES = ("Avery", "Jordan", "Riley", "Morgan", "Casey", "Taylor", "Quinn", "Rowan", "Emerson", "Hayden",
+               "Sasha", "Dakota", "Reese", "Parker", "Skyler", "Jamie")
+LAST_NAMES = ("Testpatient", "Samplefield", "Demoreau", "Mockingham", "Fictivo", "Synthos", "Placeholder", "Madeup")
+STREETS = ("Elm St", "Oak Ave", "Maple Dr", "Cedar Ln", "Birch Rd", "Pine Ct", "Willow Way", "Spruce Blvd")
+TOWNS = (("Springfield", "IL", "627"), ("Peoria", "IL", "616"), ("Madison", "WI", "537"), ("Ames", "IA", "500"))
+
+
+def demo_addresses(seed: int, patient_keys: Iterable[str]) -> dict[str, dict[str, str]]:
+    """Each simulated patient's mailing address: made up (names no one has), deterministic per seed and patient key,
+    sealed into the PHI store by `rcm demo` so that its statements have somewhere to go."""
+    found = {}
+    for key in sorted(set(patient_keys)):
+        rng = random.Random(f"{seed}|{key}")
+        town, state, zip3 = rng.choice(TOWNS)
+        found[key] = {"name": f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
+                      "line1": f"{rng.randint(10, 9999)} {rng.choice(STREETS)}", "line2": "", "city": town,
+                      "state": state, "postal_code": f"{zip3}{rng.randint(0, 99):02d}"}
+    return found

@@ -26,7 +26,7 @@ from infra.gc_tuning import tune_for_bulk_work
 from infra.ingest import Tally, ingest, ingest_labelled, tally_of
 from infra.jsonl import count_lines, read_objects
 from infra.demo_bank import demo_bank_file
-from infra.simulator import demo_commands
+from infra.simulator import demo_addresses, demo_commands
 from infra.settings import Settings
 from infra.store.chain import ChainStore
 from projections import reports
@@ -198,6 +198,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         tally = ingest(args.settings, commands, source="demo", workers=args.workers,
                        progress=lambda n: bar.advance(task, n))
     seconds = time.perf_counter() - started
+    sealed = seal_demo_addresses(args, commands)
     runner = open_runner(args.settings)
     runner.catch_up()
     summary = present.jsonable(reports.ledger_summary(runner.views))
@@ -208,7 +209,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     report = {"seed": args.seed, "until": until.isoformat(), "simulated_claims": simulated, "commands": len(commands),
               "events_appended": tally.events, "already_applied": tally.duplicate,
               "rejected": len(tally.rejected), "seconds": round(seconds, 2), **summary, "kpis": present.jsonable(kpis),
-              "bank_file": {"path": args.bank_file, "deposits": deposits}}
+              "bank_file": {"path": args.bank_file, "deposits": deposits}, "addresses_sealed": sealed}
     for rejection in tally.rejected[:20]:
         err.print(f"simulator command refused: {rejection.error}", markup=False)
     if args.json:
@@ -216,6 +217,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     else:
         print_demo(args, report, seconds, summary, kpis, reports.aging(runner.views, until))
     return FAILURE if tally.rejected else OK
+
+
+def seal_demo_addresses(args: argparse.Namespace, commands: list[Any]) -> int:
+    """The simulated patients' made-up mailing addresses, sealed into the PHI store (for `rcm statements run`)."""
+    from infra.phi import Sealing, open_phi_store
+
+    keys = [cmd.patient_key for cmd in commands if cmd.type == "code_claim"]
+    store = open_phi_store(open_ledger(args.settings, source="demo"))
+    records = [Sealing(f"demographics:demo:{key}", "demographics", {"kind": "demo", "guarantor": address}, [key])
+               for key, address in demo_addresses(args.seed, keys).items()]
+    return sum(1 for sealed in store.seal_many(records) if sealed)
 
 
 def bank_file_beside(settings: Settings) -> str:

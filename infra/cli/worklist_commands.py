@@ -44,6 +44,14 @@ def amount(text: str) -> Decimal:
 def cmd_worklist(args: argparse.Namespace) -> int:
     if args.list == "consumed":
         return print_consumed(args)
+    if args.list == "missed-installments":  # payment plans: a patient's list, not a claim's
+        from infra.cli.patient_commands import missed
+
+        if args.payer or args.min_balance is not None or args.all:
+            raise InputRejected("rcm worklist missed-installments takes no --payer, --min-balance or --all (plans are "
+                                "a patient's, across payers)")
+        args.as_of = None
+        return missed(args)
     if args.all:
         raise InputRejected(f"rcm worklist {args.list}: --all is for `rcm worklist consumed` (the Kafka queue)")
     runner = open_runner(args.settings)
@@ -73,9 +81,10 @@ def print_consumed(args: argparse.Namespace) -> int:
 
 
 def register(command: AddCommand) -> None:
-    p = command("worklist", "the biller's worklists from the ledger (follow-up, denials, timely-filing, unbilled), "
-                            "or `consumed`: the denial work queue kept by `rcm consume worklist`")
-    p.add_argument("list", choices=(*worklists.NAMES, "consumed"))
+    p = command("worklist", "the biller's worklists from the ledger (follow-up, denials, timely-filing, unbilled, "
+                            "missed-installments of payment plans), or `consumed`: the denial work queue kept by "
+                            "`rcm consume worklist`")
+    p.add_argument("list", choices=(*worklists.NAMES, "missed-installments", "consumed"))
     p.add_argument("--payer", help="a payer id in the ledger")
     p.add_argument("--min-balance", type=amount, metavar="AMOUNT", help="only claims whose payer balance is at least")
     p.add_argument("--all", action="store_true", help="consumed only: closed items too")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import cmd, code, lifecycle_to_submitted, payment
+from tests.conftest import cmd, lifecycle_to_submitted, payment
 from tests.e2e.test_cli import jsonl, rcm, snapshot
 
 
@@ -54,6 +54,11 @@ def test_a_plan_is_agreed_once_and_its_installments_judged(tmp_path: Path, datab
                  "--json", db=database_url)
     assert second.returncode == 0, second.stderr
     assert json.loads(second.stdout)["plan"]["plan"] == "pk-1/2"
+    late = rcm("plan", "create", "pk-1", "--claim", "C2", "--first-due", "2026-10-01", "--installments", "2",
+               db=database_url)  # its first installment was due before today
+    assert late.returncode == 0, late.stderr
+    listed = json.loads(rcm("worklist", "missed-installments", "--json", db=database_url).stdout)
+    assert "pk-1/3" in [m["plan"] for m in listed] and "pk-1/1" not in [m["plan"] for m in listed]  # 1: cancelled
 
 
 def test_bad_plans_are_refused_naming_the_item_and_write_nothing(tmp_path: Path, database_url: str) -> None:

@@ -113,3 +113,18 @@ def test_addresses_come_from_the_phi_store_and_a_forgotten_patient_gets_no_state
     assert rcm("phi", "forget", "pk-2", "--yes", db=database_url).returncode == 0
     later = rcm("statements", "run", "--cycle", "2026-05-01", "--out", str(out), db=database_url)
     assert later.returncode == 2 and "patient pk-2: a statement needs a mailing address" in " ".join(later.stderr.split())
+
+
+def test_a_demo_practice_mails_its_statements(tmp_path: Path) -> None:
+    """The demo seals its made-up patients' addresses in the PHI store: every patient with a balance gets a PDF."""
+    db = f"sqlite:///{tmp_path / 'demo.db'}"
+    demo = rcm("demo", "--claims", "300", "--seed", "4", "--until", "2026-11-27", "--json", db=db)
+    assert demo.returncode == 0, demo.stderr
+    assert json.loads(demo.stdout)["addresses_sealed"] == 300
+    run = rcm("statements", "run", "--cycle", "2026-11-30", "--out", str(tmp_path / "st"), "--json", db=db)
+    assert run.returncode == 0, run.stderr
+    statements = json.loads(run.stdout)["statements"]
+    assert statements and {s["dunning_level"] for s in statements} <= {1, 2, 3, 4}
+    assert len(list((tmp_path / "st").glob("*.pdf"))) == len(statements)
+    text = " ".join(page_text(Path(statements[0]["file"])).split())
+    assert "Amount due: $" in text and "Account " + statements[0]["patient"] in text
