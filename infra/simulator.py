@@ -509,9 +509,10 @@ def office_visit(claim_number: str) -> Any:
                        lines=[{"procedure": "99213", "charge": "100.00", "service_date": "2026-11-20"}])
 
 
-FIRST_NAMES = ("Avery", "Jordan", "Riley", "Morgan", "Casey", "Taylor", "Quinn", "Rowan", "Emerson", "Hayden",
-               "Sasha", "Dakota", "Reese", "Parker", "Skyler", "Jamie")
-LAST_NAMES = ("Testpatient", "Samplefield", "Demoreau", "Mockingham", "Fictivo", "Synthos", "Placeholder", "Madeup")
+PATIENT_FIRST_NAMES = ("Avery", "Jordan", "Riley", "Morgan", "Casey", "Taylor", "Quinn", "Rowan", "Emerson",
+                       "Hayden", "Sasha", "Dakota", "Reese", "Parker", "Skyler", "Jamie")
+PATIENT_LAST_NAMES = ("Testpatient", "Samplefield", "Demoreau", "Mockingham", "Fictivo", "Synthos", "Placeholder",
+                      "Madeup")
 STREETS = ("Elm St", "Oak Ave", "Maple Dr", "Cedar Ln", "Birch Rd", "Pine Ct", "Willow Way", "Spruce Blvd")
 TOWNS = (("Springfield", "IL", "627"), ("Peoria", "IL", "616"), ("Madison", "WI", "537"), ("Ames", "IA", "500"))
 
@@ -523,7 +524,7 @@ def demo_addresses(seed: int, patient_keys: Iterable[str]) -> dict[str, dict[str
     for key in sorted(set(patient_keys)):
         rng = random.Random(f"{seed}|{key}")
         town, state, zip3 = rng.choice(TOWNS)
-        found[key] = {"name": f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
+        found[key] = {"name": f"{rng.choice(PATIENT_FIRST_NAMES)} {rng.choice(PATIENT_LAST_NAMES)}",
                       "line1": f"{rng.randint(10, 9999)} {rng.choice(STREETS)}", "line2": "", "city": town,
                       "state": state, "postal_code": f"{zip3}{rng.randint(0, 99):02d}"}
     return found

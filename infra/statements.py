@@ -61,7 +61,8 @@ class StatementRefused(LedgerError):
 
     def __init__(self, what: str, rule: str, reason: str, allowed: str = "") -> None:
         super().__init__(what, rule, reason, allowed)
-        self.args = (f"statement cycle: {what}: {rule}: {reason}" + (f"; allowed instead: {allowed}" if allowed else ""),)
+        self.args = (f"statement cycle: {what}: {rule}: {reason}"
+                     + (f"; allowed instead: {allowed}" if allowed else ""),)
 
 
 def explain_carc(group: str, carc: str) -> str:

@@ -93,7 +93,8 @@ class ViewSchema:
     def fill_carc_codes(self, c: Any) -> None:
         """The CARC descriptions the dashboards show beside each code (reference data, the same for every ledger)."""
         codes = sorted(code_list("carc").items())
-        c.execute(f"CREATE TABLE IF NOT EXISTS {self.tables.carc_codes} (carc TEXT PRIMARY KEY, description TEXT NOT NULL)")
+        c.execute(f"CREATE TABLE IF NOT EXISTS {self.tables.carc_codes} "
+                  "(carc TEXT PRIMARY KEY, description TEXT NOT NULL)")
         c.execute(f"SELECT count(*) AS n FROM {self.tables.carc_codes}")
         row = c.fetchone()
         if (row["n"] if isinstance(row, dict) else row[0]) == len(codes):
@@ -101,8 +102,8 @@ class ViewSchema:
         mark = "?" if self.tables.dialect == "sqlite" else "%s"
         conflict = "OR IGNORE " if self.tables.dialect == "sqlite" else ""
         tail = "" if self.tables.dialect == "sqlite" else " ON CONFLICT (carc) DO NOTHING"
-        c.executemany(f"INSERT {conflict}INTO {self.tables.carc_codes} (carc, description) VALUES ({mark}, {mark}){tail}",
-                      codes)
+        c.executemany(f"INSERT {conflict}INTO {self.tables.carc_codes} (carc, description) "
+                      f"VALUES ({mark}, {mark}){tail}", codes)
 
     def exists(self, table: str) -> bool:
         if self.tables.dialect == "sqlite":

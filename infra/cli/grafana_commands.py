@@ -70,7 +70,8 @@ def register(command: AddCommand) -> None:
     p = command("dashboards", "Grafana dashboards: offline HTML snapshots, or publish to a Grafana server")
     p.add_argument("action", choices=("snapshot", "publish"))
     p.add_argument("--out", help="snapshot: directory for one HTML page per dashboard")
-    p.add_argument("--from", dest="start", type=iso_date, help="snapshot: first day of the range (e.g. a month-end pack)")
+    p.add_argument("--from", dest="start", type=iso_date,
+                   help="snapshot: first day of the range (e.g. a month-end pack)")
     p.add_argument("--to", dest="end", type=iso_date, help="snapshot: last day of the range, inclusive")
     p.add_argument("--payer", action="append", help="snapshot: only this payer (repeat for several)")
     p.add_argument("--provider", action="append", help="snapshot: only this rendering NPI (repeat for several)")

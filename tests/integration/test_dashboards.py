@@ -331,7 +331,8 @@ def test_payer_variable_filters_the_panels(filled: str):
     runner = open_runner(filled)  # keeps its store open while its views are read
     views = runner.views
     payer = reports.status(views, "payer")[0]["group"]
-    providers = [r["rendering_npi"] for r in views.query(f"SELECT DISTINCT rendering_npi FROM {views.t['status_summary']}")]
+    providers = [r["rendering_npi"]
+                 for r in views.query(f"SELECT DISTINCT rendering_npi FROM {views.t['status_summary']}")]
     panels = run(filled, "rcm-overview", chosen={"payer": [payer], "provider": providers})
     want = {STATUS_LABELS[r["status"]]: r["claims"] for r in reports.status(views, "payer") if r["group"] == payer}
     assert {r["status"]: r["claims"] for r in table(panels["Claims by status"])} == want
@@ -438,7 +439,8 @@ def test_a_month_end_pack_takes_its_range_and_payer(filled: str, tmp_path: Path)
         return subprocess.run([sys.executable, "-m", "infra.cli", "dashboards", "snapshot", "--db", filled, *args],
                               capture_output=True, text=True, cwd=ROOT, timeout=300)
     runner = open_runner(filled)
-    payer = runner.views.query(f"SELECT payer_id FROM {runner.views.t['status_summary']} ORDER BY 1 LIMIT 1")[0]["payer_id"]
+    payer = runner.views.query(
+        f"SELECT payer_id FROM {runner.views.t['status_summary']} ORDER BY 1 LIMIT 1")[0]["payer_id"]
     done = rcm("--out", str(tmp_path / "pack"), "--from", "2026-10-01", "--to", "2026-10-31", "--payer", payer)
     assert done.returncode == 0, done.stdout + done.stderr
     page = (tmp_path / "pack" / "rcm-overview.html").read_text()
