@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from domain.codes import is_billable_icd10  # noqa: E402
+from infra.store.chain import ChainStore  # noqa: E402
 from infra.bootstrap import appends_wake, open_ledger, open_runner  # noqa: E402
 from infra.gc_tuning import tune_for_bulk_work  # noqa: E402
 from infra.ingest import ingest  # noqa: E402
@@ -144,6 +145,10 @@ def main() -> None:
         build(url, args.claims)
         with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
             conn.execute(f"CREATE TABLE {schema}.bench_built (at timestamptz DEFAULT now())")
+    else:  # a ledger this bench built before the hash chain: chained once, as `rcm audit upgrade` does
+        chained = ChainStore(ledger.recorder).upgrade()
+        if chained:
+            say(f"chained {chained:,} events written before the hash chain")
     events = ledger.recorder.max_notification_id()
     sample = min(args.sample_events, events)
 

@@ -215,6 +215,9 @@ LEFT JOIN ap ON ap.grp = g.grp{'' if by is None else ' ORDER BY 1'}"""
     def drop(self) -> None:
         tables = self.tables
         with tables.transaction() as c:
+            if not tables.suffix:  # the SQL views over the live tables first: they depend on them
+                for view in (tables.kpis, tables.ar_open, tables.reconciliation):
+                    c.execute(f"DROP VIEW IF EXISTS {view}")
             for table in tables.t.values():
                 c.execute(f"DROP TABLE IF EXISTS {table}")
             for view in VIEW_NAMES:
