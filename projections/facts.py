@@ -120,7 +120,8 @@ def fold(facts: dict[str, Any], event: Any, seq: int, effects: Effects) -> None:
     if facts["status"] not in ENDED:
         facts["closed_on"] = None
     facts["version"] = event.originator_version
-    facts["last_activity_on"] = day
+    if facts["last_activity_on"] is None or day > facts["last_activity_on"]:
+        facts["last_activity_on"] = day  # the latest day the claim's events are effective (a late fact is earlier)
     where_after = (facts["dos"], facts["payer_id"], facts["rendering_npi"])
     for responsibility, before in (("payer", payer_before), ("patient", patient_before)):
         after = facts[f"{responsibility}_balance"]

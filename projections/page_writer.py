@@ -13,6 +13,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from projections import deposits
 from projections.facts import COLUMNS, DATES, Effects, fold, is_ignored, new_facts, summaries
 from projections.facts_cache import Facts, FactsCache
+from projections.intervals import INTERVAL_COLUMNS, ClaimTimeline, History, HistoryUnavailable, day_of, is_late
 from projections.tables import BOOLS, DENIAL_STATS_KEYS, STAT_COLUMNS, SUMMARIES, VIEW_NAMES, ViewTables
 
 RECORDED_TEXT = ("claim_number", "billing_npi", "rendering_npi", "payer_id", "payer_class", "last_carcs",
@@ -45,26 +46,49 @@ def add(totals: Totals, contribution: Totals, sign: int) -> None:
                 row[metric] = row.get(metric, 0) + sign * value
 
 
-def fold_page(facts: Facts, claim_events: list[tuple[int, Any]]) -> tuple[Effects, Totals]:
-    """Folds the events into `facts` (changed in place, a claim not there added); the summaries change by each
-    claim's contribution after the page less its contribution before."""
+def fold_page(facts: Facts, claim_events: list[tuple[int, Any]], history: History | None = None
+              ) -> tuple[Effects, Totals, list[ClaimTimeline]]:
+    """Folds the events into `facts` (changed in place, a claim not there added), claim by claim in recorded order;
+    the summaries change by each claim's contribution after the page less its contribution before, and the daily
+    tables and intervals by what each of its days changed (projections/intervals.py; `history` reads a claim's
+    events back after a late fact)."""
     totals: Totals = {name: {} for name in SUMMARIES}
-    for state in facts.values():
-        add(totals, summaries(state), -1)
     effects = Effects()
+    by_claim: dict[str, list[tuple[int, Any]]] = {}
     for seq, event in claim_events:
-        key = str(event.originator_id)
+        by_claim.setdefault(str(event.originator_id), []).append((seq, event))
+    timelines = []
+    for key, events in by_claim.items():
         state = facts.get(key) or facts.setdefault(key, new_facts(key))
-        fold(state, event, seq, effects)
-    for state in facts.values():
-        add(totals, summaries(state), 1)
+        is_new = not state["version"]
+        before = {} if is_new else summaries(state)
+        add(totals, before, -1)
+        timeline = ClaimTimeline(key, state, before, is_new)
+        if is_late(state, events):
+            for seq, event in events:
+                fold(state, event, seq, effects)
+            if history is None:
+                raise HistoryUnavailable(f"claim {key}: an event effective before the claim's latest day "
+                                         f"(notification {events[0][0]}) needs its history, which these views "
+                                         "cannot read")
+            timeline.refold(history(key), events[0][1].originator_version, events[-1][1].originator_version,
+                            totals)
+            add(totals, summaries(state), 1)
+        else:
+            last = len(events) - 1
+            for i, (seq, event) in enumerate(events):
+                fold(state, event, seq, effects)
+                if i == last or day_of(events[i + 1][1]) != day_of(event):
+                    timeline.day_ended(day_of(event), totals)
+            add(totals, timeline.contribution, 1)
+        timelines.append(timeline)
     totals["ar_daily"] = {key: {"delta_cents": delta} for key, delta in effects.ar_daily.items()}
     totals["denial_carcs"] = effects.carcs
     totals["cash_daily"] = effects.cash
     totals["day_activity"] = effects.activity
     totals["remittance_claims"] = effects.remits
     totals["productivity"] = effects.work
-    return effects, totals
+    return effects, totals, timelines
 
 
 class PageWriter:
@@ -72,6 +96,7 @@ class PageWriter:
 
     def __init__(self, tables: ViewTables, cache: FactsCache) -> None:
         self.tables, self.cache = tables, cache
+        self.history: History | None = None  # reads a claim's events back after a late fact (set by the runner)
 
     def apply(self, page: Sequence[tuple[int, Any]], position: int | None = None,
               record_position: Callable[[Any], None] | None = None, previous: int | None = None) -> None:
@@ -84,12 +109,13 @@ class PageWriter:
         claim_events = [(seq, e) for seq, e in page if not is_ignored(e)]
         self.cache.drop_unless_at(previous)
         facts = self.cache.known({str(e.originator_id) for _, e in claim_events}, self.read_facts)
-        effects, totals = fold_page(facts, claim_events)
+        effects, totals, timelines = fold_page(facts, claim_events, self.history)
         banking = deposits.banking_rows([(seq, e) for seq, e in page if deposits.is_reconciled(e)])
         last = page[-1][0] if position is None else position
         try:
             with self.tables.transaction() as c:
                 self.write_facts(c, facts.values())
+                self.write_intervals(c, timelines)
                 self.write_ar(c, effects.ar)
                 self.write_denials(c, effects.denials)
                 for name, rows in totals.items():
@@ -145,6 +171,18 @@ class PageWriter:
     def write_facts(self, c: Any, facts: Iterable[dict[str, Any]]) -> None:
         self.upsert(c, "claim_status", COLUMNS, ("claim_id",), [tuple(f[name] for name in COLUMNS) for f in facts],
                     "replace")
+
+    def write_intervals(self, c: Any, timelines: list[ClaimTimeline]) -> None:
+        """Each claim's intervals the page opened or closed; a claim folded again after a late fact loses its
+        earlier intervals first."""
+        refolded = sorted(t.claim_id for t in timelines if t.replace)
+        for start in range(0, len(refolded), 500):
+            chunk = refolded[start:start + 500]
+            c.execute(self.tables.sql(f"DELETE FROM {self.tables.t['claim_intervals']} WHERE claim_id IN "
+                                      f"({','.join('?' * len(chunk))})"), chunk)
+        rows = [row for t in timelines for row in t.rows.values()]
+        self.upsert(c, "claim_intervals", ("claim_id", "valid_from", "valid_to", *INTERVAL_COLUMNS),
+                    ("claim_id", "valid_from"), rows, "replace")
 
     def write_ar(self, c: Any, changes: list[tuple[str, int, date, str, int]]) -> None:
         self.upsert(c, "ar_log", ("claim_id", "seq", "effective_on", "responsibility", "delta_cents"), (), changes,

@@ -7,6 +7,7 @@ from typing import Any
 
 from domain.carc import denial_category
 from domain.lifecycle import Status
+from projections.intervals import ALL_PROVIDERS
 from projections.schema import days
 from projections.views import ClaimViews
 
@@ -22,11 +23,17 @@ def param(views: ClaimViews, day: date) -> Any:
     return day.isoformat() if views.dialect == "sqlite" else day
 
 
-def status(views: ClaimViews, by: str | None = None) -> list[dict[str, Any]]:
+def status(views: ClaimViews, by: str | None = None, as_of: date | None = None) -> list[dict[str, Any]]:
+    """Claims by status now, or as of a past day: the history cut there, from the daily changes summed up to it."""
     group = GROUPS[by]
+    table, where, params = views.t["status_summary"], "", []
+    if as_of is not None:
+        table = views.t["status_daily"]
+        where = f" WHERE rendering_npi {'<>' if by == 'provider' else '='} ? AND day <= ?"
+        params = [ALL_PROVIDERS, param(views, as_of)]
     rows = views.query(f"SELECT {group} AS grp, status, sum(claims) AS claims, sum(billed) AS billed, "
                        f"sum(payer_balance) AS payer_balance, sum(patient_balance) AS patient_balance "
-                       f"FROM {views.t['status_summary']} GROUP BY 1, 2 HAVING sum(claims) > 0 ORDER BY 1, 2")
+                       f"FROM {table}{where} GROUP BY 1, 2 HAVING sum(claims) > 0 ORDER BY 1, 2", params)
     return [{"group": r["grp"], "status": r["status"], "claims": int(r["claims"]), "billed": dollars(r["billed"]),
              "payer_balance": dollars(r["payer_balance"]), "patient_balance": dollars(r["patient_balance"])}
             for r in rows]
@@ -109,17 +116,17 @@ def denial_reasons(views: ClaimViews, limit: int = 20, until: date | None = None
 
 
 def kpis(views: ClaimViews, as_of: date | None = None) -> dict[str, Any]:
-    """The KPIs over `views` (the live ones: the kpis SQL view, aged to today; views of a history cut at a date:
-    the same formulas, aged to that date)."""
+    """The KPIs now (the kpis SQL view, A/R aged to today), or as of a past day: the history cut there, aged to it."""
     if as_of is None:
         return kpi_figures(views.query(f"SELECT * FROM {views.kpis}")[0])
-    return scorecard(views, None, as_of)[0]
+    return scorecard(views, None, as_of, cut=True)[0]
 
 
-def scorecard(views: ClaimViews, by: str | None, as_of: date) -> list[dict[str, Any]]:
-    """The KPIs for the practice (one row) or one row per payer or rendering provider, A/R aged to `as_of`."""
+def scorecard(views: ClaimViews, by: str | None, as_of: date, cut: bool = False) -> list[dict[str, Any]]:
+    """The KPIs for the practice (one row) or one row per payer or rendering provider, A/R aged to `as_of`; with
+    `cut`, of the history cut at `as_of`."""
     today = "date(?)" if views.dialect == "sqlite" else "CAST(? AS DATE)"
-    sql = views.kpi_select(today, by)
+    sql = views.kpi_select(today, by, cut)
     rows = views.query(sql, [as_of.isoformat()] * sql.count("?"))
     return [kpi_figures(row) for row in rows]
 

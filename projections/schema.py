@@ -72,6 +72,10 @@ class ViewSchema:
                 f"CREATE TABLE IF NOT EXISTS {ar} (claim_id TEXT NOT NULL, seq BIGINT NOT NULL,"
                 f" effective_on {d} NOT NULL, responsibility TEXT NOT NULL, delta_cents BIGINT NOT NULL,"
                 f" PRIMARY KEY (claim_id, seq, responsibility))",
+                f"CREATE TABLE IF NOT EXISTS {tables.t['claim_intervals']} (claim_id TEXT NOT NULL,"
+                f" valid_from {d} NOT NULL, valid_to {d}, status TEXT, payer_id TEXT, rendering_npi TEXT, dos {d},"
+                f" billed BIGINT NOT NULL, payer_balance BIGINT NOT NULL, patient_balance BIGINT NOT NULL,"
+                f" PRIMARY KEY (claim_id, valid_from))",
                 f"CREATE TABLE IF NOT EXISTS {ds} (day {d} NOT NULL, payer_id TEXT NOT NULL,"
                 f" rendering_npi TEXT NOT NULL, carc_group TEXT NOT NULL, category TEXT NOT NULL, {stats},"
                 f" PRIMARY KEY ({', '.join(DENIAL_STATS_KEYS)}))",
@@ -177,10 +181,17 @@ class ViewSchema:
             f"CREATE VIEW {kpis} AS {self.kpi_select(today)}",
         ]
 
-    def kpi_select(self, today: str, by: str | None = None) -> str:
+    def kpi_select(self, today: str, by: str | None = None, cut: bool = False) -> str:
         """The KPI formulas (docs/domain.md §5, README "KPIs") over these tables, for the practice or one row per payer
-        or rendering provider (`by`); `today` is the SQL for the day A/R is aged to."""
+        or rendering provider (`by`); `today` is the SQL for the day A/R is aged to. `cut`: of the history cut at
+        that day (business time), from the daily tables (projections/intervals.py) summed up to it."""
         t, dialect = self.tables.t, self.tables.dialect
+        k_from, ar_from, ap_from = t["kpi_counters"], t["dos_summary"], t["denial_stats"]
+        if cut:
+            providers = "rendering_npi <> '*'" if by == "provider" else "rendering_npi = '*'"
+            k_from = f"{t['kpi_daily']} WHERE {providers} AND day <= {today}"
+            ar_from = f"{t['dos_daily']} WHERE {providers} AND day <= {today}"
+            ap_from = f"{t['denial_stats']} WHERE day <= {today}"
         ratio = (lambda a, b: f"(CAST({a} AS REAL) / NULLIF({b}, 0))") if dialect == "sqlite" else \
             (lambda a, b: f"(CAST({a} AS DOUBLE PRECISION) / NULLIF({b}, 0))")
         group = {None: "'all'", "payer": "payer_id", "provider": "rendering_npi"}[by]
@@ -188,13 +199,13 @@ class ViewSchema:
         appeals = "NULL" if by == "provider" else ratio("ap.overturned", "ap.decided")
         return f"""
 WITH k AS (SELECT {group} AS grp, {', '.join(f'sum({m}) AS {m}' for m in KPI_COUNTERS)}
-           FROM {t['kpi_counters']} GROUP BY 1),
+           FROM {k_from} GROUP BY 1),
 ar AS (SELECT {group} AS grp, sum(open_balance) AS total, sum(credit_balance) AS credits,
               sum(CASE WHEN {days(today, 'dos', dialect)} > 90 THEN open_balance ELSE 0 END) AS over90,
               sum(CASE WHEN {days(today, 'dos', dialect)} < 90 THEN billed ELSE 0 END) AS charges90
-       FROM {t['dos_summary']} GROUP BY 1),
+       FROM {ar_from} GROUP BY 1),
 ap AS (SELECT {"'all'" if by is None else "payer_id"} AS grp, sum(decided) AS decided, sum(overturned) AS overturned
-       FROM {t['denial_stats']} GROUP BY 1),
+       FROM {ap_from} GROUP BY 1),
 g AS ({"SELECT 'all' AS grp" if by is None else "SELECT grp FROM k UNION SELECT grp FROM ar"})
 SELECT {'' if by is None else 'g.grp AS grp, '}{ratio('k.clean', 'k.submitted')} AS clean_claim_rate,
        {ratio('k.rejected', 'k.submitted')} AS rejection_rate,

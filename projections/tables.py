@@ -37,6 +37,15 @@ SUMMARIES = {
     # the day's work per effective day, payer and activity (coded, submitted, paid, denied, written_off): how many
     # such events and their dollars (charges coded or sent, payer payment, denied amount, amount written off)
     "day_activity": ((("day", "date"), ("payer_id", "text"), ("activity", "text")), ("events", "cents")),
+    # as of any date (projections/intervals.py): per effective day, the change of every claim's contribution to
+    # status_summary, dos_summary and kpi_counters, kept per rendering provider and for all of them ('*'); the
+    # provider comes first so that one provider's or all providers' rows up to a day are one index range
+    "status_daily": ((("rendering_npi", "text"), ("day", "date"), ("status", "text"), ("payer_id", "text"),
+                      ("dos_month", "date")), ("claims", "billed", "payer_balance", "patient_balance")),
+    "dos_daily": ((("rendering_npi", "text"), ("day", "date"), ("dos", "date"), ("payer_id", "text")),
+                  ("claims", "billed", "payer_balance", "patient_balance", "open_balance", "credit_balance")),
+    "kpi_daily": ((("rendering_npi", "text"), ("day", "date"), ("dos_month", "date"), ("payer_id", "text")),
+                  KPI_COUNTERS),
     # payments recorded by command under a payer's trace number (no 835 imported): the remittance a deposit matches
     "remittance_claims": ((("payer_id", "text"), ("trace", "text"), ("day", "date")), ("claims", "paid_cents")),
     # who did what (the events' actors): per day, person, activity, root cause (a denial's CARC category), payer
@@ -60,7 +69,8 @@ class ViewTables:
         db_schema = getattr(tracking.datastore, "schema", "") if dialect == "postgresql" else ""
         self.prefix = f"{db_schema}." if db_schema else ""
         self.db_schema = db_schema or "public"
-        self.bare = {name: f"{name}{suffix}" for name in ("claim_status", "ar_log", "denial_stats", *SUMMARIES,
+        self.bare = {name: f"{name}{suffix}" for name in ("claim_status", "claim_intervals", "ar_log", "denial_stats",
+                                                          *SUMMARIES,
                                                           *BANKING)}
         self.t = {name: f"{self.prefix}{bare}" for name, bare in self.bare.items()}
         self.kpis, self.ar_open = f"{self.prefix}kpis", f"{self.prefix}ar_open"

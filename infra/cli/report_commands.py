@@ -16,7 +16,6 @@ from infra import present
 from infra.bootstrap import open_runner
 from infra.cli.arguments import AddCommand, InputRejected, iso_date, report_date, today, whole_number
 from infra.cli.deposit_commands import print_deposits
-from infra.cli.projections_commands import views_as_of
 from infra.cli.terminal import OK, err, print_result
 from projections import productivity, reports
 
@@ -46,9 +45,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     views, as_of = runner.views, report_date(args.as_of) if args.as_of else today()
     if args.report == "deposits":
         return print_deposits(args, views)
-    if args.as_of and args.report in ("status", "kpis"):
-        with views_as_of(args.settings, as_of) as past:
-            return print_report(args, past, as_of)
     return print_report(args, views, as_of)
 
 
@@ -96,17 +92,18 @@ def print_report(args: argparse.Namespace, views: Any, as_of: date) -> int:
     dated = f" as of {as_of}" if args.as_of else ""
     if args.report == "denials":
         return print_denials(args, views, as_of, dated)
+    past = as_of if args.as_of else None  # as of a past day: the history cut there (projections/intervals.py)
     if args.report == "kpis" and args.by:
-        data: Any = reports.scorecard(views, args.by, as_of)
+        data: Any = reports.scorecard(views, args.by, as_of, cut=past is not None)
         table: Table = present.rows_table(f"KPIs by {args.by}{dated} (--json for every KPI)", data, SCORECARD)
     elif args.report == "kpis":
-        data = reports.kpis(views, as_of if args.as_of else None)
+        data = reports.kpis(views, past)
         table = present.kpi_table(data)
         if args.as_of:
             data = {"as_of": as_of, **data}
             table.title = f"{table.title}{dated}"
     elif args.report == "status":
-        data = reports.status(views, args.by)
+        data = reports.status(views, args.by, past)
         table = present.rows_table(f"Claims by status{dated}", data)
     else:
         start = args.aging_from or "dos"

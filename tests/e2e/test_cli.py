@@ -309,25 +309,6 @@ def test_quarantine_lists_unmatched_items_and_retry_posts_them_once_the_claim_ex
     assert snapshot(database_url) == before
 
 
-def test_as_of_tables_a_killed_report_left_are_dropped_by_the_next_one(database_url):
-    """`rcm report status --as-of` builds tables of its own; killed, it cannot drop them: the next as-of report
-    on this host drops those whose process is gone (and leaves a live one's alone)."""
-    from infra.bootstrap import open_runner
-    from infra.cli.projections_commands import AS_OF_TABLES
-
-    assert rcm("demo", "--claims", "40", "--seed", "3", db=database_url).returncode == 0
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    dead, living = int(gone.stdout), os.getpid()
-    runners = [open_runner(database_url, suffix=f"{AS_OF_TABLES}{pid}") for pid in (dead, living)]
-    for runner in runners:
-        runner.catch_up()
-    live = open_runner(database_url)
-    assert live.views.suffixes(AS_OF_TABLES) == sorted([f"{AS_OF_TABLES}{dead}", f"{AS_OF_TABLES}{living}"])
-    assert rcm("report", "status", "--as-of", "2026-10-01", db=database_url).returncode == 0
-    assert live.views.suffixes(AS_OF_TABLES) == [f"{AS_OF_TABLES}{living}"]
-    runners[1].views.drop()
-
-
 def test_projections_run_follow_shows_new_claims_until_interrupted(database_url):
     """`rcm projections run --follow` as an operator runs it: woken by PostgreSQL's notifications (polling on
     SQLite), a claim coded while it follows reaches the views; Ctrl-C ends it cleanly."""

@@ -1,10 +1,10 @@
 """Read models on real SQLite and PostgreSQL: equal to the oracle, exactly once, loud on unknown events."""
 from __future__ import annotations
 
-import os
 import threading
 import time
 from datetime import date
+from decimal import Decimal
 
 import pytest
 
@@ -260,11 +260,11 @@ def test_a_follower_on_postgresql_is_woken_by_the_append_not_the_poll(database_u
 
 
 def test_reports_as_of_a_past_date_equal_the_oracle_over_the_history_cut_there(demo_url):
-    """status and KPIs as of D replay the ledger up to D (the CLI's views_as_of); denials as of D read the daily
-    rows up to D; both equal the oracle over each claim's events effective by D."""
+    """Status, KPIs and denials as of D are queries over the live views (the daily tables and intervals of
+    projections/intervals.py, no replay); each equals the oracle over each claim's events effective by D."""
     from collections import Counter
 
-    from infra.cli.projections_commands import views_as_of
+    from infra.verify import cut_claims
     from projections import oracle
 
     runner = open_runner(demo_url)
@@ -273,13 +273,21 @@ def test_reports_as_of_a_past_date_equal_the_oracle_over_the_history_cut_there(d
               for n in runner.recorder.select_notifications(start=None, limit=10**9)]
     for day in AS_OF[:2]:
         cut = [(s, e) for s, e in events if not hasattr(e, "effective_at") or e.effective_at.date() <= day]
-        expected_status = Counter(row["status"] for row in oracle.claim_rows(cut).values())
-        with views_as_of(demo_url, day) as past:
-            got = {r["status"]: r["claims"] for r in reports.status(past)}
-            assert got == dict(expected_status), day
-            past_kpis = reports.kpis(past, day)
-        assert past_kpis["claims_submitted"] == sum(
-            1 for row in oracle.claim_rows(cut).values() if row["submissions"])
+        claims = cut_claims(events, day)
+        expected_status = Counter(row["status"] for row in claims.values())
+        assert {r["status"]: r["claims"] for r in reports.status(runner.views, as_of=day)} == dict(expected_status)
+        by_payer = Counter((row["payer_id"], row["status"]) for row in claims.values())
+        assert {(r["group"], r["status"]): r["claims"] for r in reports.status(runner.views, "payer", day)} == \
+            dict(by_payer)
+        by_provider = Counter((row["rendering_npi"], row["status"]) for row in claims.values())
+        assert {(r["group"], r["status"]): r["claims"] for r in reports.status(runner.views, "provider", day)} == \
+            dict(by_provider)
+        past_kpis = reports.kpis(runner.views, day)
+        assert past_kpis["claims_submitted"] == sum(1 for row in claims.values() if row["submissions"])
+        assert past_kpis["claims_adjudicated"] == sum(1 for row in claims.values() if row["adjudications"])
+        assert past_kpis["ar_total"] == sum(
+            (Decimal(max(row["payer_balance"], 0) + max(row["patient_balance"], 0)) / 100
+             for row in claims.values() if row["status"] != "voided"), Decimal("0")).quantize(Decimal("0.01"))
         denied = {}
         for r in reports.denials(runner.views, "payer", until=day):
             t = denied.setdefault(r["group"], Counter())
@@ -289,11 +297,10 @@ def test_reports_as_of_a_past_date_equal_the_oracle_over_the_history_cut_there(d
         def nonzero(totals: dict) -> dict:
             return {p: c for p, t in totals.items() if any((c := {n: t.get(n, 0) for n in names}).values())}
         assert nonzero(denied) == nonzero(oracle.denial_totals(cut)), day
-    # as of today the replay gives what the live views give
-    today = date.today()
-    with views_as_of(demo_url, today) as now:
-        assert reports.kpis(now, today) == reports.kpis(runner.views)
-    assert not runner.views.exists(f"{runner.views.prefix}claim_status_asof_{os.getpid()}"), "as-of tables left"
+    # as of a day after every event, the history cut there is the whole ledger: the same as the live views
+    later = date(2030, 1, 1)
+    assert reports.status(runner.views, as_of=later) == reports.status(runner.views)
+    assert reports.scorecard(runner.views, "payer", later, cut=True) == reports.scorecard(runner.views, "payer", later)
 
 
 def test_a_nul_stored_before_the_boundary_refused_it_does_not_stop_the_projections(database_url):
