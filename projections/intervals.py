@@ -12,8 +12,8 @@ replaced.
 
 The daily tables (status_daily, dos_daily, kpi_daily) hold, per effective day, the change of each claim's
 contribution to status_summary, dos_summary and kpi_counters: summed over the days up to D they give those summaries
-as of D. Each change is written under its rendering provider and again under ALL_PROVIDERS, so a report over every
-provider reads a few rows per day instead of one per provider.
+as of D. Each change is written under its rendering provider and again, summed, under ALL_PROVIDERS (by the page
+writer, in SQL on PostgreSQL), so a report over every provider reads a few rows per day instead of one per provider.
 """
 from __future__ import annotations
 
@@ -21,15 +21,15 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
-from projections.facts import Effects, fold, new_facts, summaries
+from projections.facts import CONTRIBUTES, Contribution, Effects, contribution, fold, new_facts
 
 ALL_PROVIDERS = "*"
 CREATING = ("Coded", "Opened")  # a claim's first event
 DAILY = {"status_summary": "status_daily", "dos_summary": "dos_daily", "kpi_counters": "kpi_daily"}
+DAILY_TABLES = tuple(DAILY[name] for name in CONTRIBUTES)
 PROVIDER_AT = 2  # where rendering_npi sits in each live summary's key
 INTERVAL_COLUMNS = ("status", "payer_id", "rendering_npi", "dos", "billed", "payer_balance", "patient_balance")
-Contribution = dict[str, dict[tuple[Any, ...], dict[str, int]]]
-Totals = dict[str, dict[tuple[Any, ...], dict[str, int]]]
+Totals = dict[str, dict[tuple[Any, ...], Any]]
 History = Callable[[str], Sequence[Any]]  # a claim's recorded events, in the order recorded
 
 
@@ -37,16 +37,27 @@ class HistoryUnavailable(Exception):
     """A late fact arrived where the views cannot read the claim's history back to fold it again."""
 
 
-def add_daily(totals: Totals, day: date, contribution: Contribution, sign: int) -> None:
-    """Adds `sign` x a claim's contribution to the daily tables' rows of `day`, per provider and for all."""
-    for name, rows in contribution.items():
-        daily = totals[DAILY[name]]
-        for key, metrics in rows.items():
-            rest = key[:PROVIDER_AT] + key[PROVIDER_AT + 1:]
-            for provider in (key[PROVIDER_AT], ALL_PROVIDERS):
-                row = daily.setdefault((provider, day, *rest), {})
-                for metric, value in metrics.items():
-                    row[metric] = row.get(metric, 0) + sign * value
+def add_change(totals: Totals, day: date, before: Contribution, after: Contribution) -> None:
+    """Adds a claim's change of contribution on `day` (after less before) to the daily tables' rows of that day,
+    under its provider and under ALL_PROVIDERS; what did not change adds nothing."""
+    for name, was, now in zip(DAILY_TABLES, before, after):
+        if was == now:
+            continue
+        daily = totals[name]
+        if was is not None and now is not None and was[0] == now[0]:
+            put(daily, day, now[0], [n - w for n, w in zip(now[1], was[1])])
+            continue
+        if was is not None:
+            put(daily, day, was[0], [-w for w in was[1]])
+        if now is not None:
+            put(daily, day, now[0], now[1])
+
+
+def put(daily: dict[tuple[Any, ...], list[int]], day: date, key: tuple[Any, ...], deltas: Sequence[int]) -> None:
+    """Under the claim's provider; the page writer adds the rows again under ALL_PROVIDERS, summed."""
+    at = (key[PROVIDER_AT], day, *key[:PROVIDER_AT], *key[PROVIDER_AT + 1:])
+    row = daily.get(at)
+    daily[at] = list(deltas) if row is None else [a + b for a, b in zip(row, deltas)]
 
 
 def interval_values(facts: dict[str, Any]) -> tuple[Any, ...]:
@@ -84,9 +95,8 @@ class ClaimTimeline:
     def day_ended(self, day: date, totals: Totals) -> Contribution:
         """The claim's events of `day` are folded (in time order): its contribution changes on that day, its open
         interval closes there and a new one opens."""
-        now = summaries(self.facts)
-        add_daily(totals, day, self.contribution, -1)
-        add_daily(totals, day, now, 1)
+        now = contribution(self.facts)
+        add_change(totals, day, self.contribution, now)
         self.contribution = now
         if self.open_from is not None and self.open_from != day:
             self.rows[self.open_from] = (self.claim_id, self.open_from, day, *self.open_values)
@@ -100,12 +110,11 @@ class ClaimTimeline:
         written again."""
         before = [e for e in history if e.originator_version < first_new]
         after = [e for e in history if e.originator_version <= last_new]
-        for sign, events in ((-1, before), (1, after)):
-            previous: Contribution = {}
+        for taken_back, events in ((True, before), (False, after)):
+            previous: Contribution = (None, None, None)
             for day, state in cut_by_day(self.claim_id, events):
-                now = summaries(state)
-                add_daily(totals, day, previous, -sign)
-                add_daily(totals, day, now, sign)
+                now = contribution(state)
+                add_change(totals, day, *((now, previous) if taken_back else (previous, now)))
                 previous = now
         days = cut_by_day(self.claim_id, after)
         self.rows = {day: (self.claim_id, day, days[i + 1][0] if i + 1 < len(days) else None, *interval_values(state))

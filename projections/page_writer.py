@@ -11,15 +11,17 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from projections import deposits
-from projections.facts import COLUMNS, DATES, Effects, fold, is_ignored, new_facts, summaries
+from projections.facts import (COLUMNS, CONTRIBUTES, DATES, Contribution, Effects, contribution, fold, is_ignored,
+                               new_facts)
 from projections.facts_cache import Facts, FactsCache
-from projections.intervals import INTERVAL_COLUMNS, ClaimTimeline, History, HistoryUnavailable, day_of, is_late
+from projections.intervals import (ALL_PROVIDERS, DAILY_TABLES, INTERVAL_COLUMNS, ClaimTimeline, History,
+                                   HistoryUnavailable, day_of, is_late)
 from projections.tables import BOOLS, DENIAL_STATS_KEYS, STAT_COLUMNS, SUMMARIES, VIEW_NAMES, ViewTables
 
 RECORDED_TEXT = ("claim_number", "billing_npi", "rendering_npi", "payer_id", "payer_class", "last_carcs",
                  "denial_category", "carc_group", "carc", "category", "trace", "coded_by",
                  "person", "activity")  # view columns holding text from events
-Totals = dict[str, dict[tuple[Any, ...], dict[str, int]]]
+Totals = dict[str, dict[tuple[Any, ...], Any]]
 
 
 class ConcurrentRunner(Exception):
@@ -38,12 +40,18 @@ def storable(columns: Sequence[str], rows: list[tuple[Any, ...]]) -> list[tuple[
             if any(isinstance(row[i], str) and "\x00" in row[i] for i in at) else row for row in rows]
 
 
-def add(totals: Totals, contribution: Totals, sign: int) -> None:
-    for name, rows in contribution.items():
-        for key, metrics in rows.items():
-            row = totals[name].setdefault(key, {})
-            for metric, value in metrics.items():
-                row[metric] = row.get(metric, 0) + sign * value
+def add(totals: Totals, parts: Contribution, sign: int) -> None:
+    """Adds `sign` x a claim's contribution to the live summaries' rows (values in each table's metric order)."""
+    for name, part in zip(CONTRIBUTES, parts):
+        if part is None:
+            continue
+        key, values = part
+        row = totals[name].get(key)
+        if row is None:
+            totals[name][key] = [sign * v for v in values]
+        else:
+            for i, value in enumerate(values):
+                row[i] += sign * value
 
 
 def fold_page(facts: Facts, claim_events: list[tuple[int, Any]], history: History | None = None
@@ -61,7 +69,7 @@ def fold_page(facts: Facts, claim_events: list[tuple[int, Any]], history: Histor
     for key, events in by_claim.items():
         state = facts.get(key) or facts.setdefault(key, new_facts(key))
         is_new = not state["version"]
-        before = {} if is_new else summaries(state)
+        before: Contribution = (None, None, None) if is_new else contribution(state)
         add(totals, before, -1)
         timeline = ClaimTimeline(key, state, before, is_new)
         if is_late(state, events):
@@ -73,7 +81,7 @@ def fold_page(facts: Facts, claim_events: list[tuple[int, Any]], history: Histor
                                          "cannot read")
             timeline.refold(history(key), events[0][1].originator_version, events[-1][1].originator_version,
                             totals)
-            add(totals, summaries(state), 1)
+            add(totals, contribution(state), 1)
         else:
             last = len(events) - 1
             for i, (seq, event) in enumerate(events):
@@ -197,17 +205,23 @@ class PageWriter:
         keys, metrics = SUMMARIES[name]
         key_names = tuple(k for k, _ in keys)
         # in key order: writers adding to the same summary rows (Kafka scale-out) lock them in one order
-        changed = [(*key, *(values.get(m, 0) for m in metrics)) for key, values in sorted(rows.items(), key=order)
-                   if any(values.values())]
-        self.upsert(c, name, (*key_names, *metrics), key_names, changed, "add")
+        # (values: a dict by metric, or a list in the table's metric order)
+        changed = [(*key, *([values.get(m, 0) for m in metrics] if isinstance(values, dict) else values))
+                   for key, values in sorted(rows.items(), key=order)
+                   if any(values.values() if isinstance(values, dict) else values)]
+        self.upsert(c, name, (*key_names, *metrics), key_names, changed, "add",
+                    rollup="rendering_npi" if name in DAILY_TABLES else None)
 
     def upsert(self, c: Any, name: str, columns: Sequence[str], conflict: Sequence[str], rows: list[tuple[Any, ...]],
-               mode: str) -> None:
+               mode: str, rollup: str | None = None) -> None:
         """Inserts rows; on a key already there either replaces the other columns or adds to them.
-        SQLite: one executemany. PostgreSQL: COPY into a session temp table, then one INSERT ... SELECT."""
+        SQLite: one executemany. PostgreSQL: COPY into a session temp table, then one INSERT ... SELECT.
+        `rollup` (mode add): the rows are added again with that key column ALL_PROVIDERS, summed over it."""
         if not rows:
             return
         rows = storable(columns, rows)
+        if rollup is not None and self.tables.dialect == "sqlite":
+            rows = rows + rolled_up(columns, conflict, rows, rollup)
         table, cols = self.tables.t[name], ", ".join(columns)
         others = [col for col in columns if col not in conflict]
         on_conflict = ""
@@ -228,6 +242,35 @@ class PageWriter:
         # ordered by the key: concurrent writers (Kafka scale-out) take the row locks in the same order
         c.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {staging} ORDER BY {', '.join(conflict or columns)}"
                   f"{on_conflict}")
+        if rollup is not None:
+            keys = [col for col in conflict if col != rollup]
+            picked = ", ".join("?" if col == rollup else col if col in conflict else f"sum({col})" for col in columns)
+            c.execute(f"INSERT INTO {table} ({cols}) SELECT {picked.replace('?', '%s')} FROM {staging} "
+                      f"GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}{on_conflict}", [ALL_PROVIDERS])
+
+
+def rolled_up(columns: Sequence[str], conflict: Sequence[str], rows: list[tuple[Any, ...]], rollup: str
+              ) -> list[tuple[Any, ...]]:
+    """The rows summed over the `rollup` key column, which becomes ALL_PROVIDERS."""
+    at = columns.index(rollup)
+    keys = [i for i, col in enumerate(columns) if col in conflict and i != at]
+    metrics = [i for i, col in enumerate(columns) if col not in conflict]
+    sums: dict[tuple[Any, ...], list[int]] = {}
+    for row in rows:
+        key = tuple(row[i] for i in keys)
+        total = sums.setdefault(key, [0] * len(metrics))
+        for j, i in enumerate(metrics):
+            total[j] += row[i]
+    out = []
+    for key, total in sorted(sums.items(), key=order):
+        row = [None] * len(columns)
+        row[at] = ALL_PROVIDERS
+        for i, value in zip(keys, key):
+            row[i] = value
+        for i, value in zip(metrics, total):
+            row[i] = value
+        out.append(tuple(row))
+    return out
 
 
 def from_row(row: Any) -> dict[str, Any]:

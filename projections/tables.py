@@ -7,12 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from projections.deposits import TABLES as BANKING
-from projections.facts import CASH
+from projections.facts import CASH, KPI_ORDER
 
 VIEW_NAMES = ("claim_status", "ar", "denials")
-KPI_COUNTERS = ("submitted", "clean", "rejected", "days_to_bill_n", "days_to_bill_sum", "adjudicated",
-                "initially_denied", "adjudicated_billed", "denied_billed", "first_pass", "lag_n", "lag_sum",
-                "collected", "net")
+KPI_COUNTERS = KPI_ORDER
 # Summary tables kept by adding each claim's (after - before) contribution: reports at a million claims
 # read a few thousand rows instead of scanning every claim. name -> (key columns, metric columns). Each is kept
 # per payer and rendering provider, the two filters every dashboard panel follows.
