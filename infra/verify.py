@@ -7,9 +7,9 @@ from typing import Any
 
 from projections import oracle
 from projections.facts import COLUMNS, DATES
-from projections.intervals import ALL_PROVIDERS, DAILY, INTERVAL_COLUMNS
+from projections.intervals import DAILY, INTERVAL_COLUMNS
 from projections.runner import Runner
-from projections.tables import SUMMARIES
+from projections.tables import ALL_PROVIDERS, SUMMARIES
 
 
 def all_events(runner: Runner) -> list[tuple[int, Any]]:
@@ -56,7 +56,7 @@ def differences(runner: Runner, as_of_dates: tuple[date, ...] = ()) -> list[str]
         for key in sorted(set(want_open) | set(got_open)):
             if want_open.get(key, 0) != got_open.get(key, 0):
                 found.append(f"ar as of {as_of} {key}: view {got_open.get(key, 0)}, oracle {want_open.get(key, 0)}")
-    found += summary_differences(views, expected)
+    found += summary_differences(views, expected) + all_providers_differences(views)
     for as_of in as_of_dates:
         found += daily_differences(views, events, as_of) + as_of_differences(views, events, as_of)
     stats: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -149,6 +149,21 @@ def summary_differences(views: Any, claims: dict[str, dict[str, Any]]) -> list[s
     return found
 
 
+def all_providers_differences(views: Any) -> list[str]:
+    """Each "<name>_all" table against its table summed over the providers."""
+    found = []
+    for twin, (keys, metrics) in ALL_PROVIDERS.items():
+        names = [k for k, _ in keys]
+        sums = ", ".join(f"sum({m}) AS {m}" for m in metrics)
+        summed = views.query(f"SELECT {', '.join(names)}, {sums} FROM {views.t[twin[:-4]]} GROUP BY {', '.join(names)}")
+        want = {tuple(str(r[k]) for k in names): {m: int(r[m]) for m in metrics} for r in summed}
+        got = {tuple(str(r[k]) for k in names): {m: int(r[m]) for m in metrics}
+               for r in views.query(f"SELECT * FROM {views.t[twin]}")}
+        got = {key: nonzero for key, values in got.items() if (nonzero := {m: v for m, v in values.items() if v})}
+        found += compare(twin, got, want)
+    return found
+
+
 def compare(table: str, got: dict[tuple[Any, ...], dict[str, int]],
             want: dict[tuple[Any, ...], dict[str, int]]) -> list[str]:
     expected = {key: {k: v for k, v in m.items() if v} for key, m in want.items()}
@@ -176,6 +191,8 @@ def oracle_summaries(claims: dict[str, dict[str, Any]]) -> dict[str, dict[tuple[
         owed = (c["payer_balance"], c["patient_balance"])
         add("dos_summary", (c["dos"], c["payer_id"], c["rendering_npi"]), claims=1, **money,
             open_balance=sum(b for b in owed if b > 0), credit_balance=sum(-b for b in owed if b < 0))
+        add("kpi_counters", kpi_key, coded=int(c["coded_on"] is not None), paid=int(c["payer_paid"] > 0),
+            scrubbed=int(c["coded_on"] is not None and c["status"] not in ("coded", "scrub_failed")))
         if c["submissions"]:
             add("kpi_counters", kpi_key, submitted=1, clean=int(c["clean"]), rejected=int(c["rejections"] > 0),
                 days_to_bill_n=1, days_to_bill_sum=(c["first_submitted_on"] - c["dos"]).days)
@@ -226,11 +243,11 @@ def as_of_differences(views: Any, events: list[tuple[int, Any]], as_of: date) ->
         rest = [k for k in keys if k != "rendering_npi"]
         sums = ", ".join(f"sum({m}) AS {m}" for m in metrics)
         for provider_rows in (False, True):
-            where = "rendering_npi <> ?" if provider_rows else "rendering_npi = ?"
+            table = views.t[daily if provider_rows else f"{daily}_all"]
             group = keys if provider_rows else rest
             got = {}
-            for row in views.query(f"SELECT {', '.join(group)}, {sums} FROM {views.t[daily]} WHERE {where} AND "
-                                   f"day <= ? GROUP BY {', '.join(group)}", [ALL_PROVIDERS, day]):
+            for row in views.query(f"SELECT {', '.join(group)}, {sums} FROM {table} WHERE day <= ? "
+                                   f"GROUP BY {', '.join(group)}", [day]):
                 key = tuple(date.fromisoformat(row[k]) if k in ("dos", "dos_month") and isinstance(row[k], str)
                             else row[k] for k in group)
                 values = {m: int(row[m]) for m in metrics if int(row[m])}

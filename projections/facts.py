@@ -402,9 +402,10 @@ def is_ignored(event: Any) -> bool:
 # What one claim adds to each summary table, as (key, values in the table's metric order) or None, per table in
 # CONTRIBUTES order: a page adds each claim's (after - before); the daily tables each day's change of it.
 CONTRIBUTES = ("status_summary", "dos_summary", "kpi_counters")
+PRE_SCRUB = (Status.CODED, Status.SCRUB_FAILED)
 KPI_ORDER = ("submitted", "clean", "rejected", "days_to_bill_n", "days_to_bill_sum", "adjudicated",
              "initially_denied", "adjudicated_billed", "denied_billed", "first_pass", "lag_n", "lag_sum",
-             "collected", "net")  # the kpi_counters table's metrics (projections/tables.py KPI_COUNTERS)
+             "collected", "net", "coded", "scrubbed", "paid")  # the kpi_counters table's metrics (tables.py)
 Part = tuple[tuple[Any, ...], tuple[int, ...]] | None
 Contribution = tuple[Part, Part, Part]
 
@@ -419,8 +420,11 @@ def contribution(f: dict[str, Any]) -> Contribution:
     # A/R counts what is owed (each responsibility's balance above zero); credits owed back apart
     by_dos = ((dos, payer, provider), (1, billed, owed, due, max(owed, 0) + max(due, 0), -min(owed, 0) - min(due, 0)))
     submitted, adjudicated = f["submissions"], f["adjudications"]
+    # the pipeline: coded, scrubbed (passed, or went on to be sent), claims the payer paid something on
+    stages = (int(f["coded_on"] is not None), int(f["coded_on"] is not None and status not in PRE_SCRUB),
+              int(f["payer_paid"] > 0))
     if not submitted and not adjudicated:
-        return by_status, by_dos, None
+        return by_status, by_dos, ((month, payer, provider), (0,) * 14 + stages)
     lag = f["payment_lag_days"] if adjudicated else None
     sent = (1, int(f["clean"]), int(f["rejections"] > 0), 1, (f["first_submitted_on"] - dos).days) if submitted \
         else (0, 0, 0, 0, 0)
@@ -428,4 +432,4 @@ def contribution(f: dict[str, Any]) -> Contribution:
     answered = (1, denied, billed, billed * denied, int(f["first_pass_resolved"]),
                 0 if lag is None else 1, lag or 0) if adjudicated else (0, 0, 0, 0, 0, 0, 0)
     money = (f["payer_paid"] + f["patient_paid"], billed - f["contractual"]) if adjudicated else (0, 0)
-    return by_status, by_dos, ((month, payer, provider), sent + answered + money)
+    return by_status, by_dos, ((month, payer, provider), sent + answered + money + stages)

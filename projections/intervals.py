@@ -12,8 +12,8 @@ replaced.
 
 The daily tables (status_daily, dos_daily, kpi_daily) hold, per effective day, the change of each claim's
 contribution to status_summary, dos_summary and kpi_counters: summed over the days up to D they give those summaries
-as of D. Each change is written under its rendering provider and again, summed, under ALL_PROVIDERS (by the page
-writer, in SQL on PostgreSQL), so a report over every provider reads a few rows per day instead of one per provider.
+as of D. Like the other summaries they are kept per rendering provider and again summed over all providers
+("<name>_all", projections/tables.py), so a report over every provider reads a few rows per day.
 """
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from typing import Any
 
 from projections.facts import CONTRIBUTES, Contribution, Effects, contribution, fold, new_facts
 
-ALL_PROVIDERS = "*"
 CREATING = ("Coded", "Opened")  # a claim's first event
 DAILY = {"status_summary": "status_daily", "dos_summary": "dos_daily", "kpi_counters": "kpi_daily"}
 DAILY_TABLES = tuple(DAILY[name] for name in CONTRIBUTES)
@@ -38,8 +37,8 @@ class HistoryUnavailable(Exception):
 
 
 def add_change(totals: Totals, day: date, before: Contribution, after: Contribution) -> None:
-    """Adds a claim's change of contribution on `day` (after less before) to the daily tables' rows of that day,
-    under its provider and under ALL_PROVIDERS; what did not change adds nothing."""
+    """Adds a claim's change of contribution on `day` (after less before) to the daily tables' rows of that day;
+    what did not change adds nothing."""
     for name, was, now in zip(DAILY_TABLES, before, after):
         if was == now:
             continue
@@ -54,7 +53,6 @@ def add_change(totals: Totals, day: date, before: Contribution, after: Contribut
 
 
 def put(daily: dict[tuple[Any, ...], list[int]], day: date, key: tuple[Any, ...], deltas: Sequence[int]) -> None:
-    """Under the claim's provider; the page writer adds the rows again under ALL_PROVIDERS, summed."""
     at = (key[PROVIDER_AT], day, *key[:PROVIDER_AT], *key[PROVIDER_AT + 1:])
     row = daily.get(at)
     daily[at] = list(deltas) if row is None else [a + b for a, b in zip(row, deltas)]

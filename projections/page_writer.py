@@ -14,9 +14,9 @@ from projections import deposits
 from projections.facts import (COLUMNS, CONTRIBUTES, DATES, Contribution, Effects, contribution, fold, is_ignored,
                                new_facts)
 from projections.facts_cache import Facts, FactsCache
-from projections.intervals import (ALL_PROVIDERS, DAILY_TABLES, INTERVAL_COLUMNS, ClaimTimeline, History,
-                                   HistoryUnavailable, day_of, is_late)
-from projections.tables import BOOLS, DENIAL_STATS_KEYS, STAT_COLUMNS, SUMMARIES, VIEW_NAMES, ViewTables
+from projections.intervals import INTERVAL_COLUMNS, ClaimTimeline, History, HistoryUnavailable, day_of, is_late
+from projections.tables import (BOOLS, DENIAL_STATS_KEYS, PER_PROVIDER, STAT_COLUMNS, SUMMARIES, VIEW_NAMES,
+                                ViewTables)
 
 RECORDED_TEXT = ("claim_number", "billing_npi", "rendering_npi", "payer_id", "payer_class", "last_carcs",
                  "denial_category", "carc_group", "carc", "category", "trace", "coded_by",
@@ -199,7 +199,8 @@ class PageWriter:
     def write_denials(self, c: Any, counts: dict[tuple[date, str, str, str, str], dict[str, int]]) -> None:
         rows = [(*key, *(metrics.get(m, 0) for m in STAT_COLUMNS))
                 for key, metrics in sorted(counts.items(), key=order)]
-        self.upsert(c, "denial_stats", (*DENIAL_STATS_KEYS, *STAT_COLUMNS), DENIAL_STATS_KEYS, rows, "add")
+        self.upsert(c, "denial_stats", (*DENIAL_STATS_KEYS, *STAT_COLUMNS), DENIAL_STATS_KEYS, rows, "add",
+                    rollup=True)
 
     def write_summary(self, c: Any, name: str, rows: dict[tuple[Any, ...], dict[str, int]]) -> None:
         keys, metrics = SUMMARIES[name]
@@ -209,30 +210,23 @@ class PageWriter:
         changed = [(*key, *([values.get(m, 0) for m in metrics] if isinstance(values, dict) else values))
                    for key, values in sorted(rows.items(), key=order)
                    if any(values.values() if isinstance(values, dict) else values)]
-        self.upsert(c, name, (*key_names, *metrics), key_names, changed, "add",
-                    rollup="rendering_npi" if name in DAILY_TABLES else None)
+        self.upsert(c, name, (*key_names, *metrics), key_names, changed, "add", rollup=name in PER_PROVIDER)
 
     def upsert(self, c: Any, name: str, columns: Sequence[str], conflict: Sequence[str], rows: list[tuple[Any, ...]],
-               mode: str, rollup: str | None = None) -> None:
+               mode: str, rollup: bool = False) -> None:
         """Inserts rows; on a key already there either replaces the other columns or adds to them.
         SQLite: one executemany. PostgreSQL: COPY into a session temp table, then one INSERT ... SELECT.
-        `rollup` (mode add): the rows are added again with that key column ALL_PROVIDERS, summed over it."""
+        `rollup` (mode add): the rows are added to the table's "<name>_all" too, summed over rendering_npi."""
         if not rows:
             return
         rows = storable(columns, rows)
-        if rollup is not None and self.tables.dialect == "sqlite":
-            rows = rows + rolled_up(columns, conflict, rows, rollup)
         table, cols = self.tables.t[name], ", ".join(columns)
-        others = [col for col in columns if col not in conflict]
-        on_conflict = ""
-        if mode != "insert":
-            sets = ", ".join(f"{col} = excluded.{col}" if mode == "replace"
-                             else f"{col} = {table}.{col} + excluded.{col}" for col in others)
-            on_conflict = f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {sets}"
         if self.tables.dialect == "sqlite":
-            values = [tuple(v.isoformat() if isinstance(v, date) else int(v) if isinstance(v, bool) else v for v in row)
-                      for row in rows]
-            c.executemany(f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' * len(columns))}){on_conflict}", values)
+            c.executemany(self.insert(table, columns, conflict, mode), [sqlite_row(row) for row in rows])
+            if rollup:
+                kept = [col for col in columns if col != "rendering_npi"]
+                c.executemany(self.insert(self.tables.t[f"{name}_all"], kept, [k for k in conflict if k in kept], mode),
+                              [sqlite_row(row) for row in summed_over_provider(columns, conflict, rows)])
             return
         staging = f"staging_{self.tables.bare[name]}"
         c.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table}) ON COMMIT DELETE ROWS")
@@ -240,37 +234,48 @@ class PageWriter:
             for row in rows:
                 copy.write_row(row)
         # ordered by the key: concurrent writers (Kafka scale-out) take the row locks in the same order
-        c.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {staging} ORDER BY {', '.join(conflict or columns)}"
-                  f"{on_conflict}")
-        if rollup is not None:
-            keys = [col for col in conflict if col != rollup]
-            picked = ", ".join("?" if col == rollup else col if col in conflict else f"sum({col})" for col in columns)
-            c.execute(f"INSERT INTO {table} ({cols}) SELECT {picked.replace('?', '%s')} FROM {staging} "
-                      f"GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}{on_conflict}", [ALL_PROVIDERS])
+        c.execute(f"{self.insert(table, columns, conflict, mode, select=True)} SELECT {cols} FROM {staging} "
+                  f"ORDER BY {', '.join(conflict or columns)}{self.on_conflict(table, columns, conflict, mode)}")
+        if rollup:
+            keys = [col for col in conflict if col != "rendering_npi"]
+            kept = [col for col in columns if col != "rendering_npi"]
+            twin = self.tables.t[f"{name}_all"]
+            picked = ", ".join(col if col in conflict else f"sum({col})" for col in kept)
+            c.execute(f"{self.insert(twin, kept, keys, mode, select=True)} SELECT {picked} FROM {staging} "
+                      f"GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}"
+                      f"{self.on_conflict(twin, kept, keys, mode)}")
+
+    def insert(self, table: str, columns: Sequence[str], conflict: Sequence[str], mode: str,
+               select: bool = False) -> str:
+        head = f"INSERT INTO {table} ({', '.join(columns)})"
+        if select:
+            return head
+        return f"{head} VALUES ({', '.join('?' * len(columns))}){self.on_conflict(table, columns, conflict, mode)}"
+
+    @staticmethod
+    def on_conflict(table: str, columns: Sequence[str], conflict: Sequence[str], mode: str) -> str:
+        if mode == "insert":
+            return ""
+        sets = ", ".join(f"{col} = excluded.{col}" if mode == "replace" else f"{col} = {table}.{col} + excluded.{col}"
+                         for col in columns if col not in conflict)
+        return f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {sets}"
 
 
-def rolled_up(columns: Sequence[str], conflict: Sequence[str], rows: list[tuple[Any, ...]], rollup: str
-              ) -> list[tuple[Any, ...]]:
-    """The rows summed over the `rollup` key column, which becomes ALL_PROVIDERS."""
-    at = columns.index(rollup)
-    keys = [i for i, col in enumerate(columns) if col in conflict and i != at]
+def sqlite_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(v.isoformat() if isinstance(v, date) else int(v) if isinstance(v, bool) else v for v in row)
+
+
+def summed_over_provider(columns: Sequence[str], conflict: Sequence[str], rows: list[tuple[Any, ...]]
+                         ) -> list[tuple[Any, ...]]:
+    """The rows summed over rendering_npi, without that column: what the "<name>_all" table adds."""
+    keys = [i for i, col in enumerate(columns) if col in conflict and col != "rendering_npi"]
     metrics = [i for i, col in enumerate(columns) if col not in conflict]
     sums: dict[tuple[Any, ...], list[int]] = {}
     for row in rows:
-        key = tuple(row[i] for i in keys)
-        total = sums.setdefault(key, [0] * len(metrics))
+        total = sums.setdefault(tuple(row[i] for i in keys), [0] * len(metrics))
         for j, i in enumerate(metrics):
             total[j] += row[i]
-    out = []
-    for key, total in sorted(sums.items(), key=order):
-        row = [None] * len(columns)
-        row[at] = ALL_PROVIDERS
-        for i, value in zip(keys, key):
-            row[i] = value
-        for i, value in zip(metrics, total):
-            row[i] = value
-        out.append(tuple(row))
-    return out
+    return [(*key, *total) for key, total in sorted(sums.items(), key=order)]
 
 
 def from_row(row: Any) -> dict[str, Any]:

@@ -7,12 +7,16 @@ from typing import Any
 
 from domain.carc import denial_category
 from domain.lifecycle import Status
-from projections.intervals import ALL_PROVIDERS
 from projections.schema import days
 from projections.views import ClaimViews
 
 BUCKETS = ((0, 30, "0-30"), (31, 60, "31-60"), (61, 90, "61-90"), (91, 120, "91-120"), (121, 10**6, "120+"))
 GROUPS = {"payer": "payer_id", "provider": "rendering_npi", None: "'all'"}
+
+
+def per_provider(views: ClaimViews, name: str, by: str | None) -> str:
+    """The summary table a report reads: per provider when it groups by provider, else its sum over providers."""
+    return views.t[name if by == "provider" else f"{name}_all"]
 
 
 def dollars(cents: Any) -> Decimal:
@@ -26,11 +30,8 @@ def param(views: ClaimViews, day: date) -> Any:
 def status(views: ClaimViews, by: str | None = None, as_of: date | None = None) -> list[dict[str, Any]]:
     """Claims by status now, or as of a past day: the history cut there, from the daily changes summed up to it."""
     group = GROUPS[by]
-    table, where, params = views.t["status_summary"], "", []
-    if as_of is not None:
-        table = views.t["status_daily"]
-        where = f" WHERE rendering_npi {'<>' if by == 'provider' else '='} ? AND day <= ?"
-        params = [ALL_PROVIDERS, param(views, as_of)]
+    table = per_provider(views, "status_daily" if as_of is not None else "status_summary", by)
+    where, params = through(views, as_of)
     rows = views.query(f"SELECT {group} AS grp, status, sum(claims) AS claims, sum(billed) AS billed, "
                        f"sum(payer_balance) AS payer_balance, sum(patient_balance) AS patient_balance "
                        f"FROM {table}{where} GROUP BY 1, 2 HAVING sum(claims) > 0 ORDER BY 1, 2", params)
@@ -73,7 +74,7 @@ def aging_by_dos(views: ClaimViews, as_of: date, by: str | None) -> list[dict[st
     bucket = "CASE " + " ".join(f"WHEN {age} <= {hi} THEN '{name}'" for _, hi, name in BUCKETS) + " END"
     group = "payer_id" if by == "payer" else "'all'"
     sql = (f"SELECT {group} AS grp, responsibility, {bucket} AS bucket, sum(balance) AS balance FROM "
-           f"(SELECT dos, payer_id, responsibility, sum(delta_cents) AS balance FROM {views.t['ar_daily']} "
+           f"(SELECT dos, payer_id, responsibility, sum(delta_cents) AS balance FROM {views.t['ar_daily_all']} "
            f"WHERE effective_on <= ? GROUP BY dos, payer_id, responsibility) b WHERE balance <> 0 "
            f"GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
     day = param(views, as_of)
@@ -95,7 +96,7 @@ def denials(views: ClaimViews, by: str | None = "payer", until: date | None = No
         f"SELECT {group} AS grp, category, sum(adjudicated) AS adjudicated, sum(denied) AS denied, "
         f"sum(denied_cents) AS denied_cents, sum(denied_lines_cents) AS line_cents, sum(rejected) AS rejected, "
         f"sum(appealed) AS appealed, sum(decided) AS decided, sum(overturned) AS overturned "
-        f"FROM {views.t['denial_stats']}{where} GROUP BY 1, 2 ORDER BY 1, 2", params)
+        f"FROM {views.t['denial_stats_all']}{where} GROUP BY 1, 2 ORDER BY 1, 2", params)
     return [{"group": r["grp"], "category": r["category"], "adjudicated": int(r["adjudicated"]),
              "denied": int(r["denied"]), "denied_dollars": dollars(r["denied_cents"]),
              "line_denied_dollars": dollars(r["line_cents"]), "rejected": int(r["rejected"]),
@@ -108,7 +109,7 @@ def denial_reasons(views: ClaimViews, limit: int = 20, until: date | None = None
     where, params = through(views, until)
     rows = views.query(
         f"SELECT carc_group, carc, sum(remittances) AS remittances, sum(cents) AS cents, "
-        f"sum(denied_claims) AS denied_claims FROM {views.t['denial_carcs']}{where} GROUP BY 1, 2 "
+        f"sum(denied_claims) AS denied_claims FROM {views.t['denial_carcs_all']}{where} GROUP BY 1, 2 "
         f"HAVING sum(remittances) > 0 ORDER BY 4 DESC, 1, 2 LIMIT {int(limit)}", params)
     return [{"carc": f"{r['carc_group']}-{r['carc']}", "category": denial_category(r["carc"]),
              "remittances": int(r["remittances"]), "denied_claims": int(r["denied_claims"]),

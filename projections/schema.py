@@ -8,10 +8,11 @@ from typing import Any
 from projections import deposits
 from projections.code_lists import code_list
 from projections.facts import COLUMNS, DATES
-from projections.tables import (BOOLS, DENIAL_STATS_KEYS, KPI_COUNTERS, STAT_COLUMNS, SUMMARIES, TYPES, VIEW_NAMES,
-                                ViewTables)
+from projections.tables import (ALL_PROVIDERS, BOOLS, DENIAL_STATS_KEYS, KPI_COUNTERS, PER_PROVIDER, STAT_COLUMNS,
+                                SUMMARIES, TYPES, VIEW_NAMES, ViewTables)
 
 READER = "rcm_grafana"
+ALL = "*"  # rendering_npi of the all-providers rows in the "<name>_by_provider" views
 # (cursor, schema, names of the relations made): grants the roles their privileges on them (infra/store/grants.py)
 Grant = Callable[[Any, str, Sequence[str]], Any]
 
@@ -40,6 +41,22 @@ def days(later: str, earlier: str, dialect: str) -> str:
 def indexes(bare: dict[str, str]) -> list[tuple[str, str, str]]:
     cs, ar = bare["claim_status"], bare["ar_log"]
     return [(f"{cs}_status", cs, "status, payer_id"), (f"{cs}_dos", cs, "dos"), (f"{ar}_day", ar, "effective_on")]
+
+
+def provider_first(keys: Sequence[str]) -> list[str]:
+    """A summary's primary key with the rendering provider first: one provider's rows are one index range (and the
+    "<name>_by_provider" view's lookup of the all-providers marker in the per-provider table finds nothing at once)."""
+    return sorted(keys, key=lambda k: k != "rendering_npi")
+
+
+def by_provider_select(t: dict[str, str], name: str) -> str:
+    """`<name>_by_provider`: the table's rows per provider and, under rendering_npi '*', its sum over all providers
+    ("<name>_all"): a dashboard panel filters `rendering_npi IN (${provider:sqlstring})`, and All ('*', the
+    variable's custom all value) reads the few summed rows."""
+    keys, metrics = ALL_PROVIDERS[f"{name}_all"]
+    columns = ", ".join([k for k, _ in keys] + list(metrics))
+    return (f"SELECT CAST('{ALL}' AS TEXT) AS rendering_npi, {columns} FROM {t[f'{name}_all']} "
+            f"UNION ALL SELECT rendering_npi, {columns} FROM {t[name]}")
 
 
 class ViewSchema:
@@ -78,9 +95,9 @@ class ViewSchema:
                 f" PRIMARY KEY (claim_id, valid_from))",
                 f"CREATE TABLE IF NOT EXISTS {ds} (day {d} NOT NULL, payer_id TEXT NOT NULL,"
                 f" rendering_npi TEXT NOT NULL, carc_group TEXT NOT NULL, category TEXT NOT NULL, {stats},"
-                f" PRIMARY KEY ({', '.join(DENIAL_STATS_KEYS)}))",
+                f" PRIMARY KEY ({', '.join(provider_first(DENIAL_STATS_KEYS))}))",
                 *self.index_statements(tables.bare),
-                *(self.summary_statement(name) for name in SUMMARIES),
+                *(self.summary_statement(name) for name in (*SUMMARIES, *ALL_PROVIDERS)),
                 *deposits.create_statements(tables.t, d),
             ):
                 c.execute(statement)
@@ -117,7 +134,7 @@ class ViewSchema:
     def outdated(self, name: str) -> bool:
         """A table an earlier release made without columns this release writes (rebuilt, never half-filled)."""
         wanted = {"claim_status": COLUMNS, "denial_stats": [*DENIAL_STATS_KEYS, *STAT_COLUMNS],
-                  **{k: [c for c, _ in keys] + list(m) for k, (keys, m) in SUMMARIES.items()}}
+                  **{k: [c for c, _ in keys] + list(m) for k, (keys, m) in {**SUMMARIES, **ALL_PROVIDERS}.items()}}
         if name not in wanted:
             return False
         bare = self.tables.bare[name]
@@ -152,15 +169,18 @@ class ViewSchema:
             return
         tables = self.tables
         self.grant(c, tables.db_schema, [*tables.bare.values(), *([] if tables.suffix else [
-            "kpis", "ar_open", "carc_codes", "deposit_reconciliation"])])
+            "kpis", "ar_open", "carc_codes", "deposit_reconciliation", *(f"{n}_by_provider" for n in PER_PROVIDER)])])
+
+    def by_provider_views(self) -> list[str]:
+        return [f"{self.tables.prefix}{name}_by_provider" for name in PER_PROVIDER]
 
     def summary_statement(self, name: str) -> str:
-        keys, metrics = SUMMARIES[name]
+        keys, metrics = SUMMARIES[name] if name in SUMMARIES else ALL_PROVIDERS[name]
         date_type = TYPES[self.tables.dialect]["date"]
         key_sql = ", ".join(f"{k} {date_type if t == 'date' else 'TEXT'} NOT NULL" for k, t in keys)
         metric_sql = ", ".join(f"{m} BIGINT NOT NULL DEFAULT 0" for m in metrics)
         return (f"CREATE TABLE IF NOT EXISTS {self.tables.t[name]} ({key_sql}, {metric_sql}, "
-                f"PRIMARY KEY ({', '.join(k for k, _ in keys)}))")
+                f"PRIMARY KEY ({', '.join(provider_first([k for k, _ in keys]))}))")
 
     def index_statements(self, bare: dict[str, str]) -> list[str]:
         return [f"CREATE INDEX IF NOT EXISTS {name} ON {self.tables.prefix}{table} ({columns})"
@@ -171,8 +191,11 @@ class ViewSchema:
         today = "date('now')" if self.tables.dialect == "sqlite" else "CURRENT_DATE"
         drop = "DROP VIEW IF EXISTS"
         reconciliation = self.tables.reconciliation
+        by_provider = [f"{self.tables.prefix}{name}_by_provider" for name in PER_PROVIDER]
         return [
-            f"{drop} {kpis}", f"{drop} {ar_open}", f"{drop} {reconciliation}",
+            f"{drop} {kpis}", f"{drop} {ar_open}", f"{drop} {reconciliation}", *(f"{drop} {v}" for v in by_provider),
+            *(f"CREATE VIEW {view} AS {by_provider_select(self.tables.t, name)}"
+              for view, name in zip(by_provider, PER_PROVIDER)),
             f"CREATE VIEW {reconciliation} AS {deposits.reconciliation_select(self.tables.t, self.tables.dialect)}",
             f"CREATE VIEW {ar_open} AS SELECT claim_id, claim_number, payer_id, billing_npi, rendering_npi, 'payer' AS "
             f"responsibility, payer_balance AS balance_cents, dos, first_submitted_on AS since FROM {cs} "
@@ -186,12 +209,13 @@ class ViewSchema:
         or rendering provider (`by`); `today` is the SQL for the day A/R is aged to. `cut`: of the history cut at
         that day (business time), from the daily tables (projections/intervals.py) summed up to it."""
         t, dialect = self.tables.t, self.tables.dialect
-        k_from, ar_from, ap_from = t["kpi_counters"], t["dos_summary"], t["denial_stats"]
+        # per provider when grouped by provider, else summed over providers ("<name>_all")
+        each = (lambda name: t[name]) if by == "provider" else (lambda name: t[f"{name}_all"])
+        k_from, ar_from, ap_from = each("kpi_counters"), each("dos_summary"), t["denial_stats_all"]
         if cut:
-            providers = "rendering_npi <> '*'" if by == "provider" else "rendering_npi = '*'"
-            k_from = f"{t['kpi_daily']} WHERE {providers} AND day <= {today}"
-            ar_from = f"{t['dos_daily']} WHERE {providers} AND day <= {today}"
-            ap_from = f"{t['denial_stats']} WHERE day <= {today}"
+            k_from = f"{each('kpi_daily')} WHERE day <= {today}"
+            ar_from = f"{each('dos_daily')} WHERE day <= {today}"
+            ap_from = f"{t['denial_stats_all']} WHERE day <= {today}"
         ratio = (lambda a, b: f"(CAST({a} AS REAL) / NULLIF({b}, 0))") if dialect == "sqlite" else \
             (lambda a, b: f"(CAST({a} AS DOUBLE PRECISION) / NULLIF({b}, 0))")
         group = {None: "'all'", "payer": "payer_id", "provider": "rendering_npi"}[by]
@@ -227,7 +251,7 @@ LEFT JOIN ap ON ap.grp = g.grp{'' if by is None else ' ORDER BY 1'}"""
         tables = self.tables
         with tables.transaction() as c:
             if not tables.suffix:  # the SQL views over the live tables first: they depend on them
-                for view in (tables.kpis, tables.ar_open, tables.reconciliation):
+                for view in (tables.kpis, tables.ar_open, tables.reconciliation, *self.by_provider_views()):
                     c.execute(f"DROP VIEW IF EXISTS {view}")
             for table in tables.t.values():
                 c.execute(f"DROP TABLE IF EXISTS {table}")
@@ -241,7 +265,7 @@ LEFT JOIN ap ON ap.grp = g.grp{'' if by is None else ' ORDER BY 1'}"""
         live = self.tables
         table = live.tracking_table()
         with live.transaction() as c:
-            for view in (live.kpis, live.ar_open, live.reconciliation):
+            for view in (live.kpis, live.ar_open, live.reconciliation, *self.by_provider_views()):
                 c.execute(f"DROP VIEW IF EXISTS {view}")
             for name, live_table in live.t.items():
                 c.execute(f"DROP TABLE IF EXISTS {live_table}")

@@ -36,8 +36,8 @@ SUMMARIES = {
     # such events and their dollars (charges coded or sent, payer payment, denied amount, amount written off)
     "day_activity": ((("day", "date"), ("payer_id", "text"), ("activity", "text")), ("events", "cents")),
     # as of any date (projections/intervals.py): per effective day, the change of every claim's contribution to
-    # status_summary, dos_summary and kpi_counters, kept per rendering provider and for all of them ('*'); the
-    # provider comes first so that one provider's or all providers' rows up to a day are one index range
+    # status_summary, dos_summary and kpi_counters; the provider comes first: one provider's rows up to a day are
+    # one index range
     "status_daily": ((("rendering_npi", "text"), ("day", "date"), ("status", "text"), ("payer_id", "text"),
                       ("dos_month", "date")), ("claims", "billed", "payer_balance", "patient_balance")),
     "dos_daily": ((("rendering_npi", "text"), ("day", "date"), ("dos", "date"), ("payer_id", "text")),
@@ -54,6 +54,14 @@ SUMMARIES = {
 DENIAL_STATS_KEYS = ("day", "payer_id", "rendering_npi", "carc_group", "category")
 STAT_COLUMNS = ("adjudicated", "adjudicated_cents", "denied", "denied_cents", "denied_lines_cents", "rejected",
                 "appealed", "decided", "overturned")
+# Kept again summed over every provider, as "<name>_all" (the same keys but rendering_npi), by the page writer in the
+# same transaction: a report or panel over all providers reads these rows instead of one row per provider (the
+# million-claim bench has 515 providers). Reading the table itself is right when it filters or groups by provider.
+PER_PROVIDER = ("status_summary", "dos_summary", "kpi_counters", "ar_daily", "denial_carcs", "cash_daily",
+                "status_daily", "dos_daily", "kpi_daily", "denial_stats")
+DENIAL_STATS = (tuple((k, "date" if k == "day" else "text") for k in DENIAL_STATS_KEYS), STAT_COLUMNS)
+ALL_PROVIDERS = {f"{name}_all": (tuple(key for key in keys if key[0] != "rendering_npi"), metrics)
+                 for name in PER_PROVIDER for keys, metrics in [SUMMARIES.get(name, DENIAL_STATS)]}
 TYPES = {"sqlite": {"date": "TEXT", "bool": "INTEGER"}, "postgresql": {"date": "DATE", "bool": "BOOLEAN"}}
 BOOLS = ("clean", "initially_denied", "first_pass_resolved")
 
@@ -68,8 +76,7 @@ class ViewTables:
         self.prefix = f"{db_schema}." if db_schema else ""
         self.db_schema = db_schema or "public"
         self.bare = {name: f"{name}{suffix}" for name in ("claim_status", "claim_intervals", "ar_log", "denial_stats",
-                                                          *SUMMARIES,
-                                                          *BANKING)}
+                                                          *SUMMARIES, *ALL_PROVIDERS, *BANKING)}
         self.t = {name: f"{self.prefix}{bare}" for name, bare in self.bare.items()}
         self.kpis, self.ar_open = f"{self.prefix}kpis", f"{self.prefix}ar_open"
         self.carc_codes = f"{self.prefix}carc_codes"  # reference data the dashboards join: CARC -> description

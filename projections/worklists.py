@@ -56,7 +56,9 @@ def cli_target(dialect: str) -> Target:
 
 
 GRAFANA = Target("postgresql", "($__timeTo())::date", lambda column: f"{column} / 100.0")
-GRAFANA_FILTERS = ("$__timeFilter(dos)", "payer_id IN (${payer:sqlstring})", "rendering_npi IN (${provider:sqlstring})")
+# the provider variable's All is '*' (its custom all value): claim rows have no all-providers row to match
+GRAFANA_FILTERS = ("$__timeFilter(dos)", "payer_id IN (${payer:sqlstring})",
+                   "('*' IN (${provider:sqlstring}) OR rendering_npi IN (${provider:sqlstring}))")
 
 
 def listed(statuses: Sequence[str]) -> str:
