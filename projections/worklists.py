@@ -56,8 +56,8 @@ def cli_target(dialect: str) -> Target:
 
 
 GRAFANA = Target("postgresql", "($__timeTo())::date", lambda column: f"{column} / 100.0")
-# the provider variable's All is '*' (its custom all value): claim rows have no all-providers row to match
-GRAFANA_FILTERS = ("$__timeFilter(dos)", "payer_id IN (${payer:sqlstring})",
+# the variables' All is '*' (their custom all value): claim rows have no all-payers or all-providers row to match
+GRAFANA_FILTERS = ("$__timeFilter(dos)", "('*' IN (${payer:sqlstring}) OR payer_id IN (${payer:sqlstring}))",
                    "('*' IN (${provider:sqlstring}) OR rendering_npi IN (${provider:sqlstring}))")
 
 
