@@ -15,7 +15,7 @@ from projections.facts import (COLUMNS, CONTRIBUTES, DATES, Contribution, Effect
                                new_facts)
 from projections.facts_cache import Facts, FactsCache
 from projections.intervals import INTERVAL_COLUMNS, ClaimTimeline, History, HistoryUnavailable, day_of, is_late
-from projections.tables import (BOOLS, DENIAL_STATS_KEYS, PER_PROVIDER, STAT_COLUMNS, SUMMARIES, VIEW_NAMES,
+from projections.tables import (BOOLS, DENIAL_STATS_KEYS, STAT_COLUMNS, SUMMARIES, SUMMED_OVER, VIEW_NAMES,
                                 ViewTables)
 
 RECORDED_TEXT = ("claim_number", "billing_npi", "rendering_npi", "payer_id", "payer_class", "last_carcs",
@@ -210,13 +210,14 @@ class PageWriter:
         changed = [(*key, *([values.get(m, 0) for m in metrics] if isinstance(values, dict) else values))
                    for key, values in sorted(rows.items(), key=order)
                    if any(values.values() if isinstance(values, dict) else values)]
-        self.upsert(c, name, (*key_names, *metrics), key_names, changed, "add", rollup=name in PER_PROVIDER)
+        self.upsert(c, name, (*key_names, *metrics), key_names, changed, "add", rollup=name in SUMMED_OVER)
 
     def upsert(self, c: Any, name: str, columns: Sequence[str], conflict: Sequence[str], rows: list[tuple[Any, ...]],
                mode: str, rollup: bool = False) -> None:
         """Inserts rows; on a key already there either replaces the other columns or adds to them.
         SQLite: one executemany. PostgreSQL: COPY into a session temp table, then one INSERT ... SELECT.
-        `rollup` (mode add): the rows are added to the table's "<name>_all" too, summed over rendering_npi."""
+        `rollup` (mode add): the rows are added to the table's "<name>_all" too, summed over the key columns
+        SUMMED_OVER names."""
         if not rows:
             return
         rows = storable(columns, rows)
@@ -224,9 +225,9 @@ class PageWriter:
         if self.tables.dialect == "sqlite":
             c.executemany(self.insert(table, columns, conflict, mode), [sqlite_row(row) for row in rows])
             if rollup:
-                kept = [col for col in columns if col != "rendering_npi"]
+                kept = [col for col in columns if col not in SUMMED_OVER[name]]
                 c.executemany(self.insert(self.tables.t[f"{name}_all"], kept, [k for k in conflict if k in kept], mode),
-                              [sqlite_row(row) for row in summed_over_provider(columns, conflict, rows)])
+                              [sqlite_row(row) for row in summed_over(columns, conflict, rows, SUMMED_OVER[name])])
             return
         staging = f"staging_{self.tables.bare[name]}"
         c.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table}) ON COMMIT DELETE ROWS")
@@ -237,8 +238,8 @@ class PageWriter:
         c.execute(f"{self.insert(table, columns, conflict, mode, select=True)} SELECT {cols} FROM {staging} "
                   f"ORDER BY {', '.join(conflict or columns)}{self.on_conflict(table, columns, conflict, mode)}")
         if rollup:
-            keys = [col for col in conflict if col != "rendering_npi"]
-            kept = [col for col in columns if col != "rendering_npi"]
+            keys = [col for col in conflict if col not in SUMMED_OVER[name]]
+            kept = [col for col in columns if col not in SUMMED_OVER[name]]
             twin = self.tables.t[f"{name}_all"]
             picked = ", ".join(col if col in conflict else f"sum({col})" for col in kept)
             c.execute(f"{self.insert(twin, kept, keys, mode, select=True)} SELECT {picked} FROM {staging} "
@@ -265,10 +266,10 @@ def sqlite_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(v.isoformat() if isinstance(v, date) else int(v) if isinstance(v, bool) else v for v in row)
 
 
-def summed_over_provider(columns: Sequence[str], conflict: Sequence[str], rows: list[tuple[Any, ...]]
-                         ) -> list[tuple[Any, ...]]:
-    """The rows summed over rendering_npi, without that column: what the "<name>_all" table adds."""
-    keys = [i for i, col in enumerate(columns) if col in conflict and col != "rendering_npi"]
+def summed_over(columns: Sequence[str], conflict: Sequence[str], rows: list[tuple[Any, ...]], over: Sequence[str]
+                ) -> list[tuple[Any, ...]]:
+    """The rows summed over the key columns `over`, without them: what the "<name>_all" table adds."""
+    keys = [i for i, col in enumerate(columns) if col in conflict and col not in over]
     metrics = [i for i, col in enumerate(columns) if col not in conflict]
     sums: dict[tuple[Any, ...], list[int]] = {}
     for row in rows:

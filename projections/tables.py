@@ -59,9 +59,12 @@ STAT_COLUMNS = ("adjudicated", "adjudicated_cents", "denied", "denied_cents", "d
 # million-claim bench has 515 providers). Reading the table itself is right when it filters or groups by provider.
 PER_PROVIDER = ("status_summary", "dos_summary", "kpi_counters", "ar_daily", "denial_carcs", "cash_daily",
                 "status_daily", "dos_daily", "kpi_daily", "denial_stats")
+# name -> the key columns its "<name>_all" sums over: productivity is summed over payers too (who did what, whoever
+# the payer: its panel reads a row per person and day)
+SUMMED_OVER = {**{name: ("rendering_npi",) for name in PER_PROVIDER}, "productivity": ("payer_id", "rendering_npi")}
 DENIAL_STATS = (tuple((k, "date" if k == "day" else "text") for k in DENIAL_STATS_KEYS), STAT_COLUMNS)
-ALL_PROVIDERS = {f"{name}_all": (tuple(key for key in keys if key[0] != "rendering_npi"), metrics)
-                 for name in PER_PROVIDER for keys, metrics in [SUMMARIES.get(name, DENIAL_STATS)]}
+ALL_PROVIDERS = {f"{name}_all": (tuple(key for key in keys if key[0] not in over), metrics)
+                 for name, over in SUMMED_OVER.items() for keys, metrics in [SUMMARIES.get(name, DENIAL_STATS)]}
 TYPES = {"sqlite": {"date": "TEXT", "bool": "INTEGER"}, "postgresql": {"date": "DATE", "bool": "BOOLEAN"}}
 BOOLS = ("clean", "initially_denied", "first_pass_resolved")
 
