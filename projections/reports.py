@@ -132,6 +132,29 @@ def scorecard(views: ClaimViews, by: str | None, as_of: date, cut: bool = False)
     return [kpi_figures(row) for row in rows]
 
 
+def month_ends(last: date, months: int = 12) -> list[date]:
+    """The last `months` month-ends before the month of `last` (oldest first)."""
+    first = last.replace(day=1)
+    ends = []
+    for _ in range(months):
+        first = (first - timedelta(days=1)).replace(day=1)
+        ends.append((first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1))
+    return ends[::-1]
+
+
+def month_end_kpis(views: ClaimViews, last: date, months: int = 12) -> list[dict[str, Any]]:
+    """The KPIs as of each of the last `months` month-ends before `last`'s month, each of the history cut there
+    (what a month-end close reported): on PostgreSQL one query (the as-of KPIs laterally per month-end)."""
+    ends = month_ends(last, months)
+    if views.dialect == "sqlite":
+        return [{"month_end": end, **kpis(views, end)} for end in ends]
+    sql = views.kpi_select("e.month_end", None, cut=True)
+    rows = views.query(f"SELECT e.month_end, k.* FROM unnest(CAST(? AS DATE[])) AS e(month_end) "
+                       f"CROSS JOIN LATERAL ({sql}) k ORDER BY e.month_end", [ends])
+    return [{"month_end": r["month_end"], **kpi_figures({k: v for k, v in r.items() if k != "month_end"})}
+            for r in rows]
+
+
 def kpi_figures(row: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in row.items():

@@ -219,6 +219,12 @@ def test_projections_reports_and_worklist(database_url):
     assert 0 < sum(r["claims"] for r in then) <= 300
     bad = rcm("report", "status", "--as-of", "2026-13-01", db=database_url)
     assert bad.returncode == 2 and "--as-of '2026-13-01': not a date" in bad.stderr
+    months = json.loads(rcm("report", "kpis", "--month-ends", "3", "--as-of", "2026-11-27", "--json",
+                            db=database_url).stdout)["rows"]
+    assert [r["month_end"] for r in months] == ["2026-08-31", "2026-09-30", "2026-10-31"]
+    assert months[1]["claims_submitted"] == json.loads(rcm("report", "kpis", "--as-of", "2026-09-30", "--json",
+                                                           db=database_url).stdout)["claims_submitted"]
+    assert rcm("report", "status", "--month-ends", db=database_url).returncode == 2
     worklist = json.loads(rcm("claims", "--status", "denied", "--limit", "5", "--json", db=database_url).stdout)
     assert all(row["status"] == "denied" for row in worklist)
 

@@ -458,3 +458,28 @@ def test_a_month_end_pack_takes_its_range_and_payer(filled: str, tmp_path: Path)
                          (("--from", "2026-02-30"), "is not a date")):
         refused = rcm("--out", str(tmp_path / "bad"), *args)
         assert refused.returncode == 2 and reason in refused.stderr, (args, refused.stderr)
+
+
+def test_month_end_kpis_are_the_kpis_as_of_each_month_end(filled: str):
+    """Month over month (issue 16): `rcm report kpis --month-ends` is one query on PostgreSQL, and the overview's
+    month-end panel shows the same figures; each row is the KPIs as of that month-end (the history cut there)."""
+    runner = open_runner(filled)
+    views = runner.views
+    today = datetime.now(timezone.utc).date()
+    rows = reports.month_end_kpis(views, today)
+    assert [r["month_end"] for r in rows] == reports.month_ends(today) and len(rows) == 12
+    assert rows[-1]["month_end"] == today.replace(day=1) - timedelta(days=1)
+    panel = table(run(filled, "rcm-overview")["KPIs at each month-end (last 12)"])
+    assert [r["month end"] for r in panel] == [end.isoformat() for end in reports.month_ends(today)]
+    checked = 0
+    for row, shown in zip(rows, panel):
+        want = reports.kpis(views, row["month_end"])
+        assert {k: v for k, v in row.items() if k != "month_end"} == want, row["month_end"]
+        for title, key in (("clean claim rate", "clean_claim_rate"), ("initial denial rate", "initial_denial_rate"),
+                           ("first-pass resolution", "first_pass_resolution_rate"),
+                           ("net collection rate", "net_collection_rate"), ("days in A/R", "days_in_ar"),
+                           ("A/R > 90 days", "ar_over_90_share")):
+            assert shown[title] == (None if want[key] is None else pytest.approx(want[key], abs=1e-4)), (title, row)
+        assert money(shown["A/R"] or 0) == want["ar_total"]
+        checked += want["claims_adjudicated"] or 0
+    assert checked > 0, "the demo has adjudicated claims at some month-end"
