@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
+from operator import itemgetter
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking
@@ -19,28 +20,32 @@ RECORDED_TEXT = ("claim_number", "billing_npi", "rendering_npi", "payer_id", "pa
                  "denial_category", "carc_group", "carc", "category", "trace", "coded_by",
                  "person", "activity")  # view columns holding text from events
 Totals = dict[str, dict[tuple[Any, ...], dict[str, int]]]
+FACT_ROW = itemgetter(*COLUMNS)  # a claim's facts -> its claim_status row
 
 
 class ConcurrentRunner(Exception):
     """Another runner advanced these views first; this page was not written."""
 
 
-def order(item: tuple[tuple[Any, ...], Any]) -> tuple[str, ...]:
-    return tuple(str(k) for k in item[0])
-
-
 def storable(columns: Sequence[str], rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """PostgreSQL text cannot hold NUL: text recorded with one before commands refused control characters is
     written with U+FFFD in its place (on both back ends, so their views agree) instead of stopping the projections."""
     at = [i for i, name in enumerate(columns) if name in RECORDED_TEXT]
+    # each text column's values joined and searched at C speed: rows are looked at one by one only when one has NUL
+    if not any("\x00" in "".join(map(str, map(itemgetter(i), rows))) for i in at):
+        return rows
     return [tuple(v.replace("\x00", "\ufffd") if isinstance(v, str) else v for v in row)
             if any(isinstance(row[i], str) and "\x00" in row[i] for i in at) else row for row in rows]
 
 
 def add(totals: Totals, contribution: Totals, sign: int) -> None:
     for name, rows in contribution.items():
+        table = totals[name]
         for key, metrics in rows.items():
-            row = totals[name].setdefault(key, {})
+            row = table.get(key)
+            if row is None:
+                table[key] = dict(metrics) if sign == 1 else {metric: sign * v for metric, v in metrics.items()}
+                continue
             for metric, value in metrics.items():
                 row[metric] = row.get(metric, 0) + sign * value
 
@@ -143,24 +148,22 @@ class PageWriter:
         return found
 
     def write_facts(self, c: Any, facts: Iterable[dict[str, Any]]) -> None:
-        self.upsert(c, "claim_status", COLUMNS, ("claim_id",), [tuple(f[name] for name in COLUMNS) for f in facts],
-                    "replace")
+        self.upsert(c, "claim_status", COLUMNS, ("claim_id",), list(map(FACT_ROW, facts)), "replace")
 
     def write_ar(self, c: Any, changes: list[tuple[str, int, date, str, int]]) -> None:
         self.upsert(c, "ar_log", ("claim_id", "seq", "effective_on", "responsibility", "delta_cents"), (), changes,
                     "insert")
 
     def write_denials(self, c: Any, counts: dict[tuple[date, str, str, str, str], dict[str, int]]) -> None:
-        rows = [(*key, *(metrics.get(m, 0) for m in STAT_COLUMNS))
-                for key, metrics in sorted(counts.items(), key=order)]
+        zeros = (0,) * len(STAT_COLUMNS)
+        rows = [(*key, *map(metrics.get, STAT_COLUMNS, zeros)) for key, metrics in counts.items()]
         self.upsert(c, "denial_stats", (*DENIAL_STATS_KEYS, *STAT_COLUMNS), DENIAL_STATS_KEYS, rows, "add")
 
     def write_summary(self, c: Any, name: str, rows: dict[tuple[Any, ...], dict[str, int]]) -> None:
         keys, metrics = SUMMARIES[name]
         key_names = tuple(k for k, _ in keys)
-        # in key order: writers adding to the same summary rows (Kafka scale-out) lock them in one order
-        changed = [(*key, *(values.get(m, 0) for m in metrics)) for key, values in sorted(rows.items(), key=order)
-                   if any(values.values())]
+        zeros = (0,) * len(metrics)  # (upsert adds them in key order: see there)
+        changed = [(*key, *map(values.get, metrics, zeros)) for key, values in rows.items() if any(values.values())]
         self.upsert(c, name, (*key_names, *metrics), key_names, changed, "add")
 
     def upsert(self, c: Any, name: str, columns: Sequence[str], conflict: Sequence[str], rows: list[tuple[Any, ...]],
@@ -187,7 +190,8 @@ class PageWriter:
         with c.copy(f"COPY {staging} ({cols}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        # ordered by the key: concurrent writers (Kafka scale-out) take the row locks in the same order
+        # ordered by the key: concurrent writers (Kafka scale-out) take the row locks in the same order (SQLite has
+        # one writer at a time: its rows go in as they come)
         c.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {staging} ORDER BY {', '.join(conflict or columns)}"
                   f"{on_conflict}")
 
