@@ -423,12 +423,12 @@ def summaries(f: dict[str, Any]) -> dict[str, dict[tuple[Any, ...], dict[str, in
     }
     if f["status"] == Status.VOIDED:
         return out
-    balances = (f["payer_balance"], f["patient_balance"])
+    payer, patient = f["payer_balance"], f["patient_balance"]
     out["dos_summary"] = {(f["dos"], f["payer_id"], f["rendering_npi"]): {
         "claims": 1, "billed": f["billed"], "payer_balance": f["payer_balance"],
         "patient_balance": f["patient_balance"],
         # A/R counts what is owed (each responsibility's balance above zero); credits owed back apart
-        "open_balance": sum(max(b, 0) for b in balances), "credit_balance": -sum(min(b, 0) for b in balances)}}
+        "open_balance": max(payer, 0) + max(patient, 0), "credit_balance": -min(payer, 0) - min(patient, 0)}}
     k: dict[str, int] = {}
     if f["submissions"]:
         k.update(submitted=1, clean=int(f["clean"]), rejected=int(f["rejections"] > 0), days_to_bill_n=1,

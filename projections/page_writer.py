@@ -5,6 +5,7 @@ counting twice."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import date
 from operator import itemgetter
 from typing import Any
@@ -24,7 +25,29 @@ FACT_ROW = itemgetter(*COLUMNS)  # a claim's facts -> its claim_status row
 
 
 class ConcurrentRunner(Exception):
-    """Another runner advanced these views first; this page was not written."""
+    """Another runner advanced these views first; this page (the one following `previous`) was not written."""
+
+    def __init__(self, message: str, previous: int | None = None) -> None:
+        super().__init__(message)
+        self.previous = previous
+
+
+@dataclass
+class Folded:
+    """A page folded and not yet written: its claims' facts, their effects and summary changes, its banking rows,
+    and the positions it moves the views from (`previous`) and to (`last`)."""
+
+    facts: Facts
+    effects: Effects
+    totals: Totals
+    banking: Any
+    last: int
+    previous: int | None
+
+    def detached(self) -> Folded:
+        """With its own copy of each claim's facts: what a thread writes while the next page folds the cached ones
+        further (the rest is the page's own)."""
+        return replace(self, facts={key: dict(state) for key, state in self.facts.items()})
 
 
 def storable(columns: Sequence[str], rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -84,14 +107,37 @@ class PageWriter:
         rows (at `position`, by default the page's last notification), or whatever `record_position` writes with
         the same cursor (a Kafka consumer's offsets). With `previous` (the position the page follows) the
         tracking rows move only from there: a page overlapping one another runner wrote meanwhile fails."""
-        if not page and position is None:
+        folded = self.fold(page, position, previous)
+        if folded is None:
             return
+        try:
+            self.write(folded, record_position)
+        except BaseException:
+            self.cache.forget()  # the cached facts were folded past what the database holds
+            raise
+        self.cache.remember(folded.facts, folded.last)
+
+    def fold(self, page: Sequence[tuple[int, Any]], position: int | None = None,
+             previous: int | None = None) -> Folded | None:
+        """The page folded onto its claims' facts (the cached ones changed in place), ready to be written."""
+        if not page and position is None:
+            return None
         claim_events = [(seq, e) for seq, e in page if not is_ignored(e)]
         self.cache.drop_unless_at(previous)
-        facts = self.cache.known({str(e.originator_id) for _, e in claim_events}, self.read_facts)
-        effects, totals = fold_page(facts, claim_events)
-        banking = deposits.banking_rows([(seq, e) for seq, e in page if deposits.is_reconciled(e)])
+        try:
+            facts = self.cache.known({str(e.originator_id) for _, e in claim_events}, self.read_facts)
+            effects, totals = fold_page(facts, claim_events)
+            banking = deposits.banking_rows([(seq, e) for seq, e in page if deposits.is_reconciled(e)])
+        except BaseException:
+            self.cache.forget()  # claims folded part of the way: no position holds their cached facts
+            raise
         last = page[-1][0] if position is None else position
+        return Folded(facts, effects, totals, banking, last, previous)
+
+    def write(self, folded: Folded, record_position: Callable[[Any], None] | None = None) -> None:
+        """Writes a folded page and moves its position, in one transaction; the facts cache is the caller's."""
+        facts, effects, totals, banking, last, previous = (folded.facts, folded.effects, folded.totals,
+                                                           folded.banking, folded.last, folded.previous)
         try:
             with self.tables.transaction() as c:
                 self.write_facts(c, facts.values())
@@ -102,12 +148,8 @@ class PageWriter:
                 deposits.write(c, self.tables, banking)
                 self.record(c, last, previous, record_position)
         except IntegrityError as e:
-            self.cache.forget()
-            raise ConcurrentRunner(f"another runner already recorded notification {last} in these views: {e}") from e
-        except BaseException:
-            self.cache.forget()  # the cached facts were folded past what the database holds
-            raise
-        self.cache.remember(facts, last)
+            raise ConcurrentRunner(f"another runner already recorded notification {last} in these views: {e}",
+                                   previous) from e
 
     def record(self, c: Any, last: int, previous: int | None, record_position: Callable[[Any], None] | None) -> None:
         if record_position is not None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from projections.facts_cache import FactsCache
 from projections.page_writer import PageWriter
+from projections.pipeline import Pipeline
 from projections.schema import Grant, ViewSchema
 from projections.tables import ViewTables
 
@@ -49,6 +50,11 @@ class ClaimViews:
     def apply(self, page: Sequence[tuple[int, Any]], position: int | None = None,
               record_position: Callable[[Any], None] | None = None, previous: int | None = None) -> None:
         self.writer.apply(page, position, record_position, previous)
+
+    def pipeline(self) -> Pipeline:
+        """For a catch-up: on PostgreSQL, with the facts cache kept (a page folds on from the one being written),
+        each page is written while the next is folded; one page after the other otherwise."""
+        return Pipeline(self.writer, threaded=self.dialect == "postgresql" and self.writer.cache.facts is not None)
 
     def keep_facts(self, claims: int) -> None:
         self.writer.cache.keep(claims)
