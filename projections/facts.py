@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from domain.carc import denial_category, is_contractual
@@ -108,52 +109,67 @@ def fold(facts: dict[str, Any], event: Any, seq: int, effects: Effects) -> None:
                            f"(notification {seq}); upgrade rcm or add it to projections/facts.py")
     day = event.effective_at.date()
     payer_before, patient_before = facts["payer_balance"], facts["patient_balance"]
-    where_before = (facts["dos"], facts["payer_id"], facts["rendering_npi"])
-    money_before = [facts[m] for m in CASH]
+    where_before = WHERE(facts)
+    money_before = MONEY_MOVED(facts)
     handler(facts, event, day, effects)
-    moved = {m: facts[m] - before for m, before in zip(CASH, money_before) if facts[m] != before}
-    if moved:
+    money_after = MONEY_MOVED(facts)
+    if money_after != money_before:
         row = effects.cash.setdefault((day, facts["payer_id"], facts["rendering_npi"]), dict.fromkeys(CASH, 0))
-        for m, delta in moved.items():
-            row[m] += delta
+        for m, after, before in zip(CASH, money_after, money_before):
+            if after != before:
+                row[m] += after - before
     rebalance(facts)
     if facts["status"] not in ENDED:
         facts["closed_on"] = None
     facts["version"] = event.originator_version
     if facts["last_activity_on"] is None or day > facts["last_activity_on"]:
         facts["last_activity_on"] = day  # the latest day the claim's events are effective (a late fact is earlier)
-    where_after = (facts["dos"], facts["payer_id"], facts["rendering_npi"])
-    for responsibility, before in (("payer", payer_before), ("patient", patient_before)):
-        after = facts[f"{responsibility}_balance"]
+    where_after = WHERE(facts)
+    moved = where_after != where_before
+    for responsibility, before, after in (("payer", payer_before, facts["payer_balance"]),
+                                          ("patient", patient_before, facts["patient_balance"])):
         if after != before:
             effects.ar.append((facts["claim_id"], seq, day, responsibility, after - before))
-        if where_after != where_before and before:
+        if moved and before:
             effects.move(day, *where_before, responsibility, -before)  # type: ignore[arg-type]
             effects.move(day, *where_after, responsibility, before)
         if after != before:
             effects.move(day, *where_after, responsibility, after - before)
     if facts["patient_balance"] > 0 and patient_before <= 0:
         facts["patient_since"] = day
-    count_work(facts, event, day, effects)
+    count_work(facts, event, day, effects, name)
 
 
-def count_work(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
-    kind = type(e).__name__
-    if kind in ("Coded", "Recoded", "Opened", "CodingAttached"):
+WHERE = itemgetter("dos", "payer_id", "rendering_npi")  # where a claim's A/R is counted
+MONEY_MOVED = itemgetter(*CASH)
+CODING = frozenset({"Coded", "Recoded", "Opened", "CodingAttached"})
+
+
+def count_work(f: dict[str, Any], e: Any, day: date, fx: Effects, kind: str = "") -> None:
+    kind = kind or type(e).__name__
+    if kind in CODING:
         f["coded_by"] = e.actor
-    where = (f["payer_id"], f["rendering_npi"])
-    metrics = {"tasks": 1, "cents": work_cents(f, e)}
-    if kind in ("Paid", "Denied"):
-        metrics.update(lag_days=posting_lag_days(e), lag_n=1)
-    fx.work_done(day, e.actor, ACTIVITY[kind], f["denial_category"] if kind == "Denied" else "-", *where, **metrics)
+    amount = work_cents(f, e, kind)
+    if kind == "Paid" or kind == "Denied":
+        metrics = {"tasks": 1, "cents": amount, "lag_days": posting_lag_days(e), "lag_n": 1}
+    else:
+        metrics = {"tasks": 1, "cents": amount}
+    key = (day, e.actor, ACTIVITY[kind], f["denial_category"] if kind == "Denied" else "-", f["payer_id"],
+           f["rendering_npi"])
+    row = fx.work.get(key)  # (Effects.work_done, inline: once per event)
+    if row is None:
+        fx.work[key] = metrics
+    else:
+        for name, value in metrics.items():
+            row[name] = row.get(name, 0) + value
     if kind == "Denied":
-        fx.work_done(day, f["coded_by"], DENIAL_ON_CODING, f["denial_category"], *where, tasks=1,
-                     cents=metrics["cents"])
+        fx.work_done(day, f["coded_by"], DENIAL_ON_CODING, f["denial_category"], f["payer_id"], f["rendering_npi"],
+                     tasks=1, cents=amount)
 
 
-def work_cents(f: dict[str, Any], e: Any) -> int:
+def work_cents(f: dict[str, Any], e: Any, kind: str = "") -> int:
     """The dollars a task moved: claims submitted (charges), payments posted, denied dollars, patient payments."""
-    kind = type(e).__name__
+    kind = kind or type(e).__name__
     if kind == "Submitted":
         return int(f["billed"])
     if kind == "Paid":

@@ -41,8 +41,8 @@ class FactsCache:
         for key in facts:
             cache.pop(key, None)  # to the end: the dict's order is the order of last use
         cache.update(facts)
-        if len(cache) > self.limit:
-            for key in list(islice(cache, len(cache) - self.limit // 2)):
+        if len(cache) > self.limit:  # the oldest dropped; never these (a page folded next may start from them)
+            for key in list(islice(cache, len(cache) - max(self.limit // 2, len(facts)))):
                 del cache[key]
 
     def forget(self) -> None:

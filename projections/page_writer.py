@@ -5,7 +5,9 @@ counting twice."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import date
+from operator import itemgetter
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking
@@ -22,20 +24,43 @@ RECORDED_TEXT = ("claim_number", "billing_npi", "rendering_npi", "payer_id", "pa
                  "denial_category", "carc_group", "carc", "category", "trace", "coded_by",
                  "person", "activity")  # view columns holding text from events
 Totals = dict[str, dict[tuple[Any, ...], Any]]
+FACT_ROW = itemgetter(*COLUMNS)  # a claim's facts -> its claim_status row
 
 
 class ConcurrentRunner(Exception):
-    """Another runner advanced these views first; this page was not written."""
+    """Another runner advanced these views first; this page (the one following `previous`) was not written."""
+
+    def __init__(self, message: str, previous: int | None = None) -> None:
+        super().__init__(message)
+        self.previous = previous
 
 
-def order(item: tuple[tuple[Any, ...], Any]) -> tuple[str, ...]:
-    return tuple(str(k) for k in item[0])
+@dataclass
+class Folded:
+    """A page folded and not yet written: its claims' facts, their effects and summary changes, its banking rows,
+    and the positions it moves the views from (`previous`) and to (`last`)."""
+
+    facts: Facts
+    effects: Effects
+    totals: Totals
+    banking: Any
+    last: int
+    previous: int | None
+    timelines: list[ClaimTimeline]  # each claim's intervals and whether they replace its earlier ones
+
+    def detached(self) -> Folded:
+        """With its own copy of each claim's facts: what a thread writes while the next page folds the cached ones
+        further (the rest is the page's own)."""
+        return replace(self, facts={key: dict(state) for key, state in self.facts.items()})
 
 
 def storable(columns: Sequence[str], rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """PostgreSQL text cannot hold NUL: text recorded with one before commands refused control characters is
     written with U+FFFD in its place (on both back ends, so their views agree) instead of stopping the projections."""
     at = [i for i, name in enumerate(columns) if name in RECORDED_TEXT]
+    # each text column's values joined and searched at C speed: rows are looked at one by one only when one has NUL
+    if not any("\x00" in "".join(map(str, map(itemgetter(i), rows))) for i in at):
+        return rows
     return [tuple(v.replace("\x00", "\ufffd") if isinstance(v, str) else v for v in row)
             if any(isinstance(row[i], str) and "\x00" in row[i] for i in at) else row for row in rows]
 
@@ -112,18 +137,41 @@ class PageWriter:
         rows (at `position`, by default the page's last notification), or whatever `record_position` writes with
         the same cursor (a Kafka consumer's offsets). With `previous` (the position the page follows) the
         tracking rows move only from there: a page overlapping one another runner wrote meanwhile fails."""
-        if not page and position is None:
+        folded = self.fold(page, position, previous)
+        if folded is None:
             return
+        try:
+            self.write(folded, record_position)
+        except BaseException:
+            self.cache.forget()  # the cached facts were folded past what the database holds
+            raise
+        self.cache.remember(folded.facts, folded.last)
+
+    def fold(self, page: Sequence[tuple[int, Any]], position: int | None = None,
+             previous: int | None = None) -> Folded | None:
+        """The page folded onto its claims' facts (the cached ones changed in place), ready to be written."""
+        if not page and position is None:
+            return None
         claim_events = [(seq, e) for seq, e in page if not is_ignored(e)]
         self.cache.drop_unless_at(previous)
-        facts = self.cache.known({str(e.originator_id) for _, e in claim_events}, self.read_facts)
-        effects, totals, timelines = fold_page(facts, claim_events, self.history)
-        banking = deposits.banking_rows([(seq, e) for seq, e in page if deposits.is_reconciled(e)])
+        try:
+            facts = self.cache.known({str(e.originator_id) for _, e in claim_events}, self.read_facts)
+            effects, totals, timelines = fold_page(facts, claim_events, self.history)
+            banking = deposits.banking_rows([(seq, e) for seq, e in page if deposits.is_reconciled(e)])
+        except BaseException:
+            self.cache.forget()  # claims folded part of the way: no position holds their cached facts
+            raise
         last = page[-1][0] if position is None else position
+        return Folded(facts, effects, totals, banking, last, previous, timelines)
+
+    def write(self, folded: Folded, record_position: Callable[[Any], None] | None = None) -> None:
+        """Writes a folded page and moves its position, in one transaction; the facts cache is the caller's."""
+        facts, effects, totals, banking, last, previous = (folded.facts, folded.effects, folded.totals,
+                                                           folded.banking, folded.last, folded.previous)
         try:
             with self.tables.transaction() as c:
                 self.write_facts(c, facts.values())
-                self.write_intervals(c, timelines)
+                self.write_intervals(c, folded.timelines)
                 self.write_ar(c, effects.ar)
                 self.write_denials(c, effects.denials)
                 for name, rows in totals.items():
@@ -131,12 +179,8 @@ class PageWriter:
                 deposits.write(c, self.tables, banking)
                 self.record(c, last, previous, record_position)
         except IntegrityError as e:
-            self.cache.forget()
-            raise ConcurrentRunner(f"another runner already recorded notification {last} in these views: {e}") from e
-        except BaseException:
-            self.cache.forget()  # the cached facts were folded past what the database holds
-            raise
-        self.cache.remember(facts, last)
+            raise ConcurrentRunner(f"another runner already recorded notification {last} in these views: {e}",
+                                   previous) from e
 
     def record(self, c: Any, last: int, previous: int | None, record_position: Callable[[Any], None] | None) -> None:
         if record_position is not None:
@@ -177,8 +221,7 @@ class PageWriter:
         return found
 
     def write_facts(self, c: Any, facts: Iterable[dict[str, Any]]) -> None:
-        self.upsert(c, "claim_status", COLUMNS, ("claim_id",), [tuple(f[name] for name in COLUMNS) for f in facts],
-                    "replace")
+        self.upsert(c, "claim_status", COLUMNS, ("claim_id",), list(map(FACT_ROW, facts)), "replace")
 
     def write_intervals(self, c: Any, timelines: list[ClaimTimeline]) -> None:
         """Each claim's intervals the page opened or closed; a claim folded again after a late fact loses its
@@ -197,19 +240,18 @@ class PageWriter:
                     "insert")
 
     def write_denials(self, c: Any, counts: dict[tuple[date, str, str, str, str], dict[str, int]]) -> None:
-        rows = [(*key, *(metrics.get(m, 0) for m in STAT_COLUMNS))
-                for key, metrics in sorted(counts.items(), key=order)]
+        zeros = (0,) * len(STAT_COLUMNS)
+        rows = [(*key, *map(metrics.get, STAT_COLUMNS, zeros)) for key, metrics in counts.items()]
         self.upsert(c, "denial_stats", (*DENIAL_STATS_KEYS, *STAT_COLUMNS), DENIAL_STATS_KEYS, rows, "add",
                     rollup=True)
 
     def write_summary(self, c: Any, name: str, rows: dict[tuple[Any, ...], dict[str, int]]) -> None:
         keys, metrics = SUMMARIES[name]
         key_names = tuple(k for k, _ in keys)
-        # in key order: writers adding to the same summary rows (Kafka scale-out) lock them in one order
+        zeros = (0,) * len(metrics)  # (upsert adds them in key order: see there)
         # (values: a dict by metric, or a list in the table's metric order)
-        changed = [(*key, *([values.get(m, 0) for m in metrics] if isinstance(values, dict) else values))
-                   for key, values in sorted(rows.items(), key=order)
-                   if any(values.values() if isinstance(values, dict) else values)]
+        changed = [(*key, *(values if isinstance(values, list) else map(values.get, metrics, zeros)))
+                   for key, values in rows.items() if any(values if isinstance(values, list) else values.values())]
         self.upsert(c, name, (*key_names, *metrics), key_names, changed, "add", rollup=name in SUMMED_OVER)
 
     def upsert(self, c: Any, name: str, columns: Sequence[str], conflict: Sequence[str], rows: list[tuple[Any, ...]],
@@ -234,7 +276,8 @@ class PageWriter:
         with c.copy(f"COPY {staging} ({cols}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        # ordered by the key: concurrent writers (Kafka scale-out) take the row locks in the same order
+        # ordered by the key: concurrent writers (Kafka scale-out) take the row locks in the same order (SQLite has
+        # one writer at a time: its rows go in as they come)
         c.execute(f"{self.insert(table, columns, conflict, mode, select=True)} SELECT {cols} FROM {staging} "
                   f"ORDER BY {', '.join(conflict or columns)}{self.on_conflict(table, columns, conflict, mode)}")
         if rollup:
@@ -276,7 +319,7 @@ def summed_over(columns: Sequence[str], conflict: Sequence[str], rows: list[tupl
         total = sums.setdefault(tuple(row[i] for i in keys), [0] * len(metrics))
         for j, i in enumerate(metrics):
             total[j] += row[i]
-    return [(*key, *total) for key, total in sorted(sums.items(), key=order)]
+    return [(*key, *total) for key, total in sums.items()]
 
 
 def from_row(row: Any) -> dict[str, Any]:

@@ -53,24 +53,34 @@ class Runner:
                 f"the read models were built by an earlier release: {', '.join(self.views.incomplete)} would start "
                 f"empty behind position {self.views.position()}; run `rcm projections rebuild` once")
         done, position = 0, self.views.position()
-        while until is None or position < until:
-            notifications = self.recorder.select_notifications(start=position + 1, limit=self.page, stop=until)
-            if not notifications:
-                break
-            page = [(n.id, self.decode(n)) for n in notifications if not self.is_ignored(n)]
-            try:
-                self.views.apply(page, notifications[-1].id, previous=position)
-            except ConcurrentRunner:
-                stored = self.views.position()
-                if stored == position:
-                    raise
-                progress(max(0, stored - position))
-                position = stored
-                continue
-            position = notifications[-1].id
-            done += len(notifications)
-            progress(len(notifications))
-        return done
+        with self.views.pipeline() as pipeline:  # (on PostgreSQL a page is written while the next one is folded)
+            while True:
+                notifications = [] if until is not None and position >= until else \
+                    self.recorder.select_notifications(start=position + 1, limit=self.page, stop=until)
+                try:
+                    if notifications:
+                        written = pipeline.apply(self.decoded(notifications), notifications[-1].id, position,
+                                                 len(notifications))
+                    else:
+                        written = pipeline.finish()
+                except ConcurrentRunner as e:
+                    before = position if e.previous is None else e.previous  # the position the failed page followed
+                    stored = self.views.position()
+                    if stored == before:
+                        raise
+                    progress(max(0, stored - before))
+                    position = stored
+                    continue
+                if written:
+                    done += written
+                    progress(written)
+                if not notifications:
+                    return done
+                position = notifications[-1].id
+
+    def decoded(self, notifications: list[Any]) -> list[tuple[int, Any]]:
+        """The page as (notification id, event), without the topics no projection reads."""
+        return [(n.id, self.decode(n)) for n in notifications if not self.is_ignored(n)]
 
     def follow(self, stop: Event, poll_seconds: float = 0.2, progress: Callable[[int], None] = lambda n: None,
                wait: Callable[[float], None] | None = None) -> None:

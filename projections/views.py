@@ -8,6 +8,7 @@ from typing import Any
 
 from projections.facts_cache import FactsCache
 from projections.page_writer import PageWriter
+from projections.pipeline import Pipeline
 from projections.schema import Grant, ViewSchema
 from projections.tables import ViewTables
 
@@ -53,6 +54,11 @@ class ClaimViews:
     def read_history_with(self, history: Callable[[str], Sequence[Any]]) -> None:
         """How these views read a claim's events back when a late fact changes its past (projections/intervals.py)."""
         self.writer.history = history
+
+    def pipeline(self) -> Pipeline:
+        """For a catch-up: on PostgreSQL, with the facts cache kept (a page folds on from the one being written),
+        each page is written while the next is folded; one page after the other otherwise."""
+        return Pipeline(self.writer, threaded=self.dialect == "postgresql" and self.writer.cache.facts is not None)
 
     def keep_facts(self, claims: int) -> None:
         self.writer.cache.keep(claims)

@@ -43,3 +43,13 @@ def test_over_its_limit_the_cache_keeps_the_most_recently_written_half():
     cache.remember({key: {"claim_id": key} for key in "abcd"}, 1)
     cache.remember({"a": {"claim_id": "a"}, "e": {"claim_id": "e"}}, 2)
     assert list(cache.facts or {}) == ["a", "e"]  # b, c, d written before a was again
+
+
+def test_a_page_bigger_than_half_the_limit_keeps_all_its_own_facts():
+    """The next page may fold on from a page's facts before that page commits (projections/pipeline.py): the
+    trimming never drops them, only older ones."""
+    cache = FactsCache()
+    cache.keep(4)
+    cache.remember({"a": {"claim_id": "a"}}, 1)
+    cache.remember({key: {"claim_id": key} for key in "bcde"}, 2)
+    assert list(cache.facts or {}) == ["b", "c", "d", "e"]

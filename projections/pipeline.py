@@ -1,0 +1,79 @@
+"""A catch-up's pages written one behind the folding: while PostgreSQL writes a page (psycopg waits for the server
+with the GIL released), the runner reads, decodes and folds the next one. Exactly once all the same: a page's rows
+and its position commit in one transaction, pages one at a time and in order, and a failure leaves the views at
+the last page committed, with the facts cache forgotten."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from projections.page_writer import PageWriter
+
+
+class Pipeline:
+    """Applies pages through `writer`; `threaded` writes each in a thread of its own while the next is folded
+    (otherwise each page is written before `apply` returns). Only this object's thread touches the facts cache: a
+    page's facts go into it before the page commits, for the next page's fold to start from, and the cache is
+    forgotten when that commit fails; the writing thread gets its own copy of them (`Folded.detached`)."""
+
+    def __init__(self, writer: PageWriter, threaded: bool) -> None:
+        self.writer = writer
+        self.thread = ThreadPoolExecutor(1, thread_name_prefix="page-writer") if threaded else None
+        self.pending: tuple[Future[None], int] | None = None
+
+    def apply(self, page: Sequence[tuple[int, Any]], position: int, previous: int, events: int) -> int | None:
+        """Folds the page of `events` notifications (at most `position`, following `previous`) and writes it;
+        returns how many notifications the page written before it held, once it committed (this page's own count
+        without a thread), None if there was none. A failure of that page is raised here, this one dropped."""
+        if self.thread is None:
+            self.writer.apply(page, position, previous=previous)
+            return events
+        try:
+            folded = self.writer.fold(page, position, previous)
+        except BaseException:
+            try:
+                self.finish()  # the page before commits or fails
+            finally:
+                self.writer.cache.forget()  # facts the fold may have changed part of the way
+            raise
+        written = self.finish()
+        if folded is None:  # (nothing to write: no page and no position)
+            return written
+        self.writer.cache.remember(folded.facts, folded.last)  # the next page folds on from these
+        self.pending = (self.thread.submit(self.writer.write, folded.detached()), events)
+        return written
+
+    def finish(self) -> int | None:
+        """Waits for the page being written: how many notifications it held, None if there was none; its failure
+        is raised after forgetting the cached facts (folded past what the database holds)."""
+        if self.pending is None:
+            return None
+        future, events = self.pending
+        self.pending = None
+        try:
+            future.result()
+        except BaseException:
+            self.writer.cache.forget()
+            raise
+        return events
+
+    def close(self) -> None:
+        """Waits for a page still being written (its failure is not raised: the caller is failing already) and
+        ends the thread."""
+        if self.thread is None:
+            return
+        try:
+            if self.pending is not None:
+                self.pending[0].exception()
+                self.writer.cache.forget()
+                self.pending = None
+        finally:
+            self.thread.shutdown()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
