@@ -18,6 +18,7 @@ as of D. Like the other summaries they are kept per rendering provider and again
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from datetime import date
 from typing import Any
 
@@ -26,7 +27,6 @@ from projections.facts import CONTRIBUTES, Contribution, Effects, contribution, 
 CREATING = ("Coded", "Opened")  # a claim's first event
 DAILY = {"status_summary": "status_daily", "dos_summary": "dos_daily", "kpi_counters": "kpi_daily"}
 DAILY_TABLES = tuple(DAILY[name] for name in CONTRIBUTES)
-PROVIDER_AT = 2  # where rendering_npi sits in each live summary's key
 INTERVAL_COLUMNS = ("status", "payer_id", "rendering_npi", "dos", "billed", "payer_balance", "patient_balance")
 Totals = dict[str, dict[tuple[Any, ...], Any]]
 History = Callable[[str], Sequence[Any]]  # a claim's recorded events, in the order recorded
@@ -37,29 +37,29 @@ class HistoryUnavailable(Exception):
 
 
 def add_change(totals: Totals, day: date, before: Contribution, after: Contribution) -> None:
-    """Adds a claim's change of contribution on `day` (after less before) to the daily tables' rows of that day;
-    what did not change adds nothing."""
+    """Adds a claim's change of contribution on `day` (after less before) to the daily tables' rows of that day
+    (keyed by the day, then the live summary's key); what did not change adds nothing."""
     for name, was, now in zip(DAILY_TABLES, before, after):
         if was == now:
             continue
         daily = totals[name]
         if was is not None and now is not None and was[0] == now[0]:
-            put(daily, day, now[0], [n - w for n, w in zip(now[1], was[1])])
+            at = (day, *now[0])
+            row = daily.get(at)
+            daily[at] = [n - w for n, w in zip(now[1], was[1])] if row is None else \
+                [r + n - w for r, n, w in zip(row, now[1], was[1])]
             continue
         if was is not None:
-            put(daily, day, was[0], [-w for w in was[1]])
+            at = (day, *was[0])
+            row = daily.get(at)
+            daily[at] = [-w for w in was[1]] if row is None else [r - w for r, w in zip(row, was[1])]
         if now is not None:
-            put(daily, day, now[0], now[1])
+            at = (day, *now[0])
+            row = daily.get(at)
+            daily[at] = list(now[1]) if row is None else [r + n for r, n in zip(row, now[1])]
 
 
-def put(daily: dict[tuple[Any, ...], list[int]], day: date, key: tuple[Any, ...], deltas: Sequence[int]) -> None:
-    at = (key[PROVIDER_AT], day, *key[:PROVIDER_AT], *key[PROVIDER_AT + 1:])
-    row = daily.get(at)
-    daily[at] = list(deltas) if row is None else [a + b for a, b in zip(row, deltas)]
-
-
-def interval_values(facts: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(facts[name] for name in INTERVAL_COLUMNS)
+interval_values = itemgetter(*INTERVAL_COLUMNS)  # a claim's facts -> its interval's values
 
 
 def day_of(event: Any) -> date:

@@ -36,13 +36,12 @@ SUMMARIES = {
     # such events and their dollars (charges coded or sent, payer payment, denied amount, amount written off)
     "day_activity": ((("day", "date"), ("payer_id", "text"), ("activity", "text")), ("events", "cents")),
     # as of any date (projections/intervals.py): per effective day, the change of every claim's contribution to
-    # status_summary, dos_summary and kpi_counters; the provider comes first: one provider's rows up to a day are
-    # one index range
-    "status_daily": ((("rendering_npi", "text"), ("day", "date"), ("status", "text"), ("payer_id", "text"),
+    # status_summary, dos_summary and kpi_counters (the day, then that summary's key)
+    "status_daily": ((("day", "date"), ("status", "text"), ("payer_id", "text"), ("rendering_npi", "text"),
                       ("dos_month", "date")), ("claims", "billed", "payer_balance", "patient_balance")),
-    "dos_daily": ((("rendering_npi", "text"), ("day", "date"), ("dos", "date"), ("payer_id", "text")),
+    "dos_daily": ((("day", "date"), ("dos", "date"), ("payer_id", "text"), ("rendering_npi", "text")),
                   ("claims", "billed", "payer_balance", "patient_balance", "open_balance", "credit_balance")),
-    "kpi_daily": ((("rendering_npi", "text"), ("day", "date"), ("dos_month", "date"), ("payer_id", "text")),
+    "kpi_daily": ((("day", "date"), ("dos_month", "date"), ("payer_id", "text"), ("rendering_npi", "text")),
                   KPI_COUNTERS),
     # payments recorded by command under a payer's trace number (no 835 imported): the remittance a deposit matches
     "remittance_claims": ((("payer_id", "text"), ("trace", "text"), ("day", "date")), ("claims", "paid_cents")),
