@@ -43,6 +43,11 @@ def indexes(bare: dict[str, str]) -> list[tuple[str, str, str]]:
     return [(f"{cs}_status", cs, "status, payer_id"), (f"{cs}_dos", cs, "dos"), (f"{ar}_day", ar, "effective_on")]
 
 
+def twin_of(name: str) -> str:
+    """The table a "<name>_all" table sums."""
+    return name[:-len("_all")]
+
+
 def provider_first(keys: Sequence[str]) -> list[str]:
     """A summary's primary key with the rendering provider first: one provider's rows are one index range (and the
     "<name>_by_provider" view's lookup of the all-providers marker in the per-provider table finds nothing at once)."""
@@ -103,6 +108,9 @@ class ViewSchema:
                 c.execute(statement)
             if not tables.suffix:
                 self.fill_carc_codes(c)
+            for twin in [name for name in missing if name in ALL_PROVIDERS and twin_of(name) not in missing]:
+                self.sum_twin(c, twin)  # a newer release's sum over providers of a table kept all along: summed now
+                missing.remove(twin)
             if not tables.suffix and not outdated:  # (an outdated table gets its views when `rebuild` replaces it)
                 for statement in self.view_statements():
                     c.execute(statement)
@@ -110,6 +118,12 @@ class ViewSchema:
         if missing and len(absent) < len(tables.t) and tables.position() > 0:
             # tables a newer release added or changed, behind a position the older tables already reached
             self.incomplete = missing
+
+    def sum_twin(self, c: Any, twin: str) -> None:
+        keys, metrics = ALL_PROVIDERS[twin]
+        names = ", ".join(k for k, _ in keys)
+        c.execute(f"INSERT INTO {self.tables.t[twin]} ({names}, {', '.join(metrics)}) SELECT {names}, "
+                  f"{', '.join(f'sum({m})' for m in metrics)} FROM {self.tables.t[twin_of(twin)]} GROUP BY {names}")
 
     def fill_carc_codes(self, c: Any) -> None:
         """The CARC descriptions the dashboards show beside each code (reference data, the same for every ledger)."""

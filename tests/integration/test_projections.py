@@ -315,3 +315,20 @@ def test_a_nul_stored_before_the_boundary_refused_it_does_not_stop_the_projectio
     rows = runner.views.query(f"SELECT claim_number, payer_id FROM {runner.views.t['claim_status']} "
                               "ORDER BY claim_number")
     assert [(r["claim_number"], r["payer_id"]) for r in rows] == [("C1", "BC\ufffdBS"), ("C2", "BCBS")]
+
+
+def test_a_sum_over_providers_a_release_adds_is_summed_from_its_table_not_rebuilt(demo_url):
+    """An `<name>_all` table a newer release adds beside a per-provider table the views kept all along is filled by
+    summing that table (no `rcm projections rebuild`); the views stay complete and equal to the oracle."""
+    runner = open_runner(demo_url)
+    runner.catch_up()
+    views = runner.views
+    for name in ("productivity", "status_daily"):
+        views.query(f"SELECT 1 AS x FROM {views.t[name + '_all']} LIMIT 1")
+        with views.transaction() as c:
+            c.execute(f"DROP VIEW IF EXISTS {views.prefix}{name}_by_provider")
+            c.execute(f"DROP TABLE {views.t[name + '_all']}")
+    again = open_runner(demo_url)
+    assert again.views.incomplete == []
+    assert again.views.query(f"SELECT count(*) AS n FROM {again.views.t['productivity_all']}")[0]["n"] > 0
+    assert differences(again, (date(2026, 10, 1),)) == []
