@@ -16,7 +16,7 @@ from projections import deposits
 from projections.facts import (COLUMNS, CONTRIBUTES, DATES, Contribution, Effects, contribution, fold, is_ignored,
                                new_facts)
 from projections.facts_cache import Facts, FactsCache
-from projections.intervals import INTERVAL_COLUMNS, ClaimTimeline, History, HistoryUnavailable, day_of, is_late
+from projections.intervals import DAILY, INTERVAL_COLUMNS, ClaimTimeline, History, HistoryUnavailable, day_of, is_late
 from projections.tables import (BOOLS, DENIAL_STATS_KEYS, STAT_COLUMNS, SUMMARIES, SUMMED_OVER, VIEW_NAMES,
                                 ViewTables)
 
@@ -65,20 +65,6 @@ def storable(columns: Sequence[str], rows: list[tuple[Any, ...]]) -> list[tuple[
             if any(isinstance(row[i], str) and "\x00" in row[i] for i in at) else row for row in rows]
 
 
-def add(totals: Totals, parts: Contribution, sign: int) -> None:
-    """Adds `sign` x a claim's contribution to the live summaries' rows (values in each table's metric order)."""
-    for name, part in zip(CONTRIBUTES, parts):
-        if part is None:
-            continue
-        key, values = part
-        row = totals[name].get(key)
-        if row is None:
-            totals[name][key] = [sign * v for v in values]
-        else:
-            for i, value in enumerate(values):
-                row[i] += sign * value
-
-
 def fold_page(facts: Facts, claim_events: list[tuple[int, Any]], history: History | None = None
               ) -> tuple[Effects, Totals, list[ClaimTimeline]]:
     """Folds the events into `facts` (changed in place, a claim not there added), claim by claim in recorded order;
@@ -95,7 +81,6 @@ def fold_page(facts: Facts, claim_events: list[tuple[int, Any]], history: Histor
         state = facts.get(key) or facts.setdefault(key, new_facts(key))
         is_new = not state["version"]
         before: Contribution = (None, None, None) if is_new else contribution(state)
-        add(totals, before, -1)
         timeline = ClaimTimeline(key, state, before, is_new)
         if is_late(state, events):
             for seq, event in events:
@@ -106,15 +91,18 @@ def fold_page(facts: Facts, claim_events: list[tuple[int, Any]], history: Histor
                                          "cannot read")
             timeline.refold(history(key), events[0][1].originator_version, events[-1][1].originator_version,
                             totals)
-            add(totals, contribution(state), 1)
         else:
             last = len(events) - 1
             for i, (seq, event) in enumerate(events):
                 fold(state, event, seq, effects)
                 if i == last or day_of(events[i + 1][1]) != day_of(event):
                     timeline.day_ended(day_of(event), totals)
-            add(totals, timeline.contribution, 1)
         timelines.append(timeline)
+    for name in CONTRIBUTES:  # a claim's changes over its days add up to its contribution after less before
+        live = totals[name]
+        for (_, *key), values in totals[DAILY[name]].items():
+            row = live.get(key := tuple(key))
+            live[key] = list(values) if row is None else [a + b for a, b in zip(row, values)]
     totals["ar_daily"] = {key: {"delta_cents": delta} for key, delta in effects.ar_daily.items()}
     totals["denial_carcs"] = effects.carcs
     totals["cash_daily"] = effects.cash
