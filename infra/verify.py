@@ -9,7 +9,7 @@ from projections import oracle
 from projections.facts import COLUMNS, DATES
 from projections.intervals import DAILY, INTERVAL_COLUMNS
 from projections.runner import Runner
-from projections.tables import ALL_PROVIDERS, SUMMARIES
+from projections.tables import ALL_PROVIDERS, PERSON_DAYS, SUMMARIES
 
 
 def all_events(runner: Runner) -> list[tuple[int, Any]]:
@@ -161,7 +161,12 @@ def all_providers_differences(views: Any) -> list[str]:
                for r in views.query(f"SELECT * FROM {views.t[twin]}")}
         got = {key: nonzero for key, values in got.items() if (nonzero := {m: v for m, v in values.items() if v})}
         found += compare(twin, got, want)
-    return found
+    pivot = ", ".join(f"{sql} AS {m}" for m, sql in PERSON_DAYS.items())
+    want = {(str(r["day"]), r["person"]): {m: int(r[m]) for m in PERSON_DAYS} for r in views.query(
+        f"SELECT day, person, {pivot} FROM {views.t['productivity']} GROUP BY day, person")}
+    got = {(str(r["day"]), r["person"]): nonzero for r in views.query(f"SELECT * FROM {views.t['person_days']}")
+           if (nonzero := {m: int(r[m]) for m in PERSON_DAYS if int(r[m])})}
+    return found + compare("person_days", got, want)
 
 
 def compare(table: str, got: dict[tuple[Any, ...], dict[str, int]],

@@ -258,6 +258,12 @@ class PageWriter:
                 kept = [col for col in columns if col not in SUMMED_OVER[name]]
                 c.executemany(self.insert(self.tables.t[f"{name}_all"], kept, [k for k in conflict if k in kept], mode),
                               [sqlite_row(row) for row in summed_over(columns, conflict, rows, SUMMED_OVER[name])])
+            if name == "productivity":
+                c.execute(f"CREATE TEMP TABLE IF NOT EXISTS staging_productivity AS SELECT * FROM {table} WHERE 0")
+                c.execute("DELETE FROM staging_productivity")
+                c.executemany(self.insert("staging_productivity", columns, (), "insert"),
+                              [sqlite_row(row) for row in rows])
+                c.execute(self.tables.person_days_from("staging_productivity"))
             return
         staging = f"staging_{self.tables.bare[name]}"
         c.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table}) ON COMMIT DELETE ROWS")
@@ -276,6 +282,8 @@ class PageWriter:
             c.execute(f"{self.insert(twin, kept, keys, mode, select=True)} SELECT {picked} FROM {staging} "
                       f"GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}"
                       f"{self.on_conflict(twin, kept, keys, mode)}")
+        if name == "productivity":
+            c.execute(self.tables.person_days_from(staging))
 
     def insert(self, table: str, columns: Sequence[str], conflict: Sequence[str], mode: str,
                select: bool = False) -> str:

@@ -9,7 +9,7 @@ from projections import deposits
 from projections.code_lists import code_list
 from projections.facts import COLUMNS, DATES
 from projections.tables import (ALL_PROVIDERS, BOOLS, DENIAL_STATS_KEYS, KPI_COUNTERS, PER_PROVIDER, STAT_COLUMNS,
-                                SUMMARIES, TYPES, VIEW_NAMES, ViewTables)
+                                PERSON_DAYS, SUMMARIES, TYPES, VIEW_NAMES, ViewTables)
 
 READER = "rcm_grafana"
 ALL = "*"  # rendering_npi of the all-providers rows in the "<name>_by_provider" views
@@ -103,6 +103,8 @@ class ViewSchema:
                 f" PRIMARY KEY ({', '.join(provider_first(DENIAL_STATS_KEYS))}))",
                 *self.index_statements(tables.bare),
                 *(self.summary_statement(name) for name in (*SUMMARIES, *ALL_PROVIDERS)),
+                f"CREATE TABLE IF NOT EXISTS {tables.t['person_days']} (day {d} NOT NULL, person TEXT NOT NULL, "
+                f"{', '.join(f'{m} BIGINT NOT NULL DEFAULT 0' for m in PERSON_DAYS)}, PRIMARY KEY (day, person))",
                 *deposits.create_statements(tables.t, d),
             ):
                 c.execute(statement)
@@ -111,6 +113,9 @@ class ViewSchema:
             for twin in [name for name in missing if name in ALL_PROVIDERS and twin_of(name) not in missing]:
                 self.sum_twin(c, twin)  # a newer release's sum over providers of a table kept all along: summed now
                 missing.remove(twin)
+            if "person_days" in missing and "productivity" not in missing:
+                c.execute(tables.person_days_from(tables.t["productivity"]))
+                missing.remove("person_days")
             if not tables.suffix and not outdated:  # (an outdated table gets its views when `rebuild` replaces it)
                 for statement in self.view_statements():
                     c.execute(statement)
@@ -148,6 +153,7 @@ class ViewSchema:
     def outdated(self, name: str) -> bool:
         """A table an earlier release made without columns this release writes (rebuilt, never half-filled)."""
         wanted = {"claim_status": COLUMNS, "denial_stats": [*DENIAL_STATS_KEYS, *STAT_COLUMNS],
+                  "person_days": ["day", "person", *PERSON_DAYS],
                   **{k: [c for c, _ in keys] + list(m) for k, (keys, m) in {**SUMMARIES, **ALL_PROVIDERS}.items()}}
         if name not in wanted:
             return False

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from projections.deposits import TABLES as BANKING
+from domain.lifecycle import DENIAL_ON_CODING
 from projections.facts import CASH, KPI_ORDER
 
 VIEW_NAMES = ("claim_status", "ar", "denials")
@@ -61,6 +62,19 @@ PER_PROVIDER = ("status_summary", "dos_summary", "kpi_counters", "ar_daily", "de
 # name -> the key columns its "<name>_all" sums over: productivity is summed over payers too (who did what, whoever
 # the payer: its panel reads a row per person and day)
 SUMMED_OVER = {**{name: ("rendering_npi",) for name in PER_PROVIDER}, "productivity": ("payer_id", "rendering_npi")}
+# Per day and person, what the productivity panel shows, summed from productivity over activities, categories,
+# payers and providers (metric -> its SQL over productivity's columns): the panel over all payers and providers reads
+# a row per person and day (some 100,000 for a million claims' six months) instead of one per task kind.
+PERSON_DAYS = {
+    "worked": f"sum(CASE WHEN activity <> '{DENIAL_ON_CODING}' THEN tasks ELSE 0 END)",
+    "coded": "sum(CASE WHEN activity = 'coded' THEN tasks ELSE 0 END)",
+    "submitted": "sum(CASE WHEN activity = 'submitted' THEN tasks ELSE 0 END)",
+    "posted": "sum(CASE WHEN activity IN ('payment posted', 'denial posted') THEN tasks ELSE 0 END)",
+    "paid_cents": "sum(CASE WHEN activity = 'payment posted' THEN cents ELSE 0 END)",
+    "lag_days": "sum(lag_days)", "lag_n": "sum(lag_n)",
+    "appealed": "sum(CASE WHEN activity = 'appealed' THEN tasks ELSE 0 END)",
+    "denials": f"sum(CASE WHEN activity = '{DENIAL_ON_CODING}' THEN tasks ELSE 0 END)",
+}
 DENIAL_STATS = (tuple((k, "date" if k == "day" else "text") for k in DENIAL_STATS_KEYS), STAT_COLUMNS)
 ALL_PROVIDERS = {f"{name}_all": (tuple(key for key in keys if key[0] not in over), metrics)
                  for name, over in SUMMED_OVER.items() for keys, metrics in [SUMMARIES.get(name, DENIAL_STATS)]}
@@ -78,11 +92,19 @@ class ViewTables:
         self.prefix = f"{db_schema}." if db_schema else ""
         self.db_schema = db_schema or "public"
         self.bare = {name: f"{name}{suffix}" for name in ("claim_status", "claim_intervals", "ar_log", "denial_stats",
-                                                          *SUMMARIES, *ALL_PROVIDERS, *BANKING)}
+                                                          *SUMMARIES, *ALL_PROVIDERS, "person_days", *BANKING)}
         self.t = {name: f"{self.prefix}{bare}" for name, bare in self.bare.items()}
         self.kpis, self.ar_open = f"{self.prefix}kpis", f"{self.prefix}ar_open"
         self.carc_codes = f"{self.prefix}carc_codes"  # reference data the dashboards join: CARC -> description
         self.reconciliation = f"{self.prefix}deposit_reconciliation"
+
+    def person_days_from(self, source: str) -> str:
+        """The statement adding `source`'s productivity rows to person_days (PERSON_DAYS), per day and person."""
+        table, metrics = self.t["person_days"], list(PERSON_DAYS)
+        return (f"INSERT INTO {table} (day, person, {', '.join(metrics)}) SELECT day, person, "
+                f"{', '.join(PERSON_DAYS.values())} FROM {source} WHERE 1 = 1 GROUP BY day, person ORDER BY day, person "
+                f"ON CONFLICT (day, person) DO UPDATE SET "
+                f"{', '.join(f'{m} = {table}.{m} + excluded.{m}' for m in metrics)}")
 
     def tracking_table(self) -> str:
         name = getattr(self.tracking, "tracking_table_name", "tracking")
