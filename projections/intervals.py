@@ -86,6 +86,7 @@ class ClaimTimeline:
         self.claim_id, self.facts = claim_id, facts
         self.contribution = before
         self.open_from: date | None = None if is_new else facts["last_activity_on"]
+        self.stored_from = self.open_from  # the open interval the views hold already (its row is updated)
         self.open_values = None if is_new else interval_values(facts)
         self.rows: dict[date, tuple[Any, ...]] = {}
         self.replace = False

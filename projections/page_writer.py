@@ -219,9 +219,11 @@ class PageWriter:
             chunk = refolded[start:start + 500]
             c.execute(self.tables.sql(f"DELETE FROM {self.tables.t['claim_intervals']} WHERE claim_id IN "
                                       f"({','.join('?' * len(chunk))})"), chunk)
-        rows = [row for t in timelines for row in t.rows.values()]
-        self.upsert(c, "claim_intervals", ("claim_id", "valid_from", "valid_to", *INTERVAL_COLUMNS),
-                    ("claim_id", "valid_from"), rows, "replace")
+        stored = [t.rows[t.stored_from] for t in timelines if not t.replace and t.stored_from in t.rows]
+        new = [row for t in timelines for when, row in t.rows.items() if t.replace or when != t.stored_from]
+        columns = ("claim_id", "valid_from", "valid_to", *INTERVAL_COLUMNS)
+        self.upsert(c, "claim_intervals", columns, ("claim_id", "valid_from"), stored, "replace")
+        self.upsert(c, "claim_intervals", columns, ("claim_id", "valid_from"), new, "insert")
 
     def write_ar(self, c: Any, changes: list[tuple[str, int, date, str, int]]) -> None:
         self.upsert(c, "ar_log", ("claim_id", "seq", "effective_on", "responsibility", "delta_cents"), (), changes,
@@ -264,6 +266,11 @@ class PageWriter:
                 c.executemany(self.insert("staging_productivity", columns, (), "insert"),
                               [sqlite_row(row) for row in rows])
                 c.execute(self.tables.person_days_from("staging_productivity"))
+            return
+        if mode == "insert" and not rollup and name != "productivity":  # rows new to the table: straight in
+            with c.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
             return
         staging = f"staging_{self.tables.bare[name]}"
         c.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table}) ON COMMIT DELETE ROWS")
