@@ -21,11 +21,11 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
-from projections.facts import CONTRIBUTES, Contribution, Effects, contribution, fold, new_facts
+from projections.facts import CONTRIBUTES, NO_CONTRIBUTION, Contribution, Effects, contribution, fold, new_facts
 
 CREATING = ("Coded", "Opened")  # a claim's first event
 DAILY = {"status_summary": "status_daily", "dos_summary": "dos_daily", "kpi_counters": "kpi_daily"}
-DAILY_TABLES = tuple(DAILY[name] for name in CONTRIBUTES)
+DAILY_TABLES = tuple(DAILY[name] for name in CONTRIBUTES if name in DAILY)  # zipped with the first parts
 PROVIDER_AT = 2  # where rendering_npi sits in each live summary's key
 INTERVAL_COLUMNS = ("status", "payer_id", "rendering_npi", "dos", "billed", "payer_balance", "patient_balance")
 Totals = dict[str, dict[tuple[Any, ...], Any]]
@@ -109,7 +109,7 @@ class ClaimTimeline:
         before = [e for e in history if e.originator_version < first_new]
         after = [e for e in history if e.originator_version <= last_new]
         for taken_back, events in ((True, before), (False, after)):
-            previous: Contribution = (None, None, None)
+            previous: Contribution = NO_CONTRIBUTION
             for day, state in cut_by_day(self.claim_id, events):
                 now = contribution(state)
                 add_change(totals, day, *((now, previous) if taken_back else (previous, now)))

@@ -11,8 +11,8 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from projections import deposits
-from projections.facts import (COLUMNS, CONTRIBUTES, DATES, Contribution, Effects, contribution, fold, is_ignored,
-                               new_facts)
+from projections.facts import (COLUMNS, CONTRIBUTES, DATES, NO_CONTRIBUTION, Contribution, Effects, contribution,
+                               fold, is_ignored, new_facts)
 from projections.facts_cache import Facts, FactsCache
 from projections.intervals import INTERVAL_COLUMNS, ClaimTimeline, History, HistoryUnavailable, day_of, is_late
 from projections.tables import (BOOLS, DENIAL_STATS_KEYS, STAT_COLUMNS, SUMMARIES, SUMMED_OVER, VIEW_NAMES,
@@ -69,7 +69,7 @@ def fold_page(facts: Facts, claim_events: list[tuple[int, Any]], history: Histor
     for key, events in by_claim.items():
         state = facts.get(key) or facts.setdefault(key, new_facts(key))
         is_new = not state["version"]
-        before: Contribution = (None, None, None) if is_new else contribution(state)
+        before: Contribution = NO_CONTRIBUTION if is_new else contribution(state)
         add(totals, before, -1)
         timeline = ClaimTimeline(key, state, before, is_new)
         if is_late(state, events):
