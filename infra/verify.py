@@ -130,7 +130,8 @@ def productivity_differences(views: Any, events: list[tuple[int, Any]]) -> list[
 
 
 SUMMARY_KEYS = {"status_summary": ("status", "payer_id", "rendering_npi", "dos_month"),
-                "dos_summary": ("dos", "payer_id", "rendering_npi"), "kpi_counters": ("dos_month", "payer_id", "rendering_npi")}
+                "dos_summary": ("dos", "payer_id", "rendering_npi"),
+                "kpi_counters": ("dos_month", "payer_id", "rendering_npi"), "payment_lags": ("payer_id", "lag_days")}
 
 
 def summary_differences(views: Any, claims: dict[str, dict[str, Any]]) -> list[str]:
@@ -178,8 +179,8 @@ def compare(table: str, got: dict[tuple[Any, ...], dict[str, int]],
 
 
 def oracle_summaries(claims: dict[str, dict[str, Any]]) -> dict[str, dict[tuple[Any, ...], dict[str, int]]]:
-    """What status_summary, dos_summary and kpi_counters hold, summed over the oracle's claims."""
-    want: dict[str, dict[tuple[Any, ...], dict[str, int]]] = {"status_summary": {}, "dos_summary": {}, "kpi_counters": {}}
+    """What status_summary, dos_summary, kpi_counters and payment_lags hold, summed over the oracle's claims."""
+    want: dict[str, dict[tuple[Any, ...], dict[str, int]]] = {name: {} for name in SUMMARY_KEYS}
 
     def add(table: str, key: tuple[Any, ...], **metrics: int) -> None:
         row = want[table].setdefault(key, defaultdict(int))
@@ -191,6 +192,8 @@ def oracle_summaries(claims: dict[str, dict[str, Any]]) -> dict[str, dict[tuple[
         money = dict(billed=c["billed"], payer_balance=c["payer_balance"], patient_balance=c["patient_balance"])
         add("status_summary", (c["status"], c["payer_id"], c["rendering_npi"], c["dos"].replace(day=1)), claims=1,
             **money)
+        if c["payment_lag_days"] is not None:  # every claim the payer answered, voided or not
+            add("payment_lags", (c["payer_id"], c["payment_lag_days"]), claims=1)
         if c["status"] == "voided":
             continue
         owed = (c["payer_balance"], c["patient_balance"])

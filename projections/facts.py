@@ -416,17 +416,26 @@ def is_ignored(event: Any) -> bool:
 
 
 # What one claim adds to each summary table, as (key, values in the table's metric order) or None, per table in
-# CONTRIBUTES order: a page adds each claim's (after - before); the daily tables each day's change of it.
-CONTRIBUTES = ("status_summary", "dos_summary", "kpi_counters")
+# CONTRIBUTES order: a page adds each claim's (after - before); the daily tables each day's change of the first
+# three (projections/intervals.py). payment_lags: the claim's payment lag per payer (the follow-up worklist's
+# percentile), of every claim that has one, voided or not, as claim_status holds it.
+CONTRIBUTES = ("status_summary", "dos_summary", "kpi_counters", "payment_lags")
 PRE_SCRUB = (Status.CODED, Status.SCRUB_FAILED)
 KPI_ORDER = ("submitted", "clean", "rejected", "days_to_bill_n", "days_to_bill_sum", "adjudicated",
              "initially_denied", "adjudicated_billed", "denied_billed", "first_pass", "lag_n", "lag_sum",
              "collected", "net", "coded", "scrubbed", "paid")  # the kpi_counters table's metrics (tables.py)
 Part = tuple[tuple[Any, ...], tuple[int, ...]] | None
-Contribution = tuple[Part, Part, Part]
+Contribution = tuple[Part, Part, Part, Part]
+NO_CONTRIBUTION: Contribution = (None, None, None, None)  # a claim not there yet
 
 
 def contribution(f: dict[str, Any]) -> Contribution:
+    lag = f["payment_lag_days"]
+    return (*summed(f), None if lag is None else ((f["payer_id"], lag), (1,)))
+
+
+def summed(f: dict[str, Any]) -> tuple[Part, Part, Part]:
+    """The claim's rows of status_summary, dos_summary and kpi_counters."""
     payer, provider, dos, status = f["payer_id"], f["rendering_npi"], f["dos"], f["status"]
     billed, owed, due = f["billed"], f["payer_balance"], f["patient_balance"]
     month = dos.replace(day=1)

@@ -22,11 +22,11 @@ from operator import itemgetter
 from datetime import date
 from typing import Any
 
-from projections.facts import CONTRIBUTES, Contribution, Effects, contribution, fold, new_facts
+from projections.facts import CONTRIBUTES, NO_CONTRIBUTION, Contribution, Effects, contribution, fold, new_facts
 
 CREATING = ("Coded", "Opened")  # a claim's first event
 DAILY = {"status_summary": "status_daily", "dos_summary": "dos_daily", "kpi_counters": "kpi_daily"}
-DAILY_TABLES = tuple(DAILY[name] for name in CONTRIBUTES)
+DAILY_TABLES = tuple(DAILY[name] for name in CONTRIBUTES if name in DAILY)  # zipped with the first parts
 INTERVAL_COLUMNS = ("status", "payer_id", "rendering_npi", "dos", "billed", "payer_balance", "patient_balance")
 Totals = dict[str, dict[tuple[Any, ...], Any]]
 History = Callable[[str], Sequence[Any]]  # a claim's recorded events, in the order recorded
@@ -110,7 +110,7 @@ class ClaimTimeline:
         before = [e for e in history if e.originator_version < first_new]
         after = [e for e in history if e.originator_version <= last_new]
         for taken_back, events in ((True, before), (False, after)):
-            previous: Contribution = (None, None, None)
+            previous: Contribution = NO_CONTRIBUTION
             for day, state in cut_by_day(self.claim_id, events):
                 now = contribution(state)
                 add_change(totals, day, *((now, previous) if taken_back else (previous, now)))

@@ -13,8 +13,8 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from projections import deposits
-from projections.facts import (COLUMNS, CONTRIBUTES, DATES, Contribution, Effects, contribution, fold, is_ignored,
-                               new_facts)
+from projections.facts import (COLUMNS, CONTRIBUTES, DATES, NO_CONTRIBUTION, Contribution, Effects, contribution,
+                               fold, is_ignored, new_facts)
 from projections.facts_cache import Facts, FactsCache
 from projections.intervals import DAILY, INTERVAL_COLUMNS, ClaimTimeline, History, HistoryUnavailable, day_of, is_late
 from projections.tables import (BOOLS, DENIAL_STATS_KEYS, STAT_COLUMNS, SUMMARIES, SUMMED_OVER, VIEW_NAMES,
@@ -65,6 +65,20 @@ def storable(columns: Sequence[str], rows: list[tuple[Any, ...]]) -> list[tuple[
             if any(isinstance(row[i], str) and "\x00" in row[i] for i in at) else row for row in rows]
 
 
+def add_without_days(totals: Totals, before: Contribution, after: Contribution) -> None:
+    """The summaries kept without daily changes (the parts after the daily ones): a claim's after less before."""
+    kept = len(DAILY)
+    for name, was, now in zip(CONTRIBUTES[kept:], before[kept:], after[kept:]):
+        if was == now:
+            continue
+        for part, sign in ((was, -1), (now, 1)):
+            if part is not None:
+                key, values = part
+                row = totals[name].get(key)
+                totals[name][key] = [sign * v for v in values] if row is None else \
+                    [r + sign * v for r, v in zip(row, values)]
+
+
 def fold_page(facts: Facts, claim_events: list[tuple[int, Any]], history: History | None = None
               ) -> tuple[Effects, Totals, list[ClaimTimeline]]:
     """Folds the events into `facts` (changed in place, a claim not there added), claim by claim in recorded order;
@@ -80,7 +94,7 @@ def fold_page(facts: Facts, claim_events: list[tuple[int, Any]], history: Histor
     for key, events in by_claim.items():
         state = facts.get(key) or facts.setdefault(key, new_facts(key))
         is_new = not state["version"]
-        before: Contribution = (None, None, None) if is_new else contribution(state)
+        before: Contribution = NO_CONTRIBUTION if is_new else contribution(state)
         timeline = ClaimTimeline(key, state, before, is_new)
         if is_late(state, events):
             for seq, event in events:
@@ -91,14 +105,17 @@ def fold_page(facts: Facts, claim_events: list[tuple[int, Any]], history: Histor
                                          "cannot read")
             timeline.refold(history(key), events[0][1].originator_version, events[-1][1].originator_version,
                             totals)
+            after = contribution(state)
         else:
             last = len(events) - 1
             for i, (seq, event) in enumerate(events):
                 fold(state, event, seq, effects)
                 if i == last or day_of(events[i + 1][1]) != day_of(event):
                     timeline.day_ended(day_of(event), totals)
+            after = timeline.contribution
+        add_without_days(totals, before, after)
         timelines.append(timeline)
-    for name in CONTRIBUTES:  # a claim's changes over its days add up to its contribution after less before
+    for name in DAILY:  # a claim's changes over its days add up to its contribution after less before
         live = totals[name]
         for (_, *key), values in totals[DAILY[name]].items():
             row = live.get(key := tuple(key))

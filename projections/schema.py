@@ -38,9 +38,30 @@ def days(later: str, earlier: str, dialect: str) -> str:
     return f"({later} - {earlier})"
 
 
-def indexes(bare: dict[str, str]) -> list[tuple[str, str, str]]:
+# the claims a worklist lists, by status (projections/worklists.py): partial indexes hold only them
+UNBILLED = ("coded", "scrub_failed", "ready")
+NOT_YET_ACCEPTED = (*UNBILLED, "submitted", "rejected")
+WAITING = ("submitted", "accepted")  # for the payer's answer
+
+
+def listed(statuses: Sequence[str]) -> str:
+    return "(" + ", ".join(f"'{s}'" for s in statuses) + ")"
+
+
+def indexes(bare: dict[str, str]) -> list[tuple[str, str, str, str]]:
+    """(name, table, columns, predicate: a partial index's WHERE, or ""). The partial ones hold only the claims a
+    worklist or panel lists, in its order (projections/worklists.py, dashboards/), so that it reads a few index
+    entries instead of every claim; a claim's update writes to them only while it is in their set."""
     cs, ar = bare["claim_status"], bare["ar_log"]
-    return [(f"{cs}_status", cs, "status, payer_id"), (f"{cs}_dos", cs, "dos"), (f"{ar}_day", ar, "effective_on")]
+    return [(f"{cs}_status", cs, "status, payer_id", ""), (f"{cs}_dos", cs, "dos", ""),
+            (f"{ar}_day", ar, "effective_on", ""),
+            # unbilled (by date of service, balance) and timely filing (the oldest dates of service)
+            (f"{cs}_unsent", cs, "dos, payer_balance DESC, claim_number", f"status IN {listed(NOT_YET_ACCEPTED)}"),
+            # follow-up: waiting claims submitted before the smallest N days
+            (f"{cs}_waiting", cs, "last_submitted_on", f"status IN {listed(WAITING)}"),
+            # open A/R (the ar_open view's rows) oldest first; a payer or provider filter is checked in the index
+            (f"{cs}_open", cs, "dos, claim_number, payer_id, rendering_npi",
+             "payer_balance <> 0 OR patient_balance <> 0")]
 
 
 def twin_of(name: str) -> str:
@@ -197,14 +218,15 @@ class ViewSchema:
     def summary_statement(self, name: str) -> str:
         keys, metrics = SUMMARIES[name] if name in SUMMARIES else ALL_PROVIDERS[name]
         date_type = TYPES[self.tables.dialect]["date"]
-        key_sql = ", ".join(f"{k} {date_type if t == 'date' else 'TEXT'} NOT NULL" for k, t in keys)
+        key_sql = ", ".join(f"{k} {date_type if t == 'date' else 'BIGINT' if t == 'int' else 'TEXT'} NOT NULL"
+                            for k, t in keys)
         metric_sql = ", ".join(f"{m} BIGINT NOT NULL DEFAULT 0" for m in metrics)
         return (f"CREATE TABLE IF NOT EXISTS {self.tables.t[name]} ({key_sql}, {metric_sql}, "
                 f"PRIMARY KEY ({', '.join(provider_first([k for k, _ in keys]))}))")
 
     def index_statements(self, bare: dict[str, str]) -> list[str]:
         return [f"CREATE INDEX IF NOT EXISTS {name} ON {self.tables.prefix}{table} ({columns})"
-                for name, table, columns in indexes(bare)]
+                f"{f' WHERE {predicate}' if predicate else ''}" for name, table, columns, predicate in indexes(bare)]
 
     def view_statements(self) -> list[str]:
         cs, kpis, ar_open = self.tables.t["claim_status"], self.tables.kpis, self.tables.ar_open
@@ -289,7 +311,7 @@ LEFT JOIN ap ON ap.grp = g.grp{'' if by is None else ' ORDER BY 1'}"""
                 c.execute(f"DROP VIEW IF EXISTS {view}")
             for name, live_table in live.t.items():
                 c.execute(f"DROP TABLE IF EXISTS {live_table}")
-            for name, _, _ in indexes(fresh.bare):
+            for name, *_ in indexes(fresh.bare):
                 c.execute(f"DROP INDEX IF EXISTS {live.prefix}{name}")
             for name, live_bare in live.bare.items():
                 c.execute(f"ALTER TABLE {fresh.t[name]} RENAME TO {live_bare}")

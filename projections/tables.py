@@ -50,6 +50,9 @@ SUMMARIES = {
     # and provider - tasks, the dollars they moved, and remittances' posting lag (days summed, remittances)
     "productivity": ((("day", "date"), ("person", "text"), ("activity", "text"), ("category", "text"),
                       ("payer_id", "text"), ("rendering_npi", "text")), ("tasks", "cents", "lag_days", "lag_n")),
+    # claims per payer and payment lag (days from first submission to first adjudication, claim_status's
+    # payment_lag_days): the follow-up worklist's per-payer percentile reads these few hundred rows, not every claim
+    "payment_lags": ((("payer_id", "text"), ("lag_days", "int")), ("claims",)),
 }
 DENIAL_STATS_KEYS = ("day", "payer_id", "rendering_npi", "carc_group", "category")
 STAT_COLUMNS = ("adjudicated", "adjudicated_cents", "denied", "denied_cents", "denied_lines_cents", "rejected",

@@ -274,6 +274,16 @@ def test_aging_panels_equal_the_aging_report(filled: str):
     assert money(trend[-1][1]) == Decimal(open_now) / 100
     oldest = table(panels["Oldest open claims"])
     assert [r["date of service"] for r in oldest] == sorted(r["date of service"] for r in oldest)
+    # the panel reads each responsibility's oldest from claim_status's index: the rows of ar_open, in its order
+    first = f"SELECT claim_number, responsibility FROM {views.tables.ar_open} {{}} " \
+        "ORDER BY dos, claim_number, responsibility LIMIT 25"
+    assert [(r["claim"], r["responsibility"]) for r in oldest] == \
+        [(r["claim_number"], r["responsibility"]) for r in views.query(first.format(""))]
+    second = npi(12_345_678)
+    of_second = table(run(filled, "rcm-ar-aging", {"provider": [second]})["Oldest open claims"])
+    of_second_want = views.query(first.format("WHERE rendering_npi = ?"), [second])
+    assert of_second and [(r["claim"], r["responsibility"]) for r in of_second] == \
+        [(r["claim_number"], r["responsibility"]) for r in of_second_want]
 
 
 def test_denial_panels_equal_the_denial_report(filled: str):
