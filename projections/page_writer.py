@@ -100,6 +100,7 @@ class PageWriter:
 
     def __init__(self, tables: ViewTables, cache: FactsCache) -> None:
         self.tables, self.cache = tables, cache
+        self.types: dict[tuple[str, tuple[str, ...]], list[int]] = {}
 
     def apply(self, page: Sequence[tuple[int, Any]], position: int | None = None,
               record_position: Callable[[Any], None] | None = None, previous: int | None = None) -> None:
@@ -229,13 +230,27 @@ class PageWriter:
             return
         staging = f"staging_{self.tables.bare[name]}"
         c.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table}) ON COMMIT DELETE ROWS")
-        with c.copy(f"COPY {staging} ({cols}) FROM STDIN") as copy:
+        # binary: several times less work than text, for psycopg (no number or date formatted) and for the server
+        types = self.column_types(c, name, columns)
+        with c.copy(f"COPY {staging} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(types)
             for row in rows:
                 copy.write_row(row)
         # ordered by the key: concurrent writers (Kafka scale-out) take the row locks in the same order (SQLite has
         # one writer at a time: its rows go in as they come)
         c.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {staging} ORDER BY {', '.join(conflict or columns)}"
                   f"{on_conflict}")
+
+    def column_types(self, c: Any, name: str, columns: Sequence[str]) -> list[int]:
+        """The PostgreSQL types (oids) of `columns` of table `name`, as a binary COPY declares them."""
+        key = (name, tuple(columns))
+        types = self.types.get(key)
+        if types is None:
+            c.execute("SELECT attname, atttypid FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 "
+                      "AND NOT attisdropped", [self.tables.t[name]])
+            found = {row["attname"]: row["atttypid"] for row in c.fetchall()}
+            types = self.types[key] = [found[column] for column in columns]
+        return types
 
 
 def from_row(row: Any) -> dict[str, Any]:
