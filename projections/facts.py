@@ -125,16 +125,18 @@ def fold(facts: dict[str, Any], event: Any, seq: int, effects: Effects) -> None:
     facts["last_activity_on"] = day
     where_after = WHERE(facts)
     moved = where_after != where_before
-    for responsibility, before, after in (("payer", payer_before, facts["payer_balance"]),
-                                          ("patient", patient_before, facts["patient_balance"])):
-        if after != before:
-            effects.ar.append((facts["claim_id"], seq, day, responsibility, after - before))
-        if moved and before:
-            effects.move(day, *where_before, responsibility, -before)  # type: ignore[arg-type]
-            effects.move(day, *where_after, responsibility, before)
-        if after != before:
-            effects.move(day, *where_after, responsibility, after - before)
-    if facts["patient_balance"] > 0 and patient_before <= 0:
+    payer_after, patient_after = facts["payer_balance"], facts["patient_balance"]
+    if moved or payer_after != payer_before or patient_after != patient_before:  # (most events move no money)
+        for responsibility, before, after in (("payer", payer_before, payer_after),
+                                              ("patient", patient_before, patient_after)):
+            if after != before:
+                effects.ar.append((facts["claim_id"], seq, day, responsibility, after - before))
+            if moved and before:
+                effects.move(day, *where_before, responsibility, -before)  # type: ignore[arg-type]
+                effects.move(day, *where_after, responsibility, before)
+            if after != before:
+                effects.move(day, *where_after, responsibility, after - before)
+    if patient_after > 0 and patient_before <= 0:
         facts["patient_since"] = day
     count_work(facts, event, day, effects, name)
 
