@@ -7,6 +7,7 @@ plain sight; an event type nobody handles or ignores stops the runner (UnknownEv
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -17,7 +18,8 @@ from domain.carc import denial_category, is_contractual
 from domain.lifecycle import (ACTIVITY, DENIAL_ON_CODING, ENDED, Status, recorded_appeal_deadline, settled,
                               written_off)
 from domain.money import denial_adjustments, main_denial, patient_balance, payer_balance
-from domain.values import Adjustment, as_date, cents
+from domain.values import Adjustment, as_date
+from domain.values import cents as exact_cents
 
 # Never a claim fact: the claim-number index, X12 intakes and submission batches (bookkeeping of files), bank
 # deposits, patients' payment plans (read by `rcm plan`), and the default creation events eventsourcing declares
@@ -45,6 +47,8 @@ DATES = ("dos", "coded_on", "first_submitted_on", "last_submitted_on", "first_ad
          "last_adjudicated_on", "closed_on", "last_activity_on", "patient_since", "appeal_deadline")
 
 CASH = ("billed", "payer_paid", "patient_paid", "adjustments", "written_off_payer", "written_off_patient")
+# amounts recur (fees, copays, the same remittance's figures read by several handlers): each converted once
+cents = lru_cache(maxsize=1 << 16)(exact_cents)
 
 
 class UnknownEvent(Exception):
@@ -126,16 +130,18 @@ def fold(facts: dict[str, Any], event: Any, seq: int, effects: Effects) -> None:
         facts["last_activity_on"] = day  # the latest day the claim's events are effective (a late fact is earlier)
     where_after = WHERE(facts)
     moved = where_after != where_before
-    for responsibility, before, after in (("payer", payer_before, facts["payer_balance"]),
-                                          ("patient", patient_before, facts["patient_balance"])):
-        if after != before:
-            effects.ar.append((facts["claim_id"], seq, day, responsibility, after - before))
-        if moved and before:
-            effects.move(day, *where_before, responsibility, -before)  # type: ignore[arg-type]
-            effects.move(day, *where_after, responsibility, before)
-        if after != before:
-            effects.move(day, *where_after, responsibility, after - before)
-    if facts["patient_balance"] > 0 and patient_before <= 0:
+    payer_after, patient_after = facts["payer_balance"], facts["patient_balance"]
+    if moved or payer_after != payer_before or patient_after != patient_before:  # (most events move no money)
+        for responsibility, before, after in (("payer", payer_before, payer_after),
+                                              ("patient", patient_before, patient_after)):
+            if after != before:
+                effects.ar.append((facts["claim_id"], seq, day, responsibility, after - before))
+            if moved and before:
+                effects.move(day, *where_before, responsibility, -before)  # type: ignore[arg-type]
+                effects.move(day, *where_after, responsibility, before)
+            if after != before:
+                effects.move(day, *where_after, responsibility, after - before)
+    if patient_after > 0 and patient_before <= 0:
         facts["patient_since"] = day
     count_work(facts, event, day, effects, name)
 
@@ -206,7 +212,9 @@ def settle(f: dict[str, Any], day: date) -> None:
 
 def line_charges(lines: list[dict[str, Any]]) -> str:
     """The billed lines' charges in cents, [[number, cents], ...]: what a line-level CO-45 is compared with."""
-    return json.dumps([[line["number"], cents(line["charge"])] for line in lines])
+    # as json.dumps writes it, its numbers written directly (one call, not json.dumps' walk of the lists)
+    return "[" + ", ".join(f"[{line['number']}, {cents(line['charge'])}]" if type(line["number"]) is int
+                           else json.dumps([line["number"], cents(line["charge"])]) for line in lines) + "]"
 
 
 def on_coded(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
@@ -314,9 +322,14 @@ def adjudicate(f: dict[str, Any], e: Any, day: date, fx: Effects, denied: bool) 
 
 def denials_of(remit: dict[str, Any], charges: str) -> list[Adjustment]:
     """The remittance's denial adjustments by the ledger's rule (domain/money.py), from its recorded text."""
-    lines = {number: Decimal(amount) / 100 for number, amount in json.loads(charges)}
     return denial_adjustments([Adjustment(a["group"], a["carc"], decimal(a["amount"]), a["line"])
-                               for a in remit["adjustments"]], decimal(remit["charge"]), lines)
+                               for a in remit["adjustments"]], decimal(remit["charge"]), charged_lines(charges))
+
+
+@lru_cache(maxsize=1 << 12)
+def charged_lines(charges: str) -> dict[int, Decimal]:
+    """The billed lines' charges (line_charges' text) by line number, in dollars; shared, never to be changed."""
+    return {number: Decimal(amount) / 100 for number, amount in json.loads(charges)}
 
 
 def decimal(amount: Any) -> Decimal:
@@ -332,9 +345,15 @@ def on_paid(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:
     allowed_off = sum(cents(a["amount"]) for a in e.remittance["adjustments"] if is_contractual(a["group"], a["carc"]))
     f["contractual"] += allowed_off
     # per payment (payer claim control number, cents): what a reversal of that payment takes back
-    f["allowances"] = json.dumps([*json.loads(f["allowances"] or "[]"),
-                                  [e.remittance["payer_claim_control_number"], allowed_off]])
+    f["allowances"] = appended(f["allowances"], [e.remittance["payer_claim_control_number"], allowed_off])
     settle(f, day)
+
+
+def appended(text: str, item: list[Any]) -> str:
+    """json.dumps(json.loads(text) + [item]) for a list's text as json.dumps writes it ("" for none), without
+    reading the list back: its text up to the closing bracket, then the item's."""
+    entry = json.dumps(item)
+    return f"[{entry}]" if text in ("", "[]") else f"{text[:-1]}, {entry}]"
 
 
 def on_denied(f: dict[str, Any], e: Any, day: date, fx: Effects) -> None:

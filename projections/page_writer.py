@@ -135,6 +135,7 @@ class PageWriter:
     def __init__(self, tables: ViewTables, cache: FactsCache) -> None:
         self.tables, self.cache = tables, cache
         self.history: History | None = None  # reads a claim's events back after a late fact (set by the runner)
+        self.types: dict[tuple[str, tuple[str, ...]], list[int]] = {}
 
     def apply(self, page: Sequence[tuple[int, Any]], position: int | None = None,
               record_position: Callable[[Any], None] | None = None, previous: int | None = None) -> None:
@@ -217,6 +218,9 @@ class PageWriter:
         found: Facts = {}
         ids = sorted(claim_ids)
         with self.tables.transaction(commit=False) as c:
+            if self.tables.dialect == "postgresql" and ids:  # one array parameter: one round trip for the page
+                c.execute(f"SELECT * FROM {self.tables.t['claim_status']} WHERE claim_id = ANY(%s)", [ids])
+                return {row["claim_id"]: from_row(row) for row in c.fetchall()}
             for start in range(0, len(ids), 500):
                 chunk = ids[start:start + 500]
                 c.execute(self.tables.sql(f"SELECT * FROM {self.tables.t['claim_status']} WHERE claim_id IN "
@@ -284,14 +288,18 @@ class PageWriter:
                               [sqlite_row(row) for row in rows])
                 c.execute(self.tables.person_days_from("staging_productivity"))
             return
+        # binary: several times less work than text, for psycopg (no number or date formatted) and for the server
+        types = self.column_types(c, name, columns)
         if mode == "insert" and not rollup and name != "productivity":  # rows new to the table: straight in
-            with c.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+            with c.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(types)
                 for row in rows:
                     copy.write_row(row)
             return
         staging = f"staging_{self.tables.bare[name]}"
         c.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table}) ON COMMIT DELETE ROWS")
-        with c.copy(f"COPY {staging} ({cols}) FROM STDIN") as copy:
+        with c.copy(f"COPY {staging} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(types)
             for row in rows:
                 copy.write_row(row)
         # ordered by the key: concurrent writers (Kafka scale-out) take the row locks in the same order (SQLite has
@@ -315,6 +323,17 @@ class PageWriter:
         if select:
             return head
         return f"{head} VALUES ({', '.join('?' * len(columns))}){self.on_conflict(table, columns, conflict, mode)}"
+
+    def column_types(self, c: Any, name: str, columns: Sequence[str]) -> list[int]:
+        """The PostgreSQL types (oids) of `columns` of table `name`, as a binary COPY declares them."""
+        key = (name, tuple(columns))
+        types = self.types.get(key)
+        if types is None:
+            c.execute("SELECT attname, atttypid FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 "
+                      "AND NOT attisdropped", [self.tables.t[name]])
+            found = {row["attname"]: row["atttypid"] for row in c.fetchall()}
+            types = self.types[key] = [found[column] for column in columns]
+        return types
 
     @staticmethod
     def on_conflict(table: str, columns: Sequence[str], conflict: Sequence[str], mode: str) -> str:
@@ -340,7 +359,6 @@ def summed_over(columns: Sequence[str], conflict: Sequence[str], rows: list[tupl
         for j, i in enumerate(metrics):
             total[j] += row[i]
     return [(*key, *total) for key, total in sums.items()]
-
 
 def from_row(row: Any) -> dict[str, Any]:
     facts = {name: row[name] for name in COLUMNS}

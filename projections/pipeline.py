@@ -4,31 +4,38 @@ and its position commit in one transaction, pages one at a time and in order, an
 the last page committed, with the facts cache forgotten."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 from projections.page_writer import PageWriter
 
 
 class Pipeline:
-    """Applies pages through `writer`; `threaded` writes each in a thread of its own while the next is folded
-    (otherwise each page is written before `apply` returns). Only this object's thread touches the facts cache: a
-    page's facts go into it before the page commits, for the next page's fold to start from, and the cache is
-    forgotten when that commit fails; the writing thread gets its own copy of them (`Folded.detached`)."""
+    """Applies pages through `writer`, telling `committed` how many notifications each page held once it committed;
+    `threaded` writes a page in a thread of its own while the next one is folded (otherwise each page is written
+    before `apply` returns). Only this object's thread touches the facts cache: a page's facts go into it before
+    the page commits, for the next page's fold to start from, and the cache is forgotten when that commit fails;
+    the writing thread gets its own copy of them (`Folded.detached`)."""
 
-    def __init__(self, writer: PageWriter, threaded: bool) -> None:
-        self.writer = writer
+    def __init__(self, writer: PageWriter, threaded: bool, committed: Callable[[int], None]) -> None:
+        self.writer, self.threaded, self.committed = writer, threaded, committed
         self.thread = ThreadPoolExecutor(1, thread_name_prefix="page-writer") if threaded else None
         self.pending: tuple[Future[None], int] | None = None
 
-    def apply(self, page: Sequence[tuple[int, Any]], position: int, previous: int, events: int) -> int | None:
-        """Folds the page of `events` notifications (at most `position`, following `previous`) and writes it;
-        returns how many notifications the page written before it held, once it committed (this page's own count
-        without a thread), None if there was none. A failure of that page is raised here, this one dropped."""
+    def apply(self, page: Sequence[tuple[int, Any]], position: int, previous: int, events: int,
+              last: bool = False) -> None:
+        """Folds the page of `events` notifications (up to `position`, following `previous`) and writes it: in the
+        thread while the caller folds the next page, or before returning without a thread or for the `last` page
+        (the log ends there for now: no page to fold meanwhile). A failure of the page before this one is raised
+        here, this one dropped."""
         if self.thread is None:
             self.writer.apply(page, position, previous=previous)
-            return events
+            self.committed(events)
+            return
         try:
             folded = self.writer.fold(page, position, previous)
         except BaseException:
@@ -37,18 +44,25 @@ class Pipeline:
             finally:
                 self.writer.cache.forget()  # facts the fold may have changed part of the way
             raise
-        written = self.finish()
+        self.finish()
         if folded is None:  # (nothing to write: no page and no position)
-            return written
+            return
         self.writer.cache.remember(folded.facts, folded.last)  # the next page folds on from these
-        self.pending = (self.thread.submit(self.writer.write, folded.detached()), events)
-        return written
+        if last:
+            try:
+                self.writer.write(folded)
+            except BaseException:
+                self.writer.cache.forget()
+                raise
+            self.committed(events)
+        else:
+            self.pending = (self.thread.submit(self.writer.write, folded.detached()), events)
 
-    def finish(self) -> int | None:
-        """Waits for the page being written: how many notifications it held, None if there was none; its failure
-        is raised after forgetting the cached facts (folded past what the database holds)."""
+    def finish(self) -> None:
+        """Waits for the page being written, if any; its failure is raised after forgetting the cached facts
+        (folded past what the database holds)."""
         if self.pending is None:
-            return None
+            return
         future, events = self.pending
         self.pending = None
         try:
@@ -56,7 +70,7 @@ class Pipeline:
         except BaseException:
             self.writer.cache.forget()
             raise
-        return events
+        self.committed(events)
 
     def close(self) -> None:
         """Waits for a page still being written (its failure is not raised: the caller is failing already) and
@@ -72,8 +86,39 @@ class Pipeline:
             self.thread.shutdown()
 
     def __enter__(self) -> Pipeline:
+        self.deferring = young_collections_deferred()
+        self.deferring.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        try:
+            self.close()
+        finally:
+            self.deferring.__exit__(None, None, None)
+
+
+# A page in flight holds some 150,000 objects the cyclic collector tracks (notifications, decoded events, their
+# dicts and lists), freed by reference counting once written; collecting the young generation every 100,000 new
+# ones (bench and bulk settings; 700 by default) walks them again and again for nothing, some 8% of a catch-up.
+# While a catch-up runs the young generation is collected every YOUNG new objects instead.
+YOUNG = 1_000_000
+deferred = {"catch_ups": 0, "threshold": gc.get_threshold()}
+deferred_lock = threading.Lock()
+
+
+@contextmanager
+def young_collections_deferred() -> Iterator[None]:
+    """The collector's young threshold raised to YOUNG while any catch-up in this process runs, then put back."""
+    with deferred_lock:
+        if deferred["catch_ups"] == 0:
+            deferred["threshold"] = threshold = gc.get_threshold()
+            gc.set_threshold(max(threshold[0], YOUNG), *threshold[1:])
+        deferred["catch_ups"] += 1
+    try:
+        yield
+    finally:
+        with deferred_lock:
+            deferred["catch_ups"] -= 1
+            if deferred["catch_ups"] == 0:
+                gc.set_threshold(*deferred["threshold"])
 

@@ -53,16 +53,23 @@ class Runner:
                 f"the read models were built by an earlier release: {', '.join(self.views.incomplete)} would start "
                 f"empty behind position {self.views.position()}; run `rcm projections rebuild` once")
         done, position = 0, self.views.position()
-        with self.views.pipeline() as pipeline:  # (on PostgreSQL a page is written while the next one is folded)
+
+        def committed(events: int) -> None:
+            nonlocal done
+            done += events
+            progress(events)
+
+        with self.views.pipeline(committed) as pipeline:  # (on PostgreSQL a page is written while the next folds)
             while True:
                 notifications = [] if until is not None and position >= until else \
                     self.recorder.select_notifications(start=position + 1, limit=self.page, stop=until)
                 try:
                     if notifications:
-                        written = pipeline.apply(self.decoded(notifications), notifications[-1].id, position,
-                                                 len(notifications))
+                        end = notifications[-1].id  # (a page short of full ends the log, for now: written at once)
+                        pipeline.apply(self.decoded(notifications), end, position, len(notifications),
+                                       last=len(notifications) < self.page or end == until)
                     else:
-                        written = pipeline.finish()
+                        pipeline.finish()
                 except ConcurrentRunner as e:
                     before = position if e.previous is None else e.previous  # the position the failed page followed
                     stored = self.views.position()
@@ -71,9 +78,6 @@ class Runner:
                     progress(max(0, stored - before))
                     position = stored
                     continue
-                if written:
-                    done += written
-                    progress(written)
                 if not notifications:
                     return done
                 position = notifications[-1].id

@@ -55,10 +55,11 @@ class ClaimViews:
         """How these views read a claim's events back when a late fact changes its past (projections/intervals.py)."""
         self.writer.history = history
 
-    def pipeline(self) -> Pipeline:
+    def pipeline(self, committed: Callable[[int], None]) -> Pipeline:
         """For a catch-up: on PostgreSQL, with the facts cache kept (a page folds on from the one being written),
         each page is written while the next is folded; one page after the other otherwise."""
-        return Pipeline(self.writer, threaded=self.dialect == "postgresql" and self.writer.cache.facts is not None)
+        threaded = self.dialect == "postgresql" and self.writer.cache.facts is not None
+        return Pipeline(self.writer, threaded, committed)
 
     def keep_facts(self, claims: int) -> None:
         self.writer.cache.keep(claims)

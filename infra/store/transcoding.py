@@ -104,7 +104,7 @@ class PlainEvents:
     def __init__(self, mapper: Any) -> None:
         self.mapper = mapper
         self.fast = getattr(mapper, "compressor", None) is None and getattr(mapper, "cipher", None) is None
-        self.classes: dict[str, type] = {}
+        self.kinds: dict[str, tuple[type, type, bool]] = {}
 
     def __call__(self, notification: Any) -> Any:
         if self.fast:
@@ -113,8 +113,10 @@ class PlainEvents:
             except Unusual:
                 pass
             else:
-                upcast(resolve_topic(notification.topic), state)
-                event = self.plain_class(notification.topic)()
+                plain, real, versioned = self.kinds.get(notification.topic) or self.kind(notification.topic)
+                if versioned or "class_version" in state:
+                    upcast(real, state)
+                event = plain()
                 event.__dict__ = state
                 state["originator_id"], state["originator_version"] = notification.originator_id, \
                     notification.originator_version
@@ -124,11 +126,14 @@ class PlainEvents:
         return self.mapper.to_domain_event(notification)
 
     def plain_class(self, topic: str) -> type:
-        cls = self.classes.get(topic)
-        if cls is None:
-            real = resolve_topic(topic)
-            cls = self.classes[topic] = plain_event_class(real.__qualname__, real.__module__)
-        return cls
+        return (self.kinds.get(topic) or self.kind(topic))[0]
+
+    def kind(self, topic: str) -> tuple[type, type, bool]:
+        """The topic's plain class, its event class, and whether that class has upcasts (a version above 1)."""
+        real = resolve_topic(topic)
+        kind = self.kinds[topic] = (plain_event_class(real.__qualname__, real.__module__), real,
+                                    getattr(real, "class_version", 1) > 1)
+        return kind
 
 
 @lru_cache(maxsize=None)
