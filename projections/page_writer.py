@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from operator import itemgetter
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from eventsourcing.persistence import IntegrityError, Tracking
 
@@ -101,6 +102,7 @@ class PageWriter:
     def __init__(self, tables: ViewTables, cache: FactsCache) -> None:
         self.tables, self.cache = tables, cache
         self.types: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+        self.staged: WeakKeyDictionary[Any, set[str]] = WeakKeyDictionary()  # connection -> its staging tables
 
     def apply(self, page: Sequence[tuple[int, Any]], position: int | None = None,
               record_position: Callable[[Any], None] | None = None, previous: int | None = None) -> None:
@@ -149,8 +151,12 @@ class PageWriter:
                 deposits.write(c, self.tables, banking)
                 self.record(c, last, previous, record_position)
         except IntegrityError as e:
+            self.staged.clear()
             raise ConcurrentRunner(f"another runner already recorded notification {last} in these views: {e}",
                                    previous) from e
+        except BaseException:
+            self.staged.clear()  # staging tables made in the page's transaction went with it
+            raise
 
     def record(self, c: Any, last: int, previous: int | None, record_position: Callable[[Any], None] | None) -> None:
         if record_position is not None:
@@ -231,18 +237,28 @@ class PageWriter:
                       for row in rows]
             c.executemany(f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' * len(columns))}){on_conflict}", values)
             return
-        staging = f"staging_{self.tables.bare[name]}"
-        c.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table}) ON COMMIT DELETE ROWS")
         # binary: several times less work than text, for psycopg (no number or date formatted) and for the server
         types = self.column_types(c, name, columns)
-        with c.copy(f"COPY {staging} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(types)
-            for row in rows:
-                copy.write_row(row)
+        if mode == "insert":  # new rows only, in the order they were made (the same in every writer): no staging
+            self.copy(c, table, cols, types, rows)
+            return
+        staging = f"staging_{self.tables.bare[name]}"
+        made = self.staged.setdefault(c.connection, set())  # (a session's temp tables last as long as it does)
+        if staging not in made:
+            c.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table}) ON COMMIT DELETE ROWS")
+            made.add(staging)
+        self.copy(c, staging, cols, types, rows)
         # ordered by the key: concurrent writers (Kafka scale-out) take the row locks in the same order (SQLite has
         # one writer at a time: its rows go in as they come)
         c.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {staging} ORDER BY {', '.join(conflict or columns)}"
                   f"{on_conflict}")
+
+    @staticmethod
+    def copy(c: Any, table: str, cols: str, types: list[int], rows: list[tuple[Any, ...]]) -> None:
+        with c.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)
 
     def column_types(self, c: Any, name: str, columns: Sequence[str]) -> list[int]:
         """The PostgreSQL types (oids) of `columns` of table `name`, as a binary COPY declares them."""
