@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from operator import itemgetter
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from eventsourcing.persistence import IntegrityError, Tracking
 
@@ -136,6 +137,7 @@ class PageWriter:
         self.tables, self.cache = tables, cache
         self.history: History | None = None  # reads a claim's events back after a late fact (set by the runner)
         self.types: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+        self.staged: WeakKeyDictionary[Any, set[str]] = WeakKeyDictionary()  # connection -> its staging tables
 
     def apply(self, page: Sequence[tuple[int, Any]], position: int | None = None,
               record_position: Callable[[Any], None] | None = None, previous: int | None = None) -> None:
@@ -185,8 +187,12 @@ class PageWriter:
                 deposits.write(c, self.tables, banking)
                 self.record(c, last, previous, record_position)
         except IntegrityError as e:
+            self.staged.clear()
             raise ConcurrentRunner(f"another runner already recorded notification {last} in these views: {e}",
                                    previous) from e
+        except BaseException:
+            self.staged.clear()  # staging tables made in the page's transaction went with it
+            raise
 
     def record(self, c: Any, last: int, previous: int | None, record_position: Callable[[Any], None] | None) -> None:
         if record_position is not None:
@@ -290,18 +296,16 @@ class PageWriter:
             return
         # binary: several times less work than text, for psycopg (no number or date formatted) and for the server
         types = self.column_types(c, name, columns)
-        if mode == "insert" and not rollup and name != "productivity":  # rows new to the table: straight in
-            with c.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(types)
-                for row in rows:
-                    copy.write_row(row)
+        if mode == "insert" and not rollup and name != "productivity":
+            # new rows only, in the order they were made (the same in every writer): no staging
+            self.copy(c, table, cols, types, rows)
             return
         staging = f"staging_{self.tables.bare[name]}"
-        c.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table}) ON COMMIT DELETE ROWS")
-        with c.copy(f"COPY {staging} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(types)
-            for row in rows:
-                copy.write_row(row)
+        made = self.staged.setdefault(c.connection, set())  # (a session's temp tables last as long as it does)
+        if staging not in made:
+            c.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table}) ON COMMIT DELETE ROWS")
+            made.add(staging)
+        self.copy(c, staging, cols, types, rows)
         # ordered by the key: concurrent writers (Kafka scale-out) take the row locks in the same order (SQLite has
         # one writer at a time: its rows go in as they come)
         c.execute(f"{self.insert(table, columns, conflict, mode, select=True)} SELECT {cols} FROM {staging} "
@@ -323,6 +327,13 @@ class PageWriter:
         if select:
             return head
         return f"{head} VALUES ({', '.join('?' * len(columns))}){self.on_conflict(table, columns, conflict, mode)}"
+
+    @staticmethod
+    def copy(c: Any, table: str, cols: str, types: list[int], rows: list[tuple[Any, ...]]) -> None:
+        with c.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)
 
     def column_types(self, c: Any, name: str, columns: Sequence[str]) -> list[int]:
         """The PostgreSQL types (oids) of `columns` of table `name`, as a binary COPY declares them."""
