@@ -137,6 +137,9 @@ class ViewSchema:
             if "person_days" in missing and "productivity" not in missing:
                 c.execute(tables.person_days_from(tables.t["productivity"]))
                 missing.remove("person_days")
+            if "payment_lags" in missing and "claim_status" not in missing:
+                c.execute(self.payment_lags_from_claims())  # a release added it: counted from the claims kept all along
+                missing.remove("payment_lags")
             if not tables.suffix and not outdated:  # (an outdated table gets its views when `rebuild` replaces it)
                 for statement in self.view_statements():
                     c.execute(statement)
@@ -150,6 +153,13 @@ class ViewSchema:
         names = ", ".join(k for k, _ in keys)
         c.execute(f"INSERT INTO {self.tables.t[twin]} ({names}, {', '.join(metrics)}) SELECT {names}, "
                   f"{', '.join(f'sum({m})' for m in metrics)} FROM {self.tables.t[twin_of(twin)]} GROUP BY {names}")
+
+    def payment_lags_from_claims(self) -> str:
+        """payment_lags as the claims' contributions sum up (facts.contribution): every claim with a payment lag."""
+        t = self.tables.t
+        return (f"INSERT INTO {t['payment_lags']} (payer_id, lag_days, claims) SELECT payer_id, payment_lag_days, "
+                f"count(*) FROM {t['claim_status']} WHERE payment_lag_days IS NOT NULL GROUP BY payer_id, "
+                "payment_lag_days")
 
     def fill_carc_codes(self, c: Any) -> None:
         """The CARC descriptions the dashboards show beside each code (reference data, the same for every ledger)."""

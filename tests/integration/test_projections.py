@@ -208,6 +208,24 @@ def test_rebuild_switches_to_fresh_tables_with_the_same_content(demo_url):
     assert reports.kpis(after.views)["claims_submitted"] > 0
 
 
+def test_payment_lags_a_release_adds_are_counted_from_the_claims_not_rebuilt(demo_url):
+    """payment_lags, added by a release to views kept all along, is counted from claim_status when the views open
+    (no `rcm projections rebuild`): the views stay complete, equal to the oracle, and keep it from then on."""
+    runner = open_runner(demo_url)
+    runner.catch_up()
+    with runner.views.transaction() as c:
+        c.execute(f"DROP TABLE {runner.views.t['payment_lags']}")
+    again = open_runner(demo_url)
+    assert again.views.incomplete == []
+    assert again.views.query(f"SELECT sum(claims) AS n FROM {again.views.t['payment_lags']}")[0]["n"] > 0
+    assert differences(again) == []
+    ledger = open_ledger(demo_url)
+    assert all(o.result == "applied" for o in ledger.execute([COMMAND.validate_python(c) for c in [
+        *lifecycle_to_submitted(claim="LAG-1"), payment("LAG-1", icn="LAG-ICN1")]]))
+    again.catch_up()
+    assert differences(again) == []
+
+
 def test_following_makes_new_events_visible(database_url):
     runner = open_runner(database_url)
     stop = threading.Event()
