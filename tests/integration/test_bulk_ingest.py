@@ -61,8 +61,14 @@ def test_a_refused_command_keeps_its_label_through_the_workers(database_url):
 
 
 def children(pid: int) -> set[int]:
-    return {int(child) for task in Path(f"/proc/{pid}/task").iterdir()
-            for child in (task / "children").read_text().split()}
+    """The children of every thread of `pid`; a thread may end between listing and reading (CI saw it)."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found.update(map(int, (task / "children").read_text().split()))
+        except FileNotFoundError:
+            continue
+    return found
 
 
 def running(pid: int) -> bool:
