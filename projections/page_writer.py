@@ -128,7 +128,8 @@ class PageWriter:
         claim_events = [(seq, e) for seq, e in page if not is_ignored(e)]
         self.cache.drop_unless_at(previous)
         try:
-            facts = self.cache.known({str(e.originator_id) for _, e in claim_events}, self.read_facts)
+            claims = {str(claim) for claim in {e.originator_id for _, e in claim_events}}  # (each id's text once)
+            facts = self.cache.known(claims, self.read_facts)
             effects, totals = fold_page(facts, claim_events)
             banking = deposits.banking_rows([(seq, e) for seq, e in page if deposits.is_reconciled(e)])
         except BaseException:
