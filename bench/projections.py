@@ -5,8 +5,9 @@
 In one run: (1) the notification log read in full, raw rows and decoded events, next to the projection
 catching up over the same first --sample-events notifications; (2) live lag: single commands appended
 while a runner follows, time until each is visible in claim_status, p50/p99; (3) latency of each report
-at --claims claims (median of 5), next to computing the same from the raw events (read + fold).
-The simulated ledger (deterministic) is built once per machine in schema bench_projections_N and reused;
+at --claims claims (median of 5), next to computing the same from the raw events (read + fold); (4) every
+report as of three past dates (asof_report_ms, the slowest); (5) every dashboard panel's query as Grafana sends it
+(panel_ms, the slowest; EXPLAIN ANALYZE of each in the JSON, of the three slowest in the table). The simulated ledger (deterministic) is built once per machine in schema bench_projections_N and reused;
 --fresh builds it and its views again.
 """
 from __future__ import annotations
@@ -122,6 +123,42 @@ def from_raw_events(runner: Any) -> float:
     return (time.perf_counter() - began) * 1000
 
 
+AS_OF_DATES = (date(2026, 8, 31), date(2026, 9, 30), date(2026, 10, 15))  # month ends and a mid-month day
+
+
+def as_of_reports(views: Any, day: date) -> dict[str, float]:
+    """Every report as of a past day (the history cut there): what `rcm report ... --as-of` runs."""
+    return {
+        "status": timed(lambda: reports.status(views, as_of=day)),
+        "kpis": timed(lambda: reports.kpis(views, day)),
+        "denials": timed(lambda: (reports.denials(views, until=day), reports.denial_reasons(views, until=day))),
+        "aging": timed(lambda: reports.aging(views, day)),
+    }
+
+
+def dashboard_panels(url: str) -> tuple[dict[str, float], dict[str, str]]:
+    """Each dashboard panel's query as Grafana sends it (its default time range, every variable on All), the median
+    of 3 runs, and its plan (EXPLAIN ANALYZE, BUFFERS) from one more."""
+    from infra.grafana import dashboards as dash
+    from infra.settings import Settings
+
+    settings = Settings.load(url)
+    times, plans = {}, {}
+    with dash.connect(settings) as connection:
+        now = datetime.now(timezone.utc)
+        for board in dash.load():
+            values, multi = dash.variable_values(connection, board, None)
+            start, end = dash.relative(board["time"]["from"], now), dash.relative(board["time"]["to"], now)
+            for panel in dash.panels(board):
+                for n, target in enumerate(panel.get("targets", [])):
+                    sql = dash.expand(target["rawSql"], start, end, values, multi)
+                    name = f"{board['uid']}: {panel['title']}" + (f" [{n + 1}]" if n else "")
+                    times[name] = timed(lambda: connection.execute(sql).fetchall(), rounds=3)
+                    plan = connection.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}").fetchall()
+                    plans[name] = "\n".join(row[0] for row in plan)
+    return times, plans
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--claims", type=int, default=1_000_000)
@@ -181,6 +218,10 @@ def main() -> None:
         "denials": timed(lambda: reports.denials(views)),
         "kpis": timed(lambda: reports.kpis(views)),
     }
+    say("reports as of past dates")
+    asof_report_ms = {f"{name}@{day}": ms for day in AS_OF_DATES for name, ms in as_of_reports(views, day).items()}
+    say("dashboard panels")
+    panel_ms, plans = dashboard_panels(url)
     say("the same from the raw events")
     raw_ms = round(from_raw_events(runner), 1)
     result = {
@@ -193,6 +234,9 @@ def main() -> None:
         "live_lag_p99_ms": round(sorted(lags)[int(len(lags) * 0.99) - 1], 1),
         "report_ms": report_ms, "raw_events_report_ms": raw_ms,
         "raw_vs_report": {name: round(raw_ms / ms, 1) for name, ms in report_ms.items()},
+        "asof_report_ms": max(asof_report_ms.values()), "asof_report_ms_each": asof_report_ms,
+        "panel_ms": max(panel_ms.values()), "panel_ms_each": panel_ms,
+        "panel_explain": plans,
     }
     if args.json:
         print(json.dumps(result, indent=2))
@@ -204,12 +248,17 @@ def main() -> None:
     table.add_column("figure")
     table.add_column("value", justify="right")
     for key, value in result.items():
+        if key == "panel_explain":
+            continue
         if isinstance(value, dict):
             for name, v in value.items():
                 table.add_row(f"{key}.{name}", str(v))
         else:
             table.add_row(key, str(value))
     Console().print(table)
+    slowest = sorted(panel_ms, key=panel_ms.get, reverse=True)[:3]
+    for name in slowest:
+        Console().print(f"\n[bold]{name}[/bold] ({panel_ms[name]} ms)\n{plans[name]}", highlight=False)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import date
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 from eventsourcing.persistence import OperationalError
 
@@ -172,7 +172,7 @@ def grant_roles(settings: Settings) -> list[dict[str, str]]:
 FACTS_KEPT = 200_000  # claims whose read-model facts a runner keeps in memory (about 1 GB at most)
 
 
-def open_runner(where: Settings | str | None = None, suffix: str = "", until_day: date | None = None) -> Runner:
+def open_runner(where: Settings | str | None = None, suffix: str = "") -> Runner:
     settings = settings_of(where)
     ledger = open_ledger(settings, source="projections")
     # Events per transaction. PostgreSQL takes big pages in its stride: a claim touched by consecutive events
@@ -183,8 +183,7 @@ def open_runner(where: Settings | str | None = None, suffix: str = "", until_day
     page = int(os.environ.get("RCM_PROJECTION_PAGE", default))
     views = open_views(ledger, settings, suffix)
     views.keep_facts(FACTS_KEPT)
-    runner = Runner(ledger.recorder, ledger.mapper, views, page=page, until_day=until_day,
-                    read_event=PlainEvents(ledger.mapper))
+    runner = Runner(ledger.recorder, ledger.mapper, views, page=page, read_event=PlainEvents(ledger.mapper))
     runner.ledger = ledger  # type: ignore[attr-defined]  # keeps the store open as long as the runner
     return runner
 
@@ -259,4 +258,7 @@ def open_projection_store(db: Database) -> ConsumerStore:
 
     with db.exclusive():  # two workers starting together create the tables one after the other
         ledger = open_ledger(db.settings, source="projections")
-        return ProjectionStore(db, ledger, open_views(ledger, db.settings))
+        views, read = open_views(ledger, db.settings), PlainEvents(ledger.mapper)
+        # a late fact's claim is folded again from the ledger's own events (the topic carries only the new ones)
+        views.read_history_with(lambda claim_id: [read(e) for e in ledger.recorder.select_events(UUID(claim_id))])
+        return ProjectionStore(db, ledger, views)

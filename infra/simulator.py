@@ -136,12 +136,19 @@ class Desk:
 def staff(seed: int, claims_per_day: float) -> dict[str, Desk]:
     """The practice's people, named and with a daily capacity each, enough of them for its volume."""
     rng = random.Random(f"staff-{seed}")
-    names = rng.sample([f"{first}.{last}" for first in FIRST_NAMES for last in LAST_NAMES], 60)
+    combos = [f"{first}.{last}" for first in FIRST_NAMES for last in LAST_NAMES]
+    names = rng.sample(combos, 60)
+    hired = 0
     desks = {}
     for role, (low, high, tasks_per_claim) in ROLES.items():
         people: list[Person] = []
         while sum(p.capacity for p in people) * UTILISATION < claims_per_day * tasks_per_claim or not people:
-            people.append(Person(f"{role}:{names.pop()}", rng.randint(low, high)))
+            # a large practice (the million-claim bench) outgrows the 60 names: the rest are numbered namesakes
+            if names:
+                name = names.pop()
+            else:
+                name, hired = f"{combos[hired % len(combos)]}.{hired // len(combos) + 2}", hired + 1
+            people.append(Person(f"{role}:{name}", rng.randint(low, high)))
         desks[role] = Desk(people)
     return desks
 

@@ -7,7 +7,9 @@ from typing import Any
 
 from projections import oracle
 from projections.facts import COLUMNS, DATES
+from projections.intervals import DAILY, INTERVAL_COLUMNS
 from projections.runner import Runner
+from projections.tables import ALL_PROVIDERS, PERSON_DAYS, SUMMARIES
 
 
 def all_events(runner: Runner) -> list[tuple[int, Any]]:
@@ -54,9 +56,9 @@ def differences(runner: Runner, as_of_dates: tuple[date, ...] = ()) -> list[str]
         for key in sorted(set(want_open) | set(got_open)):
             if want_open.get(key, 0) != got_open.get(key, 0):
                 found.append(f"ar as of {as_of} {key}: view {got_open.get(key, 0)}, oracle {want_open.get(key, 0)}")
-    found += summary_differences(views, expected)
+    found += summary_differences(views, expected) + all_providers_differences(views)
     for as_of in as_of_dates:
-        found += daily_differences(views, events, as_of)
+        found += daily_differences(views, events, as_of) + as_of_differences(views, events, as_of)
     stats: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for row in views.query(f"SELECT * FROM {views.t['denial_stats']}"):
         for metric in ("adjudicated", "denied", "denied_cents", "rejected", "appealed", "decided", "overturned"):
@@ -127,9 +129,58 @@ def productivity_differences(views: Any, events: list[tuple[int, Any]]) -> list[
             for key in sorted(set(got) | set(want), key=str) if got.get(key) != want.get(key)]
 
 
+SUMMARY_KEYS = {"status_summary": ("status", "payer_id", "rendering_npi", "dos_month"),
+                "dos_summary": ("dos", "payer_id", "rendering_npi"),
+                "kpi_counters": ("dos_month", "payer_id", "rendering_npi"), "payment_lags": ("payer_id", "lag_days")}
+
+
 def summary_differences(views: Any, claims: dict[str, dict[str, Any]]) -> list[str]:
     """The pre-summed tables against sums over the oracle's claims."""
-    want: dict[str, dict[tuple[Any, ...], dict[str, int]]] = {"status_summary": {}, "dos_summary": {}, "kpi_counters": {}}
+    want = oracle_summaries(claims)
+    found = []
+    for table, keys in SUMMARY_KEYS.items():
+        got = {}
+        for row in views.query(f"SELECT * FROM {views.t[table]}"):
+            key = tuple(date.fromisoformat(row[k]) if k in ("dos", "dos_month") and isinstance(row[k], str) else row[k]
+                        for k in keys)
+            metrics = {k: int(v) for k, v in row.items() if k not in keys and int(v)}
+            if metrics:
+                got[key] = metrics
+        found += compare(table, got, want[table])
+    return found
+
+
+def all_providers_differences(views: Any) -> list[str]:
+    """Each "<name>_all" table against its table summed over the providers."""
+    found = []
+    for twin, (keys, metrics) in ALL_PROVIDERS.items():
+        names = [k for k, _ in keys]
+        sums = ", ".join(f"sum({m}) AS {m}" for m in metrics)
+        summed = views.query(f"SELECT {', '.join(names)}, {sums} FROM {views.t[twin[:-4]]} GROUP BY {', '.join(names)}")
+        want = {tuple(str(r[k]) for k in names): {m: int(r[m]) for m in metrics} for r in summed}
+        got = {tuple(str(r[k]) for k in names): {m: int(r[m]) for m in metrics}
+               for r in views.query(f"SELECT * FROM {views.t[twin]}")}
+        got = {key: nonzero for key, values in got.items() if (nonzero := {m: v for m, v in values.items() if v})}
+        found += compare(twin, got, want)
+    pivot = ", ".join(f"{sql} AS {m}" for m, sql in PERSON_DAYS.items())
+    want = {(str(r["day"]), r["person"]): {m: int(r[m]) for m in PERSON_DAYS} for r in views.query(
+        f"SELECT day, person, {pivot} FROM {views.t['productivity']} GROUP BY day, person")}
+    got = {(str(r["day"]), r["person"]): nonzero for r in views.query(f"SELECT * FROM {views.t['person_days']}")
+           if (nonzero := {m: int(r[m]) for m in PERSON_DAYS if int(r[m])})}
+    return found + compare("person_days", got, want)
+
+
+def compare(table: str, got: dict[tuple[Any, ...], dict[str, int]],
+            want: dict[tuple[Any, ...], dict[str, int]]) -> list[str]:
+    expected = {key: {k: v for k, v in m.items() if v} for key, m in want.items()}
+    expected = {key: m for key, m in expected.items() if m}
+    return [f"{table} {key}: view {got.get(key)}, oracle {expected.get(key)}"
+            for key in sorted(set(got) | set(expected), key=str) if got.get(key) != expected.get(key)]
+
+
+def oracle_summaries(claims: dict[str, dict[str, Any]]) -> dict[str, dict[tuple[Any, ...], dict[str, int]]]:
+    """What status_summary, dos_summary, kpi_counters and payment_lags hold, summed over the oracle's claims."""
+    want: dict[str, dict[tuple[Any, ...], dict[str, int]]] = {name: {} for name in SUMMARY_KEYS}
 
     def add(table: str, key: tuple[Any, ...], **metrics: int) -> None:
         row = want[table].setdefault(key, defaultdict(int))
@@ -141,11 +192,15 @@ def summary_differences(views: Any, claims: dict[str, dict[str, Any]]) -> list[s
         money = dict(billed=c["billed"], payer_balance=c["payer_balance"], patient_balance=c["patient_balance"])
         add("status_summary", (c["status"], c["payer_id"], c["rendering_npi"], c["dos"].replace(day=1)), claims=1,
             **money)
+        if c["payment_lag_days"] is not None:  # every claim the payer answered, voided or not
+            add("payment_lags", (c["payer_id"], c["payment_lag_days"]), claims=1)
         if c["status"] == "voided":
             continue
         owed = (c["payer_balance"], c["patient_balance"])
         add("dos_summary", (c["dos"], c["payer_id"], c["rendering_npi"]), claims=1, **money,
             open_balance=sum(b for b in owed if b > 0), credit_balance=sum(-b for b in owed if b < 0))
+        add("kpi_counters", kpi_key, coded=int(c["coded_on"] is not None), paid=int(c["payer_paid"] > 0),
+            scrubbed=int(c["coded_on"] is not None and c["status"] not in ("coded", "scrub_failed")))
         if c["submissions"]:
             add("kpi_counters", kpi_key, submitted=1, clean=int(c["clean"]), rejected=int(c["rejections"] > 0),
                 days_to_bill_n=1, days_to_bill_sum=(c["first_submitted_on"] - c["dos"]).days)
@@ -156,22 +211,64 @@ def summary_differences(views: Any, claims: dict[str, dict[str, Any]]) -> list[s
                 collected=c["payer_paid"] + c["patient_paid"], net=c["billed"] - c["contractual"])
             if c["payment_lag_days"] is not None:  # a claim opened from a remittance may have no known submission
                 add("kpi_counters", kpi_key, lag_n=1, lag_sum=c["payment_lag_days"])
+    return want
+
+
+def cut_claims(events: list[tuple[int, Any]], as_of: date) -> dict[str, dict[str, Any]]:
+    """The oracle's claims of the history cut at `as_of` (business time): a claim whose first event is effective
+    later did not exist then."""
+    claims = {}
+    for claim_id, history in oracle.histories(events).items():
+        cut = [(s, e) for s, e in history if e.effective_at.date() <= as_of]
+        if cut and type(cut[0][1]).__name__ in ("Coded", "Opened"):
+            claims[claim_id] = oracle.claim_row(claim_id, cut)
+    return claims
+
+
+def as_of_differences(views: Any, events: list[tuple[int, Any]], as_of: date) -> list[str]:
+    """The intervals open at `as_of` and the daily tables summed up to it (per provider and for all) against the
+    oracle over the history cut there."""
+    claims = cut_claims(events, as_of)
+    day = as_of.isoformat() if views.dialect == "sqlite" else as_of
     found = []
-    for table, keys in (("status_summary", ("status", "payer_id", "rendering_npi", "dos_month")),
-                        ("dos_summary", ("dos", "payer_id", "rendering_npi")),
-                        ("kpi_counters", ("dos_month", "payer_id", "rendering_npi"))):
-        got = {}
-        for row in views.query(f"SELECT * FROM {views.t[table]}"):
-            key = tuple(date.fromisoformat(row[k]) if k in ("dos", "dos_month") and isinstance(row[k], str) else row[k]
-                        for k in keys)
-            metrics = {k: int(v) for k, v in row.items() if k not in keys and int(v)}
-            if metrics:
-                got[key] = metrics
-        expected = {key: {k: v for k, v in m.items() if v} for key, m in want[table].items()}
-        expected = {key: m for key, m in expected.items() if m}
-        for key in sorted(set(got) | set(expected), key=str):
-            if got.get(key) != expected.get(key):
-                found.append(f"{table} {key}: view {got.get(key)}, oracle {expected.get(key)}")
+    got_open = {r["claim_id"]: r for r in views.query(
+        f"SELECT * FROM {views.t['claim_intervals']} WHERE valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)",
+        [day, day])}
+    for claim_id in sorted(set(claims) | set(got_open)):
+        want, got = claims.get(claim_id), got_open.get(claim_id)
+        if want is None or got is None:
+            found.append(f"claim_intervals as of {as_of}: claim {claim_id} is {'missing' if got is None else 'unexpected'}")
+            continue
+        for name in INTERVAL_COLUMNS:
+            value = date.fromisoformat(got[name]) if name == "dos" and isinstance(got[name], str) else got[name]
+            if value != want[name]:
+                found.append(f"claim_intervals as of {as_of} {want['claim_number']}.{name}: view {value!r}, "
+                             f"oracle {want[name]!r}")
+    want_sums = oracle_summaries(claims)
+    for live, daily in DAILY.items():
+        keys = SUMMARY_KEYS[live]
+        metrics = [m for m in SUMMARIES[daily][1]]
+        rest = [k for k in keys if k != "rendering_npi"]
+        sums = ", ".join(f"sum({m}) AS {m}" for m in metrics)
+        for provider_rows in (False, True):
+            table = views.t[daily if provider_rows else f"{daily}_all"]
+            group = keys if provider_rows else rest
+            got = {}
+            for row in views.query(f"SELECT {', '.join(group)}, {sums} FROM {table} WHERE day <= ? "
+                                   f"GROUP BY {', '.join(group)}", [day]):
+                key = tuple(date.fromisoformat(row[k]) if k in ("dos", "dos_month") and isinstance(row[k], str)
+                            else row[k] for k in group)
+                values = {m: int(row[m]) for m in metrics if int(row[m])}
+                if values:
+                    got[key] = values
+            want: dict[tuple[Any, ...], dict[str, int]] = {}
+            for key, values in want_sums[live].items():
+                short = key if provider_rows else tuple(v for k, v in zip(keys, key) if k != "rendering_npi")
+                row = want.setdefault(short, {})
+                for m, v in values.items():
+                    row[m] = row.get(m, 0) + v
+            label = f"{daily}{'' if provider_rows else ' (all providers)'} as of {as_of}"
+            found += compare(label, got, want)
     return found
 
 

@@ -126,7 +126,8 @@ def fold(facts: dict[str, Any], event: Any, seq: int, effects: Effects) -> None:
     if facts["status"] not in ENDED:
         facts["closed_on"] = None
     facts["version"] = event.originator_version
-    facts["last_activity_on"] = day
+    if facts["last_activity_on"] is None or day > facts["last_activity_on"]:
+        facts["last_activity_on"] = day  # the latest day the claim's events are effective (a late fact is earlier)
     where_after = WHERE(facts)
     moved = where_after != where_before
     payer_after, patient_after = facts["payer_balance"], facts["patient_balance"]
@@ -433,32 +434,46 @@ def is_ignored(event: Any) -> bool:
 
 
 
-def summaries(f: dict[str, Any]) -> dict[str, dict[tuple[Any, ...], dict[str, int]]]:
-    """What one claim adds to each summary table; a page adds (after - before) for every claim it touches."""
-    out: dict[str, dict[tuple[Any, ...], dict[str, int]]] = {
-        "status_summary": {(f["status"], f["payer_id"], f["rendering_npi"], f["dos"].replace(day=1)): {
-            "claims": 1, "billed": f["billed"], "payer_balance": f["payer_balance"],
-            "patient_balance": f["patient_balance"]}},
-    }
-    if f["status"] == Status.VOIDED:
-        return out
-    payer, patient = f["payer_balance"], f["patient_balance"]
-    out["dos_summary"] = {(f["dos"], f["payer_id"], f["rendering_npi"]): {
-        "claims": 1, "billed": f["billed"], "payer_balance": f["payer_balance"],
-        "patient_balance": f["patient_balance"],
-        # A/R counts what is owed (each responsibility's balance above zero); credits owed back apart
-        "open_balance": max(payer, 0) + max(patient, 0), "credit_balance": -min(payer, 0) - min(patient, 0)}}
-    k: dict[str, int] = {}
-    if f["submissions"]:
-        k.update(submitted=1, clean=int(f["clean"]), rejected=int(f["rejections"] > 0), days_to_bill_n=1,
-                 days_to_bill_sum=(f["first_submitted_on"] - f["dos"]).days)
-    if f["adjudications"]:
-        k.update(adjudicated=1, initially_denied=int(f["initially_denied"]), adjudicated_billed=f["billed"],
-                 denied_billed=f["billed"] if f["initially_denied"] else 0,
-                 first_pass=int(f["first_pass_resolved"]),
-                 collected=f["payer_paid"] + f["patient_paid"], net=f["billed"] - f["contractual"])
-        if f["payment_lag_days"] is not None:
-            k.update(lag_n=1, lag_sum=f["payment_lag_days"])
-    if k:
-        out["kpi_counters"] = {(f["dos"].replace(day=1), f["payer_id"], f["rendering_npi"]): k}
-    return out
+# What one claim adds to each summary table, as (key, values in the table's metric order) or None, per table in
+# CONTRIBUTES order: a page adds each claim's (after - before); the daily tables each day's change of the first
+# three (projections/intervals.py). payment_lags: the claim's payment lag per payer (the follow-up worklist's
+# percentile), of every claim that has one, voided or not, as claim_status holds it.
+CONTRIBUTES = ("status_summary", "dos_summary", "kpi_counters", "payment_lags")
+PRE_SCRUB = (Status.CODED, Status.SCRUB_FAILED)
+KPI_ORDER = ("submitted", "clean", "rejected", "days_to_bill_n", "days_to_bill_sum", "adjudicated",
+             "initially_denied", "adjudicated_billed", "denied_billed", "first_pass", "lag_n", "lag_sum",
+             "collected", "net", "coded", "scrubbed", "paid")  # the kpi_counters table's metrics (tables.py)
+Part = tuple[tuple[Any, ...], tuple[int, ...]] | None
+Contribution = tuple[Part, Part, Part, Part]
+NO_CONTRIBUTION: Contribution = (None, None, None, None)  # a claim not there yet
+
+
+def contribution(f: dict[str, Any]) -> Contribution:
+    lag = f["payment_lag_days"]
+    return (*summed(f), None if lag is None else ((f["payer_id"], lag), (1,)))
+
+
+def summed(f: dict[str, Any]) -> tuple[Part, Part, Part]:
+    """The claim's rows of status_summary, dos_summary and kpi_counters."""
+    payer, provider, dos, status = f["payer_id"], f["rendering_npi"], f["dos"], f["status"]
+    billed, owed, due = f["billed"], f["payer_balance"], f["patient_balance"]
+    month = dos.replace(day=1)
+    by_status = ((status, payer, provider, month), (1, billed, owed, due))
+    if status == Status.VOIDED:
+        return by_status, None, None
+    # A/R counts what is owed (each responsibility's balance above zero); credits owed back apart
+    by_dos = ((dos, payer, provider), (1, billed, owed, due, max(owed, 0) + max(due, 0), -min(owed, 0) - min(due, 0)))
+    submitted, adjudicated = f["submissions"], f["adjudications"]
+    # the pipeline: coded, scrubbed (passed, or went on to be sent), claims the payer paid something on
+    stages = (int(f["coded_on"] is not None), int(f["coded_on"] is not None and status not in PRE_SCRUB),
+              int(f["payer_paid"] > 0))
+    if not submitted and not adjudicated:
+        return by_status, by_dos, ((month, payer, provider), (0,) * 14 + stages)
+    lag = f["payment_lag_days"] if adjudicated else None
+    sent = (1, int(f["clean"]), int(f["rejections"] > 0), 1, (f["first_submitted_on"] - dos).days) if submitted \
+        else (0, 0, 0, 0, 0)
+    denied = int(f["initially_denied"])
+    answered = (1, denied, billed, billed * denied, int(f["first_pass_resolved"]),
+                0 if lag is None else 1, lag or 0) if adjudicated else (0, 0, 0, 0, 0, 0, 0)
+    money = (f["payer_paid"] + f["patient_paid"], billed - f["contractual"]) if adjudicated else (0, 0)
+    return by_status, by_dos, ((month, payer, provider), sent + answered + money + stages)

@@ -157,7 +157,7 @@ def claim_row(claim_id: str, history: list[tuple[int, Any]]) -> dict[str, Any]:
         "last_submitted_on": submitted[-1] if submitted else None,
         "first_adjudicated_on": adjudications[0][0] if adjudications else None,
         "last_adjudicated_on": adjudications[-1][0] if adjudications else None,
-        "closed_on": closed_since(trail, on), "last_activity_on": on[-1], "patient_since": patient_since(history, on),
+        "closed_on": closed_since(trail, on), "last_activity_on": max(on), "patient_since": patient_since(history, on),
         "billed": cents(m["billed"]), "payer_paid": cents(m["payer_paid"]), "adjustments": cents(m["adjustments"]),
         "patient_responsibility": cents(m["patient_responsibility"]), "patient_paid": cents(m["patient_paid"]),
         "written_off_payer": cents(m["written_off_payer"]), "written_off_patient": cents(m["written_off_patient"]),
@@ -186,15 +186,17 @@ def claim_row(claim_id: str, history: list[tuple[int, Any]]) -> dict[str, Any]:
 
 
 def payment_lag(kinds: list[str], events: list[Any], on: list[date]) -> int | None:
-    """Days from the submission the first adjudication answered (the first one recorded before it, or the one an
-    837 found later attached) to that adjudication; None when that submission is unknown."""
+    """Days from the claim's first submission to its first adjudication: the first submission recorded before the
+    adjudication (sent, or attached from an 837 found later: the day it was sent), else, when the first submission
+    recorded at all is an 837 found after the remittance, that one; None when the submission is unknown."""
     first = next((i for i, k in enumerate(kinds) if k in ("Paid", "Denied")), None)
     if first is None:
         return None
-    before = [on[i] for i in range(first) if kinds[i] == "Submitted"]
-    attached = [e.submitted_on for k, e in zip(kinds, events) if k == "SubmissionAttached"]
-    sent = (before or attached or [None])[0]
-    return None if sent is None else (on[first] - sent).days
+    sent = [(i, on[i] if k == "Submitted" else e.submitted_on) for i, (k, e) in enumerate(zip(kinds, events))
+            if k in ("Submitted", "SubmissionAttached")]
+    if sent and (sent[0][0] < first or kinds[sent[0][0]] == "SubmissionAttached"):
+        return (on[first] - sent[0][1]).days
+    return None
 
 
 def allowances_on_books(history: list[tuple[int, Any]]) -> str:

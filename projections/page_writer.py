@@ -14,14 +14,17 @@ from weakref import WeakKeyDictionary
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from projections import deposits
-from projections.facts import COLUMNS, DATES, Effects, fold, is_ignored, new_facts, summaries
+from projections.facts import (COLUMNS, CONTRIBUTES, DATES, NO_CONTRIBUTION, Contribution, Effects, contribution,
+                               fold, is_ignored, new_facts)
 from projections.facts_cache import Facts, FactsCache
-from projections.tables import BOOLS, DENIAL_STATS_KEYS, STAT_COLUMNS, SUMMARIES, VIEW_NAMES, ViewTables
+from projections.intervals import DAILY, INTERVAL_COLUMNS, ClaimTimeline, History, HistoryUnavailable, day_of, is_late
+from projections.tables import (BOOLS, DENIAL_STATS_KEYS, STAT_COLUMNS, SUMMARIES, SUMMED_OVER, VIEW_NAMES,
+                                ViewTables)
 
 RECORDED_TEXT = ("claim_number", "billing_npi", "rendering_npi", "payer_id", "payer_class", "last_carcs",
                  "denial_category", "carc_group", "carc", "category", "trace", "coded_by",
                  "person", "activity")  # view columns holding text from events
-Totals = dict[str, dict[tuple[Any, ...], dict[str, int]]]
+Totals = dict[str, dict[tuple[Any, ...], Any]]
 FACT_ROW = itemgetter(*COLUMNS)  # a claim's facts -> its claim_status row
 
 
@@ -44,6 +47,7 @@ class Folded:
     banking: Any
     last: int
     previous: int | None
+    timelines: list[ClaimTimeline]  # each claim's intervals and whether they replace its earlier ones
 
     def detached(self) -> Folded:
         """With its own copy of each claim's facts: what a thread writes while the next page folds the cached ones
@@ -62,38 +66,68 @@ def storable(columns: Sequence[str], rows: list[tuple[Any, ...]]) -> list[tuple[
             if any(isinstance(row[i], str) and "\x00" in row[i] for i in at) else row for row in rows]
 
 
-def add(totals: Totals, contribution: Totals, sign: int) -> None:
-    for name, rows in contribution.items():
-        table = totals[name]
-        for key, metrics in rows.items():
-            row = table.get(key)
-            if row is None:
-                table[key] = dict(metrics) if sign == 1 else {metric: sign * v for metric, v in metrics.items()}
-                continue
-            for metric, value in metrics.items():
-                row[metric] = row.get(metric, 0) + sign * value
+def add_without_days(totals: Totals, before: Contribution, after: Contribution) -> None:
+    """The summaries kept without daily changes (the parts after the daily ones): a claim's after less before."""
+    kept = len(DAILY)
+    for name, was, now in zip(CONTRIBUTES[kept:], before[kept:], after[kept:]):
+        if was == now:
+            continue
+        for part, sign in ((was, -1), (now, 1)):
+            if part is not None:
+                key, values = part
+                row = totals[name].get(key)
+                totals[name][key] = [sign * v for v in values] if row is None else \
+                    [r + sign * v for r, v in zip(row, values)]
 
 
-def fold_page(facts: Facts, claim_events: list[tuple[int, Any]]) -> tuple[Effects, Totals]:
-    """Folds the events into `facts` (changed in place, a claim not there added); the summaries change by each
-    claim's contribution after the page less its contribution before."""
+def fold_page(facts: Facts, claim_events: list[tuple[int, Any]], history: History | None = None
+              ) -> tuple[Effects, Totals, list[ClaimTimeline]]:
+    """Folds the events into `facts` (changed in place, a claim not there added), claim by claim in recorded order;
+    the summaries change by each claim's contribution after the page less its contribution before, and the daily
+    tables and intervals by what each of its days changed (projections/intervals.py; `history` reads a claim's
+    events back after a late fact)."""
     totals: Totals = {name: {} for name in SUMMARIES}
-    for state in facts.values():
-        add(totals, summaries(state), -1)
     effects = Effects()
+    by_claim: dict[str, list[tuple[int, Any]]] = {}
     for seq, event in claim_events:
-        key = str(event.originator_id)
+        by_claim.setdefault(str(event.originator_id), []).append((seq, event))
+    timelines = []
+    for key, events in by_claim.items():
         state = facts.get(key) or facts.setdefault(key, new_facts(key))
-        fold(state, event, seq, effects)
-    for state in facts.values():
-        add(totals, summaries(state), 1)
+        is_new = not state["version"]
+        before: Contribution = NO_CONTRIBUTION if is_new else contribution(state)
+        timeline = ClaimTimeline(key, state, before, is_new)
+        if is_late(state, events):
+            for seq, event in events:
+                fold(state, event, seq, effects)
+            if history is None:
+                raise HistoryUnavailable(f"claim {key}: an event effective before the claim's latest day "
+                                         f"(notification {events[0][0]}) needs its history, which these views "
+                                         "cannot read")
+            timeline.refold(history(key), events[0][1].originator_version, events[-1][1].originator_version,
+                            totals)
+            after = contribution(state)
+        else:
+            last = len(events) - 1
+            for i, (seq, event) in enumerate(events):
+                fold(state, event, seq, effects)
+                if i == last or day_of(events[i + 1][1]) != day_of(event):
+                    timeline.day_ended(day_of(event), totals)
+            after = timeline.contribution
+        add_without_days(totals, before, after)
+        timelines.append(timeline)
+    for name in DAILY:  # a claim's changes over its days add up to its contribution after less before
+        live = totals[name]
+        for (_, *key), values in totals[DAILY[name]].items():
+            row = live.get(key := tuple(key))
+            live[key] = list(values) if row is None else [a + b for a, b in zip(row, values)]
     totals["ar_daily"] = {key: {"delta_cents": delta} for key, delta in effects.ar_daily.items()}
     totals["denial_carcs"] = effects.carcs
     totals["cash_daily"] = effects.cash
     totals["day_activity"] = effects.activity
     totals["remittance_claims"] = effects.remits
     totals["productivity"] = effects.work
-    return effects, totals
+    return effects, totals, timelines
 
 
 class PageWriter:
@@ -101,6 +135,7 @@ class PageWriter:
 
     def __init__(self, tables: ViewTables, cache: FactsCache) -> None:
         self.tables, self.cache = tables, cache
+        self.history: History | None = None  # reads a claim's events back after a late fact (set by the runner)
         self.types: dict[tuple[str, tuple[str, ...]], list[int]] = {}
         self.staged: WeakKeyDictionary[Any, set[str]] = WeakKeyDictionary()  # connection -> its staging tables
 
@@ -130,13 +165,13 @@ class PageWriter:
         try:
             claims = {str(claim) for claim in {e.originator_id for _, e in claim_events}}  # (each id's text once)
             facts = self.cache.known(claims, self.read_facts)
-            effects, totals = fold_page(facts, claim_events)
+            effects, totals, timelines = fold_page(facts, claim_events, self.history)
             banking = deposits.banking_rows([(seq, e) for seq, e in page if deposits.is_reconciled(e)])
         except BaseException:
             self.cache.forget()  # claims folded part of the way: no position holds their cached facts
             raise
         last = page[-1][0] if position is None else position
-        return Folded(facts, effects, totals, banking, last, previous)
+        return Folded(facts, effects, totals, banking, last, previous, timelines)
 
     def write(self, folded: Folded, record_position: Callable[[Any], None] | None = None) -> None:
         """Writes a folded page and moves its position, in one transaction; the facts cache is the caller's."""
@@ -145,6 +180,7 @@ class PageWriter:
         try:
             with self.tables.transaction() as c:
                 self.write_facts(c, facts.values())
+                self.write_intervals(c, folded.timelines)
                 self.write_ar(c, effects.ar)
                 self.write_denials(c, effects.denials)
                 for name, rows in totals.items():
@@ -203,6 +239,20 @@ class PageWriter:
     def write_facts(self, c: Any, facts: Iterable[dict[str, Any]]) -> None:
         self.upsert(c, "claim_status", COLUMNS, ("claim_id",), list(map(FACT_ROW, facts)), "replace")
 
+    def write_intervals(self, c: Any, timelines: list[ClaimTimeline]) -> None:
+        """Each claim's intervals the page opened or closed; a claim folded again after a late fact loses its
+        earlier intervals first."""
+        refolded = sorted(t.claim_id for t in timelines if t.replace)
+        for start in range(0, len(refolded), 500):
+            chunk = refolded[start:start + 500]
+            c.execute(self.tables.sql(f"DELETE FROM {self.tables.t['claim_intervals']} WHERE claim_id IN "
+                                      f"({','.join('?' * len(chunk))})"), chunk)
+        stored = [t.rows[t.stored_from] for t in timelines if not t.replace and t.stored_from in t.rows]
+        new = [row for t in timelines for when, row in t.rows.items() if t.replace or when != t.stored_from]
+        columns = ("claim_id", "valid_from", "valid_to", *INTERVAL_COLUMNS)
+        self.upsert(c, "claim_intervals", columns, ("claim_id", "valid_from"), stored, "replace")
+        self.upsert(c, "claim_intervals", columns, ("claim_id", "valid_from"), new, "insert")
+
     def write_ar(self, c: Any, changes: list[tuple[str, int, date, str, int]]) -> None:
         self.upsert(c, "ar_log", ("claim_id", "seq", "effective_on", "responsibility", "delta_cents"), (), changes,
                     "insert")
@@ -210,37 +260,45 @@ class PageWriter:
     def write_denials(self, c: Any, counts: dict[tuple[date, str, str, str, str], dict[str, int]]) -> None:
         zeros = (0,) * len(STAT_COLUMNS)
         rows = [(*key, *map(metrics.get, STAT_COLUMNS, zeros)) for key, metrics in counts.items()]
-        self.upsert(c, "denial_stats", (*DENIAL_STATS_KEYS, *STAT_COLUMNS), DENIAL_STATS_KEYS, rows, "add")
+        self.upsert(c, "denial_stats", (*DENIAL_STATS_KEYS, *STAT_COLUMNS), DENIAL_STATS_KEYS, rows, "add",
+                    rollup=True)
 
     def write_summary(self, c: Any, name: str, rows: dict[tuple[Any, ...], dict[str, int]]) -> None:
         keys, metrics = SUMMARIES[name]
         key_names = tuple(k for k, _ in keys)
         zeros = (0,) * len(metrics)  # (upsert adds them in key order: see there)
-        changed = [(*key, *map(values.get, metrics, zeros)) for key, values in rows.items() if any(values.values())]
-        self.upsert(c, name, (*key_names, *metrics), key_names, changed, "add")
+        # (values: a dict by metric, or a list in the table's metric order)
+        changed = [(*key, *(values if isinstance(values, list) else map(values.get, metrics, zeros)))
+                   for key, values in rows.items() if any(values if isinstance(values, list) else values.values())]
+        self.upsert(c, name, (*key_names, *metrics), key_names, changed, "add", rollup=name in SUMMED_OVER)
 
     def upsert(self, c: Any, name: str, columns: Sequence[str], conflict: Sequence[str], rows: list[tuple[Any, ...]],
-               mode: str) -> None:
+               mode: str, rollup: bool = False) -> None:
         """Inserts rows; on a key already there either replaces the other columns or adds to them.
-        SQLite: one executemany. PostgreSQL: COPY into a session temp table, then one INSERT ... SELECT."""
+        SQLite: one executemany. PostgreSQL: COPY into a session temp table, then one INSERT ... SELECT.
+        `rollup` (mode add): the rows are added to the table's "<name>_all" too, summed over the key columns
+        SUMMED_OVER names."""
         if not rows:
             return
         rows = storable(columns, rows)
         table, cols = self.tables.t[name], ", ".join(columns)
-        others = [col for col in columns if col not in conflict]
-        on_conflict = ""
-        if mode != "insert":
-            sets = ", ".join(f"{col} = excluded.{col}" if mode == "replace"
-                             else f"{col} = {table}.{col} + excluded.{col}" for col in others)
-            on_conflict = f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {sets}"
         if self.tables.dialect == "sqlite":
-            values = [tuple(v.isoformat() if isinstance(v, date) else int(v) if isinstance(v, bool) else v for v in row)
-                      for row in rows]
-            c.executemany(f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' * len(columns))}){on_conflict}", values)
+            c.executemany(self.insert(table, columns, conflict, mode), [sqlite_row(row) for row in rows])
+            if rollup:
+                kept = [col for col in columns if col not in SUMMED_OVER[name]]
+                c.executemany(self.insert(self.tables.t[f"{name}_all"], kept, [k for k in conflict if k in kept], mode),
+                              [sqlite_row(row) for row in summed_over(columns, conflict, rows, SUMMED_OVER[name])])
+            if name == "productivity":
+                c.execute(f"CREATE TEMP TABLE IF NOT EXISTS staging_productivity AS SELECT * FROM {table} WHERE 0")
+                c.execute("DELETE FROM staging_productivity")
+                c.executemany(self.insert("staging_productivity", columns, (), "insert"),
+                              [sqlite_row(row) for row in rows])
+                c.execute(self.tables.person_days_from("staging_productivity"))
             return
         # binary: several times less work than text, for psycopg (no number or date formatted) and for the server
         types = self.column_types(c, name, columns)
-        if mode == "insert":  # new rows only, in the order they were made (the same in every writer): no staging
+        if mode == "insert" and not rollup and name != "productivity":
+            # new rows only, in the order they were made (the same in every writer): no staging
             self.copy(c, table, cols, types, rows)
             return
         staging = f"staging_{self.tables.bare[name]}"
@@ -251,8 +309,25 @@ class PageWriter:
         self.copy(c, staging, cols, types, rows)
         # ordered by the key: concurrent writers (Kafka scale-out) take the row locks in the same order (SQLite has
         # one writer at a time: its rows go in as they come)
-        c.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {staging} ORDER BY {', '.join(conflict or columns)}"
-                  f"{on_conflict}")
+        c.execute(f"{self.insert(table, columns, conflict, mode, select=True)} SELECT {cols} FROM {staging} "
+                  f"ORDER BY {', '.join(conflict or columns)}{self.on_conflict(table, columns, conflict, mode)}")
+        if rollup:
+            keys = [col for col in conflict if col not in SUMMED_OVER[name]]
+            kept = [col for col in columns if col not in SUMMED_OVER[name]]
+            twin = self.tables.t[f"{name}_all"]
+            picked = ", ".join(col if col in conflict else f"sum({col})" for col in kept)
+            c.execute(f"{self.insert(twin, kept, keys, mode, select=True)} SELECT {picked} FROM {staging} "
+                      f"GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}"
+                      f"{self.on_conflict(twin, kept, keys, mode)}")
+        if name == "productivity":
+            c.execute(self.tables.person_days_from(staging))
+
+    def insert(self, table: str, columns: Sequence[str], conflict: Sequence[str], mode: str,
+               select: bool = False) -> str:
+        head = f"INSERT INTO {table} ({', '.join(columns)})"
+        if select:
+            return head
+        return f"{head} VALUES ({', '.join('?' * len(columns))}){self.on_conflict(table, columns, conflict, mode)}"
 
     @staticmethod
     def copy(c: Any, table: str, cols: str, types: list[int], rows: list[tuple[Any, ...]]) -> None:
@@ -272,6 +347,30 @@ class PageWriter:
             types = self.types[key] = [found[column] for column in columns]
         return types
 
+    @staticmethod
+    def on_conflict(table: str, columns: Sequence[str], conflict: Sequence[str], mode: str) -> str:
+        if mode == "insert":
+            return ""
+        sets = ", ".join(f"{col} = excluded.{col}" if mode == "replace" else f"{col} = {table}.{col} + excluded.{col}"
+                         for col in columns if col not in conflict)
+        return f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {sets}"
+
+
+def sqlite_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(v.isoformat() if isinstance(v, date) else int(v) if isinstance(v, bool) else v for v in row)
+
+
+def summed_over(columns: Sequence[str], conflict: Sequence[str], rows: list[tuple[Any, ...]], over: Sequence[str]
+                ) -> list[tuple[Any, ...]]:
+    """The rows summed over the key columns `over`, without them: what the "<name>_all" table adds."""
+    keys = [i for i, col in enumerate(columns) if col in conflict and col not in over]
+    metrics = [i for i, col in enumerate(columns) if col not in conflict]
+    sums: dict[tuple[Any, ...], list[int]] = {}
+    for row in rows:
+        total = sums.setdefault(tuple(row[i] for i in keys), [0] * len(metrics))
+        for j, i in enumerate(metrics):
+            total[j] += row[i]
+    return [(*key, *total) for key, total in sums.items()]
 
 def from_row(row: Any) -> dict[str, Any]:
     facts = {name: row[name] for name in COLUMNS}

@@ -36,7 +36,7 @@ def window(views: ClaimViews, start: date | None, end: date | None) -> tuple[str
 def tasks(views: ClaimViews, start: date | None = None, end: date | None = None) -> list[dict[str, Any]]:
     where, params = window(views, start, end)
     return views.query(f"SELECT day, person, activity, sum(tasks) AS tasks, sum(cents) AS cents, sum(lag_days) AS "
-                       f"lag_days, sum(lag_n) AS lag_n FROM {views.t['productivity']} {where} "
+                       f"lag_days, sum(lag_n) AS lag_n FROM {views.t['productivity_all']} {where} "
                        f"GROUP BY day, person, activity", params)
 
 
@@ -82,7 +82,7 @@ def denials_by_coder(views: ClaimViews, start: date | None = None, end: date | N
     where, params = window(views, start, end)
     where = f"{where} AND activity = ?" if where else "WHERE activity = ?"
     rows = views.query(f"SELECT person, category, sum(tasks) AS denials, sum(cents) AS cents FROM "
-                       f"{views.t['productivity']} {where} GROUP BY person, category ORDER BY person, 3 DESC, category",
+                       f"{views.t['productivity_all']} {where} GROUP BY person, category ORDER BY person, 3 DESC, category",
                        [*params, DENIAL_ON_CODING])
     return [{"coder": r["person"], "root_cause": r["category"], "denials": int(r["denials"]),
              "denied_dollars": dollars(int(r["cents"]))} for r in rows]

@@ -14,6 +14,11 @@ BUCKETS = ((0, 30, "0-30"), (31, 60, "31-60"), (61, 90, "61-90"), (91, 120, "91-
 GROUPS = {"payer": "payer_id", "provider": "rendering_npi", None: "'all'"}
 
 
+def per_provider(views: ClaimViews, name: str, by: str | None) -> str:
+    """The summary table a report reads: per provider when it groups by provider, else its sum over providers."""
+    return views.t[name if by == "provider" else f"{name}_all"]
+
+
 def dollars(cents: Any) -> Decimal:
     return (Decimal(int(cents or 0)) / 100).quantize(Decimal("0.01"))
 
@@ -22,11 +27,14 @@ def param(views: ClaimViews, day: date) -> Any:
     return day.isoformat() if views.dialect == "sqlite" else day
 
 
-def status(views: ClaimViews, by: str | None = None) -> list[dict[str, Any]]:
+def status(views: ClaimViews, by: str | None = None, as_of: date | None = None) -> list[dict[str, Any]]:
+    """Claims by status now, or as of a past day: the history cut there, from the daily changes summed up to it."""
     group = GROUPS[by]
+    table = per_provider(views, "status_daily" if as_of is not None else "status_summary", by)
+    where, params = through(views, as_of)
     rows = views.query(f"SELECT {group} AS grp, status, sum(claims) AS claims, sum(billed) AS billed, "
                        f"sum(payer_balance) AS payer_balance, sum(patient_balance) AS patient_balance "
-                       f"FROM {views.t['status_summary']} GROUP BY 1, 2 HAVING sum(claims) > 0 ORDER BY 1, 2")
+                       f"FROM {table}{where} GROUP BY 1, 2 HAVING sum(claims) > 0 ORDER BY 1, 2", params)
     return [{"group": r["grp"], "status": r["status"], "claims": int(r["claims"]), "billed": dollars(r["billed"]),
              "payer_balance": dollars(r["payer_balance"]), "patient_balance": dollars(r["patient_balance"])}
             for r in rows]
@@ -66,7 +74,7 @@ def aging_by_dos(views: ClaimViews, as_of: date, by: str | None) -> list[dict[st
     bucket = "CASE " + " ".join(f"WHEN {age} <= {hi} THEN '{name}'" for _, hi, name in BUCKETS) + " END"
     group = "payer_id" if by == "payer" else "'all'"
     sql = (f"SELECT {group} AS grp, responsibility, {bucket} AS bucket, sum(balance) AS balance FROM "
-           f"(SELECT dos, payer_id, responsibility, sum(delta_cents) AS balance FROM {views.t['ar_daily']} "
+           f"(SELECT dos, payer_id, responsibility, sum(delta_cents) AS balance FROM {views.t['ar_daily_all']} "
            f"WHERE effective_on <= ? GROUP BY dos, payer_id, responsibility) b WHERE balance <> 0 "
            f"GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
     day = param(views, as_of)
@@ -88,7 +96,7 @@ def denials(views: ClaimViews, by: str | None = "payer", until: date | None = No
         f"SELECT {group} AS grp, category, sum(adjudicated) AS adjudicated, sum(denied) AS denied, "
         f"sum(denied_cents) AS denied_cents, sum(denied_lines_cents) AS line_cents, sum(rejected) AS rejected, "
         f"sum(appealed) AS appealed, sum(decided) AS decided, sum(overturned) AS overturned "
-        f"FROM {views.t['denial_stats']}{where} GROUP BY 1, 2 ORDER BY 1, 2", params)
+        f"FROM {views.t['denial_stats_all']}{where} GROUP BY 1, 2 ORDER BY 1, 2", params)
     return [{"group": r["grp"], "category": r["category"], "adjudicated": int(r["adjudicated"]),
              "denied": int(r["denied"]), "denied_dollars": dollars(r["denied_cents"]),
              "line_denied_dollars": dollars(r["line_cents"]), "rejected": int(r["rejected"]),
@@ -101,7 +109,7 @@ def denial_reasons(views: ClaimViews, limit: int = 20, until: date | None = None
     where, params = through(views, until)
     rows = views.query(
         f"SELECT carc_group, carc, sum(remittances) AS remittances, sum(cents) AS cents, "
-        f"sum(denied_claims) AS denied_claims FROM {views.t['denial_carcs']}{where} GROUP BY 1, 2 "
+        f"sum(denied_claims) AS denied_claims FROM {views.t['denial_carcs_all']}{where} GROUP BY 1, 2 "
         f"HAVING sum(remittances) > 0 ORDER BY 4 DESC, 1, 2 LIMIT {int(limit)}", params)
     return [{"carc": f"{r['carc_group']}-{r['carc']}", "category": denial_category(r["carc"]),
              "remittances": int(r["remittances"]), "denied_claims": int(r["denied_claims"]),
@@ -109,19 +117,42 @@ def denial_reasons(views: ClaimViews, limit: int = 20, until: date | None = None
 
 
 def kpis(views: ClaimViews, as_of: date | None = None) -> dict[str, Any]:
-    """The KPIs over `views` (the live ones: the kpis SQL view, aged to today; views of a history cut at a date:
-    the same formulas, aged to that date)."""
+    """The KPIs now (the kpis SQL view, A/R aged to today), or as of a past day: the history cut there, aged to it."""
     if as_of is None:
         return kpi_figures(views.query(f"SELECT * FROM {views.kpis}")[0])
-    return scorecard(views, None, as_of)[0]
+    return scorecard(views, None, as_of, cut=True)[0]
 
 
-def scorecard(views: ClaimViews, by: str | None, as_of: date) -> list[dict[str, Any]]:
-    """The KPIs for the practice (one row) or one row per payer or rendering provider, A/R aged to `as_of`."""
+def scorecard(views: ClaimViews, by: str | None, as_of: date, cut: bool = False) -> list[dict[str, Any]]:
+    """The KPIs for the practice (one row) or one row per payer or rendering provider, A/R aged to `as_of`; with
+    `cut`, of the history cut at `as_of`."""
     today = "date(?)" if views.dialect == "sqlite" else "CAST(? AS DATE)"
-    sql = views.kpi_select(today, by)
+    sql = views.kpi_select(today, by, cut)
     rows = views.query(sql, [as_of.isoformat()] * sql.count("?"))
     return [kpi_figures(row) for row in rows]
+
+
+def month_ends(last: date, months: int = 12) -> list[date]:
+    """The last `months` month-ends before the month of `last` (oldest first)."""
+    first = last.replace(day=1)
+    ends = []
+    for _ in range(months):
+        first = (first - timedelta(days=1)).replace(day=1)
+        ends.append((first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1))
+    return ends[::-1]
+
+
+def month_end_kpis(views: ClaimViews, last: date, months: int = 12) -> list[dict[str, Any]]:
+    """The KPIs as of each of the last `months` month-ends before `last`'s month, each of the history cut there
+    (what a month-end close reported): on PostgreSQL one query (the as-of KPIs laterally per month-end)."""
+    ends = month_ends(last, months)
+    if views.dialect == "sqlite":
+        return [{"month_end": end, **kpis(views, end)} for end in ends]
+    sql = views.kpi_select("e.month_end", None, cut=True)
+    rows = views.query(f"SELECT e.month_end, k.* FROM unnest(CAST(? AS DATE[])) AS e(month_end) "
+                       f"CROSS JOIN LATERAL ({sql}) k ORDER BY e.month_end", [ends])
+    return [{"month_end": r["month_end"], **kpi_figures({k: v for k, v in r.items() if k != "month_end"})}
+            for r in rows]
 
 
 def kpi_figures(row: dict[str, Any]) -> dict[str, Any]:

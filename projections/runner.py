@@ -4,9 +4,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from threading import Event
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.utils import TopicError, resolve_topic
 
@@ -32,14 +33,16 @@ class IncompleteViews(Exception):
 
 class Runner:
     def __init__(self, recorder: Any, mapper: Any, views: ClaimViews, page: int = PAGE,
-                 until_day: date | None = None, read_event: Callable[[Any], Any] | None = None) -> None:
-        """`until_day` builds views of the history cut at that date: each claim's events effective by the end
-        of that day (business time, as aging as of a date reads it), the later ones left out. `read_event`
-        decodes a notification for the fold (default: the mapper's domain event)."""
+                 read_event: Callable[[Any], Any] | None = None) -> None:
+        """`read_event` decodes a notification for the fold (default: the mapper's domain event)."""
         self.recorder, self.mapper, self.views, self.page = recorder, mapper, views, page
-        self.until_day = until_day
         self.read_event = read_event or mapper.to_domain_event
         self.ignored: dict[str, bool] = {}
+        views.read_history_with(self.history)
+
+    def history(self, claim_id: str) -> list[Any]:
+        """A claim's recorded events, in the order recorded: what a late fact makes the views fold again."""
+        return [self.read_event(stored) for stored in self.recorder.select_events(UUID(claim_id))]
 
     def catch_up(self, progress: Callable[[int], None] = lambda n: None, until: int | None = None) -> int:
         """Applies every notification after the views' position (up to `until`); returns how many it applied.
@@ -80,13 +83,8 @@ class Runner:
                 position = notifications[-1].id
 
     def decoded(self, notifications: list[Any]) -> list[tuple[int, Any]]:
-        """The page as (notification id, event), without the topics no projection reads (and, with `until_day`,
-        the events effective after that day)."""
-        page = [(n.id, self.decode(n)) for n in notifications if not self.is_ignored(n)]
-        if self.until_day is not None:
-            page = [(seq, e) for seq, e in page
-                    if not hasattr(e, "effective_at") or e.effective_at.date() <= self.until_day]
-        return page
+        """The page as (notification id, event), without the topics no projection reads."""
+        return [(n.id, self.decode(n)) for n in notifications if not self.is_ignored(n)]
 
     def follow(self, stop: Event, poll_seconds: float = 0.2, progress: Callable[[int], None] = lambda n: None,
                wait: Callable[[float], None] | None = None) -> None:

@@ -8,10 +8,11 @@ from typing import Any
 from projections import deposits
 from projections.code_lists import code_list
 from projections.facts import COLUMNS, DATES
-from projections.tables import (BOOLS, DENIAL_STATS_KEYS, KPI_COUNTERS, STAT_COLUMNS, SUMMARIES, TYPES, VIEW_NAMES,
-                                ViewTables)
+from projections.tables import (ALL_PROVIDERS, BOOLS, DENIAL_STATS_KEYS, KPI_COUNTERS, PER_PROVIDER, STAT_COLUMNS,
+                                PERSON_DAYS, SUMMARIES, TYPES, VIEW_NAMES, ViewTables)
 
 READER = "rcm_grafana"
+ALL = "*"  # rendering_npi of the all-providers rows in the "<name>_by_provider" views
 # (cursor, schema, names of the relations made): grants the roles their privileges on them (infra/store/grants.py)
 Grant = Callable[[Any, str, Sequence[str]], Any]
 
@@ -37,9 +38,51 @@ def days(later: str, earlier: str, dialect: str) -> str:
     return f"({later} - {earlier})"
 
 
-def indexes(bare: dict[str, str]) -> list[tuple[str, str, str]]:
+# the claims a worklist lists, by status (projections/worklists.py): partial indexes hold only them
+UNBILLED = ("coded", "scrub_failed", "ready")
+NOT_YET_ACCEPTED = (*UNBILLED, "submitted", "rejected")
+WAITING = ("submitted", "accepted")  # for the payer's answer
+
+
+def listed(statuses: Sequence[str]) -> str:
+    return "(" + ", ".join(f"'{s}'" for s in statuses) + ")"
+
+
+def indexes(bare: dict[str, str]) -> list[tuple[str, str, str, str]]:
+    """(name, table, columns, predicate: a partial index's WHERE, or ""). The partial ones hold only the claims a
+    worklist or panel lists, in its order (projections/worklists.py, dashboards/), so that it reads a few index
+    entries instead of every claim; a claim's update writes to them only while it is in their set."""
     cs, ar = bare["claim_status"], bare["ar_log"]
-    return [(f"{cs}_status", cs, "status, payer_id"), (f"{cs}_dos", cs, "dos"), (f"{ar}_day", ar, "effective_on")]
+    return [(f"{cs}_status", cs, "status, payer_id", ""), (f"{cs}_dos", cs, "dos", ""),
+            (f"{ar}_day", ar, "effective_on", ""),
+            # unbilled (by date of service, balance) and timely filing (the oldest dates of service)
+            (f"{cs}_unsent", cs, "dos, payer_balance DESC, claim_number", f"status IN {listed(NOT_YET_ACCEPTED)}"),
+            # follow-up: waiting claims submitted before the smallest N days
+            (f"{cs}_waiting", cs, "last_submitted_on", f"status IN {listed(WAITING)}"),
+            # open A/R (the ar_open view's rows) oldest first; a payer or provider filter is checked in the index
+            (f"{cs}_open", cs, "dos, claim_number, payer_id, rendering_npi",
+             "payer_balance <> 0 OR patient_balance <> 0")]
+
+
+def twin_of(name: str) -> str:
+    """The table a "<name>_all" table sums."""
+    return name[:-len("_all")]
+
+
+def provider_first(keys: Sequence[str]) -> list[str]:
+    """A summary's primary key with the rendering provider first: one provider's rows are one index range (and the
+    "<name>_by_provider" view's lookup of the all-providers marker in the per-provider table finds nothing at once)."""
+    return sorted(keys, key=lambda k: k != "rendering_npi")
+
+
+def by_provider_select(t: dict[str, str], name: str) -> str:
+    """`<name>_by_provider`: the table's rows per provider and, under rendering_npi '*', its sum over all providers
+    ("<name>_all"): a dashboard panel filters `rendering_npi IN (${provider:sqlstring})`, and All ('*', the
+    variable's custom all value) reads the few summed rows."""
+    keys, metrics = ALL_PROVIDERS[f"{name}_all"]
+    columns = ", ".join([k for k, _ in keys] + list(metrics))
+    return (f"SELECT CAST('{ALL}' AS TEXT) AS rendering_npi, {columns} FROM {t[f'{name}_all']} "
+            f"UNION ALL SELECT rendering_npi, {columns} FROM {t[name]}")
 
 
 class ViewSchema:
@@ -72,16 +115,31 @@ class ViewSchema:
                 f"CREATE TABLE IF NOT EXISTS {ar} (claim_id TEXT NOT NULL, seq BIGINT NOT NULL,"
                 f" effective_on {d} NOT NULL, responsibility TEXT NOT NULL, delta_cents BIGINT NOT NULL,"
                 f" PRIMARY KEY (claim_id, seq, responsibility))",
+                f"CREATE TABLE IF NOT EXISTS {tables.t['claim_intervals']} (claim_id TEXT NOT NULL,"
+                f" valid_from {d} NOT NULL, valid_to {d}, status TEXT, payer_id TEXT, rendering_npi TEXT, dos {d},"
+                f" billed BIGINT NOT NULL, payer_balance BIGINT NOT NULL, patient_balance BIGINT NOT NULL,"
+                f" PRIMARY KEY (claim_id, valid_from))",
                 f"CREATE TABLE IF NOT EXISTS {ds} (day {d} NOT NULL, payer_id TEXT NOT NULL,"
                 f" rendering_npi TEXT NOT NULL, carc_group TEXT NOT NULL, category TEXT NOT NULL, {stats},"
-                f" PRIMARY KEY ({', '.join(DENIAL_STATS_KEYS)}))",
+                f" PRIMARY KEY ({', '.join(provider_first(DENIAL_STATS_KEYS))}))",
                 *self.index_statements(tables.bare),
-                *(self.summary_statement(name) for name in SUMMARIES),
+                *(self.summary_statement(name) for name in (*SUMMARIES, *ALL_PROVIDERS)),
+                f"CREATE TABLE IF NOT EXISTS {tables.t['person_days']} (day {d} NOT NULL, person TEXT NOT NULL, "
+                f"{', '.join(f'{m} BIGINT NOT NULL DEFAULT 0' for m in PERSON_DAYS)}, PRIMARY KEY (day, person))",
                 *deposits.create_statements(tables.t, d),
             ):
                 c.execute(statement)
             if not tables.suffix:
                 self.fill_carc_codes(c)
+            for twin in [name for name in missing if name in ALL_PROVIDERS and twin_of(name) not in missing]:
+                self.sum_twin(c, twin)  # a newer release's sum over providers of a table kept all along: summed now
+                missing.remove(twin)
+            if "person_days" in missing and "productivity" not in missing:
+                c.execute(tables.person_days_from(tables.t["productivity"]))
+                missing.remove("person_days")
+            if "payment_lags" in missing and "claim_status" not in missing:
+                c.execute(self.payment_lags_from_claims())  # a release added it: counted from the claims kept all along
+                missing.remove("payment_lags")
             if not tables.suffix and not outdated:  # (an outdated table gets its views when `rebuild` replaces it)
                 for statement in self.view_statements():
                     c.execute(statement)
@@ -89,6 +147,19 @@ class ViewSchema:
         if missing and len(absent) < len(tables.t) and tables.position() > 0:
             # tables a newer release added or changed, behind a position the older tables already reached
             self.incomplete = missing
+
+    def sum_twin(self, c: Any, twin: str) -> None:
+        keys, metrics = ALL_PROVIDERS[twin]
+        names = ", ".join(k for k, _ in keys)
+        c.execute(f"INSERT INTO {self.tables.t[twin]} ({names}, {', '.join(metrics)}) SELECT {names}, "
+                  f"{', '.join(f'sum({m})' for m in metrics)} FROM {self.tables.t[twin_of(twin)]} GROUP BY {names}")
+
+    def payment_lags_from_claims(self) -> str:
+        """payment_lags as the claims' contributions sum up (facts.contribution): every claim with a payment lag."""
+        t = self.tables.t
+        return (f"INSERT INTO {t['payment_lags']} (payer_id, lag_days, claims) SELECT payer_id, payment_lag_days, "
+                f"count(*) FROM {t['claim_status']} WHERE payment_lag_days IS NOT NULL GROUP BY payer_id, "
+                "payment_lag_days")
 
     def fill_carc_codes(self, c: Any) -> None:
         """The CARC descriptions the dashboards show beside each code (reference data, the same for every ledger)."""
@@ -113,7 +184,8 @@ class ViewSchema:
     def outdated(self, name: str) -> bool:
         """A table an earlier release made without columns this release writes (rebuilt, never half-filled)."""
         wanted = {"claim_status": COLUMNS, "denial_stats": [*DENIAL_STATS_KEYS, *STAT_COLUMNS],
-                  **{k: [c for c, _ in keys] + list(m) for k, (keys, m) in SUMMARIES.items()}}
+                  "person_days": ["day", "person", *PERSON_DAYS],
+                  **{k: [c for c, _ in keys] + list(m) for k, (keys, m) in {**SUMMARIES, **ALL_PROVIDERS}.items()}}
         if name not in wanted:
             return False
         bare = self.tables.bare[name]
@@ -148,27 +220,34 @@ class ViewSchema:
             return
         tables = self.tables
         self.grant(c, tables.db_schema, [*tables.bare.values(), *([] if tables.suffix else [
-            "kpis", "ar_open", "carc_codes", "deposit_reconciliation"])])
+            "kpis", "ar_open", "carc_codes", "deposit_reconciliation", *(f"{n}_by_provider" for n in PER_PROVIDER)])])
+
+    def by_provider_views(self) -> list[str]:
+        return [f"{self.tables.prefix}{name}_by_provider" for name in PER_PROVIDER]
 
     def summary_statement(self, name: str) -> str:
-        keys, metrics = SUMMARIES[name]
+        keys, metrics = SUMMARIES[name] if name in SUMMARIES else ALL_PROVIDERS[name]
         date_type = TYPES[self.tables.dialect]["date"]
-        key_sql = ", ".join(f"{k} {date_type if t == 'date' else 'TEXT'} NOT NULL" for k, t in keys)
+        key_sql = ", ".join(f"{k} {date_type if t == 'date' else 'BIGINT' if t == 'int' else 'TEXT'} NOT NULL"
+                            for k, t in keys)
         metric_sql = ", ".join(f"{m} BIGINT NOT NULL DEFAULT 0" for m in metrics)
         return (f"CREATE TABLE IF NOT EXISTS {self.tables.t[name]} ({key_sql}, {metric_sql}, "
-                f"PRIMARY KEY ({', '.join(k for k, _ in keys)}))")
+                f"PRIMARY KEY ({', '.join(provider_first([k for k, _ in keys]))}))")
 
     def index_statements(self, bare: dict[str, str]) -> list[str]:
         return [f"CREATE INDEX IF NOT EXISTS {name} ON {self.tables.prefix}{table} ({columns})"
-                for name, table, columns in indexes(bare)]
+                f"{f' WHERE {predicate}' if predicate else ''}" for name, table, columns, predicate in indexes(bare)]
 
     def view_statements(self) -> list[str]:
         cs, kpis, ar_open = self.tables.t["claim_status"], self.tables.kpis, self.tables.ar_open
         today = "date('now')" if self.tables.dialect == "sqlite" else "CURRENT_DATE"
         drop = "DROP VIEW IF EXISTS"
         reconciliation = self.tables.reconciliation
+        by_provider = [f"{self.tables.prefix}{name}_by_provider" for name in PER_PROVIDER]
         return [
-            f"{drop} {kpis}", f"{drop} {ar_open}", f"{drop} {reconciliation}",
+            f"{drop} {kpis}", f"{drop} {ar_open}", f"{drop} {reconciliation}", *(f"{drop} {v}" for v in by_provider),
+            *(f"CREATE VIEW {view} AS {by_provider_select(self.tables.t, name)}"
+              for view, name in zip(by_provider, PER_PROVIDER)),
             f"CREATE VIEW {reconciliation} AS {deposits.reconciliation_select(self.tables.t, self.tables.dialect)}",
             f"CREATE VIEW {ar_open} AS SELECT claim_id, claim_number, payer_id, billing_npi, rendering_npi, 'payer' AS "
             f"responsibility, payer_balance AS balance_cents, dos, first_submitted_on AS since FROM {cs} "
@@ -177,10 +256,18 @@ class ViewSchema:
             f"CREATE VIEW {kpis} AS {self.kpi_select(today)}",
         ]
 
-    def kpi_select(self, today: str, by: str | None = None) -> str:
+    def kpi_select(self, today: str, by: str | None = None, cut: bool = False) -> str:
         """The KPI formulas (docs/domain.md §5, README "KPIs") over these tables, for the practice or one row per payer
-        or rendering provider (`by`); `today` is the SQL for the day A/R is aged to."""
+        or rendering provider (`by`); `today` is the SQL for the day A/R is aged to. `cut`: of the history cut at
+        that day (business time), from the daily tables (projections/intervals.py) summed up to it."""
         t, dialect = self.tables.t, self.tables.dialect
+        # per provider when grouped by provider, else summed over providers ("<name>_all")
+        each = (lambda name: t[name]) if by == "provider" else (lambda name: t[f"{name}_all"])
+        k_from, ar_from, ap_from = each("kpi_counters"), each("dos_summary"), t["denial_stats_all"]
+        if cut:
+            k_from = f"{each('kpi_daily')} WHERE day <= {today}"
+            ar_from = f"{each('dos_daily')} WHERE day <= {today}"
+            ap_from = f"{t['denial_stats_all']} WHERE day <= {today}"
         ratio = (lambda a, b: f"(CAST({a} AS REAL) / NULLIF({b}, 0))") if dialect == "sqlite" else \
             (lambda a, b: f"(CAST({a} AS DOUBLE PRECISION) / NULLIF({b}, 0))")
         group = {None: "'all'", "payer": "payer_id", "provider": "rendering_npi"}[by]
@@ -188,13 +275,13 @@ class ViewSchema:
         appeals = "NULL" if by == "provider" else ratio("ap.overturned", "ap.decided")
         return f"""
 WITH k AS (SELECT {group} AS grp, {', '.join(f'sum({m}) AS {m}' for m in KPI_COUNTERS)}
-           FROM {t['kpi_counters']} GROUP BY 1),
+           FROM {k_from} GROUP BY 1),
 ar AS (SELECT {group} AS grp, sum(open_balance) AS total, sum(credit_balance) AS credits,
               sum(CASE WHEN {days(today, 'dos', dialect)} > 90 THEN open_balance ELSE 0 END) AS over90,
               sum(CASE WHEN {days(today, 'dos', dialect)} < 90 THEN billed ELSE 0 END) AS charges90
-       FROM {t['dos_summary']} GROUP BY 1),
+       FROM {ar_from} GROUP BY 1),
 ap AS (SELECT {"'all'" if by is None else "payer_id"} AS grp, sum(decided) AS decided, sum(overturned) AS overturned
-       FROM {t['denial_stats']} GROUP BY 1),
+       FROM {ap_from} GROUP BY 1),
 g AS ({"SELECT 'all' AS grp" if by is None else "SELECT grp FROM k UNION SELECT grp FROM ar"})
 SELECT {'' if by is None else 'g.grp AS grp, '}{ratio('k.clean', 'k.submitted')} AS clean_claim_rate,
        {ratio('k.rejected', 'k.submitted')} AS rejection_rate,
@@ -216,7 +303,7 @@ LEFT JOIN ap ON ap.grp = g.grp{'' if by is None else ' ORDER BY 1'}"""
         tables = self.tables
         with tables.transaction() as c:
             if not tables.suffix:  # the SQL views over the live tables first: they depend on them
-                for view in (tables.kpis, tables.ar_open, tables.reconciliation):
+                for view in (tables.kpis, tables.ar_open, tables.reconciliation, *self.by_provider_views()):
                     c.execute(f"DROP VIEW IF EXISTS {view}")
             for table in tables.t.values():
                 c.execute(f"DROP TABLE IF EXISTS {table}")
@@ -230,11 +317,11 @@ LEFT JOIN ap ON ap.grp = g.grp{'' if by is None else ' ORDER BY 1'}"""
         live = self.tables
         table = live.tracking_table()
         with live.transaction() as c:
-            for view in (live.kpis, live.ar_open, live.reconciliation):
+            for view in (live.kpis, live.ar_open, live.reconciliation, *self.by_provider_views()):
                 c.execute(f"DROP VIEW IF EXISTS {view}")
             for name, live_table in live.t.items():
                 c.execute(f"DROP TABLE IF EXISTS {live_table}")
-            for name, _, _ in indexes(fresh.bare):
+            for name, *_ in indexes(fresh.bare):
                 c.execute(f"DROP INDEX IF EXISTS {live.prefix}{name}")
             for name, live_bare in live.bare.items():
                 c.execute(f"ALTER TABLE {fresh.t[name]} RENAME TO {live_bare}")

@@ -7,12 +7,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from projections.deposits import TABLES as BANKING
-from projections.facts import CASH
+from domain.lifecycle import DENIAL_ON_CODING
+from projections.facts import CASH, KPI_ORDER
 
 VIEW_NAMES = ("claim_status", "ar", "denials")
-KPI_COUNTERS = ("submitted", "clean", "rejected", "days_to_bill_n", "days_to_bill_sum", "adjudicated",
-                "initially_denied", "adjudicated_billed", "denied_billed", "first_pass", "lag_n", "lag_sum",
-                "collected", "net")
+KPI_COUNTERS = KPI_ORDER
 # Summary tables kept by adding each claim's (after - before) contribution: reports at a million claims
 # read a few thousand rows instead of scanning every claim. name -> (key columns, metric columns). Each is kept
 # per payer and rendering provider, the two filters every dashboard panel follows.
@@ -37,16 +36,51 @@ SUMMARIES = {
     # the day's work per effective day, payer and activity (coded, submitted, paid, denied, written_off): how many
     # such events and their dollars (charges coded or sent, payer payment, denied amount, amount written off)
     "day_activity": ((("day", "date"), ("payer_id", "text"), ("activity", "text")), ("events", "cents")),
+    # as of any date (projections/intervals.py): per effective day, the change of every claim's contribution to
+    # status_summary, dos_summary and kpi_counters (the day, then that summary's key)
+    "status_daily": ((("day", "date"), ("status", "text"), ("payer_id", "text"), ("rendering_npi", "text"),
+                      ("dos_month", "date")), ("claims", "billed", "payer_balance", "patient_balance")),
+    "dos_daily": ((("day", "date"), ("dos", "date"), ("payer_id", "text"), ("rendering_npi", "text")),
+                  ("claims", "billed", "payer_balance", "patient_balance", "open_balance", "credit_balance")),
+    "kpi_daily": ((("day", "date"), ("dos_month", "date"), ("payer_id", "text"), ("rendering_npi", "text")),
+                  KPI_COUNTERS),
     # payments recorded by command under a payer's trace number (no 835 imported): the remittance a deposit matches
     "remittance_claims": ((("payer_id", "text"), ("trace", "text"), ("day", "date")), ("claims", "paid_cents")),
     # who did what (the events' actors): per day, person, activity, root cause (a denial's CARC category), payer
     # and provider - tasks, the dollars they moved, and remittances' posting lag (days summed, remittances)
     "productivity": ((("day", "date"), ("person", "text"), ("activity", "text"), ("category", "text"),
                       ("payer_id", "text"), ("rendering_npi", "text")), ("tasks", "cents", "lag_days", "lag_n")),
+    # claims per payer and payment lag (days from first submission to first adjudication, claim_status's
+    # payment_lag_days): the follow-up worklist's per-payer percentile reads these few hundred rows, not every claim
+    "payment_lags": ((("payer_id", "text"), ("lag_days", "int")), ("claims",)),
 }
 DENIAL_STATS_KEYS = ("day", "payer_id", "rendering_npi", "carc_group", "category")
 STAT_COLUMNS = ("adjudicated", "adjudicated_cents", "denied", "denied_cents", "denied_lines_cents", "rejected",
                 "appealed", "decided", "overturned")
+# Kept again summed over every provider, as "<name>_all" (the same keys but rendering_npi), by the page writer in the
+# same transaction: a report or panel over all providers reads these rows instead of one row per provider (the
+# million-claim bench has 515 providers). Reading the table itself is right when it filters or groups by provider.
+PER_PROVIDER = ("status_summary", "dos_summary", "kpi_counters", "ar_daily", "denial_carcs", "cash_daily",
+                "status_daily", "dos_daily", "kpi_daily", "denial_stats")
+# name -> the key columns its "<name>_all" sums over: productivity is summed over payers too (who did what, whoever
+# the payer: its panel reads a row per person and day)
+SUMMED_OVER = {**{name: ("rendering_npi",) for name in PER_PROVIDER}, "productivity": ("payer_id", "rendering_npi")}
+# Per day and person, what the productivity panel shows, summed from productivity over activities, categories,
+# payers and providers (metric -> its SQL over productivity's columns): the panel over all payers and providers reads
+# a row per person and day (some 100,000 for a million claims' six months) instead of one per task kind.
+PERSON_DAYS = {
+    "worked": f"sum(CASE WHEN activity <> '{DENIAL_ON_CODING}' THEN tasks ELSE 0 END)",
+    "coded": "sum(CASE WHEN activity = 'coded' THEN tasks ELSE 0 END)",
+    "submitted": "sum(CASE WHEN activity = 'submitted' THEN tasks ELSE 0 END)",
+    "posted": "sum(CASE WHEN activity IN ('payment posted', 'denial posted') THEN tasks ELSE 0 END)",
+    "paid_cents": "sum(CASE WHEN activity = 'payment posted' THEN cents ELSE 0 END)",
+    "lag_days": "sum(lag_days)", "lag_n": "sum(lag_n)",
+    "appealed": "sum(CASE WHEN activity = 'appealed' THEN tasks ELSE 0 END)",
+    "denials": f"sum(CASE WHEN activity = '{DENIAL_ON_CODING}' THEN tasks ELSE 0 END)",
+}
+DENIAL_STATS = (tuple((k, "date" if k == "day" else "text") for k in DENIAL_STATS_KEYS), STAT_COLUMNS)
+ALL_PROVIDERS = {f"{name}_all": (tuple(key for key in keys if key[0] not in over), metrics)
+                 for name, over in SUMMED_OVER.items() for keys, metrics in [SUMMARIES.get(name, DENIAL_STATS)]}
 TYPES = {"sqlite": {"date": "TEXT", "bool": "INTEGER"}, "postgresql": {"date": "DATE", "bool": "BOOLEAN"}}
 BOOLS = ("clean", "initially_denied", "first_pass_resolved")
 
@@ -60,12 +94,20 @@ class ViewTables:
         db_schema = getattr(tracking.datastore, "schema", "") if dialect == "postgresql" else ""
         self.prefix = f"{db_schema}." if db_schema else ""
         self.db_schema = db_schema or "public"
-        self.bare = {name: f"{name}{suffix}" for name in ("claim_status", "ar_log", "denial_stats", *SUMMARIES,
-                                                          *BANKING)}
+        self.bare = {name: f"{name}{suffix}" for name in ("claim_status", "claim_intervals", "ar_log", "denial_stats",
+                                                          *SUMMARIES, *ALL_PROVIDERS, "person_days", *BANKING)}
         self.t = {name: f"{self.prefix}{bare}" for name, bare in self.bare.items()}
         self.kpis, self.ar_open = f"{self.prefix}kpis", f"{self.prefix}ar_open"
         self.carc_codes = f"{self.prefix}carc_codes"  # reference data the dashboards join: CARC -> description
         self.reconciliation = f"{self.prefix}deposit_reconciliation"
+
+    def person_days_from(self, source: str) -> str:
+        """The statement adding `source`'s productivity rows to person_days (PERSON_DAYS), per day and person."""
+        table, metrics = self.t["person_days"], list(PERSON_DAYS)
+        return (f"INSERT INTO {table} (day, person, {', '.join(metrics)}) SELECT day, person, "
+                f"{', '.join(PERSON_DAYS.values())} FROM {source} WHERE 1 = 1 GROUP BY day, person ORDER BY day, person "
+                f"ON CONFLICT (day, person) DO UPDATE SET "
+                f"{', '.join(f'{m} = {table}.{m} + excluded.{m}' for m in metrics)}")
 
     def tracking_table(self) -> str:
         name = getattr(self.tracking, "tracking_table_name", "tracking")

@@ -41,8 +41,8 @@ class ClaimViews:
     def suffixes(self, start: str) -> list[str]:
         return self.schema.suffixes(start)
 
-    def kpi_select(self, today: str, by: str | None = None) -> str:
-        return self.schema.kpi_select(today, by)
+    def kpi_select(self, today: str, by: str | None = None, cut: bool = False) -> str:
+        return self.schema.kpi_select(today, by, cut)
 
     def position(self) -> int:
         return self.tables.position()
@@ -50,6 +50,10 @@ class ClaimViews:
     def apply(self, page: Sequence[tuple[int, Any]], position: int | None = None,
               record_position: Callable[[Any], None] | None = None, previous: int | None = None) -> None:
         self.writer.apply(page, position, record_position, previous)
+
+    def read_history_with(self, history: Callable[[str], Sequence[Any]]) -> None:
+        """How these views read a claim's events back when a late fact changes its past (projections/intervals.py)."""
+        self.writer.history = history
 
     def pipeline(self, committed: Callable[[int], None]) -> Pipeline:
         """For a catch-up: on PostgreSQL, with the facts cache kept (a page folds on from the one being written),

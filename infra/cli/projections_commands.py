@@ -1,19 +1,12 @@
-"""`rcm projections`: run (and follow), status, verify against the oracle, rebuild; the views as of a past day."""
+"""`rcm projections`: run (and follow), status, verify against the oracle, rebuild."""
 from __future__ import annotations
 
 import argparse
-import hashlib
-import os
-import socket
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import date
 from typing import Any
 
 from infra import present
 from infra.bootstrap import appends_wake, open_runner
-from infra.settings import Settings
 from infra.cli.arguments import AddCommand, iso_date, today
 from infra.cli.audit_commands import chain_allows_rebuild
 from infra.cli.terminal import FAILURE, OK, REJECTED, err, out, print_result, progress
@@ -74,37 +67,6 @@ def rebuild(args: argparse.Namespace) -> int:
     together = "" if args.name == "all" else f" ({args.name} is folded with the others in one pass)"
     out.print(f"rebuilt {', '.join(VIEW_NAMES)}{together} at position {live.views.position()}")
     return OK
-
-
-@contextmanager
-def views_as_of(database_url: Settings | str | None, day: date) -> Iterator[Any]:
-    """Status and KPIs as of a past date: the views rebuilt from the history cut at that date, in tables of
-    this run's own (dropped afterwards, or by the next run on this host if this one is killed). Denials and
-    aging are kept by day and read as of a date directly."""
-    runner = open_runner(database_url, suffix=f"{AS_OF_TABLES}{os.getpid()}", until_day=day)
-    for suffix in runner.views.suffixes(AS_OF_TABLES):
-        if not alive(int(suffix.rsplit("_", 1)[1])):
-            stale = open_runner(database_url, suffix=suffix)  # (held: the runner keeps its store open)
-            stale.views.drop()
-    try:
-        build_from_scratch(runner, f"replaying the ledger as of {day}")
-        yield runner.views
-    finally:
-        runner.views.drop()
-
-
-# this host's as-of tables (another host's, on a shared PostgreSQL, are not this host's to judge)
-AS_OF_TABLES = f"_asof_{hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]}_"
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def build_from_scratch(runner: Any, label: str) -> None:

@@ -16,7 +16,6 @@ from infra import present
 from infra.bootstrap import open_runner
 from infra.cli.arguments import AddCommand, InputRejected, iso_date, report_date, today, whole_number
 from infra.cli.deposit_commands import print_deposits
-from infra.cli.projections_commands import views_as_of
 from infra.cli.terminal import OK, err, print_result
 from projections import productivity, reports
 
@@ -46,15 +45,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     views, as_of = runner.views, report_date(args.as_of) if args.as_of else today()
     if args.report == "deposits":
         return print_deposits(args, views)
-    if args.as_of and args.report in ("status", "kpis"):
-        with views_as_of(args.settings, as_of) as past:
-            return print_report(args, past, as_of)
     return print_report(args, views, as_of)
 
 
 def refuse_options_not_taken(args: argparse.Namespace) -> None:
     takes = REPORT_OPTIONS[args.report]
     refuse_dates_not_taken(args)
+    if args.month_ends is not None and (args.report != "kpis" or args.by):
+        raise InputRejected(f"rcm report {args.report}: --month-ends is for `rcm report kpis` over the practice "
+                            f"(no --by)")
     for option in ("by", "aging_from"):
         value = getattr(args, option)
         if value is not None and value not in takes.get(option, ()):
@@ -96,17 +95,22 @@ def print_report(args: argparse.Namespace, views: Any, as_of: date) -> int:
     dated = f" as of {as_of}" if args.as_of else ""
     if args.report == "denials":
         return print_denials(args, views, as_of, dated)
+    past = as_of if args.as_of else None  # as of a past day: the history cut there (projections/intervals.py)
     if args.report == "kpis" and args.by:
-        data: Any = reports.scorecard(views, args.by, as_of)
+        data: Any = reports.scorecard(views, args.by, as_of, cut=past is not None)
         table: Table = present.rows_table(f"KPIs by {args.by}{dated} (--json for every KPI)", data, SCORECARD)
+    elif args.report == "kpis" and args.month_ends:
+        data = reports.month_end_kpis(views, as_of, args.month_ends)
+        table = present.rows_table(f"KPIs at each month-end before {as_of:%B %Y} (the history cut there)", data,
+                                   ["month_end", *SCORECARD[1:]])
     elif args.report == "kpis":
-        data = reports.kpis(views, as_of if args.as_of else None)
+        data = reports.kpis(views, past)
         table = present.kpi_table(data)
         if args.as_of:
             data = {"as_of": as_of, **data}
             table.title = f"{table.title}{dated}"
     elif args.report == "status":
-        data = reports.status(views, args.by)
+        data = reports.status(views, args.by, past)
         table = present.rows_table(f"Claims by status{dated}", data)
     else:
         start = args.aging_from or "dos"
@@ -128,7 +132,7 @@ def print_denials(args: argparse.Namespace, views: Any, as_of: date, dated: str)
 
 
 def print_day(args: argparse.Namespace) -> int:
-    for option in ("as_of", "by", "aging_from"):
+    for option in ("as_of", "by", "aging_from", "month_ends"):
         if getattr(args, option) is not None:
             flag = "--" + option.replace("_", "-")
             raise InputRejected(f"rcm report day: it takes no {flag} (--date D gives the day, default today)")
@@ -189,8 +193,8 @@ def register(command: AddCommand) -> None:
     p = command("report", "claim status, A/R aging, denials, KPIs, deposits, productivity or the end of a day from "
                           "the read models")
     p.add_argument("report", choices=("status", "aging", "denials", "kpis", "day", "deposits", "productivity"))
-    p.add_argument("--as-of", help="as of the end of this date (default today): aging and denials from the views' "
-                   "daily records; status and KPIs by replaying the ledger up to that date")
+    p.add_argument("--as-of", help="as of the end of this date (default today), in business time: the history cut "
+                   "there, read from the views' daily records and intervals")
     p.add_argument("--by", choices=("payer", "provider", "person", "day"),
                    help="payer or provider; productivity: person (default) or day")
     p.add_argument("--from", dest="start", type=iso_date,
@@ -199,6 +203,8 @@ def register(command: AddCommand) -> None:
                    help="deposits and productivity only: to this day, included (default: the last)")
     p.add_argument("--aging-from", choices=("dos", "submission", "responsibility", "activity"),
                    help="aging only: what the age counts from (default dos)")
+    p.add_argument("--month-ends", type=whole_number("months", 1, 120), nargs="?", const=12, default=None,
+                   help="kpis only: the KPIs as of each of the last N month-ends (default 12) before --as-of's month")
     p.add_argument("--date", help="day only: the day to report (YYYY-MM-DD, default today)")
     p.add_argument("--pdf", metavar="FILE", help="day only: also write the report as a one-page PDF")
     p.add_argument("--json", action="store_true")

@@ -103,6 +103,10 @@ def expand_macros(sql: str, start: datetime, end: datetime) -> str:
     return MACRO.sub(replace, sql)
 
 
+class AllValue(str):
+    """A variable's custom all value (`allValue`), which Grafana inserts as it is, never formatted."""
+
+
 def sqlstring(values: list[str]) -> str:
     return ",".join("'" + v.replace("'", "''") + "'" for v in values)
 
@@ -114,6 +118,8 @@ def expand_variables(sql: str, values: dict[str, list[str]], multi: set[str]) ->
         if name not in values:
             raise DashboardError(f"variable ${name} is not defined by the dashboard")
         chosen = values[name]
+        if len(chosen) == 1 and isinstance(chosen[0], AllValue):
+            return str(chosen[0])
         if form == "sqlstring" or (form is None and name in multi):
             return sqlstring(chosen) if chosen else "NULL"
         if form == "csv":
@@ -193,7 +199,10 @@ def variable_values(connection: Any, dashboard: dict[str, Any], chosen: dict[str
             if unknown:
                 raise DashboardError(f"--{var['name']} {', '.join(unknown)}: not in the ledger's projections "
                                      f"(known: {', '.join(known[:12])}{' ...' if len(known) > 12 else ''})")
-            values[var["name"]] = chosen[var["name"]] if chosen and var["name"] in chosen else known
+            if chosen and var["name"] in chosen:
+                values[var["name"]] = chosen[var["name"]]
+            else:  # All: its custom all value when it has one, else every value (as Grafana sends them)
+                values[var["name"]] = [AllValue(var["allValue"])] if var.get("allValue") else known
         elif chosen and var["name"] in chosen:
             values[var["name"]] = chosen[var["name"]]
         else:

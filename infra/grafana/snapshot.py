@@ -12,7 +12,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from infra.grafana.dashboards import DashboardError, DashboardRun, connect, load, require_postgresql, run_dashboard
+from infra.grafana.dashboards import (AllValue, DashboardError, DashboardRun, connect, load, require_postgresql,
+                                     run_dashboard)
 
 if TYPE_CHECKING:
     from infra.settings import Settings
@@ -202,7 +203,8 @@ def page(run: DashboardRun, generated: datetime) -> str:
         "overrides": r.panel.get("fieldConfig", {}).get("overrides", []),
         "thresholds": r.panel.get("fieldConfig", {}).get("defaults", {}).get("thresholds"),
         "columns": r.columns, "rows": r.rows, "error": r.error} for r in run.results]}
-    chosen = "; ".join(f"{k}: {'All' if len(v) > 3 else ', '.join(v)}" for k, v in run.values.items())
+    chosen = "; ".join(f"{k}: {'All' if len(v) > 3 or isinstance(v[0], AllValue) else ', '.join(v)}"
+                       for k, v in run.values.items() if v)
     subtitle = (f"{run.start:%Y-%m-%d} to {run.end:%Y-%m-%d} (UTC) · {chosen} · snapshot generated "
                 f"{generated:%Y-%m-%d %H:%M} UTC from the rcm projections · uid {d['uid']}")
     payload = json.dumps(data, default=str).replace("</", "<\\/")

@@ -219,6 +219,12 @@ def test_projections_reports_and_worklist(database_url):
     assert 0 < sum(r["claims"] for r in then) <= 300
     bad = rcm("report", "status", "--as-of", "2026-13-01", db=database_url)
     assert bad.returncode == 2 and "--as-of '2026-13-01': not a date" in bad.stderr
+    months = json.loads(rcm("report", "kpis", "--month-ends", "3", "--as-of", "2026-11-27", "--json",
+                            db=database_url).stdout)["rows"]
+    assert [r["month_end"] for r in months] == ["2026-08-31", "2026-09-30", "2026-10-31"]
+    assert months[1]["claims_submitted"] == json.loads(rcm("report", "kpis", "--as-of", "2026-09-30", "--json",
+                                                           db=database_url).stdout)["claims_submitted"]
+    assert rcm("report", "status", "--month-ends", db=database_url).returncode == 2
     worklist = json.loads(rcm("claims", "--status", "denied", "--limit", "5", "--json", db=database_url).stdout)
     assert all(row["status"] == "denied" for row in worklist)
 
@@ -307,25 +313,6 @@ def test_quarantine_lists_unmatched_items_and_retry_posts_them_once_the_claim_ex
     before = snapshot(database_url)
     assert json.loads(rcm("quarantine", "retry", "--json", db=database_url).stdout) == []
     assert snapshot(database_url) == before
-
-
-def test_as_of_tables_a_killed_report_left_are_dropped_by_the_next_one(database_url):
-    """`rcm report status --as-of` builds tables of its own; killed, it cannot drop them: the next as-of report
-    on this host drops those whose process is gone (and leaves a live one's alone)."""
-    from infra.bootstrap import open_runner
-    from infra.cli.projections_commands import AS_OF_TABLES
-
-    assert rcm("demo", "--claims", "40", "--seed", "3", db=database_url).returncode == 0
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    dead, living = int(gone.stdout), os.getpid()
-    runners = [open_runner(database_url, suffix=f"{AS_OF_TABLES}{pid}") for pid in (dead, living)]
-    for runner in runners:
-        runner.catch_up()
-    live = open_runner(database_url)
-    assert live.views.suffixes(AS_OF_TABLES) == sorted([f"{AS_OF_TABLES}{dead}", f"{AS_OF_TABLES}{living}"])
-    assert rcm("report", "status", "--as-of", "2026-10-01", db=database_url).returncode == 0
-    assert live.views.suffixes(AS_OF_TABLES) == [f"{AS_OF_TABLES}{living}"]
-    runners[1].views.drop()
 
 
 def test_projections_run_follow_shows_new_claims_until_interrupted(database_url):

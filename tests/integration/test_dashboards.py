@@ -200,10 +200,12 @@ def test_overview_numbers_equal_the_reports(filled: str):
         return sum(1 for r in sent if r["clean"]) / len(sent)
     change = table(panels["Clean claim rate"])[0]["vs previous month"]
     assert change == pytest.approx(clean_rate(full[-1]) - clean_rate(full[-2]), abs=1e-9)
-    pipeline = table(panels["Pipeline (claims with a date of service in range)"])[0]
-    assert pipeline["coded"] == sum(1 for r in rows if r["coded_on"])
-    assert pipeline["submitted"] == sum(1 for r in rows if r["submissions"])
-    assert pipeline["paid"] == sum(1 for r in rows if r["payer_paid"] > 0)
+    pipeline = table(panels["Pipeline (claims with a date of service in the range's months)"])[0]
+    live = [r for r in rows if r["status"] != "voided"]  # a voided claim has left the pipeline
+    assert pipeline["coded"] == sum(1 for r in live if r["coded_on"])
+    assert pipeline["scrubbed"] == sum(1 for r in live if r["coded_on"] and r["status"] not in ("coded", "scrub_failed"))
+    assert pipeline["submitted"] == sum(1 for r in live if r["submissions"])
+    assert pipeline["paid"] == sum(1 for r in live if r["payer_paid"] > 0)
     cash = oracle.cash_by_day(events)
     series = table(panels["Charges and payments per day"])
     assert sum(money(r["charges"]) for r in series) == Decimal(sum(v.get("billed", 0) for v in cash.values())) / 100
@@ -272,6 +274,16 @@ def test_aging_panels_equal_the_aging_report(filled: str):
     assert money(trend[-1][1]) == Decimal(open_now) / 100
     oldest = table(panels["Oldest open claims"])
     assert [r["date of service"] for r in oldest] == sorted(r["date of service"] for r in oldest)
+    # the panel reads each responsibility's oldest from claim_status's index: the rows of ar_open, in its order
+    first = f"SELECT claim_number, responsibility FROM {views.tables.ar_open} {{}} " \
+        "ORDER BY dos, claim_number, responsibility LIMIT 25"
+    assert [(r["claim"], r["responsibility"]) for r in oldest] == \
+        [(r["claim_number"], r["responsibility"]) for r in views.query(first.format(""))]
+    second = npi(12_345_678)
+    of_second = table(run(filled, "rcm-ar-aging", {"provider": [second]})["Oldest open claims"])
+    of_second_want = views.query(first.format("WHERE rendering_npi = ?"), [second])
+    assert of_second and [(r["claim"], r["responsibility"]) for r in of_second] == \
+        [(r["claim_number"], r["responsibility"]) for r in of_second_want]
 
 
 def test_denial_panels_equal_the_denial_report(filled: str):
@@ -456,3 +468,28 @@ def test_a_month_end_pack_takes_its_range_and_payer(filled: str, tmp_path: Path)
                          (("--from", "2026-02-30"), "is not a date")):
         refused = rcm("--out", str(tmp_path / "bad"), *args)
         assert refused.returncode == 2 and reason in refused.stderr, (args, refused.stderr)
+
+
+def test_month_end_kpis_are_the_kpis_as_of_each_month_end(filled: str):
+    """Month over month (issue 16): `rcm report kpis --month-ends` is one query on PostgreSQL, and the overview's
+    month-end panel shows the same figures; each row is the KPIs as of that month-end (the history cut there)."""
+    runner = open_runner(filled)
+    views = runner.views
+    today = datetime.now(timezone.utc).date()
+    rows = reports.month_end_kpis(views, today)
+    assert [r["month_end"] for r in rows] == reports.month_ends(today) and len(rows) == 12
+    assert rows[-1]["month_end"] == today.replace(day=1) - timedelta(days=1)
+    panel = table(run(filled, "rcm-overview")["KPIs at each month-end (last 12)"])
+    assert [r["month end"] for r in panel] == [end.isoformat() for end in reports.month_ends(today)]
+    checked = 0
+    for row, shown in zip(rows, panel):
+        want = reports.kpis(views, row["month_end"])
+        assert {k: v for k, v in row.items() if k != "month_end"} == want, row["month_end"]
+        for title, key in (("clean claim rate", "clean_claim_rate"), ("initial denial rate", "initial_denial_rate"),
+                           ("first-pass resolution", "first_pass_resolution_rate"),
+                           ("net collection rate", "net_collection_rate"), ("days in A/R", "days_in_ar"),
+                           ("A/R > 90 days", "ar_over_90_share")):
+            assert shown[title] == (None if want[key] is None else pytest.approx(want[key], abs=1e-4)), (title, row)
+        assert money(shown["A/R"] or 0) == want["ar_total"]
+        checked += want["claims_adjudicated"] or 0
+    assert checked > 0, "the demo has adjudicated claims at some month-end"

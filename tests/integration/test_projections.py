@@ -1,10 +1,10 @@
 """Read models on real SQLite and PostgreSQL: equal to the oracle, exactly once, loud on unknown events."""
 from __future__ import annotations
 
-import os
 import threading
 import time
 from datetime import date
+from decimal import Decimal
 
 import pytest
 
@@ -208,6 +208,24 @@ def test_rebuild_switches_to_fresh_tables_with_the_same_content(demo_url):
     assert reports.kpis(after.views)["claims_submitted"] > 0
 
 
+def test_payment_lags_a_release_adds_are_counted_from_the_claims_not_rebuilt(demo_url):
+    """payment_lags, added by a release to views kept all along, is counted from claim_status when the views open
+    (no `rcm projections rebuild`): the views stay complete, equal to the oracle, and keep it from then on."""
+    runner = open_runner(demo_url)
+    runner.catch_up()
+    with runner.views.transaction() as c:
+        c.execute(f"DROP TABLE {runner.views.t['payment_lags']}")
+    again = open_runner(demo_url)
+    assert again.views.incomplete == []
+    assert again.views.query(f"SELECT sum(claims) AS n FROM {again.views.t['payment_lags']}")[0]["n"] > 0
+    assert differences(again) == []
+    ledger = open_ledger(demo_url)
+    assert all(o.result == "applied" for o in ledger.execute([COMMAND.validate_python(c) for c in [
+        *lifecycle_to_submitted(claim="LAG-1"), payment("LAG-1", icn="LAG-ICN1")]]))
+    again.catch_up()
+    assert differences(again) == []
+
+
 def test_following_makes_new_events_visible(database_url):
     runner = open_runner(database_url)
     stop = threading.Event()
@@ -260,11 +278,11 @@ def test_a_follower_on_postgresql_is_woken_by_the_append_not_the_poll(database_u
 
 
 def test_reports_as_of_a_past_date_equal_the_oracle_over_the_history_cut_there(demo_url):
-    """status and KPIs as of D replay the ledger up to D (the CLI's views_as_of); denials as of D read the daily
-    rows up to D; both equal the oracle over each claim's events effective by D."""
+    """Status, KPIs and denials as of D are queries over the live views (the daily tables and intervals of
+    projections/intervals.py, no replay); each equals the oracle over each claim's events effective by D."""
     from collections import Counter
 
-    from infra.cli.projections_commands import views_as_of
+    from infra.verify import cut_claims
     from projections import oracle
 
     runner = open_runner(demo_url)
@@ -273,13 +291,21 @@ def test_reports_as_of_a_past_date_equal_the_oracle_over_the_history_cut_there(d
               for n in runner.recorder.select_notifications(start=None, limit=10**9)]
     for day in AS_OF[:2]:
         cut = [(s, e) for s, e in events if not hasattr(e, "effective_at") or e.effective_at.date() <= day]
-        expected_status = Counter(row["status"] for row in oracle.claim_rows(cut).values())
-        with views_as_of(demo_url, day) as past:
-            got = {r["status"]: r["claims"] for r in reports.status(past)}
-            assert got == dict(expected_status), day
-            past_kpis = reports.kpis(past, day)
-        assert past_kpis["claims_submitted"] == sum(
-            1 for row in oracle.claim_rows(cut).values() if row["submissions"])
+        claims = cut_claims(events, day)
+        expected_status = Counter(row["status"] for row in claims.values())
+        assert {r["status"]: r["claims"] for r in reports.status(runner.views, as_of=day)} == dict(expected_status)
+        by_payer = Counter((row["payer_id"], row["status"]) for row in claims.values())
+        assert {(r["group"], r["status"]): r["claims"] for r in reports.status(runner.views, "payer", day)} == \
+            dict(by_payer)
+        by_provider = Counter((row["rendering_npi"], row["status"]) for row in claims.values())
+        assert {(r["group"], r["status"]): r["claims"] for r in reports.status(runner.views, "provider", day)} == \
+            dict(by_provider)
+        past_kpis = reports.kpis(runner.views, day)
+        assert past_kpis["claims_submitted"] == sum(1 for row in claims.values() if row["submissions"])
+        assert past_kpis["claims_adjudicated"] == sum(1 for row in claims.values() if row["adjudications"])
+        assert past_kpis["ar_total"] == sum(
+            (Decimal(max(row["payer_balance"], 0) + max(row["patient_balance"], 0)) / 100
+             for row in claims.values() if row["status"] != "voided"), Decimal("0")).quantize(Decimal("0.01"))
         denied = {}
         for r in reports.denials(runner.views, "payer", until=day):
             t = denied.setdefault(r["group"], Counter())
@@ -289,11 +315,10 @@ def test_reports_as_of_a_past_date_equal_the_oracle_over_the_history_cut_there(d
         def nonzero(totals: dict) -> dict:
             return {p: c for p, t in totals.items() if any((c := {n: t.get(n, 0) for n in names}).values())}
         assert nonzero(denied) == nonzero(oracle.denial_totals(cut)), day
-    # as of today the replay gives what the live views give
-    today = date.today()
-    with views_as_of(demo_url, today) as now:
-        assert reports.kpis(now, today) == reports.kpis(runner.views)
-    assert not runner.views.exists(f"{runner.views.prefix}claim_status_asof_{os.getpid()}"), "as-of tables left"
+    # as of a day after every event, the history cut there is the whole ledger: the same as the live views
+    later = date(2030, 1, 1)
+    assert reports.status(runner.views, as_of=later) == reports.status(runner.views)
+    assert reports.scorecard(runner.views, "payer", later, cut=True) == reports.scorecard(runner.views, "payer", later)
 
 
 def test_a_nul_stored_before_the_boundary_refused_it_does_not_stop_the_projections(database_url):
@@ -308,3 +333,20 @@ def test_a_nul_stored_before_the_boundary_refused_it_does_not_stop_the_projectio
     rows = runner.views.query(f"SELECT claim_number, payer_id FROM {runner.views.t['claim_status']} "
                               "ORDER BY claim_number")
     assert [(r["claim_number"], r["payer_id"]) for r in rows] == [("C1", "BC\ufffdBS"), ("C2", "BCBS")]
+
+
+def test_a_sum_over_providers_a_release_adds_is_summed_from_its_table_not_rebuilt(demo_url):
+    """An `<name>_all` table a newer release adds beside a per-provider table the views kept all along is filled by
+    summing that table (no `rcm projections rebuild`); the views stay complete and equal to the oracle."""
+    runner = open_runner(demo_url)
+    runner.catch_up()
+    views = runner.views
+    for name in ("productivity", "status_daily"):
+        views.query(f"SELECT 1 AS x FROM {views.t[name + '_all']} LIMIT 1")
+        with views.transaction() as c:
+            c.execute(f"DROP VIEW IF EXISTS {views.prefix}{name}_by_provider")
+            c.execute(f"DROP TABLE {views.t[name + '_all']}")
+    again = open_runner(demo_url)
+    assert again.views.incomplete == []
+    assert again.views.query(f"SELECT count(*) AS n FROM {again.views.t['productivity_all']}")[0]["n"] > 0
+    assert differences(again, (date(2026, 10, 1),)) == []
