@@ -254,8 +254,8 @@ class PageWriter:
         self.upsert(c, "claim_intervals", columns, ("claim_id", "valid_from"), new, "insert")
 
     def write_ar(self, c: Any, changes: list[tuple[str, int, date, str, int]]) -> None:
-        self.upsert(c, "ar_log", ("claim_id", "seq", "effective_on", "responsibility", "delta_cents"), (), changes,
-                    "insert")
+        self.upsert(c, "ar_log", ("claim_id", "seq", "effective_on", "responsibility", "delta_cents"),
+                    ("claim_id", "seq", "responsibility"), changes, "insert")
 
     def write_denials(self, c: Any, counts: dict[tuple[date, str, str, str, str], dict[str, int]]) -> None:
         zeros = (0,) * len(STAT_COLUMNS)
@@ -297,9 +297,11 @@ class PageWriter:
             return
         # binary: several times less work than text, for psycopg (no number or date formatted) and for the server
         types = self.column_types(c, name, columns)
-        if mode == "insert" and not rollup and name != "productivity":
-            # new rows only, in the order they were made (the same in every writer): no staging
-            self.copy(c, table, cols, types, rows)
+        if mode == "insert" and conflict and not rollup and name != "productivity":
+            # new rows only, copied straight in, no staging - sorted by their key (rows come claim by claim, in an
+            # order that depends on where a page starts: two writers inserting some of the same keys must take
+            # them in one order, or each may wait for the other's)
+            self.copy(c, table, cols, types, sorted(rows, key=itemgetter(*map(columns.index, conflict))))
             return
         staging = f"staging_{self.tables.bare[name]}"
         made = self.staged.setdefault(c.connection, set())  # (a session's temp tables last as long as it does)
