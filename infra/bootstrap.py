@@ -175,9 +175,11 @@ FACTS_KEPT = 200_000  # claims whose read-model facts a runner keeps in memory (
 def open_runner(where: Settings | str | None = None, suffix: str = "") -> Runner:
     settings = settings_of(where)
     ledger = open_ledger(settings, source="projections")
-    # Events per transaction. PostgreSQL takes big pages in its stride (20,000 catch up ~1.25x faster than
-    # 2,000); SQLite has one write lock, which the ledger's writers wait for while a page is written.
-    default = 20_000 if settings.backend == "postgresql" else 2_000
+    # Events per transaction. PostgreSQL takes big pages in its stride: a claim touched by consecutive events
+    # is folded, summed and written once per page, so 50,000 take ~12% less CPU in Python and ~20% less in the
+    # server than 20,000 (which were ~1.25x faster than 2,000), for ~150 MB more memory while catching up.
+    # SQLite has one write lock, which the ledger's writers wait for while a page is written.
+    default = 50_000 if settings.backend == "postgresql" else 2_000
     page = int(os.environ.get("RCM_PROJECTION_PAGE", default))
     views = open_views(ledger, settings, suffix)
     views.keep_facts(FACTS_KEPT)

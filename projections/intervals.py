@@ -18,7 +18,7 @@ as of D. Like the other summaries they are kept per rendering provider and again
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from operator import itemgetter
+from operator import add, itemgetter, neg, sub
 from datetime import date
 from typing import Any
 
@@ -46,17 +46,17 @@ def add_change(totals: Totals, day: date, before: Contribution, after: Contribut
         if was is not None and now is not None and was[0] == now[0]:
             at = (day, *now[0])
             row = daily.get(at)
-            daily[at] = [n - w for n, w in zip(now[1], was[1])] if row is None else \
-                [r + n - w for r, n, w in zip(row, now[1], was[1])]
+            change = map(sub, now[1], was[1])
+            daily[at] = list(change) if row is None else list(map(add, row, change))
             continue
         if was is not None:
             at = (day, *was[0])
             row = daily.get(at)
-            daily[at] = [-w for w in was[1]] if row is None else [r - w for r, w in zip(row, was[1])]
+            daily[at] = list(map(neg, was[1])) if row is None else list(map(sub, row, was[1]))
         if now is not None:
             at = (day, *now[0])
             row = daily.get(at)
-            daily[at] = list(now[1]) if row is None else [r + n for r, n in zip(row, now[1])]
+            daily[at] = list(now[1]) if row is None else list(map(add, row, now[1]))
 
 
 interval_values = itemgetter(*INTERVAL_COLUMNS)  # a claim's facts -> its interval's values
@@ -66,11 +66,11 @@ def day_of(event: Any) -> date:
     return event.effective_at.date()
 
 
-def is_late(facts: dict[str, Any], events: Sequence[tuple[int, Any]]) -> bool:
-    """Whether any of a claim's new events is effective before a day already folded (before it, in this page too)."""
+def is_late(facts: dict[str, Any], days: Sequence[date]) -> bool:
+    """Whether any of a claim's new events (effective on `days`) is effective before a day already folded (before
+    it, in this page too)."""
     latest = facts["last_activity_on"]
-    for _, event in events:
-        day = day_of(event)
+    for day in days:
         if latest is not None and day < latest:
             return True
         latest = day

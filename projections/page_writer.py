@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from operator import itemgetter
+from operator import add, itemgetter
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -90,14 +90,20 @@ def fold_page(facts: Facts, claim_events: list[tuple[int, Any]], history: Histor
     effects = Effects()
     by_claim: dict[str, list[tuple[int, Any]]] = {}
     for seq, event in claim_events:
-        by_claim.setdefault(str(event.originator_id), []).append((seq, event))
+        events = by_claim.get(claim := event.originator_id)  # (by id: its text is made once per claim, below)
+        if events is None:
+            by_claim[claim] = [(seq, event)]
+        else:
+            events.append((seq, event))
     timelines = []
-    for key, events in by_claim.items():
+    for claim, events in by_claim.items():
+        key = str(claim)
         state = facts.get(key) or facts.setdefault(key, new_facts(key))
         is_new = not state["version"]
         before: Contribution = NO_CONTRIBUTION if is_new else contribution(state)
         timeline = ClaimTimeline(key, state, before, is_new)
-        if is_late(state, events):
+        days = [day_of(event) for _, event in events]
+        if is_late(state, days):
             for seq, event in events:
                 fold(state, event, seq, effects)
             if history is None:
@@ -108,19 +114,19 @@ def fold_page(facts: Facts, claim_events: list[tuple[int, Any]], history: Histor
                             totals)
             after = contribution(state)
         else:
-            last = len(events) - 1
+            days.append(None)  # (after the last event, its day ends)
             for i, (seq, event) in enumerate(events):
                 fold(state, event, seq, effects)
-                if i == last or day_of(events[i + 1][1]) != day_of(event):
-                    timeline.day_ended(day_of(event), totals)
+                if days[i + 1] != days[i]:
+                    timeline.day_ended(days[i], totals)
             after = timeline.contribution
         add_without_days(totals, before, after)
         timelines.append(timeline)
     for name in DAILY:  # a claim's changes over its days add up to its contribution after less before
         live = totals[name]
-        for (_, *key), values in totals[DAILY[name]].items():
-            row = live.get(key := tuple(key))
-            live[key] = list(values) if row is None else [a + b for a, b in zip(row, values)]
+        for at, values in totals[DAILY[name]].items():
+            row = live.get(key := at[1:])  # (the daily key less its day)
+            live[key] = list(values) if row is None else list(map(add, row, values))
     totals["ar_daily"] = {key: {"delta_cents": delta} for key, delta in effects.ar_daily.items()}
     totals["denial_carcs"] = effects.carcs
     totals["cash_daily"] = effects.cash
@@ -163,7 +169,8 @@ class PageWriter:
         claim_events = [(seq, e) for seq, e in page if not is_ignored(e)]
         self.cache.drop_unless_at(previous)
         try:
-            facts = self.cache.known({str(e.originator_id) for _, e in claim_events}, self.read_facts)
+            claims = {str(claim) for claim in {e.originator_id for _, e in claim_events}}  # (each id's text once)
+            facts = self.cache.known(claims, self.read_facts)
             effects, totals, timelines = fold_page(facts, claim_events, self.history)
             banking = deposits.banking_rows([(seq, e) for seq, e in page if deposits.is_reconciled(e)])
         except BaseException:
