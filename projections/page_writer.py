@@ -48,6 +48,7 @@ class Folded:
     last: int
     previous: int | None
     timelines: list[ClaimTimeline]  # each claim's intervals and whether they replace its earlier ones
+    nul_free: bool = False  # no text folded in (this page or a cached claim's) held NUL: storable has nothing to do
 
     def detached(self) -> Folded:
         """With its own copy of each claim's facts: what a thread writes while the next page folds the cached ones
@@ -142,6 +143,8 @@ class PageWriter:
     def __init__(self, tables: ViewTables, cache: FactsCache) -> None:
         self.tables, self.cache = tables, cache
         self.history: History | None = None  # reads a claim's events back after a late fact (set by the runner)
+        self.nul_free: Callable[[], bool] | None = None  # no event decoded so far held NUL (told by the runner)
+        self.unchecked = True  # the page being written may hold text with NUL (set from its Folded)
         self.types: dict[tuple[str, tuple[str, ...]], list[int]] = {}
         self.staged: WeakKeyDictionary[Any, set[str]] = WeakKeyDictionary()  # connection -> its staging tables
 
@@ -177,12 +180,15 @@ class PageWriter:
             self.cache.forget()  # claims folded part of the way: no position holds their cached facts
             raise
         last = page[-1][0] if position is None else position
-        return Folded(facts, effects, totals, banking, last, previous, timelines)
+        # (asked after the fold: claims folded again read their history; facts read back from the views hold none)
+        nul_free = self.nul_free is not None and self.nul_free()
+        return Folded(facts, effects, totals, banking, last, previous, timelines, nul_free)
 
     def write(self, folded: Folded, record_position: Callable[[Any], None] | None = None) -> None:
         """Writes a folded page and moves its position, in one transaction; the facts cache is the caller's."""
         facts, effects, totals, banking, last, previous = (folded.facts, folded.effects, folded.totals,
                                                            folded.banking, folded.last, folded.previous)
+        self.unchecked = not folded.nul_free
         try:
             with self.tables.transaction() as c:
                 self.write_facts(c, facts.values())
@@ -286,7 +292,8 @@ class PageWriter:
         SUMMED_OVER names."""
         if not rows:
             return
-        rows = storable(columns, rows)
+        if self.unchecked:
+            rows = storable(columns, rows)
         table, cols = self.tables.t[name], ", ".join(columns)
         if self.tables.dialect == "sqlite":
             c.executemany(self.insert(table, columns, conflict, mode), [sqlite_row(row) for row in rows])

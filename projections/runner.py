@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from threading import Event
@@ -36,9 +37,11 @@ class Runner:
                  read_event: Callable[[Any], Any] | None = None) -> None:
         """`read_event` decodes a notification for the fold (default: the mapper's domain event)."""
         self.recorder, self.mapper, self.views, self.page = recorder, mapper, views, page
+        # (PostgreSQL's recorder reads a page of notifications as plain tuples: infra/store/recorders.py)
+        self.read_page = getattr(recorder, "select_notification_rows", None) or recorder.select_notifications
         self.read_event = read_event or mapper.to_domain_event
         self.ignored: dict[str, bool] = {}
-        views.read_history_with(self.history)
+        views.read_history_with(self.history, lambda: getattr(self.read_event, "nul_free", False))
 
     def history(self, claim_id: str) -> list[Any]:
         """A claim's recorded events, in the order recorded: what a late fact makes the views fold again."""
@@ -59,10 +62,11 @@ class Runner:
             done += events
             progress(events)
 
-        with self.views.pipeline(committed) as pipeline:  # (on PostgreSQL a page is written while the next folds)
+        # (on PostgreSQL a page is written while the next folds, and the one after is read meanwhile)
+        with self.views.pipeline(committed) as pipeline, Prefetch(self.read_page, pipeline.threaded) as read:
             while True:
                 notifications = [] if until is not None and position >= until else \
-                    self.recorder.select_notifications(start=position + 1, limit=self.page, stop=until)
+                    read(position + 1, self.page, until)
                 try:
                     if notifications:
                         end = notifications[-1].id  # (a page short of full ends the log, for now: written at once)
@@ -127,6 +131,40 @@ class Runner:
             recorded = self.mapper.to_domain_event(oldest[0]).timestamp if oldest else datetime.now(timezone.utc)
             seconds = max(0.0, (datetime.now(timezone.utc) - recorded).total_seconds())
         return Lag(position, head, head - position, round(seconds, 3))
+
+
+class Prefetch:
+    """Reads pages of notifications; `ahead`, the page after a full one is read in a thread while the caller works
+    on it (psycopg waits for the server with the GIL released). A page asked for from another position (the
+    catch-up moved on after another runner's page) is read afresh."""
+
+    def __init__(self, read: Callable[..., list[Any]], ahead: bool) -> None:
+        self.read = read
+        self.thread = ThreadPoolExecutor(1, thread_name_prefix="page-reader") if ahead else None
+        self.pending: tuple[tuple[int, int, int | None], Future[list[Any]]] | None = None
+
+    def __call__(self, start: int, limit: int, stop: int | None) -> list[Any]:
+        asked, pending, self.pending = (start, limit, stop), self.pending, None
+        if pending is not None and pending[0] == asked:
+            page = pending[1].result()
+        else:
+            if pending is not None:
+                pending[1].exception()  # (read for a position given up: its result or failure goes unused)
+            page = self.read(start=start, limit=limit, stop=stop)
+        if self.thread is not None and len(page) == limit and (stop is None or page[-1].id < stop):
+            following = (page[-1].id + 1, limit, stop)
+            self.pending = (following, self.thread.submit(self.read, start=following[0], limit=limit, stop=stop))
+        return page
+
+    def __enter__(self) -> Prefetch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.thread is not None:
+            if self.pending is not None:
+                self.pending[1].exception()
+                self.pending = None
+            self.thread.shutdown()
 
 
 def wait_until_caught_up(runner: Runner, head: int, timeout: float = 30.0) -> bool:

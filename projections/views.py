@@ -51,9 +51,11 @@ class ClaimViews:
               record_position: Callable[[Any], None] | None = None, previous: int | None = None) -> None:
         self.writer.apply(page, position, record_position, previous)
 
-    def read_history_with(self, history: Callable[[str], Sequence[Any]]) -> None:
-        """How these views read a claim's events back when a late fact changes its past (projections/intervals.py)."""
-        self.writer.history = history
+    def read_history_with(self, history: Callable[[str], Sequence[Any]],
+                          nul_free: Callable[[], bool] | None = None) -> None:
+        """How these views read a claim's events back when a late fact changes its past (projections/intervals.py),
+        and, from the caller that decodes every event they fold, whether no text in any of them held NUL so far."""
+        self.writer.history, self.writer.nul_free = history, nul_free
 
     def pipeline(self, committed: Callable[[int], None]) -> Pipeline:
         """For a catch-up: on PostgreSQL, with the facts cache kept (a page folds on from the one being written),

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory
+from eventsourcing.utils import retry
+from psycopg import InterfaceError, OperationalError
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from infra.store import chain
@@ -128,6 +131,33 @@ class CopyPostgresApplicationRecorder(Chained, PostgresApplicationRecorder):
             curs.execute(query, (list(originator_ids),))
             return [StoredEvent(originator_id=r["originator_id"], originator_version=r["originator_version"],
                                 topic=r["topic"], state=bytes(r["state"])) for r in curs.fetchall()]
+
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_notification_rows(self, start: int, limit: int, stop: int | None = None) -> list[Notified]:
+        """Notifications from `start` (up to `stop`) as eventsourcing's select_notifications gives them, but with
+        the originator's id as text (what the projections key claims by), read in binary as plain tuples: the
+        same page in less than half the time (bench/projections.py measures both)."""
+        query = self.notification_rows_query
+        if query is None:
+            query = self.notification_rows_query = SQL(
+                "SELECT notification_id, originator_id::text, originator_version, topic, state FROM {}.{} "
+                "WHERE notification_id >= %s AND notification_id <= %s ORDER BY notification_id LIMIT %s").format(
+                Identifier(self.datastore.schema), Identifier(self.events_table_name))
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row, binary=True) as curs:
+            curs.execute(query, (start, (1 << 63) - 1 if stop is None else stop, limit), prepare=True)
+            return list(map(Notified._make, curs.fetchall()))
+
+    notification_rows_query: Any = None
+
+
+class Notified(NamedTuple):
+    """A notification as the projections read it (eventsourcing's Notification, the originator's id as text)."""
+    id: int
+    originator_id: str
+    originator_version: int
+    topic: str
+    state: bytes
 
 
 class CopyPostgresFactory(PostgresFactory):

@@ -99,15 +99,22 @@ class PlainEvents:
     than the mapper's domain events. Each is an object of a bare class named like the event class, holding the
     stored attributes as JSON gives them after untagging (money and dates as text, UUIDs dashed), with
     `effective_at` as an aware datetime and the originator's id and version. A compressed or enciphered store,
-    or a value `untagged` does not know, takes the mapper's path."""
+    or a value `untagged` does not know, takes the mapper's path.
+
+    `nul_free` stays true as long as no event decoded held a NUL character (JSON writes it as an escape: a search of
+    the stored bytes finds it) and none took the mapper's path (not looked at): the views' writer then skips
+    replacing NUL in text (projections/page_writer.py)."""
 
     def __init__(self, mapper: Any) -> None:
         self.mapper = mapper
         self.fast = getattr(mapper, "compressor", None) is None and getattr(mapper, "cipher", None) is None
         self.kinds: dict[str, tuple[type, type, bool]] = {}
+        self.nul_free = True
 
     def __call__(self, notification: Any) -> Any:
         if self.fast:
+            if b"\\u0000" in notification.state:
+                self.nul_free = False
             try:
                 state = orjson.loads(untagged(notification.state))
             except Unusual:
@@ -123,6 +130,7 @@ class PlainEvents:
                 if "effective_at" in state:
                     state["effective_at"] = datetime.fromisoformat(state["effective_at"])
                 return event
+        self.nul_free = False
         return self.mapper.to_domain_event(notification)
 
     def plain_class(self, topic: str) -> type:

@@ -107,14 +107,14 @@ def test_a_runner_whose_page_overlaps_one_written_meanwhile_drops_it_instead_of_
     head = ledger.recorder.max_notification_id()
     execute(cmd("reject_claim", "C1", stage="277CA", code="A7", reason="invalid", effective_at=at(3)),
             cmd("reject_claim", "C2", stage="277CA", code="A7", reason="invalid", effective_at=at(3)))
-    read = second.recorder.select_notifications
+    read = second.read_page
 
     def read_then_let_the_other_runner_write(*args, **kwargs):
         page = read(*args, **kwargs)
         first.catch_up(until=head + 1)
         return page
 
-    second.recorder.select_notifications = read_then_let_the_other_runner_write
+    second.read_page = read_then_let_the_other_runner_write
     assert second.catch_up() == 1  # its page of two was dropped; then it applied the one the first left
     assert second.views.position() == head + 2
     assert differences(open_runner(database_url)) == []

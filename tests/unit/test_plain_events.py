@@ -51,3 +51,21 @@ def test_a_compressed_store_takes_the_mappers_path():
     assert type(fast).__module__ == "domain.claim" and type(fast) is not type(ledger.mapper.to_domain_event(coded))
     mapper = SimpleNamespace(compressor=object(), cipher=None, to_domain_event=ledger.mapper.to_domain_event)
     assert type(PlainEvents(mapper)(coded)) is type(ledger.mapper.to_domain_event(coded))
+
+
+def test_nul_free_turns_false_for_good_on_an_event_with_nul_or_one_not_looked_at():
+    """The views' writer replaces NUL in text only once an event decoded may have held one (page_writer.storable)."""
+    ledger = memory_ledger()
+    run(ledger, code())
+    [coded] = [n for n in ledger.recorder.select_notifications(start=1, limit=10) if n.topic.endswith("Coded")]
+    plain = PlainEvents(ledger.mapper)
+    plain(coded)
+    assert plain.nul_free
+    spiked = SimpleNamespace(**{**vars(coded), "state": coded.state.replace(b'"payer_id":"', b'"payer_id":"\\u0000')})
+    assert "\x00" in plain(spiked).payer_id and not plain.nul_free
+    plain(coded)
+    assert not plain.nul_free
+    mapper = SimpleNamespace(compressor=object(), cipher=None, to_domain_event=ledger.mapper.to_domain_event)
+    unread = PlainEvents(mapper)
+    unread(coded)
+    assert not unread.nul_free
