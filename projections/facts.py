@@ -434,41 +434,40 @@ def is_ignored(event: Any) -> bool:
 
 
 
-# What one claim adds to each summary table, as (key, values in the table's metric order) or None, per table in
-# CONTRIBUTES order: a page adds each claim's (after - before); the daily tables each day's change of the first
-# three (projections/intervals.py). payment_lags: the claim's payment lag per payer (the follow-up worklist's
-# percentile), of every claim that has one, voided or not, as claim_status holds it.
-CONTRIBUTES = ("status_summary", "dos_summary", "kpi_counters", "payment_lags")
+# What one claim adds to each summary table folded in Python, as (key, values in the table's metric order) or None,
+# per table in CONTRIBUTES order: a page adds each claim's (after - before); kpi_daily each day's change of the
+# first (projections/intervals.py). payment_lags: the claim's payment lag per payer (the follow-up worklist's
+# percentile), of every claim that has one, voided or not, as claim_status holds it. (status_summary and
+# dos_summary depend only on a claim's interval: the page writer derives them in SQL.)
+CONTRIBUTES = ("kpi_counters", "payment_lags")
 PRE_SCRUB = (Status.CODED, Status.SCRUB_FAILED)
 KPI_ORDER = ("submitted", "clean", "rejected", "days_to_bill_n", "days_to_bill_sum", "adjudicated",
              "initially_denied", "adjudicated_billed", "denied_billed", "first_pass", "lag_n", "lag_sum",
              "collected", "net", "coded", "scrubbed", "paid")  # the kpi_counters table's metrics (tables.py)
 Part = tuple[tuple[Any, ...], tuple[int, ...]] | None
-Contribution = tuple[Part, Part, Part, Part]
-NO_CONTRIBUTION: Contribution = (None, None, None, None)  # a claim not there yet
+Contribution = tuple[Part, Part]
+NO_CONTRIBUTION: Contribution = (None, None)  # a claim not there yet
 
 
 def contribution(f: dict[str, Any]) -> Contribution:
     lag = f["payment_lag_days"]
-    return (*summed(f), None if lag is None else ((f["payer_id"], lag), (1,)))
+    return kpi_row(f), None if lag is None else ((f["payer_id"], lag), (1,))
 
 
-def summed(f: dict[str, Any]) -> tuple[Part, Part, Part]:
-    """The claim's rows of status_summary, dos_summary and kpi_counters."""
-    payer, provider, dos, status = f["payer_id"], f["rendering_npi"], f["dos"], f["status"]
-    billed, owed, due = f["billed"], f["payer_balance"], f["patient_balance"]
-    month = dos.replace(day=1)
-    by_status = ((status, payer, provider, month), (1, billed, owed, due))
+def kpi_row(f: dict[str, Any]) -> Part:
+    """The claim's row of kpi_counters (status_summary and dos_summary come from its intervals:
+    projections/intervals.py)."""
+    status = f["status"]
     if status == Status.VOIDED:
-        return by_status, None, None
-    # A/R counts what is owed (each responsibility's balance above zero); credits owed back apart
-    by_dos = ((dos, payer, provider), (1, billed, owed, due, max(owed, 0) + max(due, 0), -min(owed, 0) - min(due, 0)))
+        return None
+    payer, provider, dos, billed = f["payer_id"], f["rendering_npi"], f["dos"], f["billed"]
+    month = dos.replace(day=1)
     submitted, adjudicated = f["submissions"], f["adjudications"]
     # the pipeline: coded, scrubbed (passed, or went on to be sent), claims the payer paid something on
     stages = (int(f["coded_on"] is not None), int(f["coded_on"] is not None and status not in PRE_SCRUB),
               int(f["payer_paid"] > 0))
     if not submitted and not adjudicated:
-        return by_status, by_dos, ((month, payer, provider), (0,) * 14 + stages)
+        return (month, payer, provider), (0,) * 14 + stages
     lag = f["payment_lag_days"] if adjudicated else None
     sent = (1, int(f["clean"]), int(f["rejections"] > 0), 1, (f["first_submitted_on"] - dos).days) if submitted \
         else (0, 0, 0, 0, 0)
@@ -476,4 +475,4 @@ def summed(f: dict[str, Any]) -> tuple[Part, Part, Part]:
     answered = (1, denied, billed, billed * denied, int(f["first_pass_resolved"]),
                 0 if lag is None else 1, lag or 0) if adjudicated else (0, 0, 0, 0, 0, 0, 0)
     money = (f["payer_paid"] + f["patient_paid"], billed - f["contractual"]) if adjudicated else (0, 0)
-    return by_status, by_dos, ((month, payer, provider), sent + answered + money + stages)
+    return (month, payer, provider), sent + answered + money + stages

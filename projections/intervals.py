@@ -26,8 +26,25 @@ from projections.facts import CONTRIBUTES, NO_CONTRIBUTION, Contribution, Effect
 
 CREATING = ("Coded", "Opened")  # a claim's first event
 DAILY = {"status_summary": "status_daily", "dos_summary": "dos_daily", "kpi_counters": "kpi_daily"}
-DAILY_TABLES = tuple(DAILY[name] for name in CONTRIBUTES if name in DAILY)  # zipped with the first parts
 INTERVAL_COLUMNS = ("status", "payer_id", "rendering_npi", "dos", "billed", "payer_balance", "patient_balance")
+# What a claim adds to status_summary and dos_summary depends only on its interval's columns: the page writer
+# derives their changes (and their daily tables') in SQL from the intervals a page writes, the claim adding its
+# contribution in each new interval less its contribution in the one before. name -> (key columns, metric ->
+# SQL over an interval's columns, whether a voided claim counts).
+INTERVAL_SUMMARIES = {
+    "status_summary": (("status", "payer_id", "rendering_npi", "dos_month"),
+                       {"claims": "1", "billed": "billed", "payer_balance": "payer_balance",
+                        "patient_balance": "patient_balance"}, True),
+    # A/R counts what is owed (each responsibility's balance above zero); credits owed back apart
+    "dos_summary": (("dos", "payer_id", "rendering_npi"),
+                    {"claims": "1", "billed": "billed", "payer_balance": "payer_balance",
+                     "patient_balance": "patient_balance",
+                     "open_balance": "{greatest}(payer_balance, 0) + {greatest}(patient_balance, 0)",
+                     "credit_balance": "-{least}(payer_balance, 0) - {least}(patient_balance, 0)"}, False),
+}
+FROM_INTERVALS = tuple(INTERVAL_SUMMARIES)
+FOLDED_DAILY = {name: daily for name, daily in DAILY.items() if name not in FROM_INTERVALS}  # folded in Python
+DAILY_TABLES = tuple(FOLDED_DAILY[name] for name in CONTRIBUTES if name in FOLDED_DAILY)  # zipped with the first parts
 Totals = dict[str, dict[tuple[Any, ...], Any]]
 History = Callable[[str], Sequence[Any]]  # a claim's recorded events, in the order recorded
 

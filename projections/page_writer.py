@@ -17,8 +17,10 @@ from projections import deposits
 from projections.facts import (COLUMNS, CONTRIBUTES, DATES, NO_CONTRIBUTION, Contribution, Effects, contribution,
                                fold, is_ignored, new_facts)
 from projections.facts_cache import Facts, FactsCache
-from projections.intervals import DAILY, INTERVAL_COLUMNS, ClaimTimeline, History, HistoryUnavailable, day_of, is_late
-from projections.tables import (BOOLS, DENIAL_STATS_KEYS, STAT_COLUMNS, SUMMARIES, SUMMED_OVER, VIEW_NAMES,
+from domain.lifecycle import Status
+from projections.intervals import (DAILY, FOLDED_DAILY, FROM_INTERVALS, INTERVAL_COLUMNS, INTERVAL_SUMMARIES,
+                                   ClaimTimeline, History, HistoryUnavailable, day_of, is_late)
+from projections.tables import (BOOLS, DENIAL_STATS_KEYS, STAT_COLUMNS, SUMMARIES, SUMMED_OVER, TYPES, VIEW_NAMES,
                                 ViewTables)
 
 RECORDED_TEXT = ("claim_number", "billing_npi", "rendering_npi", "payer_id", "payer_class", "last_carcs",
@@ -26,6 +28,8 @@ RECORDED_TEXT = ("claim_number", "billing_npi", "rendering_npi", "payer_id", "pa
                  "person", "activity")  # view columns holding text from events
 Totals = dict[str, dict[tuple[Any, ...], Any]]
 FACT_ROW = itemgetter(*COLUMNS)  # a claim's facts -> its claim_status row
+INTERVAL_ROW = ("claim_id", "valid_from", "valid_to", *INTERVAL_COLUMNS)  # claim_intervals' columns
+BOOL_OID = 16  # PostgreSQL's boolean, for a binary COPY
 
 
 class ConcurrentRunner(Exception):
@@ -69,7 +73,7 @@ def storable(columns: Sequence[str], rows: list[tuple[Any, ...]]) -> list[tuple[
 
 def add_without_days(totals: Totals, before: Contribution, after: Contribution) -> None:
     """The summaries kept without daily changes (the parts after the daily ones): a claim's after less before."""
-    kept = len(DAILY)
+    kept = len(FOLDED_DAILY)
     for name, was, now in zip(CONTRIBUTES[kept:], before[kept:], after[kept:]):
         if was == now:
             continue
@@ -87,7 +91,8 @@ def fold_page(facts: Facts, claim_events: list[tuple[int, Any]], history: Histor
     the summaries change by each claim's contribution after the page less its contribution before, and the daily
     tables and intervals by what each of its days changed (projections/intervals.py; `history` reads a claim's
     events back after a late fact)."""
-    totals: Totals = {name: {} for name in SUMMARIES}
+    totals: Totals = {name: {} for name in SUMMARIES
+                      if name not in FROM_INTERVALS and name not in (DAILY[n] for n in FROM_INTERVALS)}
     effects = Effects()
     by_claim: dict[str, list[tuple[int, Any]]] = {}
     for seq, event in claim_events:
@@ -123,9 +128,9 @@ def fold_page(facts: Facts, claim_events: list[tuple[int, Any]], history: Histor
             after = timeline.contribution
         add_without_days(totals, before, after)
         timelines.append(timeline)
-    for name in DAILY:  # a claim's changes over its days add up to its contribution after less before
-        live = totals[name]
-        for at, values in totals[DAILY[name]].items():
+    for name, daily in FOLDED_DAILY.items():  # a claim's changes over its days add up to its contribution after
+        live = totals[name]                      # less before
+        for at, values in totals[daily].items():
             row = live.get(key := at[1:])  # (the daily key less its day)
             live[key] = list(values) if row is None else list(map(add, row, values))
     totals["ar_daily"] = {key: {"delta_cents": delta} for key, delta in effects.ar_daily.items()}
@@ -191,6 +196,10 @@ class PageWriter:
         self.unchecked = not folded.nul_free
         try:
             with self.tables.transaction() as c:
+                if self.tables.dialect == "postgresql":
+                    # a page's statements are planned dear (a million-row table joined) but run in a blink: compiling
+                    # them costs more; its sums group some 100,000 rows, in memory rather than spilled to disk
+                    c.execute("SET LOCAL jit = off; SET LOCAL work_mem = '64MB'")
                 self.write_facts(c, facts.values())
                 self.write_intervals(c, folded.timelines)
                 self.write_ar(c, effects.ar)
@@ -252,18 +261,99 @@ class PageWriter:
         self.upsert(c, "claim_status", COLUMNS, ("claim_id",), list(map(FACT_ROW, facts)), "replace")
 
     def write_intervals(self, c: Any, timelines: list[ClaimTimeline]) -> None:
-        """Each claim's intervals the page opened or closed; a claim folded again after a late fact loses its
-        earlier intervals first."""
+        """Each claim's intervals the page opened or closed (a claim folded again after a late fact loses its
+        earlier intervals first), and what they change in the summaries derived from them (FROM_INTERVALS): on the
+        day each interval begins, the claim adds its contribution in that interval less its contribution in the one
+        before - the page's interval before it, or the row the page replaces (the open interval, as it was), or
+        nothing (a new claim, or a claim folded again, whose earlier intervals' changes are taken back first)."""
+        rows = [(*row, not t.replace and when == t.stored_from) for t in timelines for when, row in t.rows.items()]
+        if not rows:
+            return
+        tables, sql, dialect = self.tables, self.tables.sql, self.tables.dialect
+        intervals, columns = tables.t["claim_intervals"], ", ".join(INTERVAL_ROW)
+        if self.unchecked:
+            rows = storable((*INTERVAL_ROW, "stored"), rows)
+        date_type = TYPES[dialect]["date"]
+        staging = self.staging(c, "page_intervals", f"(claim_id TEXT, valid_from {date_type}, valid_to {date_type}, "
+                                                    f"status TEXT, payer_id TEXT, rendering_npi TEXT, dos {date_type}, "
+                                                    f"billed BIGINT, payer_balance BIGINT, patient_balance BIGINT, "
+                                                    f"stored {TYPES[dialect]['bool']})")
+        if dialect == "sqlite":
+            c.executemany(self.insert(staging, (*INTERVAL_ROW, "stored"), (), "insert"), map(sqlite_row, rows))
+        else:
+            self.copy(c, staging, f"{columns}, stored",
+                      [*self.column_types(c, "claim_intervals", INTERVAL_ROW), BOOL_OID], rows)
+        moves = self.staging(c, "interval_moves", f"(day {date_type}, sign INTEGER, status TEXT, payer_id TEXT, "
+                                                  f"rendering_npi TEXT, dos {date_type}, billed BIGINT, "
+                                                  f"payer_balance BIGINT, patient_balance BIGINT)")
+        values = ", ".join(INTERVAL_COLUMNS)
+        lagged = ", ".join(f"LAG({name}) OVER w AS {name}" for name in INTERVAL_COLUMNS)
+        before = (f"SELECT day, {{sign}}, {values} FROM (SELECT valid_from AS day, LAG(valid_from) OVER w AS had, "
+                  f"{lagged} FROM {{source}} WINDOW w AS (PARTITION BY claim_id ORDER BY valid_from)) q "
+                  f"WHERE had IS NOT NULL")  # each interval's predecessor, on the day it ended
         refolded = sorted(t.claim_id for t in timelines if t.replace)
-        for start in range(0, len(refolded), 500):
+        for start in range(0, len(refolded), 500):  # their changes as written before taken back, then their rows
             chunk = refolded[start:start + 500]
-            c.execute(self.tables.sql(f"DELETE FROM {self.tables.t['claim_intervals']} WHERE claim_id IN "
-                                      f"({','.join('?' * len(chunk))})"), chunk)
-        stored = [t.rows[t.stored_from] for t in timelines if not t.replace and t.stored_from in t.rows]
-        new = [row for t in timelines for when, row in t.rows.items() if t.replace or when != t.stored_from]
-        columns = ("claim_id", "valid_from", "valid_to", *INTERVAL_COLUMNS)
-        self.upsert(c, "claim_intervals", columns, ("claim_id", "valid_from"), stored, "replace")
-        self.upsert(c, "claim_intervals", columns, ("claim_id", "valid_from"), new, "insert")
+            among = f"claim_id IN ({','.join('?' * len(chunk))})"
+            c.execute(sql(f"INSERT INTO {moves} SELECT valid_from, -1, {values} FROM {intervals} WHERE {among} "
+                          f"UNION ALL {before.format(sign=1, source=f'(SELECT * FROM {intervals} WHERE {among}) o')}"),
+                      chunk + chunk)
+            c.execute(sql(f"DELETE FROM {intervals} WHERE {among}"), chunk)
+        stored = ", ".join(f"o.{name}" for name in INTERVAL_COLUMNS)
+        c.execute(f"INSERT INTO {moves} SELECT valid_from, 1, {values} FROM {staging} "
+                  f"UNION ALL {before.format(sign=-1, source=staging)} "
+                  f"UNION ALL SELECT o.valid_from, -1, {stored} FROM {staging} s JOIN {intervals} o "
+                  f"ON o.claim_id = s.claim_id AND o.valid_from = s.valid_from WHERE s.stored")
+        # the open intervals the views held, changed (a few); the new ones inserted - sorted by their key, so that
+        # two runners writing some of the same rows take them in one order (else each may wait for the other's)
+        head = self.insert(intervals, INTERVAL_ROW, (), "insert", select=True)
+        c.execute(f"{head} SELECT {columns} FROM {staging} WHERE stored ORDER BY claim_id, valid_from"
+                  f"{self.on_conflict(intervals, INTERVAL_ROW, ('claim_id', 'valid_from'), 'replace')}")
+        c.execute(f"{head} SELECT {columns} FROM {staging} WHERE NOT stored ORDER BY claim_id, valid_from")
+        for name in FROM_INTERVALS:
+            self.add_moves(c, name, moves)
+
+    def add_moves(self, c: Any, name: str, moves: str) -> None:
+        """Adds the page's interval moves to summary `name`, to its daily table and to both their sums over
+        providers: each move's contribution (INTERVAL_SUMMARIES) times its sign, summed per day first (in a staging
+        table like the daily one), rows summing to nothing left out."""
+        dialect = self.tables.dialect
+        month = "substr(dos, 1, 8) || '01'" if dialect == "sqlite" else "CAST(date_trunc('month', dos) AS date)"
+        keys, metrics, voided_too = INTERVAL_SUMMARIES[name]
+        bounds = {"greatest": "max", "least": "min"} if dialect == "sqlite" else {"greatest": "GREATEST", "least": "LEAST"}
+        daily = DAILY[name]
+        grouped = ", ".join(("day", *(month if k == "dos_month" else k for k in keys)))
+        sums = ", ".join(f"sum(sign * ({expression.format(**bounds)}))" for expression in metrics.values())
+        staging = self.staging(c, daily)
+        voided_left_out = f"status <> '{Status.VOIDED.value}'"
+        c.execute(f"INSERT INTO {staging} (day, {', '.join(keys)}, {', '.join(metrics)}) SELECT {grouped}, {sums} "
+                  f"FROM {moves} WHERE {'1 = 1' if voided_too else voided_left_out} "
+                  f"GROUP BY {grouped}")
+        nonzero = " OR ".join(f"sum({m}) <> 0" for m in metrics)
+        for table in (daily, f"{daily}_all", name, f"{name}_all"):
+            kept = [k for k in (("day",) if table.startswith(daily) else ()) + keys
+                    if not (table.endswith("_all") and k == "rendering_npi")]
+            target = self.tables.t[table]
+            c.execute(f"{self.insert(target, (*kept, *metrics), (), 'insert', select=True)} SELECT {', '.join(kept)}, "
+                      f"{', '.join(f'sum({m})' for m in metrics)} FROM {staging} WHERE 1 = 1 GROUP BY {', '.join(kept)} "
+                      f"HAVING {nonzero} ORDER BY {', '.join(kept)}{self.on_conflict(target, (*kept, *metrics), kept, 'add')}")
+
+    def staging(self, c: Any, name: str, columns: str | None = None) -> str:
+        """A temporary table of this connection, empty at the start of a page: like table `name`'s, or of
+        `columns`."""
+        staging = f"staging_{self.tables.bare.get(name, name)}"
+        source = self.tables.t.get(name)
+        if self.tables.dialect == "sqlite":
+            c.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} "
+                      f"{columns or f'AS SELECT * FROM {source} WHERE 0'}")
+            c.execute(f"DELETE FROM {staging}")
+            return staging
+        made = self.staged.setdefault(c.connection, set())  # (a session's temp tables last as long as it does)
+        if staging not in made:
+            c.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} {columns or f'(LIKE {source})'} "
+                      "ON COMMIT DELETE ROWS")
+            made.add(staging)
+        return staging
 
     def write_ar(self, c: Any, changes: list[tuple[str, int, date, str, int]]) -> None:
         self.upsert(c, "ar_log", ("claim_id", "seq", "effective_on", "responsibility", "delta_cents"),
@@ -316,11 +406,7 @@ class PageWriter:
             # them in one order, or each may wait for the other's)
             self.copy(c, table, cols, types, sorted(rows, key=itemgetter(*map(columns.index, conflict))))
             return
-        staging = f"staging_{self.tables.bare[name]}"
-        made = self.staged.setdefault(c.connection, set())  # (a session's temp tables last as long as it does)
-        if staging not in made:
-            c.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table}) ON COMMIT DELETE ROWS")
-            made.add(staging)
+        staging = self.staging(c, name)
         self.copy(c, staging, cols, types, rows)
         # ordered by the key: concurrent writers (Kafka scale-out) take the row locks in the same order (SQLite has
         # one writer at a time: its rows go in as they come)

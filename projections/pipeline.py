@@ -97,11 +97,12 @@ class Pipeline:
             self.deferring.__exit__(None, None, None)
 
 
-# A page in flight holds some 150,000 objects the cyclic collector tracks (notifications, decoded events, their
+# A page in flight holds some 300,000 objects the cyclic collector tracks (notifications, decoded events, their
 # dicts and lists), freed by reference counting once written; collecting the young generation every 100,000 new
-# ones (bench and bulk settings; 700 by default) walks them again and again for nothing, some 8% of a catch-up.
-# While a catch-up runs the young generation is collected every YOUNG new objects instead.
-YOUNG = 1_000_000
+# ones (bench and bulk settings; 700 by default) walks them again and again for nothing: some 8% of a catch-up,
+# and still 1.2 s of 18 with 1,000,000. While a catch-up runs the young generation is collected every YOUNG new
+# objects instead (cycles are rare here: what they hold waits a little longer to be freed).
+YOUNG = 20_000_000
 deferred = {"catch_ups": 0, "threshold": gc.get_threshold()}
 deferred_lock = threading.Lock()
 
