@@ -124,18 +124,29 @@ def check_reachable(settings: Settings) -> bool:
 
 
 @contextmanager
-def tables_lock(settings: Settings) -> Iterator[None]:
-    """On PostgreSQL, one process at a time creates the schema and the ledger's tables: concurrent CREATE ... IF
-    NOT EXISTS statements collide on the catalogue's unique indexes. The lock ends with its connection."""
-    if settings.backend != "postgresql":
-        yield
+def tables_lock(settings: Settings, make_schema: bool = True) -> Iterator[None]:
+    """One process at a time creates the schema, the ledger's tables or the read models: on PostgreSQL concurrent
+    CREATE ... IF NOT EXISTS statements collide on the catalogue's unique indexes (the lock ends with its
+    connection); on SQLite two processes opening a new file at once both create eventsourcing's tracking table and
+    one fails recording its first row (a lock file beside the database)."""
+    if settings.backend == "sqlite":
+        name = settings.eventsourcing_env()["SQLITE_DBNAME"]
+        if ":memory:" in name or "mode=memory" in name:
+            yield
+            return
+        import fcntl
+
+        with open(f"{name}.lock", "a") as lock:
+            os.chmod(lock.name, 0o600)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
         return
     import psycopg
     from psycopg import sql
 
     with psycopg.connect(settings.postgres_conninfo(), autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"rcm tables {settings.postgres_schema}",))
-        if settings.postgres_schema:
+        if settings.postgres_schema and make_schema:
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(settings.postgres_schema)))
         yield
 
@@ -145,8 +156,9 @@ def open_views(ledger: StoreLedger, where: Settings | str | None = None, suffix:
     settings = settings_of(where)
     if settings.backend not in ("sqlite", "postgresql"):
         raise ValueError(f"projections need SQLite or PostgreSQL, not {settings.database_url!r}")
-    views = ClaimViews(ledger.factory.tracking_recorder(), settings.backend, suffix, grant=grants.grant_if_roles)
-    views.create()
+    with tables_lock(settings, make_schema=False):  # (two consumers starting at once: one creates, the other waits)
+        views = ClaimViews(ledger.factory.tracking_recorder(), settings.backend, suffix, grant=grants.grant_if_roles)
+        views.create()
     return views
 
 

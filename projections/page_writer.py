@@ -299,11 +299,17 @@ class PageWriter:
                           f"UNION ALL {before.format(sign=1, source=f'(SELECT * FROM {intervals} WHERE {among}) o')}"),
                       chunk + chunk)
             c.execute(sql(f"DELETE FROM {intervals} WHERE {among}"), chunk)
-        stored = ", ".join(f"o.{name}" for name in INTERVAL_COLUMNS)
-        c.execute(f"INSERT INTO {moves} SELECT valid_from, 1, {values} FROM {staging} "
+        # (an open interval the page only closes - most of them - is written again as it was: it moves nothing)
+        stored, rewritten = ", ".join(f"o.{name}" for name in INTERVAL_COLUMNS), ", ".join(f"s.{name}" for name in
+                                                                                          INTERVAL_COLUMNS)
+        changed = " OR ".join(f"s.{name} IS DISTINCT FROM o.{name}" for name in INTERVAL_COLUMNS)
+        c.execute(f"INSERT INTO {moves} SELECT valid_from, 1, {values} FROM {staging} WHERE NOT stored "
                   f"UNION ALL {before.format(sign=-1, source=staging)} "
+                  f"UNION ALL SELECT s.valid_from, 1, {rewritten} FROM {staging} s LEFT JOIN {intervals} o "
+                  f"ON o.claim_id = s.claim_id AND o.valid_from = s.valid_from WHERE s.stored "
+                  f"AND (o.claim_id IS NULL OR {changed}) "
                   f"UNION ALL SELECT o.valid_from, -1, {stored} FROM {staging} s JOIN {intervals} o "
-                  f"ON o.claim_id = s.claim_id AND o.valid_from = s.valid_from WHERE s.stored")
+                  f"ON o.claim_id = s.claim_id AND o.valid_from = s.valid_from WHERE s.stored AND ({changed})")
         # the open intervals the views held, changed (a few); the new ones inserted - sorted by their key, so that
         # two runners writing some of the same rows take them in one order (else each may wait for the other's)
         head = self.insert(intervals, INTERVAL_ROW, (), "insert", select=True)
@@ -314,9 +320,9 @@ class PageWriter:
             self.add_moves(c, name, moves)
 
     def add_moves(self, c: Any, name: str, moves: str) -> None:
-        """Adds the page's interval moves to summary `name`, to its daily table and to both their sums over
-        providers: each move's contribution (INTERVAL_SUMMARIES) times its sign, summed per day first (in a staging
-        table like the daily one), rows summing to nothing left out."""
+        """Adds the page's interval moves to summary `name`, to its sum over providers and to its daily table's sum
+        over providers: each move's contribution (INTERVAL_SUMMARIES) times its sign, summed per day first (in a
+        staging table like the daily one), rows summing to nothing left out."""
         dialect = self.tables.dialect
         month = "substr(dos, 1, 8) || '01'" if dialect == "sqlite" else "CAST(date_trunc('month', dos) AS date)"
         keys, metrics, voided_too = INTERVAL_SUMMARIES[name]
@@ -330,7 +336,7 @@ class PageWriter:
                   f"FROM {moves} WHERE {'1 = 1' if voided_too else voided_left_out} "
                   f"GROUP BY {grouped}")
         nonzero = " OR ".join(f"sum({m}) <> 0" for m in metrics)
-        for table in (daily, f"{daily}_all", name, f"{name}_all"):
+        for table in (f"{daily}_all", name, f"{name}_all"):  # (per provider, the daily one is a view: tables.DERIVED)
             kept = [k for k in (("day",) if table.startswith(daily) else ()) + keys
                     if not (table.endswith("_all") and k == "rendering_npi")]
             target = self.tables.t[table]

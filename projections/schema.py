@@ -8,8 +8,9 @@ from typing import Any
 from projections import deposits
 from projections.code_lists import code_list
 from projections.facts import COLUMNS, DATES
-from projections.tables import (ALL_PROVIDERS, BOOLS, DENIAL_STATS_KEYS, KPI_COUNTERS, PER_PROVIDER, STAT_COLUMNS,
-                                PERSON_DAYS, SUMMARIES, TYPES, VIEW_NAMES, ViewTables)
+from projections.intervals import DAILY, INTERVAL_SUMMARIES
+from projections.tables import (ALL_PROVIDERS, BOOLS, DENIAL_STATS_KEYS, DERIVED, KPI_COUNTERS, PER_PROVIDER,
+                                STAT_COLUMNS, PERSON_DAYS, SUMMARIES, TYPES, VIEW_NAMES, ViewTables)
 
 READER = "rcm_grafana"
 ALL = "*"  # rendering_npi of the all-providers rows in the "<name>_by_provider" views
@@ -52,9 +53,11 @@ def indexes(bare: dict[str, str]) -> list[tuple[str, str, str, str]]:
     """(name, table, columns, predicate: a partial index's WHERE, or ""). The partial ones hold only the claims a
     worklist or panel lists, in its order (projections/worklists.py, dashboards/), so that it reads a few index
     entries instead of every claim; a claim's update writes to them only while it is in their set."""
-    cs, ar = bare["claim_status"], bare["ar_log"]
+    cs, ar, ci = bare["claim_status"], bare["ar_log"], bare["claim_intervals"]
     return [(f"{cs}_status", cs, "status, payer_id", ""), (f"{cs}_dos", cs, "dos", ""),
             (f"{ar}_day", ar, "effective_on", ""),
+            # one provider's intervals, for its daily changes (tables.DERIVED); the all-providers marker finds none
+            (f"{ci}_provider", ci, "rendering_npi, valid_from", ""),
             # unbilled (by date of service, balance) and timely filing (the oldest dates of service)
             (f"{cs}_unsent", cs, "dos, payer_balance DESC, claim_number", f"status IN {listed(NOT_YET_ACCEPTED)}"),
             # follow-up: waiting claims submitted before the smallest N days
@@ -73,6 +76,23 @@ def provider_first(keys: Sequence[str]) -> list[str]:
     """A summary's primary key with the rendering provider first: one provider's rows are one index range (and the
     "<name>_by_provider" view's lookup of the all-providers marker in the per-provider table finds nothing at once)."""
     return sorted(keys, key=lambda k: k != "rendering_npi")
+
+
+def derived_select(t: dict[str, str], name: str, dialect: str) -> str:
+    """A per-provider daily table of tables.DERIVED as a view of claim_intervals, in its table's columns: each
+    interval adds its contribution (intervals.INTERVAL_SUMMARIES) on the day it begins and takes it back on the day
+    it ends, so that summed over the days up to D they give the summary as of D."""
+    summary = next(live for live, daily in DAILY.items() if daily == name)
+    keys, metrics, voided_too = INTERVAL_SUMMARIES[summary]
+    bounds = {"greatest": "max", "least": "min"} if dialect == "sqlite" else {"greatest": "GREATEST", "least": "LEAST"}
+    month = "substr(dos, 1, 8) || '01'" if dialect == "sqlite" else "CAST(date_trunc('month', dos) AS date)"
+    picked = ", ".join(f"{month} AS dos_month" if k == "dos_month" else k for k in keys)
+    counted = "" if voided_too else " AND status <> 'voided'"
+    added = ", ".join(f"{expression.format(**bounds)} AS {m}" for m, expression in metrics.items())
+    taken = ", ".join(f"-({expression.format(**bounds)}) AS {m}" for m, expression in metrics.items())
+    return (f"SELECT valid_from AS day, {picked}, {added} FROM {t['claim_intervals']} WHERE 1 = 1{counted} "
+            f"UNION ALL SELECT valid_to AS day, {picked}, {taken} FROM {t['claim_intervals']} "
+            f"WHERE valid_to IS NOT NULL{counted}")
 
 
 def by_provider_select(t: dict[str, str], name: str) -> str:
@@ -98,14 +118,15 @@ class ViewSchema:
         d = TYPES[dialect]["date"]
         columns = ", ".join(f"{c} {column_type(c, dialect)}" for c in COLUMNS)
         stats = ", ".join(f"{c} BIGINT NOT NULL DEFAULT 0" for c in STAT_COLUMNS)
-        absent = [name for name, table in tables.t.items() if not self.exists(table)]
+        absent = [name for name, table in tables.t.items() if name not in DERIVED and not self.exists(table)]
         outdated = [name for name in tables.t if name not in absent and self.outdated(name)]
         missing = absent + outdated
+        unmade = [name for name in DERIVED if self.kind(tables.t[name]) != "VIEW"]  # (views: no data to miss)
         self.incomplete = []
         if not self.may_create():
-            if missing:
+            if missing or unmade:
                 raise ViewsNotSetUp(
-                    f"the read models {', '.join(missing)} in schema {tables.db_schema} are missing or outdated and "
+                    f"the read models {', '.join(missing + unmade)} in schema {tables.db_schema} are missing or outdated and "
                     f"this role may not create them: their owner (rcm) runs `rcm db grant` (or `rcm projections "
                     f"rebuild`) first")
             return  # the owner's tables, as they are
@@ -123,12 +144,14 @@ class ViewSchema:
                 f" rendering_npi TEXT NOT NULL, carc_group TEXT NOT NULL, category TEXT NOT NULL, {stats},"
                 f" PRIMARY KEY ({', '.join(provider_first(DENIAL_STATS_KEYS))}))",
                 *self.index_statements(tables.bare),
-                *(self.summary_statement(name) for name in (*SUMMARIES, *ALL_PROVIDERS)),
+                *(self.summary_statement(name) for name in (*SUMMARIES, *ALL_PROVIDERS) if name not in DERIVED),
                 f"CREATE TABLE IF NOT EXISTS {tables.t['person_days']} (day {d} NOT NULL, person TEXT NOT NULL, "
                 f"{', '.join(f'{m} BIGINT NOT NULL DEFAULT 0' for m in PERSON_DAYS)}, PRIMARY KEY (day, person))",
                 *deposits.create_statements(tables.t, d),
             ):
                 c.execute(statement)
+            if unmade:
+                self.create_derived(c)
             if not tables.suffix:
                 self.fill_carc_codes(c)
             for twin in [name for name in missing if name in ALL_PROVIDERS and twin_of(name) not in missing]:
@@ -147,6 +170,38 @@ class ViewSchema:
         if missing and len(absent) < len(tables.t) and tables.position() > 0:
             # tables a newer release added or changed, behind a position the older tables already reached
             self.incomplete = missing
+
+    def create_derived(self, c: Any) -> None:
+        """The views of tables.DERIVED over claim_intervals; a table of that name an earlier release kept is dropped
+        first (the intervals hold what it held: nothing to project again)."""
+        self.drop_derived(c, self.tables)
+        for name in DERIVED:
+            c.execute(f"CREATE VIEW {self.tables.t[name]} AS {derived_select(self.tables.t, name, self.tables.dialect)}")
+
+    def drop_derived(self, c: Any, tables: ViewTables) -> None:
+        """Drops the relations of tables.DERIVED, views or (made by an earlier release) tables, with the views over
+        them (PostgreSQL: the "<name>_by_provider" ones, which `view_statements` makes again)."""
+        for name in DERIVED:
+            kind = self.kind(tables.t[name], c, tables)
+            if kind is not None:
+                c.execute(f"DROP {kind} {tables.t[name]}{' CASCADE' if tables.dialect == 'postgresql' else ''}")
+
+    def kind(self, relation: str, c: Any = None, tables: ViewTables | None = None) -> str | None:
+        """TABLE, VIEW or None (no such relation), read with cursor `c` if given (inside its transaction)."""
+        tables = tables or self.tables
+        if tables.dialect == "sqlite":
+            statement, params = "SELECT type AS kind FROM sqlite_master WHERE name = ?", [relation]
+        else:
+            statement = ("SELECT CASE relkind WHEN 'v' THEN 'view' ELSE 'table' END AS kind FROM pg_class "
+                         "WHERE oid = to_regclass(%s)")
+            params = [relation]
+        if c is None:
+            rows = tables.query(statement, params)
+            row = rows[0] if rows else None
+        else:
+            c.execute(statement, params)
+            row = c.fetchone()
+        return None if row is None else str(row["kind"] if not isinstance(row, tuple) else row[0]).upper()
 
     def sum_twin(self, c: Any, twin: str) -> None:
         keys, metrics = ALL_PROVIDERS[twin]
@@ -186,7 +241,7 @@ class ViewSchema:
         wanted = {"claim_status": COLUMNS, "denial_stats": [*DENIAL_STATS_KEYS, *STAT_COLUMNS],
                   "person_days": ["day", "person", *PERSON_DAYS],
                   **{k: [c for c, _ in keys] + list(m) for k, (keys, m) in {**SUMMARIES, **ALL_PROVIDERS}.items()}}
-        if name not in wanted:
+        if name not in wanted or name in DERIVED:
             return False
         bare = self.tables.bare[name]
         if self.tables.dialect == "sqlite":
@@ -305,8 +360,10 @@ LEFT JOIN ap ON ap.grp = g.grp{'' if by is None else ' ORDER BY 1'}"""
             if not tables.suffix:  # the SQL views over the live tables first: they depend on them
                 for view in (tables.kpis, tables.ar_open, tables.reconciliation, *self.by_provider_views()):
                     c.execute(f"DROP VIEW IF EXISTS {view}")
-            for table in tables.t.values():
-                c.execute(f"DROP TABLE IF EXISTS {table}")
+            self.drop_derived(c, tables)
+            for name, table in tables.t.items():
+                if name not in DERIVED:
+                    c.execute(f"DROP TABLE IF EXISTS {table}")
             for view in VIEW_NAMES:
                 c.execute(tables.sql(f"DELETE FROM {tables.tracking_table()} WHERE application_name = ?"),
                           [tables.tracking_name(view)])
@@ -319,14 +376,20 @@ LEFT JOIN ap ON ap.grp = g.grp{'' if by is None else ' ORDER BY 1'}"""
         with live.transaction() as c:
             for view in (live.kpis, live.ar_open, live.reconciliation, *self.by_provider_views()):
                 c.execute(f"DROP VIEW IF EXISTS {view}")
+            self.drop_derived(c, live)
+            self.drop_derived(c, fresh)  # (views of the fresh tables: made again over them once renamed)
             for name, live_table in live.t.items():
-                c.execute(f"DROP TABLE IF EXISTS {live_table}")
+                if name not in DERIVED:
+                    c.execute(f"DROP TABLE IF EXISTS {live_table}")
             for name, *_ in indexes(fresh.bare):
                 c.execute(f"DROP INDEX IF EXISTS {live.prefix}{name}")
             for name, live_bare in live.bare.items():
+                if name in DERIVED:
+                    continue
                 c.execute(f"ALTER TABLE {fresh.t[name]} RENAME TO {live_bare}")
                 if live.dialect == "postgresql":
                     c.execute(f"ALTER INDEX {live.prefix}{fresh.bare[name]}_pkey RENAME TO {live_bare}_pkey")
+            self.create_derived(c)
             for statement in (*self.index_statements(live.bare), *self.view_statements()):
                 c.execute(statement)
             self.grant_roles(c)

@@ -54,6 +54,11 @@ SUMMARIES = {
     # payment_lag_days): the follow-up worklist's per-payer percentile reads these few hundred rows, not every claim
     "payment_lags": ((("payer_id", "text"), ("lag_days", "int")), ("claims",)),
 }
+# Per-provider daily changes of status_summary and dos_summary are not stored: each is a view of the claims'
+# intervals (projections/intervals.py, schema.derived_select), every interval adding its contribution on the day it
+# begins and taking it back on the day it ends. Their sums over providers ("<name>_all") are tables the page writer
+# keeps: a report over every provider reads a few rows per day; one provider's rows are found by an index.
+DERIVED = ("status_daily", "dos_daily")
 DENIAL_STATS_KEYS = ("day", "payer_id", "rendering_npi", "carc_group", "category")
 STAT_COLUMNS = ("adjudicated", "adjudicated_cents", "denied", "denied_cents", "denied_lines_cents", "rejected",
                 "appealed", "decided", "overturned")
