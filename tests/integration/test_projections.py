@@ -18,6 +18,7 @@ from infra.verify import differences
 from tests.conftest import at, cmd, code, denial, lifecycle_to_submitted, payment, view_tables
 from domain.commands import COMMAND
 from projections import reports
+from projections.tables import DERIVED, SUMMARIES
 from projections.facts import HANDLERS, IGNORED, UnknownEvent
 
 AS_OF = (date(2026, 8, 31), date(2026, 10, 15), date(2026, 11, 27))
@@ -350,3 +351,38 @@ def test_a_sum_over_providers_a_release_adds_is_summed_from_its_table_not_rebuil
     assert again.views.incomplete == []
     assert again.views.query(f"SELECT count(*) AS n FROM {again.views.t['productivity_all']}")[0]["n"] > 0
     assert differences(again, (date(2026, 10, 1),)) == []
+
+
+def test_per_provider_daily_tables_an_earlier_release_kept_become_views_of_the_intervals(demo_url):
+    """status_daily and dos_daily per provider were tables; they are views of claim_intervals now. Opening views an
+    earlier release made drops those tables (no rebuild: the intervals hold the same facts), and the views agree
+    with the oracle as of past dates, by provider and over all, and keep agreeing as the ledger grows."""
+    runner = open_runner(demo_url)
+    runner.catch_up()
+    views = runner.views
+    columns = {name: [k for k, _ in SUMMARIES[name][0]] + list(SUMMARIES[name][1]) for name in DERIVED}
+    kept = {name: sorted(tuple(r.values()) for r in views.query(
+        f"SELECT {', '.join(columns[name][:-len(SUMMARIES[name][1])])}, "
+        f"{', '.join(f'sum({m}) AS {m}' for m in SUMMARIES[name][1])} FROM {views.t[name]} "
+        f"GROUP BY {', '.join(columns[name][:-len(SUMMARIES[name][1])])}")) for name in DERIVED}
+    with views.transaction() as c:  # the earlier release's layout: a table of the same rows, summed per key
+        for name in DERIVED:
+            c.execute(f"DROP VIEW IF EXISTS {views.prefix}{name}_by_provider")
+            c.execute(f"CREATE TABLE {views.t[name]}_old AS SELECT * FROM {views.t[name]}")
+            c.execute(f"DROP VIEW {views.t[name]}")
+            c.execute(f"ALTER TABLE {views.t[name]}_old RENAME TO {views.tables.bare[name]}")
+    again = open_runner(demo_url)
+    assert again.views.incomplete == []
+    for name in DERIVED:
+        kind = again.views.schema.kind(again.views.t[name])
+        assert kind == "VIEW", f"{name} is still a {kind}"
+        assert sorted(tuple(r.values()) for r in again.views.query(
+            f"SELECT {', '.join(columns[name][:-len(SUMMARIES[name][1])])}, "
+            f"{', '.join(f'sum({m}) AS {m}' for m in SUMMARIES[name][1])} FROM {again.views.t[name]} "
+            f"GROUP BY {', '.join(columns[name][:-len(SUMMARIES[name][1])])}")) == kept[name]
+    assert differences(again, (date(2026, 10, 1), date(2026, 11, 15))) == []
+    ledger = open_ledger(demo_url)
+    assert all(o.result == "applied" for o in ledger.execute([COMMAND.validate_python(c) for c in [
+        *lifecycle_to_submitted(claim="DERIVED-1"), payment("DERIVED-1", icn="DERIVED-ICN1")]]))
+    again.catch_up()
+    assert differences(again, (date(2026, 11, 15),)) == []
