@@ -141,6 +141,9 @@ def tables_lock(settings: Settings, make_schema: bool = True) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
         return
+    if settings.backend != "postgresql":  # (the in-memory store of tests and demos: one process)
+        yield
+        return
     import psycopg
     from psycopg import sql
 
