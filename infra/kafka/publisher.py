@@ -5,7 +5,7 @@ import json
 from collections.abc import Sequence
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import MessageSizeTooLargeError
+from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from kafka.partitioner.default import murmur2
 
 from domain.contract import SCHEMA_VERSION, TOPIC, Encoded
@@ -82,7 +82,22 @@ class KafkaPublisher:
                               headers=self.headers(kind))
         producer.send(CHECKPOINT_TOPIC, key=self.name.encode(), value=json.dumps({"position": position}).encode())
         producer.flush(timeout=self.FLUSH_SECONDS)  # raises KafkaTimeoutError while the broker is away
-        producer.commit_transaction()
+        self.commit(producer)
+
+    def commit(self, producer: KafkaProducer) -> None:
+        """Commits the page's transaction, waiting FLUSH_SECONDS at most. kafka-python's commit_transaction() waits
+        for the broker's answer without a limit: a broker gone between the flush and the commit left the relay
+        silent until it came back (CI saw it). Past the limit an error is raised; the relay replaces this producer,
+        whose successor aborts the transaction unless the broker committed it, and resumes from the checkpoint the
+        topic holds either way (kafka-python 3.0.x, as `append`; without its internals, commit_transaction())."""
+        manager, sender = getattr(producer, "_transaction_manager", None), getattr(producer, "_sender", None)
+        if manager is None or sender is None or not hasattr(manager, "begin_commit"):
+            producer.commit_transaction()
+            return
+        result = manager.begin_commit()
+        sender.wakeup()
+        if not result.wait(timeout_ms=self.FLUSH_SECONDS * 1000):
+            raise KafkaTimeoutError(f"the broker did not answer the commit within {self.FLUSH_SECONDS:.0f}s")
 
     def append(self, messages: Sequence[Encoded]) -> None:
         """What kafka-python's `send()` does for each message, minus what it repeats for every message of a page
