@@ -398,11 +398,9 @@ class PageWriter:
                 c.executemany(self.insert(self.tables.t[f"{name}_all"], kept, [k for k in conflict if k in kept], mode),
                               [sqlite_row(row) for row in summed_over(columns, conflict, rows, SUMMED_OVER[name])])
             if name == "productivity":
-                c.execute(f"CREATE TEMP TABLE IF NOT EXISTS staging_productivity AS SELECT * FROM {table} WHERE 0")
-                c.execute("DELETE FROM staging_productivity")
-                c.executemany(self.insert("staging_productivity", columns, (), "insert"),
-                              [sqlite_row(row) for row in rows])
-                c.execute(self.tables.person_days_from("staging_productivity"))
+                staging = self.staging(c, name)
+                c.executemany(self.insert(staging, columns, (), "insert"), [sqlite_row(row) for row in rows])
+                c.execute(self.tables.person_days_from(staging))
             return
         # binary: several times less work than text, for psycopg (no number or date formatted) and for the server
         types = self.column_types(c, name, columns)
