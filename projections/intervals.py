@@ -43,6 +43,14 @@ INTERVAL_SUMMARIES = {
                      "credit_balance": "-{least}(payer_balance, 0) - {least}(patient_balance, 0)"}, False),
 }
 FROM_INTERVALS = tuple(INTERVAL_SUMMARIES)
+
+
+def summary_sql(expression: str, dialect: str) -> str:
+    """An INTERVAL_SUMMARIES key or metric as SQL of the dialect over an interval's columns."""
+    if expression == "dos_month":
+        return "substr(dos, 1, 8) || '01'" if dialect == "sqlite" else "CAST(date_trunc('month', dos) AS date)"
+    bounds = {"greatest": "max", "least": "min"} if dialect == "sqlite" else {"greatest": "GREATEST", "least": "LEAST"}
+    return expression.format(**bounds)
 FOLDED_DAILY = {name: daily for name, daily in DAILY.items() if name not in FROM_INTERVALS}  # folded in Python
 DAILY_TABLES = tuple(FOLDED_DAILY[name] for name in CONTRIBUTES if name in FOLDED_DAILY)  # zipped with the first parts
 Totals = dict[str, dict[tuple[Any, ...], Any]]

@@ -19,7 +19,7 @@ from projections.facts import (COLUMNS, CONTRIBUTES, DATES, NO_CONTRIBUTION, Con
 from projections.facts_cache import Facts, FactsCache
 from domain.lifecycle import Status
 from projections.intervals import (DAILY, FOLDED_DAILY, FROM_INTERVALS, INTERVAL_COLUMNS, INTERVAL_SUMMARIES,
-                                   ClaimTimeline, History, HistoryUnavailable, day_of, is_late)
+                                   ClaimTimeline, History, HistoryUnavailable, day_of, is_late, summary_sql)
 from projections.tables import (BOOLS, DENIAL_STATS_KEYS, STAT_COLUMNS, SUMMARIES, SUMMED_OVER, TYPES, VIEW_NAMES,
                                 ViewTables)
 
@@ -324,12 +324,10 @@ class PageWriter:
         over providers: each move's contribution (INTERVAL_SUMMARIES) times its sign, summed per day first (in a
         staging table like the daily one), rows summing to nothing left out."""
         dialect = self.tables.dialect
-        month = "substr(dos, 1, 8) || '01'" if dialect == "sqlite" else "CAST(date_trunc('month', dos) AS date)"
         keys, metrics, voided_too = INTERVAL_SUMMARIES[name]
-        bounds = {"greatest": "max", "least": "min"} if dialect == "sqlite" else {"greatest": "GREATEST", "least": "LEAST"}
         daily = DAILY[name]
-        grouped = ", ".join(("day", *(month if k == "dos_month" else k for k in keys)))
-        sums = ", ".join(f"sum(sign * ({expression.format(**bounds)}))" for expression in metrics.values())
+        grouped = ", ".join(("day", *(summary_sql(k, dialect) for k in keys)))
+        sums = ", ".join(f"sum(sign * ({summary_sql(expression, dialect)}))" for expression in metrics.values())
         staging = self.staging(c, daily)
         voided_left_out = f"status <> '{Status.VOIDED.value}'"
         c.execute(f"INSERT INTO {staging} (day, {', '.join(keys)}, {', '.join(metrics)}) SELECT {grouped}, {sums} "

@@ -8,7 +8,7 @@ from typing import Any
 from projections import deposits
 from projections.code_lists import code_list
 from projections.facts import COLUMNS, DATES
-from projections.intervals import DAILY, INTERVAL_SUMMARIES
+from projections.intervals import DAILY, INTERVAL_SUMMARIES, summary_sql
 from projections.tables import (ALL_PROVIDERS, BOOLS, DENIAL_STATS_KEYS, DERIVED, KPI_COUNTERS, PER_PROVIDER,
                                 STAT_COLUMNS, PERSON_DAYS, SUMMARIES, TYPES, VIEW_NAMES, ViewTables)
 
@@ -84,12 +84,10 @@ def derived_select(t: dict[str, str], name: str, dialect: str) -> str:
     it ends, so that summed over the days up to D they give the summary as of D."""
     summary = next(live for live, daily in DAILY.items() if daily == name)
     keys, metrics, voided_too = INTERVAL_SUMMARIES[summary]
-    bounds = {"greatest": "max", "least": "min"} if dialect == "sqlite" else {"greatest": "GREATEST", "least": "LEAST"}
-    month = "substr(dos, 1, 8) || '01'" if dialect == "sqlite" else "CAST(date_trunc('month', dos) AS date)"
-    picked = ", ".join(f"{month} AS dos_month" if k == "dos_month" else k for k in keys)
+    picked = ", ".join(f"{summary_sql(k, dialect)} AS {k}" for k in keys)
     counted = "" if voided_too else " AND status <> 'voided'"
-    added = ", ".join(f"{expression.format(**bounds)} AS {m}" for m, expression in metrics.items())
-    taken = ", ".join(f"-({expression.format(**bounds)}) AS {m}" for m, expression in metrics.items())
+    added = ", ".join(f"{summary_sql(expression, dialect)} AS {m}" for m, expression in metrics.items())
+    taken = ", ".join(f"-({summary_sql(expression, dialect)}) AS {m}" for m, expression in metrics.items())
     return (f"SELECT valid_from AS day, {picked}, {added} FROM {t['claim_intervals']} WHERE 1 = 1{counted} "
             f"UNION ALL SELECT valid_to AS day, {picked}, {taken} FROM {t['claim_intervals']} "
             f"WHERE valid_to IS NOT NULL{counted}")
