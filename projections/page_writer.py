@@ -21,7 +21,7 @@ from domain.lifecycle import Status
 from projections.intervals import (DAILY, FOLDED_DAILY, FROM_INTERVALS, INTERVAL_COLUMNS, INTERVAL_SUMMARIES,
                                    ClaimTimeline, History, HistoryUnavailable, day_of, is_late, summary_sql)
 from projections.tables import (BOOLS, DENIAL_STATS_KEYS, STAT_COLUMNS, SUMMARIES, SUMMED_OVER, TYPES, VIEW_NAMES,
-                                ViewTables)
+                                ViewTables, provider_first)
 
 RECORDED_TEXT = ("claim_number", "billing_npi", "rendering_npi", "payer_id", "payer_class", "last_carcs",
                  "denial_category", "carc_group", "carc", "category", "trace", "coded_by",
@@ -321,26 +321,25 @@ class PageWriter:
 
     def add_moves(self, c: Any, name: str, moves: str) -> None:
         """Adds the page's interval moves to summary `name`, to its sum over providers and to its daily table's sum
-        over providers: each move's contribution (INTERVAL_SUMMARIES) times its sign, summed per day first (in a
-        staging table like the daily one), rows summing to nothing left out."""
+        over providers: each move's contribution (INTERVAL_SUMMARIES) times its sign, summed over the target's key
+        straight from the moves (the daily table per provider is a view: tables.DERIVED), rows summing to nothing
+        left out."""
         dialect = self.tables.dialect
         keys, metrics, voided_too = INTERVAL_SUMMARIES[name]
         daily = DAILY[name]
-        grouped = ", ".join(("day", *(summary_sql(k, dialect) for k in keys)))
-        sums = ", ".join(f"sum(sign * ({summary_sql(expression, dialect)}))" for expression in metrics.values())
-        staging = self.staging(c, daily)
+        sums = [f"sum(sign * ({summary_sql(expression, dialect)}))" for expression in metrics.values()]
         voided_left_out = f"status <> '{Status.VOIDED.value}'"
-        c.execute(f"INSERT INTO {staging} (day, {', '.join(keys)}, {', '.join(metrics)}) SELECT {grouped}, {sums} "
-                  f"FROM {moves} WHERE {'1 = 1' if voided_too else voided_left_out} "
-                  f"GROUP BY {grouped}")
-        nonzero = " OR ".join(f"sum({m}) <> 0" for m in metrics)
-        for table in (f"{daily}_all", name, f"{name}_all"):  # (per provider, the daily one is a view: tables.DERIVED)
+        nonzero = " OR ".join(f"{total} <> 0" for total in sums)
+        for table in (f"{daily}_all", name, f"{name}_all"):
             kept = [k for k in (("day",) if table.startswith(daily) else ()) + keys
                     if not (table.endswith("_all") and k == "rendering_npi")]
+            grouped = ", ".join(summary_sql(k, dialect) for k in kept)
+            in_key_order = ", ".join(str(kept.index(k) + 1) for k in provider_first(kept))
             target = self.tables.t[table]
-            c.execute(f"{self.insert(target, (*kept, *metrics), (), 'insert', select=True)} SELECT {', '.join(kept)}, "
-                      f"{', '.join(f'sum({m})' for m in metrics)} FROM {staging} WHERE 1 = 1 GROUP BY {', '.join(kept)} "
-                      f"HAVING {nonzero} ORDER BY {', '.join(kept)}{self.on_conflict(target, (*kept, *metrics), kept, 'add')}")
+            c.execute(f"{self.insert(target, (*kept, *metrics), (), 'insert', select=True)} SELECT {grouped}, "
+                      f"{', '.join(sums)} FROM {moves} WHERE {'1 = 1' if voided_too else voided_left_out} "
+                      f"GROUP BY {grouped} HAVING {nonzero} ORDER BY {in_key_order}"
+                      f"{self.on_conflict(target, (*kept, *metrics), kept, 'add')}")
 
     def staging(self, c: Any, name: str, columns: str | None = None) -> str:
         """A temporary table of this connection, empty at the start of a page: like table `name`'s, or of
@@ -411,9 +410,11 @@ class PageWriter:
         staging = self.staging(c, name)
         self.copy(c, staging, cols, types, rows)
         # ordered by the key: concurrent writers (Kafka scale-out) take the row locks in the same order (SQLite has
-        # one writer at a time: its rows go in as they come)
+        # one writer at a time: its rows go in as they come) - the primary key's order, the provider first, so that
+        # the index is written from one end to the other (a quarter cheaper than in random order)
         c.execute(f"{self.insert(table, columns, conflict, mode, select=True)} SELECT {cols} FROM {staging} "
-                  f"ORDER BY {', '.join(conflict or columns)}{self.on_conflict(table, columns, conflict, mode)}")
+                  f"ORDER BY {', '.join(provider_first(conflict or columns))}"
+                  f"{self.on_conflict(table, columns, conflict, mode)}")
         if rollup:
             keys = [col for col in conflict if col not in SUMMED_OVER[name]]
             kept = [col for col in columns if col not in SUMMED_OVER[name]]

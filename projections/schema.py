@@ -10,7 +10,7 @@ from projections.code_lists import code_list
 from projections.facts import COLUMNS, DATES
 from projections.intervals import DAILY, INTERVAL_SUMMARIES, summary_sql
 from projections.tables import (ALL_PROVIDERS, BOOLS, DENIAL_STATS_KEYS, DERIVED, KPI_COUNTERS, PER_PROVIDER,
-                                STAT_COLUMNS, PERSON_DAYS, SUMMARIES, TYPES, VIEW_NAMES, ViewTables)
+                                STAT_COLUMNS, PERSON_DAYS, SUMMARIES, TYPES, VIEW_NAMES, ViewTables, provider_first)
 
 READER = "rcm_grafana"
 ALL = "*"  # rendering_npi of the all-providers rows in the "<name>_by_provider" views
@@ -70,12 +70,6 @@ def indexes(bare: dict[str, str]) -> list[tuple[str, str, str, str]]:
 def twin_of(name: str) -> str:
     """The table a "<name>_all" table sums."""
     return name[:-len("_all")]
-
-
-def provider_first(keys: Sequence[str]) -> list[str]:
-    """A summary's primary key with the rendering provider first: one provider's rows are one index range (and the
-    "<name>_by_provider" view's lookup of the all-providers marker in the per-provider table finds nothing at once)."""
-    return sorted(keys, key=lambda k: k != "rendering_npi")
 
 
 def derived_select(t: dict[str, str], name: str, dialect: str) -> str:

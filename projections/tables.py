@@ -90,6 +90,12 @@ TYPES = {"sqlite": {"date": "TEXT", "bool": "INTEGER"}, "postgresql": {"date": "
 BOOLS = ("clean", "initially_denied", "first_pass_resolved")
 
 
+def provider_first(keys: Sequence[str]) -> list[str]:
+    """A summary's primary key with the rendering provider first: one provider's rows are one index range (and the
+    "<name>_by_provider" view's lookup of the all-providers marker in the per-provider table finds nothing at once)."""
+    return sorted(keys, key=lambda k: k != "rendering_npi")
+
+
 class ViewTables:
     """The tables of one set of views in the ledger's database; `tracking` is eventsourcing's tracking recorder
     there. A `suffix` names a second set, built beside the live one by a rebuild."""
