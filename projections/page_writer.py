@@ -262,10 +262,10 @@ class PageWriter:
 
     def write_intervals(self, c: Any, timelines: list[ClaimTimeline]) -> None:
         """Each claim's intervals the page opened or closed (a claim folded again after a late fact loses its
-        earlier intervals first), and what they change in the summaries derived from them (FROM_INTERVALS): on the
-        day each interval begins, the claim adds its contribution in that interval less its contribution in the one
-        before - the page's interval before it, or the row the page replaces (the open interval, as it was), or
-        nothing (a new claim, or a claim folded again, whose earlier intervals' changes are taken back first)."""
+        earlier intervals first), and what they change in the summaries derived from them (FROM_INTERVALS): each
+        interval adds the claim's contribution in it on the day it begins and takes it back on the day it ends (the
+        next one's first); the open interval the page rewrites, changed, first takes back what the views held of it,
+        and a claim folded again takes back all its earlier intervals."""
         rows = [(*row, not t.replace and when == t.stored_from) for t in timelines for when, row in t.rows.items()]
         if not rows:
             return
@@ -287,24 +287,21 @@ class PageWriter:
                                                   f"rendering_npi TEXT, dos {date_type}, billed BIGINT, "
                                                   f"payer_balance BIGINT, patient_balance BIGINT)")
         values = ", ".join(INTERVAL_COLUMNS)
-        lagged = ", ".join(f"LAG({name}) OVER w AS {name}" for name in INTERVAL_COLUMNS)
-        before = (f"SELECT day, {{sign}}, {values} FROM (SELECT valid_from AS day, LAG(valid_from) OVER w AS had, "
-                  f"{lagged} FROM {{source}} WINDOW w AS (PARTITION BY claim_id ORDER BY valid_from)) q "
-                  f"WHERE had IS NOT NULL")  # each interval's predecessor, on the day it ended
+        # an interval closes on the day the next one opens: its values leave on valid_to
+        ended = f"SELECT valid_to, {{sign}}, {values} FROM {{source}} WHERE valid_to IS NOT NULL"
         refolded = sorted(t.claim_id for t in timelines if t.replace)
         for start in range(0, len(refolded), 500):  # their changes as written before taken back, then their rows
             chunk = refolded[start:start + 500]
             among = f"claim_id IN ({','.join('?' * len(chunk))})"
             c.execute(sql(f"INSERT INTO {moves} SELECT valid_from, -1, {values} FROM {intervals} WHERE {among} "
-                          f"UNION ALL {before.format(sign=1, source=f'(SELECT * FROM {intervals} WHERE {among}) o')}"),
-                      chunk + chunk)
+                          f"UNION ALL {ended.format(sign=1, source=intervals)} AND {among}"), chunk + chunk)
             c.execute(sql(f"DELETE FROM {intervals} WHERE {among}"), chunk)
         # (an open interval the page only closes - most of them - is written again as it was: it moves nothing)
         stored, rewritten = ", ".join(f"o.{name}" for name in INTERVAL_COLUMNS), ", ".join(f"s.{name}" for name in
                                                                                           INTERVAL_COLUMNS)
         changed = " OR ".join(f"s.{name} IS DISTINCT FROM o.{name}" for name in INTERVAL_COLUMNS)
         c.execute(f"INSERT INTO {moves} SELECT valid_from, 1, {values} FROM {staging} WHERE NOT stored "
-                  f"UNION ALL {before.format(sign=-1, source=staging)} "
+                  f"UNION ALL {ended.format(sign=-1, source=staging)} "
                   f"UNION ALL SELECT s.valid_from, 1, {rewritten} FROM {staging} s LEFT JOIN {intervals} o "
                   f"ON o.claim_id = s.claim_id AND o.valid_from = s.valid_from WHERE s.stored "
                   f"AND (o.claim_id IS NULL OR {changed}) "
