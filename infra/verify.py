@@ -119,7 +119,8 @@ def productivity_differences(views: Any, events: list[tuple[int, Any]]) -> list[
     """Who did what per day, against the oracle's count of every event's actor."""
     keys = ("day", "person", "activity", "category", "payer_id", "rendering_npi")
     got = {}
-    for row in views.query(f"SELECT * FROM {views.t['productivity']}"):
+    for row in views.query(f"SELECT {', '.join(keys)}, sum(tasks) AS tasks, sum(cents) AS cents, sum(lag_days) AS "
+                           f"lag_days, sum(lag_n) AS lag_n FROM {views.t['productivity']} GROUP BY {', '.join(keys)}"):
         key = tuple(date.fromisoformat(row[k]) if k == "day" and isinstance(row[k], str) else row[k] for k in keys)
         metrics = {m: int(row[m]) for m in ("tasks", "cents", "lag_days", "lag_n") if int(row[m])}
         if metrics:

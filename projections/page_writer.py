@@ -20,8 +20,8 @@ from projections.facts_cache import Facts, FactsCache
 from domain.lifecycle import Status
 from projections.intervals import (DAILY, FOLDED_DAILY, FROM_INTERVALS, INTERVAL_COLUMNS, INTERVAL_SUMMARIES,
                                    ClaimTimeline, History, HistoryUnavailable, day_of, is_late, summary_sql)
-from projections.tables import (BOOLS, DENIAL_STATS_KEYS, STAT_COLUMNS, SUMMARIES, SUMMED_OVER, TYPES, VIEW_NAMES,
-                                ViewTables, provider_first)
+from projections.tables import (BOOLS, DELTAS, DENIAL_STATS_KEYS, STAT_COLUMNS, SUMMARIES, SUMMED_OVER, TYPES,
+                                VIEW_NAMES, ViewTables, provider_first)
 
 RECORDED_TEXT = ("claim_number", "billing_npi", "rendering_npi", "payer_id", "payer_class", "last_carcs",
                  "denial_category", "carc_group", "carc", "category", "trace", "coded_by",
@@ -376,8 +376,8 @@ class PageWriter:
 
     def upsert(self, c: Any, name: str, columns: Sequence[str], conflict: Sequence[str], rows: list[tuple[Any, ...]],
                mode: str, rollup: bool = False) -> None:
-        """Inserts rows; on a key already there either replaces the other columns or adds to them.
-        SQLite: one executemany. PostgreSQL: COPY into a session temp table, then one INSERT ... SELECT.
+        """Inserts rows; on a key already there either replaces the other columns or adds to them (a table of changes,
+        tables.DELTAS, takes the rows as more rows). SQLite: one executemany. PostgreSQL: COPY into a session temp table, then one INSERT ... SELECT.
         `rollup` (mode add): the rows are added to the table's "<name>_all" too, summed over the key columns
         SUMMED_OVER names."""
         if not rows:
@@ -385,8 +385,10 @@ class PageWriter:
         if self.unchecked:
             rows = storable(columns, rows)
         table, cols = self.tables.t[name], ", ".join(columns)
+        appended = name in DELTAS  # (a table of changes: the page's rows go in as more rows, never added to others)
         if self.tables.dialect == "sqlite":
-            c.executemany(self.insert(table, columns, conflict, mode), [sqlite_row(row) for row in rows])
+            c.executemany(self.insert(table, columns, () if appended else conflict, "insert" if appended else mode),
+                          [sqlite_row(row) for row in rows])
             if rollup:
                 kept = [col for col in columns if col not in SUMMED_OVER[name]]
                 c.executemany(self.insert(self.tables.t[f"{name}_all"], kept, [k for k in conflict if k in kept], mode),
@@ -406,12 +408,15 @@ class PageWriter:
             return
         staging = self.staging(c, name)
         self.copy(c, staging, cols, types, rows)
-        # ordered by the key: concurrent writers (Kafka scale-out) take the row locks in the same order (SQLite has
-        # one writer at a time: its rows go in as they come) - the primary key's order, the provider first, so that
-        # the index is written from one end to the other (a quarter cheaper than in random order)
-        c.execute(f"{self.insert(table, columns, conflict, mode, select=True)} SELECT {cols} FROM {staging} "
-                  f"ORDER BY {', '.join(provider_first(conflict or columns))}"
-                  f"{self.on_conflict(table, columns, conflict, mode)}")
+        if appended:
+            c.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {staging}")
+        else:
+            # ordered by the key: concurrent writers (Kafka scale-out) take the row locks in the same order (SQLite
+            # has one writer at a time: its rows go in as they come) - the primary key's order, the provider first,
+            # so that the index is written from one end to the other (a quarter cheaper than in random order)
+            c.execute(f"{self.insert(table, columns, conflict, mode, select=True)} SELECT {cols} FROM {staging} "
+                      f"ORDER BY {', '.join(provider_first(conflict or columns))}"
+                      f"{self.on_conflict(table, columns, conflict, mode)}")
         if rollup:
             keys = [col for col in conflict if col not in SUMMED_OVER[name]]
             kept = [col for col in columns if col not in SUMMED_OVER[name]]

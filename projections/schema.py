@@ -9,7 +9,7 @@ from projections import deposits
 from projections.code_lists import code_list
 from projections.facts import COLUMNS, DATES
 from projections.intervals import DAILY, INTERVAL_SUMMARIES, summary_sql
-from projections.tables import (ALL_PROVIDERS, BOOLS, DENIAL_STATS_KEYS, DERIVED, KPI_COUNTERS, PER_PROVIDER,
+from projections.tables import (ALL_PROVIDERS, BOOLS, DELTAS, DENIAL_STATS_KEYS, DERIVED, KPI_COUNTERS, PER_PROVIDER,
                                 STAT_COLUMNS, PERSON_DAYS, SUMMARIES, TYPES, VIEW_NAMES, ViewTables, provider_first)
 
 READER = "rcm_grafana"
@@ -64,7 +64,9 @@ def indexes(bare: dict[str, str]) -> list[tuple[str, str, str, str]]:
             (f"{cs}_waiting", cs, "last_submitted_on", f"status IN {listed(WAITING)}"),
             # open A/R (the ar_open view's rows) oldest first; a payer or provider filter is checked in the index
             (f"{cs}_open", cs, "dos, claim_number, payer_id, rendering_npi",
-             "payer_balance <> 0 OR patient_balance <> 0")]
+             "payer_balance <> 0 OR patient_balance <> 0"),
+            # the tables of changes (tables.DELTAS): one provider's days
+            *((f"{bare[name]}_provider_day", bare[name], f"rendering_npi, {day}", "") for name, day in DELTAS.items())]
 
 
 def twin_of(name: str) -> str:
@@ -106,10 +108,9 @@ class ViewSchema:
 
     def create(self) -> None:
         tables, dialect = self.tables, self.tables.dialect
-        cs, ar, ds = tables.t["claim_status"], tables.t["ar_log"], tables.t["denial_stats"]
+        cs, ar = tables.t["claim_status"], tables.t["ar_log"]
         d = TYPES[dialect]["date"]
         columns = ", ".join(f"{c} {column_type(c, dialect)}" for c in COLUMNS)
-        stats = ", ".join(f"{c} BIGINT NOT NULL DEFAULT 0" for c in STAT_COLUMNS)
         absent = [name for name, table in tables.t.items() if name not in DERIVED and not self.exists(table)]
         outdated = [name for name in tables.t if name not in absent and self.outdated(name)]
         missing = absent + outdated
@@ -123,6 +124,7 @@ class ViewSchema:
                     f"rebuild`) first")
             return  # the owner's tables, as they are
         with tables.transaction() as c:
+            self.unkey_deltas(c)
             for statement in (
                 f"CREATE TABLE IF NOT EXISTS {cs} ({columns}, PRIMARY KEY (claim_id))",
                 f"CREATE TABLE IF NOT EXISTS {ar} (claim_id TEXT NOT NULL, seq BIGINT NOT NULL,"
@@ -132,11 +134,9 @@ class ViewSchema:
                 f" valid_from {d} NOT NULL, valid_to {d}, status TEXT, payer_id TEXT, rendering_npi TEXT, dos {d},"
                 f" billed BIGINT NOT NULL, payer_balance BIGINT NOT NULL, patient_balance BIGINT NOT NULL,"
                 f" PRIMARY KEY (claim_id, valid_from))",
-                f"CREATE TABLE IF NOT EXISTS {ds} (day {d} NOT NULL, payer_id TEXT NOT NULL,"
-                f" rendering_npi TEXT NOT NULL, carc_group TEXT NOT NULL, category TEXT NOT NULL, {stats},"
-                f" PRIMARY KEY ({', '.join(provider_first(DENIAL_STATS_KEYS))}))",
-                *self.index_statements(tables.bare),
+                self.denial_stats_statement(),
                 *(self.summary_statement(name) for name in (*SUMMARIES, *ALL_PROVIDERS) if name not in DERIVED),
+                *self.index_statements(tables.bare),
                 f"CREATE TABLE IF NOT EXISTS {tables.t['person_days']} (day {d} NOT NULL, person TEXT NOT NULL, "
                 f"{', '.join(f'{m} BIGINT NOT NULL DEFAULT 0' for m in PERSON_DAYS)}, PRIMARY KEY (day, person))",
                 *deposits.create_statements(tables.t, d),
@@ -162,6 +162,29 @@ class ViewSchema:
         if missing and len(absent) < len(tables.t) and tables.position() > 0:
             # tables a newer release added or changed, behind a position the older tables already reached
             self.incomplete = missing
+
+    def unkey_deltas(self, c: Any) -> None:
+        """The tables of changes (tables.DELTAS) an earlier release made with a primary key, made again without it,
+        rows kept (PostgreSQL drops the constraint; SQLite copies the rows into the table made anew, the views over
+        it dropped first: `view_statements` makes them again)."""
+        for name in DELTAS:
+            table = self.tables.t[name]
+            if self.tables.dialect == "postgresql":
+                c.execute("SELECT conname FROM pg_constraint WHERE conrelid = to_regclass(%s) AND contype = 'p'",
+                          [table])
+                for row in c.fetchall():
+                    c.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{row["conname"]}"')
+                continue
+            c.execute(f"SELECT count(*) AS keyed FROM pragma_table_info('{table}') WHERE pk > 0")
+            if not c.fetchone()[0]:
+                continue
+            for view in (self.by_provider_views() if not self.tables.suffix else []):
+                c.execute(f"DROP VIEW IF EXISTS {view}")
+            c.execute(f"DROP VIEW IF EXISTS {self.tables.kpis}")
+            c.execute(f"ALTER TABLE {table} RENAME TO {self.tables.bare[name]}_keyed")
+            c.execute(self.summary_statement(name) if name != "denial_stats" else self.denial_stats_statement())
+            c.execute(f"INSERT INTO {table} SELECT * FROM {self.tables.bare[name]}_keyed")
+            c.execute(f"DROP TABLE {self.tables.bare[name]}_keyed")
 
     def create_derived(self, c: Any) -> None:
         """The views of tables.DERIVED over claim_intervals; a table of that name an earlier release kept is dropped
@@ -278,8 +301,14 @@ class ViewSchema:
         key_sql = ", ".join(f"{k} {date_type if t == 'date' else 'BIGINT' if t == 'int' else 'TEXT'} NOT NULL"
                             for k, t in keys)
         metric_sql = ", ".join(f"{m} BIGINT NOT NULL DEFAULT 0" for m in metrics)
-        return (f"CREATE TABLE IF NOT EXISTS {self.tables.t[name]} ({key_sql}, {metric_sql}, "
-                f"PRIMARY KEY ({', '.join(provider_first([k for k, _ in keys]))}))")
+        unique = "" if name in DELTAS else f", PRIMARY KEY ({', '.join(provider_first([k for k, _ in keys]))})"
+        return f"CREATE TABLE IF NOT EXISTS {self.tables.t[name]} ({key_sql}, {metric_sql}{unique})"
+
+    def denial_stats_statement(self) -> str:
+        stats = ", ".join(f"{c} BIGINT NOT NULL DEFAULT 0" for c in STAT_COLUMNS)
+        return (f"CREATE TABLE IF NOT EXISTS {self.tables.t['denial_stats']} (day {TYPES[self.tables.dialect]['date']} "
+                f"NOT NULL, payer_id TEXT NOT NULL, rendering_npi TEXT NOT NULL, carc_group TEXT NOT NULL, "
+                f"category TEXT NOT NULL, {stats})")
 
     def index_statements(self, bare: dict[str, str]) -> list[str]:
         return [f"CREATE INDEX IF NOT EXISTS {name} ON {self.tables.prefix}{table} ({columns})"
@@ -379,7 +408,7 @@ LEFT JOIN ap ON ap.grp = g.grp{'' if by is None else ' ORDER BY 1'}"""
                 if name in DERIVED:
                     continue
                 c.execute(f"ALTER TABLE {fresh.t[name]} RENAME TO {live_bare}")
-                if live.dialect == "postgresql":
+                if live.dialect == "postgresql" and name not in DELTAS:
                     c.execute(f"ALTER INDEX {live.prefix}{fresh.bare[name]}_pkey RENAME TO {live_bare}_pkey")
             self.create_derived(c)
             for statement in (*self.index_statements(live.bare), *self.view_statements()):

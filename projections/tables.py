@@ -59,6 +59,12 @@ SUMMARIES = {
 # begins and taking it back on the day it ends. Their sums over providers ("<name>_all") are tables the page writer
 # keeps: a report over every provider reads a few rows per day; one provider's rows are found by an index.
 DERIVED = ("status_daily", "dos_daily")
+# Tables of changes: per day and provider (and finer), the keys a page changes are nearly all new ones (the next day,
+# another provider), so each page appends its rows - summed per key over the page - without looking for a row to add
+# to: a key may hold a few rows (one per page that changed it), and readers sum them. No unique key to check, an
+# index on (provider, day) to read by: a third of an upsert's work. -> the column its index reads after the provider
+DELTAS = {"productivity": "day", "ar_daily": "effective_on", "cash_daily": "day", "kpi_daily": "day",
+          "denial_stats": "day"}
 DENIAL_STATS_KEYS = ("day", "payer_id", "rendering_npi", "carc_group", "category")
 STAT_COLUMNS = ("adjudicated", "adjudicated_cents", "denied", "denied_cents", "denied_lines_cents", "rejected",
                 "appealed", "decided", "overturned")

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from projections.tables import DELTAS, DENIAL_STATS, SUMMARIES
+
 ROOT = Path(__file__).resolve().parent.parent
 NPI = "1234567893"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
@@ -111,10 +113,19 @@ def denial(claim: str = "C1", charge: str = "100.00", carc: str = "50", icn: str
 
 
 def view_tables(runner: Any) -> list[list[dict[str, Any]]]:
-    """Every view table's rows, sorted; summary rows whose sums came back to zero are no difference."""
+    """Every view table's rows, sorted; summary rows whose sums came back to zero are no difference, and a table of
+    changes (tables.DELTAS: a row per key and page) is compared summed per key."""
     def counts(row: dict[str, Any]) -> bool:
         numbers = [x for x in row.values() if isinstance(x, int) and not isinstance(x, bool)]
         return not numbers or any(numbers)
+
+    def rows(name: str, table: str) -> list[dict[str, Any]]:
+        if name not in DELTAS:
+            return v.query(f"SELECT * FROM {table}")
+        keys, metrics = SUMMARIES.get(name, DENIAL_STATS)
+        names = ", ".join(k for k, _ in keys)
+        return [{k: int(x) if k in metrics else x for k, x in r.items()} for r in v.query(
+            f"SELECT {names}, {', '.join(f'sum({m}) AS {m}' for m in metrics)} FROM {table} GROUP BY {names}")]
     v = runner.views
-    return [sorted((r for r in v.query(f"SELECT * FROM {t}") if counts(r)), key=lambda row: [str(x) for x in row.values()])
-            for t in v.t.values()]
+    return [sorted((r for r in rows(name, t) if counts(r)), key=lambda row: [str(x) for x in row.values()])
+            for name, t in v.t.items()]

@@ -18,7 +18,7 @@ from infra.verify import differences
 from tests.conftest import at, cmd, code, denial, lifecycle_to_submitted, payment, view_tables
 from domain.commands import COMMAND
 from projections import reports
-from projections.tables import DERIVED, SUMMARIES
+from projections.tables import DELTAS, DENIAL_STATS, DERIVED, SUMMARIES, provider_first
 from projections.facts import HANDLERS, IGNORED, UnknownEvent
 
 AS_OF = (date(2026, 8, 31), date(2026, 10, 15), date(2026, 11, 27))
@@ -351,6 +351,53 @@ def test_a_sum_over_providers_a_release_adds_is_summed_from_its_table_not_rebuil
     assert again.views.incomplete == []
     assert again.views.query(f"SELECT count(*) AS n FROM {again.views.t['productivity_all']}")[0]["n"] > 0
     assert differences(again, (date(2026, 10, 1),)) == []
+
+
+def primary_keys(views, table: str) -> int:
+    if views.dialect == "sqlite":
+        return views.query(f"SELECT count(*) AS n FROM pragma_table_info('{table}') WHERE pk > 0")[0]["n"]
+    return views.query("SELECT count(*) AS n FROM pg_constraint WHERE conrelid = to_regclass(?) AND contype = 'p'",
+                       [table])[0]["n"]
+
+
+def test_tables_of_changes_an_earlier_release_kept_with_a_primary_key_lose_it_and_keep_their_rows(demo_url):
+    """The tables of changes (tables.DELTAS) had a primary key, one row per key; a page now appends its rows. Opening
+    views an earlier release made drops the key and keeps the rows (no rebuild), and they keep agreeing with the
+    oracle as pages append rows of keys already there."""
+    runner = open_runner(demo_url)
+    runner.catch_up()
+    views = runner.views
+
+    def summed(v, name):
+        keys, metrics = SUMMARIES.get(name, DENIAL_STATS)
+        names = ", ".join(k for k, _ in keys)
+        return sorted(tuple(str(x) for x in r.values()) for r in v.query(
+            f"SELECT {names}, {', '.join(f'sum({m}) AS {m}' for m in metrics)} FROM {v.t[name]} GROUP BY {names}"))
+    kept = {name: summed(views, name) for name in DELTAS}
+    with views.transaction() as c:  # the earlier release's layout: one row per key, under a primary key
+        for view in (*views.schema.by_provider_views(), views.tables.kpis):
+            c.execute(f"DROP VIEW IF EXISTS {view}")
+        for name in DELTAS:
+            keys, metrics = SUMMARIES.get(name, DENIAL_STATS)
+            names = ", ".join(k for k, _ in keys)
+            made = views.schema.summary_statement(name) if name in SUMMARIES else views.schema.denial_stats_statement()
+            c.execute(f"ALTER TABLE {views.t[name]} RENAME TO {views.tables.bare[name]}_rows")
+            c.execute(f"{made[:-1]}, PRIMARY KEY ({', '.join(provider_first([k for k, _ in keys]))}))")
+            c.execute(f"INSERT INTO {views.t[name]} SELECT {names}, {', '.join(f'sum({m})' for m in metrics)} "
+                      f"FROM {views.t[name]}_rows GROUP BY {names}")
+            c.execute(f"DROP TABLE {views.t[name]}_rows")
+    assert all(primary_keys(views, views.t[name]) for name in DELTAS)
+    again = open_runner(demo_url)
+    assert again.views.incomplete == []
+    for name in DELTAS:
+        assert primary_keys(again.views, again.views.t[name]) == 0, f"{name} still has a primary key"
+        assert summed(again.views, name) == kept[name]
+    assert differences(again, (date(2026, 11, 15),)) == []
+    ledger = open_ledger(demo_url)
+    assert all(o.result == "applied" for o in ledger.execute([COMMAND.validate_python(c) for c in [
+        *lifecycle_to_submitted(claim="DELTA-1"), payment("DELTA-1", icn="DELTA-ICN1")]]))
+    again.catch_up()
+    assert differences(again, (date(2026, 11, 15),)) == []
 
 
 def test_per_provider_daily_tables_an_earlier_release_kept_become_views_of_the_intervals(demo_url):
