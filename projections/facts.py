@@ -104,14 +104,16 @@ def new_facts(claim_id: str) -> dict[str, Any]:
     return facts
 
 
-def fold(facts: dict[str, Any], event: Any, seq: int, effects: Effects) -> None:
-    """Applies one claim event to the facts (in place), recording its effects."""
+def fold(facts: dict[str, Any], event: Any, seq: int, effects: Effects, day: date | None = None) -> None:
+    """Applies one claim event to the facts (in place), recording its effects; `day`: the day it is effective on, if
+    the caller has it already."""
     name = type(event).__name__
     handler = HANDLERS.get(name)
     if handler is None:
         raise UnknownEvent(f"no projection handles or ignores {type(event).__qualname__} "
                            f"(notification {seq}); upgrade rcm or add it to projections/facts.py")
-    day = event.effective_at.date()
+    if day is None:
+        day = event.effective_at.date()
     payer_before, patient_before = facts["payer_balance"], facts["patient_balance"]
     where_before = WHERE(facts)
     money_before = MONEY_MOVED(facts)
@@ -156,18 +158,19 @@ def count_work(f: dict[str, Any], e: Any, day: date, fx: Effects, kind: str = ""
     if kind in CODING:
         f["coded_by"] = e.actor
     amount = work_cents(f, e, kind)
-    if kind == "Paid" or kind == "Denied":
-        metrics = {"tasks": 1, "cents": amount, "lag_days": posting_lag_days(e), "lag_n": 1}
-    else:
-        metrics = {"tasks": 1, "cents": amount}
+    posted = kind == "Paid" or kind == "Denied"
     key = (day, e.actor, ACTIVITY[kind], f["denial_category"] if kind == "Denied" else "-", f["payer_id"],
            f["rendering_npi"])
     row = fx.work.get(key)  # (Effects.work_done, inline: once per event)
     if row is None:
-        fx.work[key] = metrics
+        fx.work[key] = {"tasks": 1, "cents": amount, "lag_days": posting_lag_days(e), "lag_n": 1} if posted else \
+            {"tasks": 1, "cents": amount}
     else:
-        for name, value in metrics.items():
-            row[name] = row.get(name, 0) + value
+        row["tasks"] += 1
+        row["cents"] += amount
+        if posted:
+            row["lag_days"] = row.get("lag_days", 0) + posting_lag_days(e)
+            row["lag_n"] = row.get("lag_n", 0) + 1
     if kind == "Denied":
         fx.work_done(day, f["coded_by"], DENIAL_ON_CODING, f["denial_category"], f["payer_id"], f["rendering_npi"],
                      tasks=1, cents=amount)
@@ -447,6 +450,13 @@ KPI_ORDER = ("submitted", "clean", "rejected", "days_to_bill_n", "days_to_bill_s
 Part = tuple[tuple[Any, ...], tuple[int, ...]] | None
 Contribution = tuple[Part, Part]
 NO_CONTRIBUTION: Contribution = (None, None)  # a claim not there yet
+
+
+# every fact `contribution` reads: a claim whose values of these are unchanged contributes as it did
+CONTRIBUTION_FACTS = itemgetter("status", "payer_id", "rendering_npi", "dos", "billed", "submissions", "adjudications",
+                                "coded_on", "payer_paid", "payment_lag_days", "clean", "rejections",
+                                "first_submitted_on", "initially_denied", "first_pass_resolved", "patient_paid",
+                                "contractual")
 
 
 def contribution(f: dict[str, Any]) -> Contribution:

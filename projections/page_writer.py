@@ -19,7 +19,7 @@ from projections.facts import (COLUMNS, CONTRIBUTES, DATES, NO_CONTRIBUTION, Con
 from projections.facts_cache import Facts, FactsCache
 from domain.lifecycle import Status
 from projections.intervals import (DAILY, FOLDED_DAILY, FROM_INTERVALS, INTERVAL_COLUMNS, INTERVAL_SUMMARIES,
-                                   ClaimTimeline, History, HistoryUnavailable, day_of, is_late, summary_sql)
+                                   ClaimTimeline, History, HistoryUnavailable, is_late, summary_sql)
 from projections.tables import (BOOLS, DELTAS, DENIAL_STATS_KEYS, STAT_COLUMNS, SUMMARIES, SUMMED_OVER, TYPES,
                                 VIEW_NAMES, ViewTables, provider_first)
 
@@ -108,7 +108,7 @@ def fold_page(facts: Facts, claim_events: list[tuple[int, Any]], history: Histor
         is_new = not state["version"]
         before: Contribution = NO_CONTRIBUTION if is_new else contribution(state)
         timeline = ClaimTimeline(key, state, before, is_new)
-        days = [day_of(event) for _, event in events]
+        days = [event.effective_at.date() for _, event in events]  # (intervals.day_of, inline: once per event)
         if is_late(state, days):
             for seq, event in events:
                 fold(state, event, seq, effects)
@@ -122,7 +122,7 @@ def fold_page(facts: Facts, claim_events: list[tuple[int, Any]], history: Histor
         else:
             days.append(None)  # (after the last event, its day ends)
             for i, (seq, event) in enumerate(events):
-                fold(state, event, seq, effects)
+                fold(state, event, seq, effects, days[i])
                 if days[i + 1] != days[i]:
                     timeline.day_ended(days[i], totals)
             after = timeline.contribution

@@ -9,11 +9,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from infra.store.transcoding import PlainEvents
-from projections.facts import Effects, fold, is_ignored, new_facts
+from projections.facts import CONTRIBUTION_FACTS, Effects, contribution, fold, is_ignored, new_facts
 from tests.conftest import code
 from tests.unit.helpers import memory_ledger, run
 from tests.unit.test_properties import ACTIONS, command_for
 
+CONTRIBUTION_NAMES = CONTRIBUTION_FACTS({name: name for name in new_facts("x")})  # (the names it reads)
 OFFSETS = st.sampled_from([timedelta(0), timedelta(hours=-5), timedelta(hours=5, minutes=30), timedelta(hours=14)])
 
 
@@ -69,3 +70,21 @@ def test_nul_free_turns_false_for_good_on_an_event_with_nul_or_one_not_looked_at
     unread = PlainEvents(mapper)
     unread(coded)
     assert not unread.nul_free
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(ACTIONS + ("advance",) * 12), st.integers(0, 100), st.booleans()),
+                min_size=1, max_size=25))
+def test_a_claims_contribution_reads_only_the_facts_it_names(actions):
+    """The timeline skips recomputing a claim's contribution on a day none of CONTRIBUTION_FACTS changed: every other
+    fact may be anything without changing it (projections/intervals.py)."""
+    ledger = memory_ledger()
+    run(ledger, code())
+    for step, (action, percent, flag) in enumerate(actions, start=1):
+        run(ledger, command_for(action, ledger.find("C1"), percent, flag, step))
+    facts, _ = folded([(n.id, ledger.mapper.to_domain_event(n))
+                       for n in ledger.recorder.select_notifications(start=1, limit=10**6)])
+    for state in facts.values():
+        named = dict(zip(CONTRIBUTION_NAMES, CONTRIBUTION_FACTS(state)))
+        scrambled = {name: named.get(name, object()) for name in state}
+        assert contribution(scrambled) == contribution(state)
