@@ -377,7 +377,8 @@ class PageWriter:
     def upsert(self, c: Any, name: str, columns: Sequence[str], conflict: Sequence[str], rows: list[tuple[Any, ...]],
                mode: str, rollup: bool = False) -> None:
         """Inserts rows; on a key already there either replaces the other columns or adds to them (a table of changes,
-        tables.DELTAS, takes the rows as more rows). SQLite: one executemany. PostgreSQL: COPY into a session temp table, then one INSERT ... SELECT.
+        tables.DELTAS, takes the rows as more rows). SQLite: one executemany. PostgreSQL: COPY into a session temp
+        table, then one INSERT ... SELECT.
         `rollup` (mode add): the rows are added to the table's "<name>_all" too, summed over the key columns
         SUMMED_OVER names."""
         if not rows:
