@@ -29,9 +29,9 @@ CREATING = ("Coded", "Opened")  # a claim's first event
 DAILY = {"status_summary": "status_daily", "dos_summary": "dos_daily", "kpi_counters": "kpi_daily"}
 INTERVAL_COLUMNS = ("status", "payer_id", "rendering_npi", "dos", "billed", "payer_balance", "patient_balance")
 # What a claim adds to status_summary and dos_summary depends only on its interval's columns: the page writer
-# derives their changes (and their daily tables') in SQL from the intervals a page writes, the claim adding its
-# contribution in each new interval less its contribution in the one before. name -> (key columns, metric ->
-# SQL over an interval's columns, whether a voided claim counts).
+# derives their changes (and their daily tables') in SQL from the intervals a page writes, each interval adding the
+# claim's contribution in it on the day it begins and taking it back on the day it ends. name -> (key columns,
+# metric -> SQL over an interval's columns, whether a voided claim counts).
 INTERVAL_SUMMARIES = {
     "status_summary": (("status", "payer_id", "rendering_npi", "dos_month"),
                        {"claims": "1", "billed": "billed", "payer_balance": "payer_balance",

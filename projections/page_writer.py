@@ -296,7 +296,8 @@ class PageWriter:
             c.execute(sql(f"INSERT INTO {moves} SELECT valid_from, -1, {values} FROM {intervals} WHERE {among} "
                           f"UNION ALL {ended.format(sign=1, source=intervals)} AND {among}"), chunk + chunk)
             c.execute(sql(f"DELETE FROM {intervals} WHERE {among}"), chunk)
-        # (an open interval the page only closes - most of them - is written again as it was: it moves nothing)
+        # (an open interval the page only closes - most of them - is written again with its valid_to: it moves its
+        # values out on that day, above, and nothing on the day it began)
         stored, rewritten = ", ".join(f"o.{name}" for name in INTERVAL_COLUMNS), ", ".join(f"s.{name}" for name in
                                                                                           INTERVAL_COLUMNS)
         changed = " OR ".join(f"s.{name} IS DISTINCT FROM o.{name}" for name in INTERVAL_COLUMNS)

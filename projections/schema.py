@@ -9,8 +9,9 @@ from projections import deposits
 from projections.code_lists import code_list
 from projections.facts import COLUMNS, DATES
 from projections.intervals import DAILY, INTERVAL_SUMMARIES, summary_sql
-from projections.tables import (ALL_PROVIDERS, BOOLS, DELTAS, DENIAL_STATS_KEYS, DERIVED, KPI_COUNTERS, PER_PROVIDER,
-                                STAT_COLUMNS, PERSON_DAYS, SUMMARIES, TYPES, VIEW_NAMES, ViewTables, provider_first)
+from projections.tables import (ALL_PROVIDERS, BOOLS, DELTAS, DENIAL_STATS, DENIAL_STATS_KEYS, DERIVED, KPI_COUNTERS,
+                                PER_PROVIDER, STAT_COLUMNS, PERSON_DAYS, SUMMARIES, TYPES, VIEW_NAMES, ViewTables,
+                                provider_first)
 
 READER = "rcm_grafana"
 ALL = "*"  # rendering_npi of the all-providers rows in the "<name>_by_provider" views
@@ -123,14 +124,15 @@ class ViewSchema:
         unmade = [name for name in DERIVED if self.kind(tables.t[name]) != "VIEW"]  # (views: no data to miss)
         self.incomplete = []
         if not self.may_create():
-            if missing or unmade:
+            keyed = [name for name in DELTAS if name not in missing and self.keyed(tables.t[name])]
+            if missing or unmade or keyed:  # (a keyed table of changes would refuse a page's second row of a key)
                 raise ViewsNotSetUp(
-                    f"the read models {', '.join(missing + unmade)} in schema {tables.db_schema} are missing or outdated and "
-                    f"this role may not create them: their owner (rcm) runs `rcm db grant` (or `rcm projections "
-                    f"rebuild`) first")
+                    f"the read models {', '.join(missing + unmade + keyed)} in schema {tables.db_schema} are missing "
+                    f"or outdated and this role may not create them: their owner (rcm) runs `rcm db grant` (or "
+                    f"`rcm projections rebuild`) first")
             return  # the owner's tables, as they are
         with tables.transaction() as c:
-            self.unkey_deltas(c)
+            self.unkey_deltas(c, [name for name in DELTAS if name not in missing])
             self.make_room(c)
             for statement in (
                 f"CREATE TABLE IF NOT EXISTS {cs} ({columns}, PRIMARY KEY (claim_id))",
@@ -170,27 +172,41 @@ class ViewSchema:
             # tables a newer release added or changed, behind a position the older tables already reached
             self.incomplete = missing
 
-    def unkey_deltas(self, c: Any) -> None:
-        """The tables of changes (tables.DELTAS) an earlier release made with a primary key, made again without it,
-        rows kept (PostgreSQL drops the constraint; SQLite copies the rows into the table made anew, the views over
-        it dropped first: `view_statements` makes them again)."""
-        for name in DELTAS:
+    def keyed(self, table: str, c: Any = None) -> bool:
+        """Whether `table` has a primary key (read with cursor `c` if given, inside its transaction)."""
+        if self.tables.dialect == "sqlite":
+            statement, params = f"SELECT count(*) AS n FROM pragma_table_info('{table}') WHERE pk > 0", []
+        else:
+            statement, params = "SELECT count(*) AS n FROM pg_constraint WHERE conrelid = to_regclass(%s) AND " \
+                                "contype = 'p'", [table]
+        if c is None:
+            return bool(self.tables.query(statement, params)[0]["n"])
+        c.execute(statement, params)
+        row = c.fetchone()
+        return bool(row["n"] if not isinstance(row, tuple) else row[0])
+
+    def unkey_deltas(self, c: Any, names: list[str]) -> None:
+        """The tables of changes `names` (tables.DELTAS, present and up to date) an earlier release made with a
+        primary key, made again without it, rows kept: PostgreSQL drops the constraint; SQLite copies the rows into
+        the table made anew, the views over it dropped first (`view_statements` makes them again; a rebuild's
+        tables have none)."""
+        for name in names:
             table = self.tables.t[name]
+            if not self.keyed(table, c):
+                continue
             if self.tables.dialect == "postgresql":
                 c.execute("SELECT conname FROM pg_constraint WHERE conrelid = to_regclass(%s) AND contype = 'p'",
                           [table])
-                for row in c.fetchall():
-                    c.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{row["conname"]}"')
+                c.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{c.fetchone()["conname"]}"')
                 continue
-            c.execute(f"SELECT count(*) AS keyed FROM pragma_table_info('{table}') WHERE pk > 0")
-            if not c.fetchone()[0]:
-                continue
-            for view in (self.by_provider_views() if not self.tables.suffix else []):
-                c.execute(f"DROP VIEW IF EXISTS {view}")
-            c.execute(f"DROP VIEW IF EXISTS {self.tables.kpis}")
+            if not self.tables.suffix:
+                for view in (*self.by_provider_views(), self.tables.kpis):
+                    c.execute(f"DROP VIEW IF EXISTS {view}")
+            keys, metrics = SUMMARIES[name] if name in SUMMARIES else DENIAL_STATS
+            columns = ", ".join([*(k for k, _ in keys), *metrics])
             c.execute(f"ALTER TABLE {table} RENAME TO {self.tables.bare[name]}_keyed")
-            c.execute(self.summary_statement(name) if name != "denial_stats" else self.denial_stats_statement())
-            c.execute(f"INSERT INTO {table} SELECT * FROM {self.tables.bare[name]}_keyed")
+            c.execute(self.summary_statement(name) if name in SUMMARIES else self.denial_stats_statement())
+            c.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {self.tables.bare[name]}_keyed")
             c.execute(f"DROP TABLE {self.tables.bare[name]}_keyed")
 
     def make_room(self, c: Any) -> None:

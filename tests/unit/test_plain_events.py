@@ -86,5 +86,6 @@ def test_a_claims_contribution_reads_only_the_facts_it_names(actions):
                        for n in ledger.recorder.select_notifications(start=1, limit=10**6)])
     for state in facts.values():
         named = dict(zip(CONTRIBUTION_NAMES, CONTRIBUTION_FACTS(state)))
-        scrambled = {name: named.get(name, object()) for name in state}
-        assert contribution(scrambled) == contribution(state)
+        for other in (object(), None):  # (a fact read only for being set, or None, would differ under one of them)
+            scrambled = {name: named.get(name, other) for name in state}
+            assert contribution(scrambled) == contribution(state)
