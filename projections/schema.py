@@ -124,7 +124,7 @@ class ViewSchema:
         unmade = [name for name in DERIVED if self.kind(tables.t[name]) != "VIEW"]  # (views: no data to miss)
         self.incomplete = []
         if not self.may_create():
-            keyed = [name for name in DELTAS if name not in missing and self.keyed(tables.t[name])]
+            keyed = [name for name in DELTAS if name not in missing and self.primary_key(tables.t[name])]
             if missing or unmade or keyed:  # (a keyed table of changes would refuse a page's second row of a key)
                 raise ViewsNotSetUp(
                     f"the read models {', '.join(missing + unmade + keyed)} in schema {tables.db_schema} are missing "
@@ -172,18 +172,23 @@ class ViewSchema:
             # tables a newer release added or changed, behind a position the older tables already reached
             self.incomplete = missing
 
-    def keyed(self, table: str, c: Any = None) -> bool:
-        """Whether `table` has a primary key (read with cursor `c` if given, inside its transaction)."""
+    def primary_key(self, table: str, c: Any = None) -> str | None:
+        """The name of `table`'s primary key (SQLite: its first column), or None: it has none."""
         if self.tables.dialect == "sqlite":
-            statement, params = f"SELECT count(*) AS n FROM pragma_table_info('{table}') WHERE pk > 0", []
+            statement, params = f"SELECT name FROM pragma_table_info('{table}') WHERE pk > 0", []
         else:
-            statement, params = "SELECT count(*) AS n FROM pg_constraint WHERE conrelid = to_regclass(%s) AND " \
-                                "contype = 'p'", [table]
+            statement = "SELECT conname AS name FROM pg_constraint WHERE conrelid = to_regclass(%s) AND contype = 'p'"
+            params = [table]
+        row = self.first_row(statement, params, c)
+        return None if row is None else str(row["name"] if not isinstance(row, tuple) else row[0])
+
+    def first_row(self, statement: str, params: list[Any], c: Any = None, tables: ViewTables | None = None) -> Any:
+        """The statement's first row or None, read with cursor `c` if given (inside its transaction)."""
         if c is None:
-            return bool(self.tables.query(statement, params)[0]["n"])
+            rows = (tables or self.tables).query(statement, params)
+            return rows[0] if rows else None
         c.execute(statement, params)
-        row = c.fetchone()
-        return bool(row["n"] if not isinstance(row, tuple) else row[0])
+        return c.fetchone()
 
     def unkey_deltas(self, c: Any, names: list[str]) -> None:
         """The tables of changes `names` (tables.DELTAS, present and up to date) an earlier release made with a
@@ -192,12 +197,11 @@ class ViewSchema:
         tables have none)."""
         for name in names:
             table = self.tables.t[name]
-            if not self.keyed(table, c):
+            key = self.primary_key(table, c)
+            if key is None:
                 continue
             if self.tables.dialect == "postgresql":
-                c.execute("SELECT conname FROM pg_constraint WHERE conrelid = to_regclass(%s) AND contype = 'p'",
-                          [table])
-                c.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{c.fetchone()["conname"]}"')
+                c.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{key}"')
                 continue
             if not self.tables.suffix:
                 for view in (*self.by_provider_views(), self.tables.kpis):
@@ -243,12 +247,7 @@ class ViewSchema:
             statement = ("SELECT CASE relkind WHEN 'v' THEN 'view' ELSE 'table' END AS kind FROM pg_class "
                          "WHERE oid = to_regclass(%s)")
             params = [relation]
-        if c is None:
-            rows = tables.query(statement, params)
-            row = rows[0] if rows else None
-        else:
-            c.execute(statement, params)
-            row = c.fetchone()
+        row = self.first_row(statement, params, c, tables)
         return None if row is None else str(row["kind"] if not isinstance(row, tuple) else row[0]).upper()
 
     def sum_twin(self, c: Any, twin: str) -> None:
