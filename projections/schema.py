@@ -218,8 +218,8 @@ class ViewSchema:
         now on (HOT; PostgreSQL only)."""
         if self.tables.dialect != "postgresql":
             return
-        c.execute("SELECT reloptions FROM pg_class WHERE oid = to_regclass(%s)", [self.tables.t["claim_intervals"]])
-        row = c.fetchone()
+        row = self.first_row("SELECT reloptions FROM pg_class WHERE oid = to_regclass(%s)",
+                             [self.tables.t["claim_intervals"]], c)
         if row is not None and f"fillfactor={FILLFACTOR}" not in (row["reloptions"] or []):
             c.execute(f"ALTER TABLE {self.tables.t['claim_intervals']} SET (fillfactor = {FILLFACTOR})")
 
